@@ -1,0 +1,169 @@
+// Blob store: temp-write, verify (size + sha256), fsync, rename. Nothing unverified is visible.
+#include "rootfs-builder/digest/blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <vector>
+
+namespace kiln::rootfs {
+
+namespace {
+
+Status mkdir_p(const std::string& path) {
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir " + cur);
+  }
+  return ok_status();
+}
+
+Status write_all(int fd, const void* data, size_t len) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write");
+    }
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+BlobWriter::~BlobWriter() { discard(); }
+
+BlobWriter::BlobWriter(BlobWriter&& o) noexcept { *this = std::move(o); }
+
+BlobWriter& BlobWriter::operator=(BlobWriter&& o) noexcept {
+  if (this != &o) {
+    discard();
+    fd_ = std::move(o.fd_);
+    tmp_path_ = std::exchange(o.tmp_path_, std::string());
+    hash_ = std::move(o.hash_);
+    written_ = o.written_;
+    expected_digest_ = o.expected_digest_;
+    expected_size_ = o.expected_size_;
+  }
+  return *this;
+}
+
+void BlobWriter::discard() {
+  fd_.reset();
+  if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+  tmp_path_.clear();
+}
+
+Status BlobWriter::write(const void* data, size_t len) {
+  if (!fd_.valid()) return make_error("blob writer is closed");
+  if (expected_size_ && (len > *expected_size_ || written_ > *expected_size_ - len)) {
+    return make_error("blob is larger than its descriptor size " + std::to_string(*expected_size_));
+  }
+  KILN_TRY(write_all(fd_.get(), data, len));
+  hash_->update(data, len);
+  written_ += len;
+  return ok_status();
+}
+
+Result<BlobStore> BlobStore::open(const std::string& dir) {
+  KILN_TRY(mkdir_p(dir + "/sha256"));
+  KILN_TRY(mkdir_p(dir + "/tmp"));
+  return BlobStore(dir);
+}
+
+bool BlobStore::has(const Digest& d) const {
+  struct stat st;
+  return ::stat(path(d).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+Result<BlobWriter> BlobStore::begin(std::optional<Digest> expected,
+                                    std::optional<uint64_t> expected_size) {
+  static std::atomic<uint64_t> counter{0};
+  BlobWriter w;
+  w.tmp_path_ = dir_ + "/tmp/" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+                ".partial";
+  int fd = ::open(w.tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) {
+    Error e = errno_error("create " + w.tmp_path_);
+    w.tmp_path_.clear();
+    return e;
+  }
+  w.fd_.reset(fd);
+  w.hash_ = std::make_unique<Sha256>();
+  w.expected_digest_ = std::move(expected);
+  w.expected_size_ = expected_size;
+  return w;
+}
+
+Result<Digest> BlobStore::commit(BlobWriter&& in) {
+  BlobWriter w = std::move(in);  // discarded on every error path below
+  if (!w.fd_.valid()) return make_error("blob writer is closed");
+  if (w.expected_size_ && w.written_ != *w.expected_size_) {
+    return make_error("blob truncated: got " + std::to_string(w.written_) + " of " +
+                      std::to_string(*w.expected_size_) + " bytes");
+  }
+  Digest got = w.hash_->finish();
+  if (w.expected_digest_ && got != *w.expected_digest_) {
+    return make_error("digest mismatch: expected " + w.expected_digest_->str() + ", got " +
+                      got.str());
+  }
+  if (::fsync(w.fd_.get()) != 0) return errno_error("fsync blob");
+  w.fd_.reset();
+  if (::rename(w.tmp_path_.c_str(), path(got).c_str()) != 0) return errno_error("rename blob");
+  w.tmp_path_.clear();
+  return got;
+}
+
+Result<Digest> BlobStore::import_file(const std::string& src, std::optional<Digest> expected,
+                                      std::optional<uint64_t> expected_size) {
+  if (expected && has(*expected)) return *expected;
+  UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return errno_error("open " + src);
+  KILN_ASSIGN_OR_RETURN(BlobWriter w, begin(expected, expected_size));
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read " + src);
+    }
+    if (n == 0) break;
+    KILN_TRY(w.write(buf.data(), static_cast<size_t>(n)));
+  }
+  return commit(std::move(w));
+}
+
+Result<std::string> read_file_capped(const std::string& path, size_t max_size) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open " + path);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read " + path);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_size) {
+      return make_error(path + " is larger than the " + std::to_string(max_size) + "-byte limit");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<std::string> BlobStore::read(const Digest& d, size_t max_size) const {
+  return read_file_capped(path(d), max_size);
+}
+
+}  // namespace kiln::rootfs

@@ -1,0 +1,33 @@
+#!/bin/busybox sh
+# PID 1 of kiln's nested test host: loads KVM (AMD SVM) and 9p, mounts the machine's root
+# read-only and the work tree read-write, then runs the requested command in a chroot of it.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.list); do
+  for f in /modules/$m.ko; do [ -f "$f" ] && insmod "$f" 2>/dev/null; done
+done
+work=; cmd=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in kiln.work=*) work=${arg#kiln.work=} ;; kiln.cmd=*) cmd=${arg#kiln.cmd=} ;; esac
+done
+fail() { echo "kiln-test-host: $*"; sync; reboot -f; }
+[ -c /dev/kvm ] || fail "no /dev/kvm (kvm-amd did not load)"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /newroot || fail "9p root mount failed"
+mount -t tmpfs -o mode=1777 tmp /newroot/tmp
+mount -t tmpfs run /newroot/run
+mount --move /dev /newroot/dev
+mkdir -p /newroot/dev/pts /newroot/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /newroot/dev/pts
+mount -t tmpfs shm /newroot/dev/shm
+mount --move /proc /newroot/proc
+mount --move /sys /newroot/sys
+mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "/newroot$work" || fail "9p work mount failed"
+echo "kiln-test-host: up"
+chroot /newroot /bin/bash "$cmd"
+echo $? > "/newroot${cmd%/*}/rc"
+sync
+reboot -f

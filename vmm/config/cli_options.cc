@@ -1,0 +1,149 @@
+// Command-line parsing for kiln-vmm (see cli_options.h).
+#include "vmm/config/cli_options.h"
+
+#include <charconv>
+
+#include "vmm/config/json_reader.h"
+#include "vmm/logging/logger.h"
+
+namespace kiln::vmm::config {
+namespace {
+
+enum class Kind { kBool, kValue };
+
+struct FlagSpec {
+  std::string_view name;
+  Kind kind;
+};
+
+constexpr FlagSpec kFlags[] = {
+    {"--api-sock", Kind::kValue},     {"--config-file", Kind::kValue},
+    {"--no-api", Kind::kBool},        {"--self-test", Kind::kBool},
+    {"--id", Kind::kValue},           {"--log-path", Kind::kValue},
+    {"--level", Kind::kValue},        {"--show-level", Kind::kBool},
+    {"--show-log-origin", Kind::kBool}, {"--metrics-path", Kind::kValue},
+    {"--boot-timer", Kind::kBool},    {"--http-api-max-payload-size", Kind::kValue},
+    {"--help", Kind::kBool},          {"--version", Kind::kBool},
+};
+
+// Firecracker's instance id rule: 1-64 characters of [A-Za-z0-9-].
+Status check_instance_id(const std::string& id) {
+  if (id.empty() || id.size() > 64) return make_error("--id: must be 1 to 64 characters long");
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return make_error("--id: may only contain alphanumeric characters and '-'");
+  }
+  return ok_status();
+}
+
+Status apply(CliOptions& o, std::string_view flag, const std::string& value) {
+  if (flag == "--api-sock") {
+    KILN_TRY(check_path_string("--api-sock", value));
+    o.api_sock = value;
+  } else if (flag == "--config-file") {
+    KILN_TRY(check_path_string("--config-file", value));
+    o.config_file = value;
+  } else if (flag == "--id") {
+    KILN_TRY(check_instance_id(value));
+    o.id = value;
+  } else if (flag == "--log-path") {
+    KILN_TRY(check_path_string("--log-path", value));
+    o.log_path = value;
+  } else if (flag == "--level") {
+    auto level = logging::parse_log_level(value);
+    if (!level.ok()) return level.error().wrap("--level");
+    o.level = value;
+  } else if (flag == "--metrics-path") {
+    KILN_TRY(check_path_string("--metrics-path", value));
+    o.metrics_path = value;
+  } else if (flag == "--http-api-max-payload-size") {
+    size_t n = 0;
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, n);
+    if (ec != std::errc() || ptr != end || n == 0 || n > (size_t{64} << 20)) {
+      return make_error("--http-api-max-payload-size: must be a number of bytes between 1 and 67108864");
+    }
+    o.http_api_max_payload_size = n;
+  }
+  return ok_status();
+}
+
+void set_bool(CliOptions& o, std::string_view flag) {
+  if (flag == "--no-api") o.no_api = true;
+  if (flag == "--self-test") o.self_test = true;
+  if (flag == "--show-level") o.show_level = true;
+  if (flag == "--show-log-origin") o.show_log_origin = true;
+  if (flag == "--boot-timer") o.boot_timer = true;
+  if (flag == "--help") o.help = true;
+  if (flag == "--version") o.version = true;
+}
+
+}  // namespace
+
+Result<CliOptions> parse_cli_options(const std::vector<std::string>& args) {
+  CliOptions o;
+  std::vector<std::string_view> seen;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::optional<std::string> inline_value;
+    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string_view::npos) {
+      inline_value = std::string(arg.substr(eq + 1));
+      arg = arg.substr(0, eq);
+    }
+    const FlagSpec* spec = nullptr;
+    for (const FlagSpec& f : kFlags) {
+      if (f.name == arg) spec = &f;
+    }
+    if (spec == nullptr) {
+      return make_error("unknown argument \"" + std::string(args[i]) + "\" (see --help)");
+    }
+    for (std::string_view s : seen) {
+      if (s == spec->name) return make_error(std::string(spec->name) + ": given more than once");
+    }
+    seen.push_back(spec->name);
+    if (spec->kind == Kind::kBool) {
+      if (inline_value) return make_error(std::string(spec->name) + ": takes no value");
+      set_bool(o, spec->name);
+      continue;
+    }
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= args.size()) return make_error(std::string(spec->name) + ": missing value");
+      value = args[++i];
+    }
+    KILN_TRY(apply(o, spec->name, value));
+  }
+  if (o.help || o.version) return o;  // nothing else matters
+  if (o.no_api && !o.config_file) {
+    return make_error("--no-api: requires --config-file (there would be no way to configure the VM)");
+  }
+  return o;
+}
+
+Result<CliOptions> parse_cli_options(int argc, const char* const* argv) {
+  std::vector<std::string> args;
+  for (int i = 0; i < argc; ++i) args.emplace_back(argv[i] != nullptr ? argv[i] : "");
+  return parse_cli_options(args);
+}
+
+std::string cli_usage() {
+  return "usage: kiln-vmm [options]\n"
+         "  --api-sock PATH          API Unix socket (default /run/kiln-vmm.socket); a stale file is removed\n"
+         "  --config-file FILE       Firecracker-style JSON config; boots without API calls\n"
+         "  --no-api                 do not start the API server (requires --config-file)\n"
+         "  --self-test              report whether this host's KVM can run Linux guests, then exit\n"
+         "  --id ID                  instance id (1-64 of [A-Za-z0-9-]; default anonymous-instance)\n"
+         "  --log-path PATH          log to this file or fifo instead of stderr\n"
+         "  --level LEVEL            Error, Warning, Info, Debug, Trace or Off (default Warning)\n"
+         "  --show-level             (accepted for Firecracker compatibility; kiln always shows it)\n"
+         "  --show-log-origin        add file:line to log lines\n"
+         "  --metrics-path PATH      file or fifo that FlushMetrics appends JSON metrics to\n"
+         "  --boot-timer             log the time from start to the guest's boot-complete write\n"
+         "  --http-api-max-payload-size BYTES  API request body limit (default 51200)\n"
+         "  --help                   print this text\n"
+         "  --version                print the version\n";
+}
+
+}  // namespace kiln::vmm::config

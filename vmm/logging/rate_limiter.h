@@ -1,0 +1,38 @@
+// Token bucket used to rate-limit log lines (and anything else) that the guest can cause.
+// The clock is injected so tests drive time explicitly instead of sleeping.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+namespace kiln::vmm::logging {
+
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using NowFn = std::function<Clock::time_point()>;
+
+  // `burst` tokens at most; one token is added every `refill_interval / burst`, so at most
+  // `burst` events pass per `refill_interval` once the initial burst is spent.
+  RateLimiter(uint32_t burst, std::chrono::nanoseconds refill_interval, NowFn now = &Clock::now);
+
+  // Takes one token if available. Thread-safe.
+  bool try_acquire();
+  // Events refused since the last call (the caller reports "N messages suppressed").
+  uint64_t take_suppressed();
+
+ private:
+  void refill_locked(Clock::time_point now);
+
+  std::mutex mu_;
+  const uint32_t burst_;
+  const std::chrono::nanoseconds refill_interval_;
+  NowFn now_;
+  double tokens_;  // fractional between refills
+  Clock::time_point last_;
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace kiln::vmm::logging

@@ -1,0 +1,73 @@
+// Queue: one split virtqueue (virtio 1.2 §2.7): the driver-chosen configuration plus the
+// device's ring positions. Pops available chains, publishes used elements, decides whether
+// the driver wants an interrupt.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "common/result.h"
+#include "vmm/memory/guest_address.h"
+#include "vmm/memory/guest_memory.h"
+#include "vmm/virtio/descriptor_chain.h"
+
+namespace kiln::vmm::virtio {
+
+// A chain taken from the avail ring. `chain` holds an error when the request is malformed:
+// the device then completes it with add_used(head, 0) and counts an error.
+struct AvailableChain {
+  uint16_t head = 0;
+  Result<DescriptorChain> chain = make_error("no chain");
+};
+
+class Queue {
+ public:
+  explicit Queue(uint16_t max_size) : size(max_size), max_size_(max_size) {}
+
+  // Driver configuration: plain fields the transport writes (virtio 1.2 §4.2.2).
+  uint16_t size;
+  bool ready = false;
+  GuestAddress desc_table;
+  GuestAddress avail_ring;
+  GuestAddress used_ring;
+  bool indirect_allowed = false;  // VIRTIO_F_INDIRECT_DESC negotiated
+
+  uint16_t max_size() const { return max_size_; }
+
+  // Whether size is a power of two in [1, max_size] (virtio 1.2 §2.7).
+  bool size_valid() const;
+  // Whole configuration: size, alignment (virtio 1.2 §2.7, table "Virtqueue Part
+  // Alignment"), and every ring area inside guest memory.
+  Status validate(const GuestMemory& mem) const;
+
+  // Next available chain; nullopt when the driver has published nothing new. An error means
+  // the ring itself is corrupt (avail index ran ahead by more than the queue size, or a head
+  // index out of range): the device must be marked NEEDS_RESET.
+  Result<std::optional<AvailableChain>> pop(const GuestMemory& mem);
+  // Puts the last popped chain back (the device could not use it yet).
+  void undo_pop() { --next_avail_; }
+  // Whether the avail ring holds chains not popped yet.
+  Result<bool> has_available(const GuestMemory& mem) const;
+
+  // Publishes a used element (virtio 1.2 §2.7.8): `len` = bytes written into the chain.
+  Status add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+  // True when something was added since the last call and the driver has not set
+  // VIRTQ_AVAIL_F_NO_INTERRUPT (virtio 1.2 §2.7.7).
+  Result<bool> needs_notification(const GuestMemory& mem);
+
+  uint16_t next_avail() const { return next_avail_; }
+  uint16_t next_used() const { return next_used_; }
+  // For restore from a snapshot.
+  void set_positions(uint16_t next_avail, uint16_t next_used) {
+    next_avail_ = next_avail;
+    next_used_ = next_used;
+  }
+
+ private:
+  uint16_t max_size_;
+  uint16_t next_avail_ = 0;
+  uint16_t next_used_ = 0;
+  bool added_since_notify_ = false;
+};
+
+}  // namespace kiln::vmm::virtio
