@@ -1,0 +1,174 @@
+// Proxy sessions: two bounded buffers per connection; reading from a side pauses while its
+// buffer is full; EOF on one side becomes shutdown(SHUT_WR) on the other once drained.
+#include "guest-agent/agent/proxy.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "guest-agent/agent/endpoint.h"
+
+namespace kiln::agent {
+
+namespace {
+
+struct Direction {
+  char buf[Proxy::kBufferSize];
+  std::size_t start = 0;
+  std::size_t end = 0;
+  bool eof = false;  // source reached EOF
+  bool shut = false;  // SHUT_WR sent to the destination
+  std::size_t space() const { return sizeof(buf) - end; }
+  std::size_t pending() const { return end - start; }
+};
+
+}  // namespace
+
+struct Proxy::Session {
+  std::uint64_t id = 0;
+  UniqueFd host;  // accepted connection (vsock or Unix)
+  UniqueFd app;  // TCP to 127.0.0.1:port
+  bool app_connected = false;
+  std::uint32_t host_mask = 0;
+  std::uint32_t app_mask = 0;
+  Direction to_app;
+  Direction to_host;
+};
+
+Proxy::Proxy(EventLoop& loop, UniqueFd listener, std::uint16_t target_port)
+    : loop_(loop), listener_(std::move(listener)), target_port_(target_port) {}
+
+Proxy::~Proxy() {
+  for (auto& [id, s] : sessions_) {
+    loop_.remove(s->host.get());
+    loop_.remove(s->app.get());
+  }
+  if (listener_) loop_.remove(listener_.get());
+}
+
+Status Proxy::start() {
+  return loop_.add(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); });
+}
+
+namespace {
+
+// Moves bytes src -> dir -> dst. Returns false on a hard error (session must close).
+bool pump(int src, int dst, Direction& d, bool dst_ready) {
+  // Compact so a slow reader does not stall a fast writer on a never-refilled tail.
+  if (d.start == d.end) d.start = d.end = 0;
+  while (!d.eof && d.space() > 0) {
+    ssize_t n = ::recv(src, d.buf + d.end, d.space(), MSG_DONTWAIT);
+    if (n > 0) {
+      d.end += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      d.eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return false;
+  }
+  if (!dst_ready) return true;
+  while (d.pending() > 0) {
+    ssize_t n = ::send(dst, d.buf + d.start, d.pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      d.start += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return false;
+  }
+  if (d.start == d.end) d.start = d.end = 0;
+  if (d.eof && d.pending() == 0 && !d.shut) {
+    ::shutdown(dst, SHUT_WR);
+    d.shut = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+void Proxy::on_accept() {
+  while (true) {
+    UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!conn) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN, or a transient error (e.g. ECONNABORTED): wait for the next event
+    }
+    if (sessions_.size() >= kMaxSessions) continue;  // closes conn: the host sees EOF
+    bool in_progress = false;
+    auto app = connect_loopback_tcp(target_port_, &in_progress);
+    if (!app.ok()) continue;  // refused: the host sees its connection closed
+    auto s = std::make_unique<Session>();
+    s->id = next_id_++;
+    s->host = std::move(conn);
+    s->app = std::move(app.value());
+    s->app_connected = !in_progress;
+    std::uint64_t id = s->id;
+    Session* raw = s.get();
+    sessions_[id] = std::move(s);
+
+    auto step = [this, id, raw](bool from_app_event, std::uint32_t ev) {
+      Session& ss = *raw;
+      if (from_app_event && !ss.app_connected) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        if (!connect_result(ss.app.get()).ok()) {
+          close_session(id);
+          return;
+        }
+        ss.app_connected = true;
+      }
+      bool ok = true;
+      if (ss.app_connected) {
+        ok = pump(ss.host.get(), ss.app.get(), ss.to_app, true) &&
+             pump(ss.app.get(), ss.host.get(), ss.to_host, true);
+      }
+      bool done = ss.to_app.shut && ss.to_host.shut;
+      if (!ok || done) {
+        close_session(id);
+        return;
+      }
+      // Interest: read a side only while its buffer has room; write while data is pending.
+      std::uint32_t host_mask = 0, app_mask = 0;
+      if (!ss.app_connected) {
+        app_mask = EPOLLOUT;
+      } else {
+        if (!ss.to_app.eof && ss.to_app.space() > 0) host_mask |= EPOLLIN | EPOLLRDHUP;
+        if (ss.to_host.pending() > 0) host_mask |= EPOLLOUT;
+        if (!ss.to_host.eof && ss.to_host.space() > 0) app_mask |= EPOLLIN | EPOLLRDHUP;
+        if (ss.to_app.pending() > 0) app_mask |= EPOLLOUT;
+      }
+      if (host_mask != ss.host_mask) {
+        ss.host_mask = host_mask;
+        (void)loop_.modify(ss.host.get(), host_mask);
+      }
+      if (app_mask != ss.app_mask) {
+        ss.app_mask = app_mask;
+        (void)loop_.modify(ss.app.get(), app_mask);
+      }
+    };
+    raw->host_mask = 0;  // nothing read from the host until the app side is connected
+    raw->app_mask = EPOLLOUT;
+    auto a = loop_.add(raw->host.get(), raw->host_mask, [step](std::uint32_t ev) { step(false, ev); });
+    auto b = loop_.add(raw->app.get(), raw->app_mask, [step](std::uint32_t ev) { step(true, ev); });
+    if (!a.ok() || !b.ok()) {
+      close_session(id);
+      continue;
+    }
+    if (raw->app_connected) step(false, 0);
+  }
+}
+
+void Proxy::close_session(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  loop_.remove(it->second->host.get());
+  loop_.remove(it->second->app.get());
+  sessions_.erase(it);
+}
+
+}  // namespace kiln::agent

@@ -1,0 +1,41 @@
+// Proxy: invocation port 9000. Each accepted host connection (vsock, or Unix in tests) is
+// spliced to a fresh TCP connection to 127.0.0.1:<port>, both directions, with half-close.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "guest-agent/agent/event_loop.h"
+
+namespace kiln::agent {
+
+class Proxy {
+ public:
+  static constexpr std::size_t kBufferSize = 64 * 1024;
+  static constexpr std::size_t kMaxSessions = 1024;
+
+  Proxy(EventLoop& loop, UniqueFd listener, std::uint16_t target_port);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  Status start();
+  void set_target_port(std::uint16_t port) { target_port_ = port; }
+  std::size_t sessions() const { return sessions_.size(); }
+
+ private:
+  struct Session;
+  void on_accept();
+  void close_session(std::uint64_t id);
+
+  EventLoop& loop_;
+  UniqueFd listener_;
+  std::uint16_t target_port_;
+  std::uint64_t next_id_ = 1;
+  std::map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+};
+
+}  // namespace kiln::agent

@@ -1,0 +1,141 @@
+// kiln-init: PID 1 of every kiln microVM (static binary in the initramfs). As PID 1 it sets
+// up the system and runs the agent on vsock; with --no-boot it runs only the agent loop
+// (development and tests: Unix sockets instead of vsock, no mounts, no reboot).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/protocol/launch_spec.h"
+#include "guest-agent/agent/agent.h"
+#include "guest-agent/agent/boot.h"
+
+namespace {
+
+using kiln::Status;
+using kiln::agent::Agent;
+using kiln::agent::AgentOptions;
+using kiln::agent::console_line;
+using kiln::agent::Endpoint;
+
+constexpr const char* kUsage =
+    "usage: kiln-init                  (as PID 1: boot the guest, agent on vsock)\n"
+    "       kiln-init --no-boot [--control EP] [--proxy EP] [--events EP]\n"
+    "                 [--spec-file FILE] [--config-drive DEV]\n"
+    "EP is vsock:CID:PORT (CID may be 'any') or unix:PATH. Defaults: control vsock:any:10000,\n"
+    "proxy vsock:any:9000, events vsock:2:10001. FILE/DEV hold one launch-spec frame.\n";
+
+std::string read_text(const char* path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+[[noreturn]] void fatal_pid1(const std::string& why) {
+  console_line("fatal: " + why);
+  kiln::agent::reboot_now("fatal agent error");
+}
+
+int run_boot() {
+  std::set_terminate([] { fatal_pid1("unhandled exception"); });
+  if (auto st = kiln::agent::mount_early(); !st.ok()) fatal_pid1(st.error().message);
+  console_line("starting");
+  (void)kiln::agent::set_hostname("kiln");
+  if (auto st = kiln::agent::bring_up_loopback(); !st.ok()) console_line("loopback: " + st.error().message);
+
+  AgentOptions opt;
+  opt.pid1 = true;
+  opt.console = [](const std::string& m) { console_line(m); };
+  opt.boot_id = read_text("/proc/sys/kernel/random/boot_id");
+  // The control port is the primary way in; a config drive, if attached, wins because it is
+  // there before the host could connect.
+  auto drive = kiln::agent::read_config_drive("/dev/vdb");
+  if (!drive.ok()) {
+    console_line("config drive ignored: " + drive.error().message);
+  } else if (drive->has_value()) {
+    console_line("launch spec from config drive /dev/vdb");
+    opt.spec = **drive;
+  } else {
+    console_line("waiting for the launch spec on vsock port 10000");
+  }
+  opt.prepare_root = [](const kiln::protocol::LaunchSpec& spec) -> Status {
+    if (auto st = kiln::agent::set_hostname(spec.hostname); !st.ok()) console_line(st.error().message);
+    kiln::agent::RootOptions root;
+    root.overlay_mib = spec.overlay_mib;
+    KILN_TRY(kiln::agent::mount_overlay_root(root));
+    return kiln::agent::write_etc_files(spec.hostname);
+  };
+  Agent agent(std::move(opt));
+  Status st = agent.run();
+  if (!st.ok()) fatal_pid1(st.error().message);
+  kiln::agent::reboot_now("command finished");
+}
+
+int run_no_boot(int argc, char** argv) {
+  AgentOptions opt;
+  opt.console = [](const std::string& m) { console_line(m); };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n%s", a.c_str(), kUsage);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto endpoint = [&](Endpoint* out) {
+      auto ep = Endpoint::parse(value());
+      if (!ep.ok()) {
+        std::fprintf(stderr, "%s\n", ep.error().message.c_str());
+        std::exit(2);
+      }
+      *out = *ep;
+    };
+    if (a == "--no-boot") {
+    } else if (a == "--control") {
+      endpoint(&opt.control);
+    } else if (a == "--proxy") {
+      endpoint(&opt.proxy);
+    } else if (a == "--events") {
+      endpoint(&opt.events);
+    } else if (a == "--spec-file" || a == "--config-drive") {
+      auto spec = kiln::agent::read_config_drive(value());
+      if (!spec.ok() || !spec->has_value()) {
+        std::fprintf(stderr, "no launch spec in %s: %s\n", argv[i],
+                     spec.ok() ? "file not found" : spec.error().message.c_str());
+        return 2;
+      }
+      opt.spec = **spec;
+    } else {
+      std::fprintf(stderr, "%s", kUsage);
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  Agent agent(std::move(opt));
+  Status st = agent.run();
+  if (!st.ok()) {
+    std::fprintf(stderr, "kiln-init: %s\n", st.error().message.c_str());
+    return 1;
+  }
+  const auto& e = agent.exit_info();
+  return e.signaled ? 128 + e.code : e.code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (getpid() == 1) return run_boot();
+  if (argc < 2 || std::strcmp(argv[1], "--no-boot") != 0) {
+    std::fprintf(stderr, "kiln-init runs as PID 1 in a kiln microVM; outside one, pass --no-boot.\n%s",
+                 kUsage);
+    return 2;
+  }
+  return run_no_boot(argc, argv);
+}
