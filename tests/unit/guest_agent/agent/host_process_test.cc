@@ -1,0 +1,2 @@
+// Host-process test of kiln-init (being written).
+#include <gtest/gtest.h>
