@@ -4,6 +4,7 @@
 #include <atomic>
 #include <string>
 
+#include "vmm/logging/logger.h"
 #include "vmm/virtio/virtio_constants.h"
 
 namespace kiln::vmm::virtio {
@@ -94,6 +95,25 @@ Result<bool> Queue::needs_notification(const GuestMemory& mem) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   KILN_ASSIGN_OR_RETURN(uint16_t flags, mem.read_obj<uint16_t>(avail_ring));
   return (flags & kAvailFlagNoInterrupt) == 0;
+}
+
+Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,
+                         const std::function<uint32_t(const DescriptorChain&)>& handler) {
+  for (uint32_t i = 0; i < queue.size; ++i) {
+    KILN_ASSIGN_OR_RETURN(std::optional<AvailableChain> next, queue.pop(mem));
+    if (!next) break;
+    counters.add_request();
+    uint32_t used_len = 0;
+    if (next->chain.ok()) {
+      used_len = handler(next->chain.value());
+    } else {
+      counters.add_error();
+      KILN_LOG_GUEST(logging::LogLevel::kWarning, "virtio: malformed descriptor chain: %s",
+                     next->chain.error().message.c_str());
+    }
+    KILN_TRY(queue.add_used(mem, next->head, used_len));
+  }
+  return queue.needs_notification(mem);
 }
 
 }  // namespace kiln::vmm::virtio

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "common/result.h"
 #include "vmm/memory/guest_address.h"
 #include "vmm/memory/guest_memory.h"
 #include "vmm/virtio/descriptor_chain.h"
+#include "vmm/virtio/device_counters.h"
 
 namespace kiln::vmm::virtio {
 
@@ -69,5 +71,13 @@ class Queue {
   uint16_t next_used_ = 0;
   bool added_since_notify_ = false;
 };
+
+// Serves a queue the common way: pops at most queue.size chains (everything published
+// before this call; later chains come with their own notification), hands each valid chain
+// to `handler`, which returns the used length (bytes written), and completes malformed
+// chains with length 0 as errors. Returns whether the driver wants an interrupt; an error
+// means the ring is corrupt (NEEDS_RESET).
+Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,
+                         const std::function<uint32_t(const DescriptorChain&)>& handler);
 
 }  // namespace kiln::vmm::virtio

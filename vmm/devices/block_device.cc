@@ -1,0 +1,206 @@
+// BlockDevice implementation. The status byte is the last writable byte of each chain and
+// is written after the data (virtio 1.2 §5.2.6).
+#include "vmm/devices/block_device.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "vmm/devices/block_request.h"
+#include "vmm/logging/logger.h"
+#include "vmm/virtio/virtio_constants.h"
+
+namespace kiln::vmm::devices {
+
+using virtio::feature_bit;
+
+Result<std::shared_ptr<BlockDevice>> BlockDevice::open(const BlockDeviceConfig& config) {
+  int flags = (config.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  UniqueFd fd(::open(config.path.c_str(), flags));
+  if (!fd) return errno_error("virtio-blk: open " + config.path);
+  off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  if (size < 0) return errno_error("virtio-blk: size of " + config.path);
+  if (size % kSectorSize != 0) {
+    KILN_LOG_WARN("virtio-blk: %s is not a multiple of 512 bytes; the tail is not visible",
+                  config.path.c_str());
+  }
+  uint64_t capacity = static_cast<uint64_t>(size) / kSectorSize;
+  return std::shared_ptr<BlockDevice>(
+      new BlockDevice(std::move(fd), capacity, config.read_only, config.drive_id));
+}
+
+uint32_t BlockDevice::device_id() const { return virtio::kDeviceIdBlock; }
+
+uint64_t BlockDevice::device_features() const {
+  uint64_t f = feature_bit(virtio::kFeatureVersion1) | feature_bit(virtio::kFeatureIndirectDesc) |
+               feature_bit(kBlkFeatureFlush);
+  if (read_only_) f |= feature_bit(kBlkFeatureRo);
+  return f;
+}
+
+void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
+  // struct virtio_blk_config (virtio 1.2 §5.2.4): only `capacity` (le64) is meaningful
+  // without the optional features.
+  std::array<uint8_t, 8> image;
+  std::memcpy(image.data(), &capacity_, 8);
+  virtio::read_config_bytes(image, offset, data);
+}
+
+Status BlockDevice::activate(const GuestMemory& mem, std::vector<virtio::Queue> queues,
+                             uint64_t, virtio::Interrupt& interrupt) {
+  std::lock_guard lock(mu_);
+  if (queues.size() != 1 || !queues[0].ready) return make_error("virtio-blk: request queue not ready");
+  mem_ = &mem;
+  queues_ = std::move(queues);
+  interrupt_ = &interrupt;
+  active_ = true;
+  return ok_status();
+}
+
+void BlockDevice::reset() {
+  std::lock_guard lock(mu_);
+  active_ = false;
+  queues_.clear();
+  mem_ = nullptr;
+  interrupt_ = nullptr;
+}
+
+Status BlockDevice::process_queue(uint16_t index) {
+  std::lock_guard lock(mu_);
+  if (!active_ || index != 0) return ok_status();
+  KILN_ASSIGN_OR_RETURN(bool notify, virtio::serve_queue(*mem_, queues_[0], counters_,
+                                                         [this](const virtio::DescriptorChain& c) {
+                                                           return handle(c);
+                                                         }));
+  if (notify) interrupt_->signal_used_queue();
+  return ok_status();
+}
+
+namespace {
+
+// Full-length positional I/O on guest buffers; EINTR retried, EOF is an error.
+bool pread_all(int fd, std::span<uint8_t> buf, uint64_t offset) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool pwrite_all(int fd, std::span<const uint8_t> buf, uint64_t offset) {
+  size_t done = 0;
+  while (done < buf.size()) {
+    ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+uint8_t BlockDevice::do_in(uint64_t sector, std::vector<std::span<uint8_t>> bufs, uint64_t len) {
+  uint64_t off = sector * kSectorSize;  // no overflow: sector <= capacity = size / 512
+  for (auto b : bufs) {
+    if (!pread_all(fd_.get(), b, off)) {
+      KILN_LOG_GUEST(logging::LogLevel::kError, "virtio-blk: read at %llu failed: %s",
+                     static_cast<unsigned long long>(off), std::strerror(errno));
+      return kBlkStatusIoErr;
+    }
+    off += b.size();
+  }
+  counters_.add_to_guest(len);
+  return kBlkStatusOk;
+}
+
+uint8_t BlockDevice::do_out(uint64_t sector, std::vector<std::span<uint8_t>> bufs, uint64_t len) {
+  uint64_t off = sector * kSectorSize;
+  for (auto b : bufs) {
+    if (!pwrite_all(fd_.get(), b, off)) {
+      KILN_LOG_GUEST(logging::LogLevel::kError, "virtio-blk: write at %llu failed: %s",
+                     static_cast<unsigned long long>(off), std::strerror(errno));
+      return kBlkStatusIoErr;
+    }
+    off += b.size();
+  }
+  counters_.add_from_guest(len);
+  return kBlkStatusOk;
+}
+
+uint32_t BlockDevice::handle(const virtio::DescriptorChain& chain) {
+  // Without a writable byte there is nowhere to put the status: drop the request.
+  if (chain.writable_len == 0) {
+    counters_.add_error();
+    KILN_LOG_GUEST(logging::LogLevel::kWarning, "virtio-blk: request without a status byte");
+    return 0;
+  }
+  virtio::ChainReader reader(chain.readable);
+  virtio::ChainWriter writer(chain.writable);
+  const uint64_t data_in_len = chain.writable_len - 1;  // writable bytes before the status
+
+  // Writes the status into the last writable byte, after any data; the used length is the
+  // data written plus the status byte.
+  auto complete = [&](uint8_t status, uint64_t data_written, const char* why) -> uint32_t {
+    if (status != kBlkStatusOk) {
+      counters_.add_error();
+      KILN_LOG_GUEST(logging::LogLevel::kWarning, "virtio-blk: %s", why);
+      data_written = 0;
+    }
+    std::span<uint8_t> last = chain.writable.back();
+    last[last.size() - 1] = status;
+    return static_cast<uint32_t>(data_written + 1);
+  };
+
+  std::array<uint8_t, kBlkHeaderSize> hdr_bytes;
+  if (!reader.read(hdr_bytes).ok()) return complete(kBlkStatusIoErr, 0, "request header too short");
+  BlockRequestHeader hdr = parse_block_request_header(hdr_bytes).value();
+
+  switch (hdr.type) {
+    case kBlkTypeIn: {
+      if (reader.remaining() != 0) return complete(kBlkStatusIoErr, 0, "IN request with readable data");
+      if (!check_block_range(hdr.sector, data_in_len, capacity_).ok()) {
+        return complete(kBlkStatusIoErr, 0, "IN request out of range");
+      }
+      auto bufs = writer.take(data_in_len);
+      return complete(do_in(hdr.sector, std::move(bufs.value()), data_in_len), data_in_len,
+                      "IN failed");
+    }
+    case kBlkTypeOut: {
+      if (read_only_) return complete(kBlkStatusIoErr, 0, "write to a read-only drive");
+      if (data_in_len != 0) return complete(kBlkStatusIoErr, 0, "OUT request with writable data");
+      const uint64_t len = reader.remaining();
+      if (!check_block_range(hdr.sector, len, capacity_).ok()) {
+        return complete(kBlkStatusIoErr, 0, "OUT request out of range");
+      }
+      auto bufs = reader.take(len);
+      return complete(do_out(hdr.sector, std::move(bufs.value()), len), 0, "OUT failed");
+    }
+    case kBlkTypeFlush: {
+      if (!read_only_ && ::fdatasync(fd_.get()) != 0) {
+        return complete(kBlkStatusIoErr, 0, "flush failed");
+      }
+      return complete(kBlkStatusOk, 0, "");
+    }
+    case kBlkTypeGetId: {
+      if (reader.remaining() != 0) return complete(kBlkStatusIoErr, 0, "GET_ID with readable data");
+      // virtio 1.2 §5.2.6: a 20-byte string, NUL-padded when shorter.
+      std::array<uint8_t, kBlkIdBytes> id{};
+      std::memcpy(id.data(), id_.data(), std::min(id_.size(), id.size()));
+      size_t n = static_cast<size_t>(std::min<uint64_t>(data_in_len, kBlkIdBytes));
+      (void)writer.write(std::span<const uint8_t>(id.data(), n));
+      counters_.add_to_guest(n);
+      return complete(kBlkStatusOk, n, "");
+    }
+    default:
+      return complete(kBlkStatusUnsupp, 0, "unsupported request type");
+  }
+}
+
+}  // namespace kiln::vmm::devices
