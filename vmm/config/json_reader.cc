@@ -15,8 +15,13 @@ Result<json> parse_json_text(std::string_view text) {
   try {
     return json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
-    return make_error(std::string("An error occurred when deserializing the json body of a request: ") +
-                      e.what() + ".");
+    // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep "parse error at line...".
+    std::string_view what = e.what();
+    if (const size_t tag_end = what.find("] "); what.rfind("[json.exception.", 0) == 0 && tag_end != what.npos) {
+      what.remove_prefix(tag_end + 2);
+    }
+    return make_error("An error occurred when deserializing the json body of a request: " + std::string(what) +
+                      (what.empty() || what.back() != '.' ? "." : ""));
   } catch (const std::exception& e) {
     return make_error(std::string("An error occurred when deserializing the json body of a request: ") +
                       e.what() + ".");
