@@ -65,6 +65,10 @@ Result<Descriptor> parse_descriptor(const json& j, bool with_platform) {
       KILN_ASSIGN_OR_RETURN(d.architecture, get_string(*p, "architecture", true));
       KILN_ASSIGN_OR_RETURN(d.variant, get_string(*p, "variant", false));
     }
+    auto a = j.find("annotations");
+    if (a != j.end() && a->is_object()) {
+      KILN_ASSIGN_OR_RETURN(d.ref_name, get_string(*a, "org.opencontainers.image.ref.name", false));
+    }
   }
   return d;
 }

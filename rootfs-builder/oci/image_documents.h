@@ -42,6 +42,7 @@ struct Descriptor {
   Digest digest;
   uint64_t size = 0;
   std::string os, architecture, variant;  // from "platform" (index entries only)
+  std::string ref_name;  // annotation org.opencontainers.image.ref.name (index entries only)
 };
 
 struct Manifest {

@@ -1,0 +1,239 @@
+// build(): resolve -> (cache hit?) -> fetch config and layers -> apply layers -> mkfs -> publish.
+// Nothing is published under images/ unless every step succeeded.
+#include "rootfs-builder/builder/builder.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "common/unique_fd.h"
+#include "rootfs-builder/digest/blob_store.h"
+#include "rootfs-builder/image/ext4_image.h"
+#include "rootfs-builder/reference/image_reference.h"
+#include "rootfs-builder/source/image_source.h"
+
+namespace kiln::rootfs {
+
+namespace {
+
+Status mkdir_p(const std::string& path) {
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    std::string cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir " + cur);
+  }
+  return ok_status();
+}
+
+// A scratch directory removed (safely, without following symlinks) on destruction.
+class ScratchDir {
+ public:
+  static Result<ScratchDir> create(const std::string& parent) {
+    static std::atomic<uint64_t> n{0};
+    std::string name = "build-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+    std::string path = parent + "/" + name;
+    if (::mkdir(path.c_str(), 0700) != 0) return errno_error("mkdir " + path);
+    ScratchDir s;
+    s.parent_ = parent;
+    s.name_ = name;
+    return s;
+  }
+  ScratchDir() = default;
+  ScratchDir(ScratchDir&& o) noexcept : parent_(std::move(o.parent_)), name_(std::exchange(o.name_, {})) {}
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    if (name_.empty()) return;
+    UniqueFd p(::open(parent_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (p) (void)remove_tree_at(p.get(), name_);
+  }
+  std::string path() const { return parent_ + "/" + name_; }
+
+ private:
+  std::string parent_, name_;
+};
+
+Status write_file_atomic(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return errno_error("create " + tmp);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("write " + tmp);
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) return errno_error("fsync " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("rename " + path);
+  return ok_status();
+}
+
+struct Resolved {
+  std::unique_ptr<ImageSource> source;
+  Manifest manifest;
+  Digest manifest_digest;
+};
+
+Result<Resolved> resolve(const BuildRequest& req, const std::string& work_dir) {
+  KILN_ASSIGN_OR_RETURN(ImageReference ref, parse_reference(req.reference));
+  SourceOptions so;
+  so.tls_verify = req.tls_verify;
+  so.credentials = req.credentials;
+  so.auth_file = req.auth_file;
+  so.ca_file = req.ca_file;
+  so.work_dir = work_dir;
+  Resolved r;
+  KILN_ASSIGN_OR_RETURN(r.source, open_source(ref, so));
+  KILN_ASSIGN_OR_RETURN(ManifestDoc doc, r.source->root_manifest());
+  std::string mt;
+  KILN_ASSIGN_OR_RETURN(DocumentKind kind, classify_document(doc.body, doc.media_type, &mt));
+  if (kind == DocumentKind::kIndex) {
+    KILN_ASSIGN_OR_RETURN(Index idx, parse_index(doc.body, mt));
+    KILN_ASSIGN_OR_RETURN(Descriptor d, select_platform(idx, req.os, req.architecture));
+    KILN_ASSIGN_OR_RETURN(doc, r.source->manifest(d));
+    KILN_ASSIGN_OR_RETURN(kind, classify_document(doc.body, d.media_type, &mt));
+    if (kind != DocumentKind::kManifest) return make_error("index entry is not an image manifest");
+  }
+  KILN_ASSIGN_OR_RETURN(r.manifest, parse_manifest(doc.body, mt));
+  r.manifest_digest = doc.digest;
+  return r;
+}
+
+Result<ImageConfig> fetch_config(ImageSource& src, const Manifest& m, BlobStore& store,
+                                 const BuildRequest& req) {
+  KILN_TRY(src.fetch_blob(m.config, store, {}));
+  KILN_ASSIGN_OR_RETURN(std::string body, store.read(m.config.digest, kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(ImageConfig c, parse_config(body));
+  if (c.os != req.os || c.architecture != req.architecture) {
+    return make_error("image is for " + c.os + "/" + c.architecture + ", not " + req.os + "/" +
+                      req.architecture);
+  }
+  if (c.diff_ids.size() != m.layers.size()) {
+    return make_error("image config lists " + std::to_string(c.diff_ids.size()) +
+                      " diff_ids but the manifest has " + std::to_string(m.layers.size()) + " layers");
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress) {
+  auto report = [&](std::string stage, std::string detail, uint64_t done, uint64_t total) {
+    if (progress) progress(Progress{std::move(stage), std::move(detail), done, total});
+  };
+  if (req.cache_dir.empty()) return make_error("no cache directory given");
+  std::string images = req.cache_dir + "/images";
+  std::string tmp = req.cache_dir + "/tmp";
+  KILN_TRY(mkdir_p(images));
+  KILN_TRY(mkdir_p(tmp));
+  KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(req.cache_dir + "/blobs"));
+  KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(tmp));
+
+  report("resolve", req.reference, 0, 0);
+  KILN_ASSIGN_OR_RETURN(Resolved res, resolve(req, scratch.path()));
+  const std::string hex = res.manifest_digest.hex;
+  BuiltImage out;
+  out.manifest_digest = res.manifest_digest;
+  out.image_path = images + "/" + hex + ".ext4";
+  out.config_path = images + "/" + hex + ".json";
+
+  // One builder per digest at a time; a second one waits and then finds the cache entry.
+  std::string lock_path = images + "/" + hex + ".lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!lock) return errno_error("open " + lock_path);
+  if (::flock(lock.get(), LOCK_EX) != 0) return errno_error("flock " + lock_path);
+
+  auto finish_output = [&]() -> Status {
+    if (!req.output_path.empty()) {
+      report("copy", req.output_path, 0, 0);
+      KILN_TRY(copy_file_sparse(out.image_path, req.output_path));
+    }
+    report("done", out.image_path, 1, 1);
+    return ok_status();
+  };
+
+  struct stat st;
+  if (::stat(out.image_path.c_str(), &st) == 0 && ::stat(out.config_path.c_str(), &st) == 0) {
+    auto saved = read_file_capped(out.config_path, kMaxDocumentSize);
+    if (saved.ok()) {
+      auto cfg = parse_saved_config(*saved);
+      if (cfg.ok()) {
+        out.config = std::move(cfg).value();
+        out.cache_hit = true;
+        KILN_TRY(finish_output());
+        return out;
+      }
+    }
+  }
+
+  KILN_ASSIGN_OR_RETURN(out.config, fetch_config(*res.source, res.manifest, store, req));
+  uint64_t total = 0;
+  for (const auto& l : res.manifest.layers) total += l.size;
+  uint64_t done = 0;
+  for (const auto& l : res.manifest.layers) {
+    report("fetch", l.digest.str(), done, total);
+    Status s = res.source->fetch_blob(l, store, [&](uint64_t n) { report("fetch", l.digest.str(), done + n, total); });
+    KILN_TRY(s);
+    done += l.size;
+  }
+
+  std::string root = scratch.path() + "/rootfs";
+  if (::mkdir(root.c_str(), 0755) != 0) return errno_error("mkdir " + root);
+  KILN_ASSIGN_OR_RETURN(TreeBuilder tree, TreeBuilder::create(root, req.limits));
+  done = 0;
+  for (size_t i = 0; i < res.manifest.layers.size(); ++i) {
+    const Descriptor& l = res.manifest.layers[i];
+    UniqueFd fd(::open(store.path(l.digest).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return errno_error("open blob " + l.digest.str());
+    auto diff_id = tree.apply_layer(fd.get(), [&](uint64_t n) { report("unpack", l.digest.str(), done + n, total); });
+    if (!diff_id.ok()) return diff_id.error().wrap("layer " + std::to_string(i + 1) + " (" + l.digest.str() + ")");
+    if (*diff_id != out.config.diff_ids[i]) {
+      return make_error("layer " + std::to_string(i + 1) + " diff_id mismatch: config says " +
+                        out.config.diff_ids[i].str() + ", content is " + diff_id->str());
+    }
+    done += l.size;
+  }
+  KILN_TRY(tree.finish());
+
+  report("mkfs", out.image_path, 0, 0);
+  std::string partial = scratch.path() + "/image.ext4";
+  KILN_TRY(make_ext4(root, partial, Ext4Options{res.manifest_digest.str(), 1}));
+  KILN_TRY(write_file_atomic(out.config_path,
+                             image_config_json(out.config, res.manifest_digest, res.manifest.config.digest)));
+  if (::rename(partial.c_str(), out.image_path.c_str()) != 0) {
+    Error e = errno_error("publish " + out.image_path);
+    ::unlink(out.config_path.c_str());
+    return e;
+  }
+  KILN_TRY(finish_output());
+  return out;
+}
+
+Result<InspectResult> inspect(const BuildRequest& req) {
+  std::string cache = req.cache_dir;
+  if (cache.empty()) return make_error("no cache directory given");
+  KILN_TRY(mkdir_p(cache + "/tmp"));
+  KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(cache + "/blobs"));
+  KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(cache + "/tmp"));
+  KILN_ASSIGN_OR_RETURN(Resolved res, resolve(req, scratch.path()));
+  InspectResult r;
+  r.manifest_digest = res.manifest_digest;
+  r.manifest_media_type = res.manifest.media_type;
+  r.config_digest = res.manifest.config.digest;
+  KILN_ASSIGN_OR_RETURN(r.config, fetch_config(*res.source, res.manifest, store, req));
+  return r;
+}
+
+std::string inspect_json(const InspectResult& r) {
+  nlohmann::json j = nlohmann::json::parse(image_config_json(r.config, r.manifest_digest, r.config_digest));
+  j["MediaType"] = r.manifest_media_type;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace kiln::rootfs

@@ -1,0 +1,60 @@
+// The library entry point kilnd calls: image reference -> verified blobs -> unpacked tree ->
+// ext4 image, content-addressed by manifest digest under a cache directory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/result.h"
+#include "rootfs-builder/digest/digest.h"
+#include "rootfs-builder/oci/image_documents.h"
+#include "rootfs-builder/unpack/tree_builder.h"
+
+namespace kiln::rootfs {
+
+struct BuildRequest {
+  std::string reference;    // skopeo syntax, see reference/image_reference.h
+  std::string cache_dir;    // blobs/ and images/ live here
+  std::string output_path;  // optional: also copy the image here
+  bool tls_verify = true;   // false: allow plain HTTP and unverified certificates
+  std::string credentials;  // "user:password"
+  std::string auth_file;    // Docker-style auth file
+  std::string ca_file;      // extra CA bundle for the registry
+  std::string os = "linux";
+  std::string architecture = "amd64";
+  UnpackLimits limits;
+};
+
+struct BuiltImage {
+  std::string image_path;   // the cached ext4 image (treat as read-only)
+  std::string config_path;  // JSON next to it: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts
+  Digest manifest_digest;
+  ImageConfig config;
+  bool cache_hit = false;
+};
+
+struct Progress {
+  std::string stage;   // "resolve", "fetch", "unpack", "mkfs", "done"
+  std::string detail;  // e.g. the blob digest
+  uint64_t done = 0;
+  uint64_t total = 0;  // 0 when unknown
+};
+using ProgressCallback = std::function<void(const Progress&)>;
+
+Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress = {});
+
+struct InspectResult {
+  Digest manifest_digest;
+  std::string manifest_media_type;
+  Digest config_digest;
+  ImageConfig config;
+};
+
+// Resolves the reference and fetches (and verifies) its manifest and config only.
+Result<InspectResult> inspect(const BuildRequest& req);
+
+// The JSON kiln-rootfs inspect prints.
+std::string inspect_json(const InspectResult& r);
+
+}  // namespace kiln::rootfs

@@ -1,0 +1,116 @@
+// Challenge parsing, auth files and base64 (OpenSSL EVP_Encode/DecodeBlock).
+#include "rootfs-builder/registry/auth.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "rootfs-builder/digest/blob_store.h"
+
+namespace kiln::rootfs {
+
+namespace {
+std::string lower(std::string_view s) {
+  std::string o(s);
+  std::transform(o.begin(), o.end(), o.begin(), [](unsigned char c) { return std::tolower(c); });
+  return o;
+}
+}  // namespace
+
+Result<AuthChallenge> parse_www_authenticate(std::string_view h) {
+  if (h.size() > 8192) return make_error("WWW-Authenticate header too long");
+  size_t i = 0;
+  while (i < h.size() && h[i] == ' ') ++i;
+  size_t s = i;
+  while (i < h.size() && h[i] != ' ') ++i;
+  AuthChallenge c;
+  c.scheme = lower(h.substr(s, i - s));
+  if (c.scheme.empty()) return make_error("empty WWW-Authenticate challenge");
+  // auth-param list: key=value or key="quoted \" value", comma separated
+  while (i < h.size()) {
+    while (i < h.size() && (h[i] == ' ' || h[i] == ',')) ++i;
+    size_t ks = i;
+    while (i < h.size() && h[i] != '=' && h[i] != ',' && h[i] != ' ') ++i;
+    std::string key = lower(h.substr(ks, i - ks));
+    if (i >= h.size() || h[i] != '=') {
+      if (key.empty()) break;
+      continue;  // token68 or a bare token: ignore
+    }
+    ++i;
+    std::string val;
+    if (i < h.size() && h[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < h.size()) {
+        char ch = h[i++];
+        if (ch == '\\' && i < h.size()) {
+          val += h[i++];
+        } else if (ch == '"') {
+          closed = true;
+          break;
+        } else {
+          val += ch;
+        }
+      }
+      if (!closed) return make_error("unterminated quoted string in WWW-Authenticate");
+    } else {
+      size_t vs = i;
+      while (i < h.size() && h[i] != ',') ++i;
+      val = std::string(h.substr(vs, i - vs));
+      while (!val.empty() && val.back() == ' ') val.pop_back();
+    }
+    if (!key.empty()) c.params[key] = val;
+  }
+  return c;
+}
+
+std::string base64_encode(std::string_view in) {
+  std::vector<unsigned char> out(4 * ((in.size() + 2) / 3) + 1);
+  int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  return std::string(reinterpret_cast<char*>(out.data()), static_cast<size_t>(n));
+}
+
+Result<std::string> base64_decode(std::string_view in) {
+  if (in.size() % 4 != 0 || in.size() > (1 << 20)) return make_error("malformed base64");
+  std::vector<unsigned char> out(in.size() / 4 * 3 + 1);
+  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return make_error("malformed base64");
+  size_t len = static_cast<size_t>(n);
+  // EVP_DecodeBlock counts padding as zero bytes.
+  if (!in.empty() && in.back() == '=') --len;
+  if (in.size() > 1 && in[in.size() - 2] == '=') --len;
+  return std::string(reinterpret_cast<char*>(out.data()), len);
+}
+
+Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry) try {
+  KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(path, 1 << 20));
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object()) return make_error("auth file " + path + " is not a JSON object");
+  auto auths = j.find("auths");
+  if (auths == j.end() || !auths->is_object()) return std::string();
+  for (auto it = auths->begin(); it != auths->end(); ++it) {
+    std::string key = it.key();
+    // Keys are "host[:port]" or URLs such as "https://host/v1/".
+    size_t scheme = key.find("://");
+    if (scheme != std::string::npos) key = key.substr(scheme + 3);
+    key = key.substr(0, key.find('/'));
+    bool hub = registry == "registry-1.docker.io" && (key == "docker.io" || key == "index.docker.io");
+    if (key != registry && !hub) continue;
+    if (!it->is_object()) continue;
+    auto a = it->find("auth");
+    if (a == it->end() || !a->is_string()) continue;
+    KILN_ASSIGN_OR_RETURN(std::string creds, base64_decode(a->get<std::string>()));
+    if (creds.find(':') == std::string::npos) return make_error("auth file entry for " + registry + " has no ':'");
+    return creds;
+  }
+  return std::string();
+} catch (const nlohmann::json::exception& e) {
+  return make_error(std::string("malformed auth file: ") + e.what());
+}
+
+}  // namespace kiln::rootfs

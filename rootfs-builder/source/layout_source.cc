@@ -1,0 +1,177 @@
+// OCI layout, oci-archive and docker-archive sources.
+#include "rootfs-builder/source/layout_source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/unique_fd.h"
+#include "rootfs-builder/unpack/tree_builder.h"
+
+namespace kiln::rootfs {
+
+using nlohmann::json;
+
+Status verify_document(std::string_view body, const Descriptor& d) {
+  if (body.size() != d.size) {
+    return make_error("size mismatch for " + d.digest.str() + ": descriptor says " +
+                      std::to_string(d.size) + ", got " + std::to_string(body.size()));
+  }
+  Digest got = sha256_of(body);
+  if (got != d.digest) {
+    return make_error("digest mismatch: expected " + d.digest.str() + ", got " + got.str());
+  }
+  return ok_status();
+}
+
+Status unpack_archive_file(const std::string& archive_path, const std::string& dir) {
+  UniqueFd fd(::open(archive_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open " + archive_path);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + dir);
+  KILN_ASSIGN_OR_RETURN(TreeBuilder tb, TreeBuilder::create(dir, UnpackLimits{}));
+  auto r = tb.apply_layer(fd.get());
+  if (!r.ok()) return r.error().wrap("unpacking " + archive_path);
+  return ok_status();
+}
+
+Result<std::unique_ptr<ImageSource>> LayoutSource::open(const std::string& dir, const std::string& tag) {
+  auto layout = read_file_capped(dir + "/oci-layout", 4096);
+  if (!layout.ok()) return layout.error().wrap("not an OCI image layout");
+  json lj = json::parse(*layout, nullptr, false);
+  if (!lj.is_object() || !lj.contains("imageLayoutVersion") || !lj["imageLayoutVersion"].is_string()) {
+    return make_error(dir + "/oci-layout has no imageLayoutVersion");
+  }
+  KILN_ASSIGN_OR_RETURN(std::string index_body, read_file_capped(dir + "/index.json", kMaxDocumentSize));
+  auto index = parse_index(index_body, media_type::kOciIndex);
+  if (!index.ok()) return index.error().wrap(dir + "/index.json");
+  const Descriptor* pick = nullptr;
+  for (const auto& d : index->manifests) {
+    if (tag.empty()) {
+      if (pick != nullptr) {
+        return make_error("OCI layout " + dir + " holds several images: name one with oci:DIR:TAG");
+      }
+      pick = &d;
+    } else if (d.ref_name == tag) {
+      pick = &d;
+    }
+  }
+  if (pick == nullptr) {
+    return make_error("no image " + (tag.empty() ? std::string() : "tagged '" + tag + "' ") +
+                      "in OCI layout " + dir);
+  }
+  return std::unique_ptr<ImageSource>(new LayoutSource(dir, *pick));
+}
+
+Result<ManifestDoc> LayoutSource::root_manifest() { return manifest(root_); }
+
+Result<ManifestDoc> LayoutSource::manifest(const Descriptor& d) {
+  if (d.size > kMaxDocumentSize) return make_error("manifest " + d.digest.str() + " is too large");
+  KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(blob_path(d.digest), kMaxDocumentSize));
+  KILN_TRY(verify_document(body, d));
+  return ManifestDoc{std::move(body), d.media_type, d.digest};
+}
+
+Status LayoutSource::fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) {
+  auto r = store.import_file(blob_path(d.digest), d.digest, d.size);
+  if (!r.ok()) return r.error().wrap("blob " + d.digest.str());
+  if (progress) progress(d.size);
+  return ok_status();
+}
+
+namespace {
+
+// Resolves a file named inside a docker archive without leaving the archive directory.
+Result<std::string> archive_member(const std::string& dir, const std::string& name) {
+  auto comps = clean_entry_path(name, 4096);
+  if (!comps.ok()) return comps.error().wrap("docker-archive member '" + name + "'");
+  if (comps->empty()) return make_error("docker-archive member is empty");
+  std::string path = dir;
+  for (const auto& c : *comps) path += "/" + c;
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno_error("docker-archive member " + name);
+  if (!S_ISREG(st.st_mode)) return make_error("docker-archive member " + name + " is not a file");
+  return path;
+}
+
+Result<std::string> sniff_layer_type(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open " + path);
+  unsigned char m[4] = {};
+  ssize_t n = ::read(fd.get(), m, sizeof m);
+  if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return std::string(media_type::kOciLayerGzip);
+  if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
+    return std::string(media_type::kOciLayerZstd);
+  }
+  return std::string(media_type::kOciLayerTar);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string& dir,
+                                                               const std::string& tag) try {
+  KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(dir + "/manifest.json", kMaxDocumentSize));
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_array() || j.empty()) return make_error("docker-archive manifest.json is not a non-empty array");
+  const json* pick = nullptr;
+  for (const auto& m : j) {
+    if (!m.is_object()) return make_error("docker-archive manifest entry is not an object");
+    if (tag.empty()) {
+      if (pick != nullptr) return make_error("docker-archive holds several images: name one with :TAG");
+      pick = &m;
+      continue;
+    }
+    auto tags = m.find("RepoTags");
+    if (tags != m.end() && tags->is_array()) {
+      for (const auto& t : *tags) {
+        if (t.is_string() && (t.get<std::string>() == tag)) pick = &m;
+      }
+    }
+  }
+  if (pick == nullptr) return make_error("no image tagged '" + tag + "' in docker-archive");
+  auto cfg = pick->find("Config");
+  auto layers = pick->find("Layers");
+  if (cfg == pick->end() || !cfg->is_string() || layers == pick->end() || !layers->is_array()) {
+    return make_error("docker-archive manifest entry lacks Config or Layers");
+  }
+  std::unique_ptr<DockerArchiveSource> src(new DockerArchiveSource());
+  KILN_ASSIGN_OR_RETURN(std::string cfg_path, archive_member(dir, cfg->get<std::string>()));
+  auto describe = [&](const std::string& path, std::string mt) -> Result<json> {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return errno_error("open " + path);
+    uint64_t size = 0;
+    KILN_ASSIGN_OR_RETURN(Digest d, sha256_of_file(fd.get(), &size));
+    src->files_[d.hex] = path;
+    return json{{"mediaType", mt}, {"digest", d.str()}, {"size", size}};
+  };
+  json manifest = json::object();
+  manifest["schemaVersion"] = 2;
+  manifest["mediaType"] = media_type::kOciManifest;
+  KILN_ASSIGN_OR_RETURN(manifest["config"], describe(cfg_path, std::string(media_type::kOciConfig)));
+  manifest["layers"] = json::array();
+  for (const auto& l : *layers) {
+    if (!l.is_string()) return make_error("docker-archive layer name is not a string");
+    KILN_ASSIGN_OR_RETURN(std::string path, archive_member(dir, l.get<std::string>()));
+    KILN_ASSIGN_OR_RETURN(std::string mt, sniff_layer_type(path));
+    KILN_ASSIGN_OR_RETURN(json desc, describe(path, mt));
+    manifest["layers"].push_back(std::move(desc));
+  }
+  src->root_.body = manifest.dump();
+  src->root_.media_type = std::string(media_type::kOciManifest);
+  src->root_.digest = sha256_of(src->root_.body);
+  return std::unique_ptr<ImageSource>(std::move(src));
+} catch (const json::exception& e) {
+  return make_error(std::string("malformed docker-archive manifest.json: ") + e.what());
+}
+
+Status DockerArchiveSource::fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) {
+  auto it = files_.find(d.digest.hex);
+  if (it == files_.end()) return make_error("docker-archive has no blob " + d.digest.str());
+  auto r = store.import_file(it->second, d.digest, d.size);
+  if (!r.ok()) return r.error().wrap("blob " + d.digest.str());
+  if (progress) progress(d.size);
+  return ok_status();
+}
+
+}  // namespace kiln::rootfs
