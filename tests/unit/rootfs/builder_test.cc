@@ -1,0 +1,204 @@
+// End to end without a network: OCI layout / oci-archive / docker-archive -> ext4 image,
+// checked with debugfs (no mounting), the cache hit, reproducibility and failure cleanup.
+#include "rootfs-builder/builder/builder.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/unit/rootfs/support/test_image.h"
+
+namespace kiln::rootfs {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace kiln::rootfs::testing;
+
+ImageSpec sample_spec() {
+  ImageSpec s;
+  TarEntry tool = file("bin/server", "#!/bin/sh\necho hi\n", 0755);
+  tool.uid = 1000;
+  tool.gid = 1000;
+  s.layers.push_back(make_tar({dir("bin"), tool, dir("etc"), file("etc/motd", "layer1"),
+                               file("etc/old", "x"), symlink("bin/sh", "busybox"), dir("srv")}));
+  s.layers.push_back(make_tar({file("etc/motd", "layer2"), file("etc/.wh.old", ""), file("srv/data", "payload")}));
+  return s;
+}
+
+size_t count_files(const std::string& dir) {
+  if (!fs::exists(dir)) return 0;
+  size_t n = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+void expect_no_image(const std::string& cache) {
+  for (auto& e : fs::directory_iterator(cache + "/images")) {
+    EXPECT_NE(e.path().extension(), ".ext4") << e.path();
+    EXPECT_NE(e.path().extension(), ".json") << e.path();
+  }
+  EXPECT_EQ(count_files(cache + "/tmp"), 0u);
+  EXPECT_EQ(count_files(cache + "/blobs/tmp"), 0u);
+}
+
+TEST(Builder, OciLayoutToExt4AndCacheHit) {
+  TempDir t;
+  WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout") + ":v1";
+  req.cache_dir = t / "cache";
+  req.output_path = t / "out.ext4";
+  std::vector<std::string> stages;
+  auto r = build(req, [&](const Progress& p) { stages.push_back(p.stage); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->cache_hit);
+  EXPECT_EQ(r->manifest_digest.str(), img.manifest_digest);
+  EXPECT_EQ(r->config.entrypoint, std::vector<std::string>{"/bin/server"});
+  EXPECT_EQ(r->config.working_dir, "/srv");
+  EXPECT_EQ(r->config.exposed_ports, std::vector<std::string>{"9000/tcp"});
+  EXPECT_NE(std::find(stages.begin(), stages.end(), "mkfs"), stages.end());
+  EXPECT_EQ(debugfs_cat(r->image_path, "/etc/motd"), "layer2");
+  EXPECT_EQ(debugfs_cat(r->image_path, "/srv/data"), "payload");
+  EXPECT_EQ(debugfs_cat(r->image_path, "/bin/server"), "#!/bin/sh\necho hi\n");
+  EXPECT_NE(debugfs_stat(r->image_path, "/etc/old").find("File not found"), std::string::npos);
+  std::string st = debugfs_stat(r->image_path, "/bin/server");
+  EXPECT_NE(st.find("Mode:  0755"), std::string::npos) << st;
+  EXPECT_NE(st.find("User:  1000"), std::string::npos) << st;
+  EXPECT_NE(debugfs_stat(r->image_path, "/bin/sh").find("Fast link dest: \"busybox\""), std::string::npos);
+  EXPECT_EQ(read_file(req.output_path), read_file(r->image_path));
+  std::string saved = read_file(r->config_path);
+  EXPECT_NE(saved.find("\"Entrypoint\""), std::string::npos);
+  EXPECT_NE(saved.find(img.manifest_digest), std::string::npos);
+  int fsck = run({"/usr/sbin/e2fsck", "-fn", r->image_path});
+  EXPECT_EQ(fsck, 0) << "e2fsck found problems";
+
+  fs::remove(req.output_path);
+  auto again = build(req);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(again->cache_hit);
+  EXPECT_EQ(again->image_path, r->image_path);
+  EXPECT_EQ(again->config.cmd, r->config.cmd);
+  EXPECT_TRUE(fs::exists(req.output_path));
+}
+
+TEST(Builder, SameInputSameBytes) {
+  TempDir t;
+  write_oci_layout(t / "layout", sample_spec(), "v1");
+  BuildRequest a;
+  a.reference = "oci:" + (t / "layout") + ":v1";
+  a.cache_dir = t / "cache-a";
+  BuildRequest b = a;
+  b.cache_dir = t / "cache-b";
+  auto ra = build(a);
+  ASSERT_TRUE(ra.ok()) << ra.error().message;
+  auto rb = build(b);
+  ASSERT_TRUE(rb.ok()) << rb.error().message;
+  EXPECT_TRUE(read_file(ra->image_path) == read_file(rb->image_path)) << "images differ";
+}
+
+TEST(Builder, OciArchiveAndDockerArchive) {
+  TempDir t;
+  ImageSpec spec = sample_spec();
+  write_oci_layout(t / "layout", spec, "v1");
+  tar_directory(t / "layout", t / "image-oci.tar");
+  BuildRequest req;
+  req.cache_dir = t / "cache";
+  req.reference = "oci-archive:" + (t / "image-oci.tar");
+  auto r = build(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(debugfs_cat(r->image_path, "/etc/motd"), "layer2");
+
+  spec.compression = Compression::kNone;
+  write_docker_archive(t / "image-docker.tar", spec, "app:v1");
+  req.reference = "docker-archive:" + (t / "image-docker.tar");
+  auto d = build(req);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(debugfs_cat(d->image_path, "/srv/data"), "payload");
+  EXPECT_EQ(d->config.entrypoint, std::vector<std::string>{"/bin/server"});
+  req.reference = "docker-archive:" + (t / "image-docker.tar") + ":app:v1";
+  auto tagged = build(req);
+  ASSERT_TRUE(tagged.ok()) << tagged.error().message;
+  EXPECT_TRUE(tagged->cache_hit);
+  req.reference = "docker-archive:" + (t / "image-docker.tar") + ":other:v9";
+  EXPECT_FALSE(build(req).ok());
+  EXPECT_EQ(count_files(t / "cache/tmp"), 0u);
+}
+
+TEST(Builder, WrongDiffIdLeavesNoCacheEntry) {
+  TempDir t;
+  ImageSpec spec = sample_spec();
+  spec.wrong_diff_id = true;
+  write_oci_layout(t / "layout", spec, "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout");
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("diff_id"), std::string::npos) << r.error().message;
+  expect_no_image(req.cache_dir);
+}
+
+TEST(Builder, TamperedBlobIsRefused) {
+  TempDir t;
+  WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
+  std::string layer = t / ("layout/blobs/sha256/" + img.layer_digests[1].substr(7));
+  std::string data = read_file(layer);
+  data[data.size() / 2] ^= 0x55;
+  write_file(layer, data);
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout") + ":v1";
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("digest mismatch"), std::string::npos) << r.error().message;
+  expect_no_image(req.cache_dir);
+  EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/sha256/" + img.layer_digests[1].substr(7)));
+
+  write_file(layer, data.substr(0, data.size() / 2));  // truncated
+  r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("truncated"), std::string::npos) << r.error().message;
+  expect_no_image(req.cache_dir);
+}
+
+TEST(Builder, WrongArchitectureAndHostileLayerFailCleanly) {
+  TempDir t;
+  ImageSpec arm = sample_spec();
+  arm.architecture = "arm64";
+  write_oci_layout(t / "arm", arm, "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "arm");
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("arm64"), std::string::npos);
+
+  ImageSpec evil;
+  evil.layers.push_back(make_tar({file("../escape", "x")}));
+  write_oci_layout(t / "evil", evil, "v1");
+  req.reference = "oci:" + (t / "evil");
+  r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_FALSE(fs::exists(t / "escape"));
+  EXPECT_FALSE(fs::exists(req.cache_dir + "/escape"));
+  expect_no_image(req.cache_dir);
+}
+
+TEST(Builder, InspectPrintsConfig) {
+  TempDir t;
+  WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout") + ":v1";
+  req.cache_dir = t / "cache";
+  auto r = inspect(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::string j = inspect_json(*r);
+  EXPECT_NE(j.find(img.manifest_digest), std::string::npos);
+  EXPECT_NE(j.find("\"WorkingDir\": \"/srv\""), std::string::npos) << j;
+}
+
+}  // namespace
+}  // namespace kiln::rootfs
