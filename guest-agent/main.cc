@@ -1,6 +1,8 @@
 // kiln-init: PID 1 of every kiln microVM (static binary in the initramfs). As PID 1 it sets
 // up the system and runs the agent on vsock; with --no-boot it runs only the agent loop
 // (development and tests: Unix sockets instead of vsock, no mounts, no reboot).
+#include <signal.h>
+#include <sys/reboot.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -43,8 +45,24 @@ std::string read_text(const char* path) {
   kiln::agent::reboot_now("fatal agent error");
 }
 
+// A crash of PID 1 would panic the kernel: turn it into a console line and a clean reboot.
+// Only async-signal-safe calls here.
+void on_crash(int sig) {
+  static const char msg[] = "kiln-init: fatal: crashed (signal), rebooting\n";
+  (void)!write(2, msg, sizeof(msg) - 1);
+  (void)sig;
+  sync();
+  reboot(RB_AUTOBOOT);
+  _exit(1);
+}
+
 int run_boot() {
   std::set_terminate([] { fatal_pid1("unhandled exception"); });
+  struct sigaction sa {};
+  sa.sa_handler = on_crash;
+  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) sigaction(s, &sa, nullptr);
+  // Ctrl-Alt-Del (the VMM's SendCtrlAltDel) then arrives as SIGINT: a graceful shutdown.
+  reboot(RB_DISABLE_CAD);
   if (auto st = kiln::agent::mount_early(); !st.ok()) fatal_pid1(st.error().message);
   console_line("starting");
   (void)kiln::agent::set_hostname("kiln");

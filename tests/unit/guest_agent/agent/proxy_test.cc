@@ -1,0 +1,150 @@
+// Proxy: a 1 MiB request and answer through one session (back-pressure both ways), the
+// half-close of the request side, and a refused upstream closing the host connection.
+#include "guest-agent/agent/proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "guest-agent/agent/endpoint.h"
+
+namespace kiln::agent {
+namespace {
+
+// TCP listener on 127.0.0.1 port 0; returns the fd and the port.
+UniqueFd tcp_listener(std::uint16_t* port) {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || listen(fd.get(), 8) != 0) {
+    return UniqueFd();
+  }
+  socklen_t len = sizeof(a);
+  getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+std::string read_to_eof(int fd) {
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+bool write_all(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kiln-proxy-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/proxy.sock";
+    ASSERT_TRUE(loop_.init().ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs the loop until `client` finishes (the client thread stops the loop via a pipe).
+  void run_with_client(std::function<void(int)> client) {
+    int p[2];
+    ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+    UniqueFd done_r(p[0]), done_w(p[1]);
+    ASSERT_TRUE(loop_.add(done_r.get(), EPOLLIN, [this](std::uint32_t) { loop_.stop(); }).ok());
+    bool timed_out = false;
+    auto timer = loop_.add_timer_ms(30000, [&] {
+      timed_out = true;
+      loop_.stop();
+    });
+    std::thread t([&] {
+      bool in_progress = false;
+      auto c = connect_to(Endpoint::unix_path(path_), &in_progress);
+      if (c.ok()) {
+        fcntl(c->get(), F_SETFL, fcntl(c->get(), F_GETFL) & ~O_NONBLOCK);
+        client(c->get());
+      }
+      (void)!write(done_w.get(), "x", 1);
+    });
+    ASSERT_TRUE(loop_.run().ok());
+    t.join();
+    loop_.cancel_timer(timer);
+    loop_.remove(done_r.get());
+    EXPECT_FALSE(timed_out);
+  }
+
+  std::string dir_;
+  std::string path_;
+  EventLoop loop_;
+};
+
+TEST_F(ProxyTest, BulkBothWaysWithHalfClose) {
+  std::uint16_t port = 0;
+  UniqueFd upstream = tcp_listener(&port);
+  ASSERT_TRUE(upstream.valid());
+  auto l = listen_on(Endpoint::unix_path(path_));
+  ASSERT_TRUE(l.ok());
+  Proxy proxy(loop_, std::move(l.value()), port);
+  ASSERT_TRUE(proxy.start().ok());
+
+  // Upstream: reads the whole request (to EOF, i.e. the proxied half-close), then answers
+  // with the request reversed, then closes.
+  std::string seen_by_server;
+  std::thread server([&] {
+    UniqueFd c(accept4(upstream.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    seen_by_server = read_to_eof(c.get());
+    std::string answer(seen_by_server.rbegin(), seen_by_server.rend());
+    write_all(c.get(), answer);
+  });
+  std::string request(1 << 20, '\0');
+  for (std::size_t i = 0; i < request.size(); ++i) request[i] = static_cast<char>(i * 7 + i / 251);
+  std::string answer;
+  run_with_client([&](int fd) {
+    write_all(fd, request);
+    shutdown(fd, SHUT_WR);
+    answer = read_to_eof(fd);
+  });
+  server.join();
+  EXPECT_EQ(seen_by_server.size(), request.size());
+  EXPECT_TRUE(seen_by_server == request);
+  EXPECT_TRUE(answer == std::string(request.rbegin(), request.rend()));
+}
+
+TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
+  std::uint16_t port = 0;
+  {
+    UniqueFd probe = tcp_listener(&port);  // find a free port, then close it
+  }
+  auto l = listen_on(Endpoint::unix_path(path_));
+  ASSERT_TRUE(l.ok());
+  Proxy proxy(loop_, std::move(l.value()), port);
+  ASSERT_TRUE(proxy.start().ok());
+  std::string answer = "unset";
+  run_with_client([&](int fd) {
+    write_all(fd, "GET / HTTP/1.1\r\n\r\n");
+    answer = read_to_eof(fd);
+  });
+  EXPECT_EQ(answer, "");
+  EXPECT_EQ(proxy.sessions(), 0u);
+}
+
+}  // namespace
+}  // namespace kiln::agent
