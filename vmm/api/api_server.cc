@@ -60,6 +60,7 @@ struct ApiServer::Impl {
 
   void accept_next();
   void on_readable(const beast::error_code& ec);
+  void close_all();
   void run();
 };
 
@@ -202,6 +203,17 @@ void ApiServer::Impl::on_readable(const beast::error_code& ec) {
   accept_next();
 }
 
+// On the server thread: no new connections, every open one closed, loop halted.
+void ApiServer::Impl::close_all() {
+  stopped = true;
+  beast::error_code ec;
+  acceptor.close(ec);
+  for (auto& weak : sessions) {
+    if (auto s = weak.lock()) s->close();
+  }
+  io.stop();
+}
+
 void ApiServer::Impl::run() {
   for (;;) {
     try {
@@ -274,15 +286,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiServerOptions options, Re
 void ApiServer::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   Impl* impl = impl_.get();
-  net::post(impl->io, [impl] {
-    impl->stopped = true;
-    beast::error_code ec;
-    impl->acceptor.close(ec);
-    for (auto& weak : impl->sessions) {
-      if (auto s = weak.lock()) s->close();
-    }
-    impl->io.stop();
-  });
+  if (std::this_thread::get_id() == impl->thread.get_id()) {
+    // Called from a handler: joining here would deadlock. Stop the loop; the owner's
+    // later stop() (or the destructor) joins and removes the socket.
+    impl->close_all();
+    return;
+  }
+  net::post(impl->io, [impl] { impl->close_all(); });
   impl->thread.join();
   ::unlink(impl->options.socket_path.c_str());
 }

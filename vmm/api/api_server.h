@@ -34,7 +34,9 @@ class ApiServer {
   // mode 0600 and starts the server thread. The handler runs on that thread.
   static Result<std::unique_ptr<ApiServer>> start(ApiServerOptions options, RequestHandler handler);
 
-  // Stops the thread, closes every connection and removes the socket file.
+  // Stops the thread, closes every connection and removes the socket file. From a handler
+  // (the server thread) stop() only halts the loop; the owner must still destroy the server
+  // from another thread.
   ~ApiServer();
   void stop();
 

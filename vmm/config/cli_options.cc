@@ -5,6 +5,7 @@
 
 #include "vmm/config/json_reader.h"
 #include "vmm/logging/logger.h"
+#include "vmm/logging/metrics.h"
 
 namespace kiln::vmm::config {
 namespace {
@@ -144,6 +145,25 @@ std::string cli_usage() {
          "  --http-api-max-payload-size BYTES  API request body limit (default 51200)\n"
          "  --help                   print this text\n"
          "  --version                print the version\n";
+}
+
+Status apply_logging_options(const CliOptions& options) {
+  auto& logger = logging::Logger::instance();
+  logger.set_instance_id(options.id);
+  if (options.level) {
+    KILN_ASSIGN_OR_RETURN(auto level, logging::parse_log_level(*options.level));
+    logger.set_level(level);
+  }
+  logger.set_show_origin(options.show_log_origin);
+  if (options.log_path) {
+    auto st = logger.open_output(*options.log_path);
+    if (!st.ok()) return st.error().wrap("--log-path");
+  }
+  if (options.metrics_path) {
+    auto st = logging::MetricsRegistry::global().open_output(*options.metrics_path);
+    if (!st.ok()) return st.error().wrap("--metrics-path");
+  }
+  return ok_status();
 }
 
 }  // namespace kiln::vmm::config

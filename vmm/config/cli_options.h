@@ -43,4 +43,8 @@ Result<CliOptions> parse_cli_options(int argc, const char* const* argv);
 // The text printed by --help.
 std::string cli_usage();
 
+// Applies --id, --level, --log-path, --show-log-origin to logging::Logger::instance() and
+// --metrics-path to logging::MetricsRegistry::global(). Call once, early in main.
+Status apply_logging_options(const CliOptions& options);
+
 }  // namespace kiln::vmm::config

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <exception>
 #include <limits>
+#include <optional>
+#include <vector>
 
 namespace kiln::vmm::config {
 
@@ -12,8 +14,38 @@ using nlohmann::json;
 Result<json> parse_json_text(std::string_view text) {
   // nlohmann reports the byte position only through its exception, so it is caught right
   // here and turned into a value; nothing propagates to callers.
+  // serde refuses a repeated field ("duplicate field `x`"); nlohmann would keep the last
+  // one silently, so the parser callback tracks the keys of every open object.
+  std::vector<std::vector<std::string>> open_objects;
+  std::optional<std::string> duplicate;
+  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty() && parsed.is_string()) {
+          auto& keys = open_objects.back();
+          const auto& key = parsed.get_ref<const std::string&>();
+          if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+            if (!duplicate) duplicate = key;
+          } else {
+            keys.push_back(key);
+          }
+        }
+        break;
+      default: break;
+    }
+    return true;
+  };
   try {
-    return json::parse(text.begin(), text.end());
+    json j = json::parse(text.begin(), text.end(), callback);
+    if (duplicate) {
+      return make_error("An error occurred when deserializing the json body of a request: duplicate field `" +
+                        *duplicate + "`.");
+    }
+    return j;
   } catch (const json::parse_error& e) {
     // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep "parse error at line...".
     std::string_view what = e.what();

@@ -328,6 +328,23 @@ TEST_F(ServerTest, StaleSocketIsReplacedAndStopRemovesIt) {
   server_->stop();  // idempotent
 }
 
+TEST_F(ServerTest, StopFromAHandlerDoesNotDeadlock) {
+  ApiServer* self = nullptr;
+  auto s = ApiServer::start(ApiServerOptions{sock_}, [&self](std::string_view, std::string_view, std::string_view) {
+    self->stop();
+    return ApiResponse::no_content();
+  });
+  ASSERT_TRUE(s.ok());
+  server_ = std::move(s.value());
+  self = server_.get();
+  UniqueFd fd = connect_to(sock_);
+  ASSERT_TRUE(fd);
+  ASSERT_TRUE(send_all(fd.get(), request("GET", "/")));
+  EXPECT_TRUE(wait_closed(fd.get()));  // the loop stopped (the response may or may not be out)
+  server_.reset();                     // joins from this thread
+  EXPECT_NE(::access(sock_.c_str(), F_OK), 0);
+}
+
 TEST_F(ServerTest, RefusesToDeleteANonSocketFile) {
   std::ofstream(sock_) << "precious";
   auto s = ApiServer::start(ApiServerOptions{sock_}, [](std::string_view, std::string_view, std::string_view) {

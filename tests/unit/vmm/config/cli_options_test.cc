@@ -2,6 +2,13 @@
 #include "vmm/config/cli_options.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "vmm/logging/logger.h"
+#include "vmm/logging/metrics.h"
 
 namespace kiln::vmm::config {
 namespace {
@@ -74,6 +81,36 @@ TEST(CliOptions, ArgvOverload) {
   auto o = parse_cli_options(4, argv);
   ASSERT_TRUE(o.ok());
   EXPECT_TRUE(o->no_api);
+}
+
+TEST(CliOptions, ApplyLoggingOptions) {
+  char tmpl[] = "/tmp/kiln-cli-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto o = parse({"--id", "fn-9", "--level", "Info", "--log-path", dir + "/vmm.log", "--metrics-path", dir + "/m.json"});
+  ASSERT_TRUE(o.ok());
+  ASSERT_TRUE(apply_logging_options(*o).ok());
+  auto& logger = logging::Logger::instance();
+  EXPECT_EQ(logger.level(), logging::LogLevel::kInfo);
+  logger.log(logging::LogLevel::kInfo, "hello from the test");
+  EXPECT_TRUE(logging::MetricsRegistry::global().has_output());
+  EXPECT_TRUE(logging::MetricsRegistry::global().flush().ok());
+  logger.reset_output();
+  logger.set_level(logging::LogLevel::kWarning);
+  std::ifstream in(dir + "/vmm.log");
+  std::string line;
+  std::getline(in, line);
+  EXPECT_NE(line.find("[fn-9] INFO hello from the test"), std::string::npos) << line;
+  std::ifstream m(dir + "/m.json");
+  std::getline(m, line);
+  EXPECT_NE(line.find("utc_timestamp_ms"), std::string::npos);
+
+  auto bad = parse({"--log-path", dir + "/no/such/dir/x.log"});
+  ASSERT_TRUE(bad.ok());
+  auto st = apply_logging_options(*bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message.rfind("--log-path", 0), 0u);
+  std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace

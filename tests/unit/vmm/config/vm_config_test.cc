@@ -29,6 +29,16 @@ TEST(JsonText, SyntaxErrorsAreValuesWithFirecrackerPrefix) {
   EXPECT_TRUE(parse_json_text("{\"a\": [1, 2.5, null]}").ok());
 }
 
+TEST(JsonText, DuplicateFieldsAreRefusedAtAnyDepth) {
+  auto top = parse_json_text(R"({"vcpu_count": 1, "vcpu_count": 32})");
+  ASSERT_FALSE(top.ok());
+  EXPECT_NE(top.error().message.find("duplicate field `vcpu_count`"), std::string::npos);
+  EXPECT_FALSE(parse_json_text(R"({"a": {"b": 1, "b": 2}})").ok());
+  EXPECT_FALSE(parse_json_text(R"({"a": [{"b": 1}, {"c": 1, "c": 1}]})").ok());
+  // The same key in sibling objects is fine.
+  EXPECT_TRUE(parse_json_text(R"({"a": {"b": 1}, "c": {"b": 2}, "d": [{"b": 1}, {"b": 2}]})").ok());
+}
+
 TEST(JsonText, DeepNestingIsHandled) {
   std::string deep(20000, '[');
   deep += std::string(20000, ']');
