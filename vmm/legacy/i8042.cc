@@ -104,6 +104,28 @@ Status I8042::trigger_ctrl_alt_del() {
   return ok_status();
 }
 
+I8042State I8042::save() const {
+  std::lock_guard lock(mu_);
+  I8042State st;
+  st.out.assign(out_.begin(), out_.end());
+  st.control = control_;
+  st.output_port = output_port_;
+  st.pending_command = pending_command_;
+  st.last_write_was_command = last_write_was_command_;
+  return st;
+}
+
+Status I8042::restore(const I8042State& state) {
+  if (state.out.size() > kBufferSize) return make_error("i8042: restored buffer exceeds its capacity");
+  std::lock_guard lock(mu_);
+  out_.assign(state.out.begin(), state.out.end());
+  control_ = state.control;
+  output_port_ = state.output_port;
+  pending_command_ = state.pending_command;
+  last_write_was_command_ = state.last_write_was_command;
+  return ok_status();
+}
+
 uint64_t I8042::reset_count() const {
   std::lock_guard lock(mu_);
   return reset_count_;

@@ -9,10 +9,20 @@
 #include <initializer_list>
 #include <mutex>
 #include <span>
+#include <vector>
 
 #include "common/result.h"
 
 namespace kiln::vmm::legacy {
+
+// Guest-visible controller state for snapshots.
+struct I8042State {
+  std::vector<uint8_t> out;  // unread bytes, oldest first
+  uint8_t control = 0x05;
+  uint8_t output_port = 0x03;
+  uint8_t pending_command = 0;
+  bool last_write_was_command = false;
+};
 
 class I8042 {
  public:
@@ -37,6 +47,10 @@ class I8042 {
   // Queues the PS/2 scan code set 2 make codes for Ctrl, Alt and Del (as Firecracker's
   // SendCtrlAltDel) and raises the keyboard interrupt. Fails when the buffer lacks room.
   Status trigger_ctrl_alt_del();
+
+  // Snapshot support; restore() refuses an oversized buffer and then changes nothing.
+  I8042State save() const;
+  Status restore(const I8042State& state);
 
   uint64_t reset_count() const;
 

@@ -113,6 +113,42 @@ bool Serial8250::saw_panic() const {
   return saw_panic_;
 }
 
+Serial8250State Serial8250::save() const {
+  std::lock_guard lock(mu_);
+  Serial8250State st;
+  st.ier = ier_;
+  st.lcr = lcr_;
+  st.mcr = mcr_;
+  st.scr = scr_;
+  st.dll = dll_;
+  st.dlm = dlm_;
+  st.fifo_enabled = fifo_enabled_;
+  st.thre_pending = thre_pending_;
+  st.overrun = overrun_;
+  st.rx.assign(rx_.begin(), rx_.end());
+  return st;
+}
+
+Status Serial8250::restore(const Serial8250State& state) {
+  if ((state.ier & ~kIerMask) != 0) return make_error("serial: restored IER has reserved bits set");
+  if ((state.mcr & ~kMcrMask) != 0) return make_error("serial: restored MCR has reserved bits set");
+  std::lock_guard lock(mu_);
+  if (state.rx.size() > options_.rx_fifo_capacity) {
+    return make_error("serial: restored RX FIFO exceeds its capacity");
+  }
+  ier_ = state.ier;
+  lcr_ = state.lcr;
+  mcr_ = state.mcr;
+  scr_ = state.scr;
+  dll_ = state.dll;
+  dlm_ = state.dlm;
+  fifo_enabled_ = state.fifo_enabled;
+  thre_pending_ = state.thre_pending && (ier_ & kIerThrEmpty) != 0;
+  overrun_ = state.overrun;
+  rx_.assign(state.rx.begin(), state.rx.end());
+  return ok_status();
+}
+
 SerialCounters Serial8250::counters() const {
   std::lock_guard lock(mu_);
   return counters_;

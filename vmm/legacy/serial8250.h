@@ -10,8 +10,25 @@
 #include <functional>
 #include <mutex>
 #include <span>
+#include <vector>
+
+#include "common/result.h"
 
 namespace kiln::vmm::legacy {
+
+// Guest-visible UART state for snapshots (counters and the panic watcher are host-side).
+struct Serial8250State {
+  uint8_t ier = 0;
+  uint8_t lcr = 0x03;
+  uint8_t mcr = 0x08;
+  uint8_t scr = 0;
+  uint8_t dll = 0x0c;
+  uint8_t dlm = 0;
+  bool fifo_enabled = false;
+  bool thre_pending = false;
+  bool overrun = false;
+  std::vector<uint8_t> rx;  // unread input, oldest first
+};
 
 struct SerialCounters {
   uint64_t bytes_written = 0;   // reached the output fd
@@ -67,6 +84,11 @@ class Serial8250 {
   // Whether the output stream contained "Kernel panic - not syncing" (seen before rate
   // limiting, so a panic is detected even when its bytes are dropped).
   bool saw_panic() const;
+
+  // Snapshot support. restore() validates the state (register bits, RX size) and changes
+  // nothing when it is refused.
+  Serial8250State save() const;
+  Status restore(const Serial8250State& state);
 
   SerialCounters counters() const;
   uint64_t bytes_written() const { return counters().bytes_written; }

@@ -210,5 +210,32 @@ TEST(I8042, HostileAccessesAreIgnored) {
   EXPECT_LE(n, static_cast<int>(I8042::kBufferSize));
 }
 
+TEST(I8042, SaveRestoreRoundTripsState) {
+  I8042 a(nullptr);
+  wr(a, kCmd, 0xad);       // keyboard disabled in the command byte
+  wr(a, kCmd, 0xd1);       // output-port write pending across the snapshot
+  I8042State st = a.save();
+  ASSERT_TRUE(a.trigger_ctrl_alt_del().ok());
+  st.out = a.save().out;
+
+  int resets = 0;
+  I8042 b([&] { ++resets; });
+  ASSERT_TRUE(b.restore(st).ok());
+  wr(b, kData, 0x5c);  // completes the pending 0xd1
+  EXPECT_EQ(rd(b, kData), 0x14);  // restored scancodes still readable
+  while (rd(b, kCmd) & kObf) rd(b, kData);
+  EXPECT_EQ((*command(b, 0xd0, {}, 1))[0], 0x5c);
+  EXPECT_TRUE((*command(b, 0x20, {}, 1))[0] & 0x10);
+  EXPECT_EQ(resets, 0);
+}
+
+TEST(I8042, RestoreRefusesOversizedBuffer) {
+  I8042 k(nullptr);
+  I8042State bad;
+  bad.out.assign(I8042::kBufferSize + 1, 0x00);
+  EXPECT_FALSE(k.restore(bad).ok());
+  EXPECT_EQ(rd(k, kCmd) & kObf, 0);
+}
+
 }  // namespace
 }  // namespace kiln::vmm::legacy

@@ -329,5 +329,49 @@ TEST(Serial8250, PanicNotSeenInLoopback) {
   EXPECT_FALSE(s.saw_panic());
 }
 
+TEST(Serial8250, SaveRestoreRoundTripsGuestState) {
+  Serial8250 a(-1, nullptr);
+  wr(a, kLcr, 0x83);
+  wr(a, kThr, 0x03);
+  wr(a, kLcr, 0x1b);
+  wr(a, kIer, 0x03);
+  wr(a, kScr, 0x77);
+  wr(a, kIir, 0x01);
+  EXPECT_EQ(a.enqueue_input(std::array<uint8_t, 3>{'x', 'y', 'z'}), 3u);
+  Serial8250State st = a.save();
+
+  int irqs = 0;
+  Serial8250 b(-1, [&] { ++irqs; });
+  ASSERT_TRUE(b.restore(st).ok());
+  EXPECT_EQ(irqs, 0);  // restoring does not inject interrupts
+  EXPECT_EQ(rd(b, kLcr), 0x1b);
+  EXPECT_EQ(rd(b, kIer), 0x03);
+  EXPECT_EQ(rd(b, kScr), 0x77);
+  EXPECT_EQ(rd(b, kIir), 0xc4);
+  EXPECT_EQ(rd(b, kThr), 'x');
+  EXPECT_EQ(rd(b, kThr), 'y');
+  EXPECT_EQ(rd(b, kThr), 'z');
+  EXPECT_EQ(rd(b, kIir), 0xc2);
+  wr(b, kLcr, 0x9b);
+  EXPECT_EQ(rd(b, kThr), 0x03);
+}
+
+TEST(Serial8250, RestoreRefusesInvalidState) {
+  Serial8250::Options o;
+  o.rx_fifo_capacity = 2;
+  Serial8250 s(-1, nullptr, o);
+  wr(s, kScr, 0x11);
+  Serial8250State bad;
+  bad.rx = {1, 2, 3};
+  EXPECT_FALSE(s.restore(bad).ok());
+  bad.rx.clear();
+  bad.ier = 0x80;
+  EXPECT_FALSE(s.restore(bad).ok());
+  bad.ier = 0;
+  bad.mcr = 0xe0;
+  EXPECT_FALSE(s.restore(bad).ok());
+  EXPECT_EQ(rd(s, kScr), 0x11);  // unchanged after refusals
+}
+
 }  // namespace
 }  // namespace kiln::vmm::legacy
