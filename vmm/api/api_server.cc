@@ -115,7 +115,14 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();  // peer left, idled out, or we are stopping
     }
     if (ec == http::error::body_limit) {
-      std::string size = parser_->content_length() ? std::to_string(*parser_->content_length()) : "unknown";
+      // Beast may refuse a large Content-Length before the header is complete, when
+      // content_length() is not yet available: fall back to the raw field.
+      std::string size = "unknown";
+      if (parser_->is_header_done() && parser_->content_length()) {
+        size = std::to_string(*parser_->content_length());
+      } else if (auto cl = parser_->get()[http::field::content_length]; !cl.empty()) {
+        size = std::string(cl.data(), cl.size());
+      }
       return respond(ApiResponse::fault(413, "Request payload with size " + size + " is larger than the limit of " +
                                                  std::to_string(server_.options.max_body_bytes) +
                                                  " allowed by server."),
