@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -354,16 +355,19 @@ void Agent::probe() {
   };
   auto retry_or_give_up = [this] {
     std::uint64_t now_waited = EventLoop::now_ms() - started_ms_;
-    if (now_waited >= spec_.ready_timeout_ms) {
-      probing_ = false;
+    if (now_waited >= spec_.ready_timeout_ms && !not_ready_sent_) {
+      not_ready_sent_ = true;
       if (state_ == State::kStarting) state_ = State::kNotReady;
       std::string msg = "not ready after " + seconds_text(spec_.ready_timeout_ms) +
                         " s: nothing accepted connections on 127.0.0.1:" + std::to_string(spec_.port);
       say(msg);
       events_->not_ready(spec_.port, now_waited, msg);
-      return;
     }
-    probe_timer_ = loop_.add_timer_ms(opt_.probe_interval_ms, [this] { probe(); });
+    // After the not-ready event keep probing, slower: a late ready still reaches the host,
+    // which decides whether to wait or to shut the instance down.
+    std::uint64_t interval = not_ready_sent_ ? std::max<std::uint64_t>(opt_.probe_interval_ms, 250)
+                                             : opt_.probe_interval_ms;
+    probe_timer_ = loop_.add_timer_ms(interval, [this] { probe(); });
   };
   bool in_progress = false;
   auto fd = connect_loopback_tcp(spec_.port, &in_progress);

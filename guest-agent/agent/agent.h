@@ -96,6 +96,7 @@ class Agent {
   std::uint64_t started_ms_ = 0;
   bool ready_ = false;
   bool probing_ = false;
+  bool not_ready_sent_ = false;
   UniqueFd probe_fd_;
   EventLoop::TimerId probe_timer_ = 0;
   EventLoop::TimerId kill_timer_ = 0;

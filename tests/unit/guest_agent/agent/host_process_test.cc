@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -538,6 +539,35 @@ TEST_F(HostProcess, NeverListensIsNotReadyThenKilled) {
   EXPECT_TRUE(ex->signaled);
   EXPECT_EQ(ex->code, SIGKILL);
   EXPECT_EQ(host.wait_agent(), 128 + SIGKILL);
+}
+
+// A server that starts listening only after the not-ready event still produces a ready one.
+TEST_F(HostProcess, LateListenerReadyAfterNotReady) {
+  AgentHost host;
+  std::string fifo = host.sock_dir() + "/go";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  LaunchSpec spec = image().spec;
+  spec.user = "";
+  spec.argv = {"sh", "-c", "read x < " + fifo + "; exec /usr/bin/hello"};
+  spec.ready_timeout_ms = 100;
+  host.start(spec);
+  ASSERT_TRUE(host.accept_events().ok());
+  auto nr = host.wait_event(FrameType::kNotReady);
+  ASSERT_TRUE(nr.ok()) << nr.error().message;
+  {
+    UniqueFd w(open(fifo.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(w.valid());
+    ASSERT_EQ(write(w.get(), "go\n", 3), 3);
+  }
+  auto ready = host.wait_event(FrameType::kReady);
+  ASSERT_TRUE(ready.ok()) << ready.error().message;
+  auto status = host.control(*protocol::encode_status_request());
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(protocol::decode_status(status->payload)->state, "ready");
+  auto down = host.control_ack(protocol::encode(protocol::ShutdownRequest{}));
+  ASSERT_TRUE(down.ok());
+  ASSERT_TRUE(host.wait_event(FrameType::kExit).ok());
+  EXPECT_EQ(host.wait_agent(), 0);
 }
 
 // Long lines are split at the limit; orphaned grandchildren are reaped by PID 1.

@@ -33,7 +33,14 @@ UniqueFd tcp_listener(std::uint16_t* port) {
   return fd;
 }
 
+// A broken proxy must fail the test, not hang it: bound every blocking read.
+void bound_reads(int fd) {
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 std::string read_to_eof(int fd) {
+  bound_reads(fd);
   std::string out;
   char buf[65536];
   while (true) {
