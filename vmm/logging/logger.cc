@@ -89,8 +89,12 @@ std::string vformat_message(const char* fmt, va_list args) {
 }
 
 Logger& Logger::instance() {
-  static Logger logger;
-  return logger;
+  static Logger* logger = [] {
+    auto* l = new Logger();  // never destroyed: threads may log during exit
+    l->set_missed_metric(&MetricsRegistry::global().counter("logger.missed_log_count"));
+    return l;
+  }();
+  return *logger;
 }
 
 Status Logger::open_output(const std::string& path) {
@@ -145,7 +149,7 @@ void Logger::log_limited(RateLimiter& limiter, LogLevel level, std::string_view 
                          const char* file, int line) {
   if (!enabled(level)) return;
   if (!limiter.try_acquire()) {
-    missed_.fetch_add(1, std::memory_order_relaxed);
+    count_missed();
     return;
   }
   log_passed(limiter, level, message, file, line);
@@ -156,7 +160,7 @@ void Logger::logf_limited(RateLimiter& limiter, LogLevel level, const char* file
   if (!enabled(level)) return;
   // The limiter is asked before formatting, so a guest flood costs no formatting work.
   if (!limiter.try_acquire()) {
-    missed_.fetch_add(1, std::memory_order_relaxed);
+    count_missed();
     return;
   }
   va_list args;
@@ -164,6 +168,11 @@ void Logger::logf_limited(RateLimiter& limiter, LogLevel level, const char* file
   std::string message = vformat_message(fmt, args);
   va_end(args);
   log_passed(limiter, level, message, file, line);
+}
+
+void Logger::count_missed() {
+  missed_.fetch_add(1, std::memory_order_relaxed);
+  if (Counter* c = missed_metric_.load(std::memory_order_relaxed)) c->inc();
 }
 
 void Logger::log_passed(RateLimiter& limiter, LogLevel level, std::string_view message,

@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "vmm/logging/metrics.h"
 #include "vmm/logging/rate_limiter.h"
 
 namespace kiln::vmm::logging {
@@ -62,8 +63,11 @@ class Logger {
                     const char* fmt, ...) __attribute__((format(printf, 6, 7)));
 
   uint64_t missed_count() const { return missed_.load(std::memory_order_relaxed); }
+  // Also count dropped lines in this metric (instance() uses "logger.missed_log_count").
+  void set_missed_metric(Counter* counter) { missed_metric_.store(counter, std::memory_order_relaxed); }
 
  private:
+  void count_missed();
   void log_passed(RateLimiter& limiter, LogLevel level, std::string_view message,
                   const char* file, int line);
 
@@ -73,6 +77,7 @@ class Logger {
   std::atomic<LogLevel> level_{LogLevel::kWarning};
   std::atomic<bool> show_origin_{false};
   std::atomic<uint64_t> missed_{0};
+  std::atomic<Counter*> missed_metric_{nullptr};
 };
 
 // Formats a printf-style message into a std::string (never throws on bad lengths).

@@ -1,5 +1,9 @@
 // Named atomic counters grouped per device ("block_rootfs.read_count"), dumped as JSON for
 // GET /metrics and flushed as one JSON line per FlushMetrics to the metrics file.
+// Names are "<group>.<metric>"; kiln's groups: block_<drive_id> (read_count, read_bytes,
+// write_count, write_bytes, flush_count, errors), vsock, rng, uart, i8042, vcpu,
+// api_server (requests, errors), logger (missed_log_count). Values are totals since start
+// (Firecracker reports most as deltas since the previous flush).
 #pragma once
 
 #include <atomic>

@@ -21,11 +21,12 @@ void RateLimiter::refill_locked(Clock::time_point now) {
   last_ = now;
 }
 
-bool RateLimiter::try_acquire() {
+bool RateLimiter::try_acquire(uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   refill_locked(now_());
-  if (tokens_ >= 1.0) {
-    tokens_ -= 1.0;
+  const double want = static_cast<double>(n);
+  if (tokens_ >= want) {
+    tokens_ -= want;
     return true;
   }
   ++suppressed_;

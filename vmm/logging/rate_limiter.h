@@ -19,7 +19,10 @@ class RateLimiter {
   RateLimiter(uint32_t burst, std::chrono::nanoseconds refill_interval, NowFn now = &Clock::now);
 
   // Takes one token if available. Thread-safe.
-  bool try_acquire();
+  bool try_acquire() { return try_acquire(1); }
+  // Takes `n` tokens at once (e.g. bytes of serial output) if that many are available;
+  // otherwise takes none. A request larger than the burst never succeeds.
+  bool try_acquire(uint64_t n);
   // Events refused since the last call (the caller reports "N messages suppressed").
   uint64_t take_suppressed();
 

@@ -145,6 +145,7 @@ TEST(Logger, GuestMacroIsRateLimitedPerCallSite) {
   for (std::string l; std::getline(in, l);) ++n;
   EXPECT_EQ(n, static_cast<int>(kGuestLogBurst));  // the loop is far faster than one refill
   EXPECT_EQ(logger.missed_count() - missed_before, 1000u - kGuestLogBurst);
+  EXPECT_EQ(MetricsRegistry::global().value("logger.missed_log_count"), logger.missed_count());
   ::unlink(path.c_str());
   ::rmdir(tmpl);
 }

@@ -57,6 +57,21 @@ TEST(RateLimiter, ClockGoingBackwardsAddsNothing) {
   EXPECT_FALSE(rl.try_acquire());
 }
 
+TEST(RateLimiter, ByteBudgets) {
+  FakeClock clock;
+  RateLimiter rl(1000, 1s, clock.fn());  // 1000 bytes per second
+  EXPECT_TRUE(rl.try_acquire(600));
+  EXPECT_FALSE(rl.try_acquire(600));  // all or nothing
+  EXPECT_TRUE(rl.try_acquire(400));
+  EXPECT_FALSE(rl.try_acquire(1));
+  clock.now += 500ms;
+  EXPECT_TRUE(rl.try_acquire(500));
+  EXPECT_FALSE(rl.try_acquire(1001));  // more than the burst never passes
+  clock.now += 10s;
+  EXPECT_FALSE(rl.try_acquire(1001));
+  EXPECT_TRUE(rl.try_acquire(1000));
+}
+
 TEST(RateLimiter, ZeroBurstIsTreatedAsOne) {
   FakeClock clock;
   RateLimiter rl(0, 1s, clock.fn());
