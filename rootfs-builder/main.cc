@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   auto progress = [&](const kiln::rootfs::Progress& p) {
     if (!tty) return;
     std::string line = p.stage;
-    if (p.total > 0) {
+    if (p.total > 0 && p.stage != "done") {
       line += " " + human(p.done) + " / " + human(p.total) + " (" +
               std::to_string(p.done * 100 / p.total) + "%)";
     } else if (!p.detail.empty()) {

@@ -2,12 +2,16 @@
 // Nothing is published under images/ unless every step succeeded.
 #include "rootfs-builder/builder/builder.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "common/unique_fd.h"
@@ -57,6 +61,29 @@ class ScratchDir {
  private:
   std::string parent_, name_;
 };
+
+// Removes scratch entries ("build-PID-N", "PID-N.partial") left by builders that died.
+void reap_stale(const std::string& dir, const std::string& prefix) {
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return;
+  std::vector<std::string> stale;
+  int fd = ::dup(d.get());
+  DIR* dp = fd >= 0 ? ::fdopendir(fd) : nullptr;
+  if (dp == nullptr) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  while (dirent* e = ::readdir(dp)) {
+    std::string n = e->d_name;
+    if (n.rfind(prefix, 0) != 0) continue;
+    long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      stale.push_back(n);
+    }
+  }
+  ::closedir(dp);
+  for (const auto& n : stale) (void)remove_tree_at(d.get(), n);
+}
 
 Status write_file_atomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
@@ -133,6 +160,8 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   KILN_TRY(mkdir_p(images));
   KILN_TRY(mkdir_p(tmp));
   KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(req.cache_dir + "/blobs"));
+  reap_stale(tmp, "build-");
+  reap_stale(store.dir() + "/tmp", "");
   KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(tmp));
 
   report("resolve", req.reference, 0, 0);

@@ -127,15 +127,24 @@ Status make_ext4(const std::string& dir, const std::string& out_path, const Ext4
   bytes = (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20);
   std::string uuid = derived_uuid(opts.seed, "uuid");
   std::string hash_seed = derived_uuid(opts.seed, "hash_seed");
-  ::unlink(out_path.c_str());
-  std::vector<std::string> argv = {
-      "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", std::to_string(inodes), "-I", "256",
-      // Read-only image: no journal; no metadata_csum so ctimes can be normalised afterwards.
-      "-O", "^has_journal,^metadata_csum,^orphan_file", "-U", uuid,
-      "-E", "hash_seed=" + hash_seed + ",root_owner=0:0,nodiscard,lazy_itable_init=0",
-      "-L", "kiln-rootfs", "-d", dir, out_path, std::to_string(bytes / 1024) + "k"};
-  auto r = run_command(argv, {"E2FSPROGS_FAKE_TIME=" + std::to_string(opts.fixed_time)});
-  if (!r.ok()) return r.error().wrap("building ext4 image");
+  // The estimate is generous; should mke2fs still run out of room, retry once with double.
+  Result<std::string> r = make_error("not run");
+  for (int attempt = 0; attempt < 2; ++attempt, bytes *= 2) {
+    ::unlink(out_path.c_str());
+    std::vector<std::string> argv = {
+        "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", std::to_string(inodes),
+        "-I", "256",
+        // Read-only image: no journal; no metadata_csum so ctimes can be normalised afterwards.
+        "-O", "^has_journal,^metadata_csum,^orphan_file", "-U", uuid,
+        "-E", "hash_seed=" + hash_seed + ",root_owner=0:0,nodiscard,lazy_itable_init=0",
+        "-L", "kiln-rootfs", "-d", dir, out_path, std::to_string(bytes / 1024) + "k"};
+    r = run_command(argv, {"E2FSPROGS_FAKE_TIME=" + std::to_string(opts.fixed_time)});
+    if (r.ok()) break;
+  }
+  if (!r.ok()) {
+    ::unlink(out_path.c_str());
+    return r.error().wrap("building ext4 image");
+  }
   return normalize_ext4_ctimes(out_path, static_cast<uint32_t>(opts.fixed_time));
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "tests/unit/rootfs/support/test_image.h"
@@ -21,7 +23,21 @@ ImageSpec sample_spec() {
   tool.gid = 1000;
   s.layers.push_back(make_tar({dir("bin"), tool, dir("etc"), file("etc/motd", "layer1"),
                                file("etc/old", "x"), symlink("bin/sh", "busybox"), dir("srv")}));
-  s.layers.push_back(make_tar({file("etc/motd", "layer2"), file("etc/.wh.old", ""), file("srv/data", "payload")}));
+  TarEntry suid = file("bin/su", "su", 04755);
+  suid.xattrs.push_back({"user.kiln", "kept"});
+  suid.mtime = 1600000000;
+  TarEntry null_dev;
+  null_dev.path = "dev/null";
+  null_dev.type = TarEntry::Type::kChar;
+  null_dev.mode = 0666;
+  null_dev.dev_major = 1;
+  null_dev.dev_minor = 3;
+  std::vector<TarEntry> l2 = {file("etc/motd", "layer2"), file("etc/.wh.old", ""), file("srv/data", "payload"), suid};
+  if (::geteuid() == 0) {
+    l2.push_back(dir("dev"));
+    l2.push_back(null_dev);
+  }
+  s.layers.push_back(make_tar(l2));
   return s;
 }
 
@@ -68,6 +84,17 @@ TEST(Builder, OciLayoutToExt4AndCacheHit) {
   EXPECT_NE(st.find("Mode:  0755"), std::string::npos) << st;
   EXPECT_NE(st.find("User:  1000"), std::string::npos) << st;
   EXPECT_NE(debugfs_stat(r->image_path, "/bin/sh").find("Fast link dest: \"busybox\""), std::string::npos);
+  std::string su = debugfs_stat(r->image_path, "/bin/su");
+  EXPECT_NE(su.find("Mode:  04755"), std::string::npos) << su;
+  EXPECT_NE(su.find("mtime: 0x5f5e1000"), std::string::npos) << su;
+  std::string ea;
+  run({"/usr/sbin/debugfs", "-R", "ea_list /bin/su", r->image_path}, &ea);
+  EXPECT_NE(ea.find("user.kiln"), std::string::npos) << ea;
+  if (::geteuid() == 0) {
+    std::string dev = debugfs_stat(r->image_path, "/dev/null");
+    EXPECT_NE(dev.find("Type: character special"), std::string::npos) << dev;
+    EXPECT_NE(dev.find("Device major/minor number: 01:03"), std::string::npos) << dev;
+  }
   EXPECT_EQ(read_file(req.output_path), read_file(r->image_path));
   std::string saved = read_file(r->config_path);
   EXPECT_NE(saved.find("\"Entrypoint\""), std::string::npos);
@@ -185,6 +212,20 @@ TEST(Builder, WrongArchitectureAndHostileLayerFailCleanly) {
   EXPECT_FALSE(fs::exists(t / "escape"));
   EXPECT_FALSE(fs::exists(req.cache_dir + "/escape"));
   expect_no_image(req.cache_dir);
+}
+
+TEST(Builder, ReapsScratchOfDeadBuilders) {
+  TempDir t;
+  write_oci_layout(t / "layout", sample_spec(), "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout");
+  req.cache_dir = t / "cache";
+  fs::create_directories(req.cache_dir + "/tmp/build-999999999-0/rootfs/etc");
+  write_file(req.cache_dir + "/blobs/tmp/999999999-3.partial", "half a blob");
+  auto r = build(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(fs::exists(req.cache_dir + "/tmp/build-999999999-0"));
+  EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/tmp/999999999-3.partial"));
 }
 
 TEST(Builder, InspectPrintsConfig) {
