@@ -3,6 +3,7 @@
 #include "vmm/devices/vsock_device.h"
 
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -49,11 +50,18 @@ Result<std::shared_ptr<VsockDevice>> VsockDevice::create(const VsockDeviceConfig
     ::unlink(config.uds_path.c_str());
     return errno_error("vsock: listen " + config.uds_path);
   }
+  UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer) {
+    ::unlink(config.uds_path.c_str());
+    return errno_error("vsock: timerfd_create");
+  }
   int lfd = fd.get();
-  std::shared_ptr<VsockDevice> dev(new VsockDevice(config, loop, std::move(fd)));
+  int tfd = timer.get();
+  std::shared_ptr<VsockDevice> dev(new VsockDevice(config, loop, std::move(fd), std::move(timer)));
   VsockDevice* raw = dev.get();
-  auto st = loop.add(lfd, EPOLLIN, [raw](uint32_t ev) { raw->on_listener(ev); });
-  if (!st.ok()) return st.error();  // the destructor unlinks the path
+  // On failure the destructor unregisters what was added and unlinks the path.
+  KILN_TRY(loop.add(lfd, EPOLLIN, [raw](uint32_t ev) { raw->on_listener(ev); }));
+  KILN_TRY(loop.add(tfd, EPOLLIN, [raw](uint32_t) { raw->on_timer(); }));
   return dev;
 }
 
@@ -63,10 +71,64 @@ VsockDevice::~VsockDevice() {
   for (auto& [key, c] : conns_) {
     if (c->registered) (void)loop_.remove(c->fd.get());
   }
+  if (loop_.contains(timer_.get())) (void)loop_.remove(timer_.get());
   if (listener_) {
-    (void)loop_.remove(listener_.get());
+    if (loop_.contains(listener_.get())) (void)loop_.remove(listener_.get());
     ::unlink(config_.uds_path.c_str());
   }
+}
+
+void VsockDevice::update_timer() {
+  bool need = !handshakes_.empty();
+  for (auto it = conns_.begin(); !need && it != conns_.end(); ++it) {
+    need = it->second->connect_deadline.has_value();
+  }
+  if (need == timer_armed_) return;
+  itimerspec spec{};
+  if (need) {
+    // Tick at a fraction of the shortest timeout so expiry is at most ~1/4 late.
+    auto shortest = std::min(config_.handshake_timeout, config_.connect_timeout);
+    auto tick = std::clamp(shortest / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(250));
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(tick).count();
+    spec.it_interval.tv_sec = ns / 1000000000;
+    spec.it_interval.tv_nsec = ns % 1000000000;
+    spec.it_value = spec.it_interval;
+  }
+  if (::timerfd_settime(timer_.get(), 0, &spec, nullptr) == 0) timer_armed_ = need;
+}
+
+void VsockDevice::on_timer() {
+  std::lock_guard lock(mu_);
+  uint64_t ticks;
+  [[maybe_unused]] ssize_t n = ::read(timer_.get(), &ticks, sizeof ticks);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<int> stale;
+  for (auto& [fd, h] : handshakes_) {
+    if (now >= h->deadline) stale.push_back(fd);
+  }
+  for (int fd : stale) {
+    KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: host client sent no CONNECT line in time");
+    drop_handshake(fd);
+  }
+  std::vector<Key> expired;
+  for (auto& [key, c] : conns_) {
+    if (c->connect_deadline && now >= *c->connect_deadline) expired.push_back(key);
+  }
+  for (const Key& key : expired) {
+    Conn& c = *conns_[key];
+    c.connect_deadline.reset();
+    if (c.sm.state() == VsockConnection::State::kConnecting) {
+      KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: guest did not answer connection to port %u",
+                     key.second);
+      c.sm.on_host_error();  // cancels the request (RST if it was sent) and closes the client
+    }
+    service_conn(key);
+  }
+  if (active_ && !broken_) {
+    auto st = fill_rx();
+    if (!st.ok()) mark_broken(st.error());
+  }
+  update_timer();
 }
 
 uint32_t VsockDevice::device_id() const { return virtio::kDeviceIdVsock; }
@@ -139,7 +201,7 @@ void VsockDevice::on_listener(uint32_t) {
     UniqueFd fd(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) {
       if (errno == EINTR) continue;
-      return;  // EAGAIN, or an error the next readiness event retries
+      break;  // EAGAIN, or an error the next readiness event retries
     }
     if (handshakes_.size() + conns_.size() >= config_.max_connections) {
       counters_.add_error();
@@ -151,8 +213,10 @@ void VsockDevice::on_listener(uint32_t) {
     if (!st.ok()) continue;
     auto h = std::make_unique<Handshake>();
     h->fd = std::move(fd);
+    h->deadline = std::chrono::steady_clock::now() + config_.handshake_timeout;
     handshakes_.emplace(raw, std::move(h));
   }
+  update_timer();
 }
 
 void VsockDevice::drop_handshake(int fd) {
@@ -210,9 +274,8 @@ void VsockDevice::finish_handshake(int fd, uint32_t port) {
   handshakes_.erase(it);
   uint32_t local = allocate_local_port();
   Key key{local, port};
-  auto c = std::make_unique<Conn>(Conn{
-      std::move(sock),
-      VsockConnection::host_initiated(config_.guest_cid, local, port, config_.connection)});
+  auto c = std::make_unique<Conn>(
+      std::move(sock), VsockConnection::host_initiated(config_.guest_cid, local, port, config_.connection));
   conns_.emplace(key, std::move(c));
   service_conn(key);
   if (active_ && !broken_) {
@@ -269,6 +332,7 @@ void VsockDevice::service_conn(Key key) {
   auto it = conns_.find(key);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
+  if (c.sm.state() != VsockConnection::State::kConnecting) c.connect_deadline.reset();
   if (c.hup) read_host(c);
 
   bool want_out = false;
@@ -358,7 +422,7 @@ void VsockDevice::connect_to_host(const VsockHeader& req) {
     return;
   }
   auto c = std::make_unique<Conn>(
-      Conn{std::move(fd), VsockConnection::guest_initiated(config_.guest_cid, req, config_.connection)});
+      std::move(fd), VsockConnection::guest_initiated(config_.guest_cid, req, config_.connection));
   conns_.emplace(key, std::move(c));
   dirty_.push_back(key);
 }
@@ -467,6 +531,11 @@ Status VsockDevice::fill_rx() {
     counters_.add_request();
     counters_.add_to_guest(payload.size());
     if (from) {
+      // The guest has connect_timeout to answer a REQUEST, counted from its delivery.
+      if (pkt->vsock_op() == VsockOp::kRequest) {
+        conns_[*from]->connect_deadline = std::chrono::steady_clock::now() + config_.connect_timeout;
+        update_timer();
+      }
       rr_cursor_ = *from;
       service_conn(*from);  // it may have closed, or have room to read again
     }

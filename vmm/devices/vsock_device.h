@@ -4,11 +4,13 @@
 // Socket I/O runs on the event loop; stream semantics live in VsockConnection.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +29,10 @@ struct VsockDeviceConfig {
   std::string uds_path;
   VsockConnection::Options connection;
   size_t max_connections = 1024;  // host clients (incl. handshakes) + guest connections
+  // A host client must finish its CONNECT line within this time.
+  std::chrono::milliseconds handshake_timeout{5000};
+  // The guest must answer a host-initiated REQUEST within this time (else RST + close).
+  std::chrono::milliseconds connect_timeout{2000};
 };
 
 class VsockDevice : public virtio::VirtioDevice {
@@ -70,17 +76,20 @@ class VsockDevice : public virtio::VirtioDevice {
   struct Handshake {  // host client that has not finished its CONNECT line
     UniqueFd fd;
     std::string line;
+    std::chrono::steady_clock::time_point deadline;
   };
   struct Conn {
+    Conn(UniqueFd f, VsockConnection s) : fd(std::move(f)), sm(std::move(s)) {}
     UniqueFd fd;
     VsockConnection sm;
     uint32_t events = 0;  // current epoll interest
     bool registered = false;
     bool hup = false;  // the socket hung up: no more reads or writes
+    std::optional<std::chrono::steady_clock::time_point> connect_deadline;  // host-initiated
   };
 
-  VsockDevice(const VsockDeviceConfig& config, EventLoop& loop, UniqueFd listener)
-      : config_(config), loop_(loop), listener_(std::move(listener)) {}
+  VsockDevice(const VsockDeviceConfig& config, EventLoop& loop, UniqueFd listener, UniqueFd timer)
+      : config_(config), loop_(loop), listener_(std::move(listener)), timer_(std::move(timer)) {}
 
   // Event-loop callbacks (take mu_).
   void on_listener(uint32_t events);
@@ -102,10 +111,14 @@ class VsockDevice : public virtio::VirtioDevice {
   Status service_all();
   uint32_t handle_tx_chain(const virtio::DescriptorChain& chain);
   void mark_broken(const Error& e);
+  void on_timer();
+  void update_timer();  // arms the tick while anything has a deadline
 
   const VsockDeviceConfig config_;
   EventLoop& loop_;
   UniqueFd listener_;
+  UniqueFd timer_;  // timerfd ticking while handshakes or connection requests are pending
+  bool timer_armed_ = false;
 
   mutable std::mutex mu_;
   const GuestMemory* mem_ = nullptr;

@@ -65,11 +65,17 @@ class VsockTest : public ::testing::Test {
     auto loop = EventLoop::create();
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(*loop);
+    make_device();
+  }
+  void make_device(std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+    dev_.reset();
     VsockDeviceConfig cfg;
     cfg.guest_cid = kCid;
     cfg.uds_path = uds_;
     cfg.connection.buf_alloc = 64 * 1024;
     cfg.max_connections = 8;
+    cfg.handshake_timeout = timeout;
+    cfg.connect_timeout = timeout;
     auto dev = VsockDevice::create(cfg, *loop_);
     ASSERT_TRUE(dev.ok()) << dev.error().message;
     dev_ = *dev;
@@ -514,6 +520,35 @@ TEST_F(VsockTest, CorruptRxRingIsFatal) {
   virtio::testing::write_bytes(mem_, kTxBufs, std::vector<uint8_t>(hb.begin(), hb.end()));
   tx_.add_chain({{kTxBufs, kVsockHeaderSize, false}});
   EXPECT_FALSE(dev_->process_queue(VsockDevice::kTxQueue).ok());
+}
+
+TEST_F(VsockTest, SilentHostClientTimesOut) {
+  make_device(std::chrono::milliseconds(1));
+  activate();
+  UniqueFd client = unix_connect(uds_);
+  send_str(client.get(), "CONN");  // never finishes the line
+  bool eof = false;
+  host_read(client.get(), 1, &eof);
+  EXPECT_TRUE(eof);
+}
+
+TEST_F(VsockTest, UnansweredRequestTimesOut) {
+  make_device(std::chrono::milliseconds(1));
+  UniqueFd client = unix_connect(uds_);
+  send_str(client.get(), "CONNECT 52\n");
+  // Before the driver is up nothing is sent, so nothing can time out.
+  ASSERT_TRUE(pump_until([&] { return dev_->connection_count() == 1; }));
+  activate();
+  std::vector<Packet> seen = guest_recv();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].hdr.vsock_op(), VsockOp::kRequest);
+  auto rst = wait_guest_packet(VsockOp::kRst);  // the guest never answers
+  ASSERT_TRUE(rst);
+  EXPECT_EQ(rst->hdr.src_port, seen[0].hdr.src_port);
+  bool eof = false;
+  host_read(client.get(), 1, &eof);
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(dev_->connection_count(), 0u);
 }
 
 TEST_F(VsockTest, DestructorRemovesSocketFile) {
