@@ -56,7 +56,23 @@ ApiResponse ApiResponse::fault(int status, std::string_view message) {
 ApiRouter::ApiRouter(VmController& controller, RouterOptions options)
     : controller_(controller), options_(std::move(options)) {}
 
+config::VmConfig ApiRouter::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+InstanceState ApiRouter::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.state();
+}
+
+bool ApiRouter::boot_resources_configured() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.boot_resources_configured();
+}
+
 ApiResponse ApiRouter::handle(std::string_view method, std::string_view target, std::string_view body) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (const size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
   ApiResponse response;
   try {
@@ -258,6 +274,7 @@ ApiResponse ApiRouter::put_metrics(const json& body) {
 // ---------------------------------------------------------------- actions and runtime
 
 Status ApiRouter::set_config(config::VmConfig vm) {
+  std::lock_guard<std::mutex> lock(mu_);
   KILN_TRY(state_.check(Operation::kConfigure));
   if (vm.logger) KILN_TRY(controller_.configure_logger(*vm.logger));
   if (vm.metrics) KILN_TRY(controller_.configure_metrics(*vm.metrics));
@@ -267,6 +284,11 @@ Status ApiRouter::set_config(config::VmConfig vm) {
 }
 
 Status ApiRouter::start_instance() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return start_instance_locked();
+}
+
+Status ApiRouter::start_instance_locked() {
   KILN_TRY(state_.check(Operation::kInstanceStart));
   KILN_TRY(config::validate_for_start(config_));
   auto st = controller_.start_instance(config_);
@@ -283,7 +305,7 @@ ApiResponse ApiRouter::put_actions(const json& body) {
   if (auto st = r->check_unknown(); !st.ok()) return bad_request(st.error());
 
   if (*type == "InstanceStart") {
-    if (auto st = start_instance(); !st.ok()) return bad_request(st.error());
+    if (auto st = start_instance_locked(); !st.ok()) return bad_request(st.error());
     return ApiResponse::no_content();
   }
   if (*type == "SendCtrlAltDel") {

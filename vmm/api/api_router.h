@@ -1,9 +1,11 @@
 // The Firecracker-compatible REST API as a pure function (method, target, body) ->
 // (status, body) over a VmController, so it is unit-tested and fuzzed without sockets.
-// Owns the pre-boot VmConfig and the lifecycle state machine. Not thread-safe: one caller
-// at a time (the API server thread, or main before the server starts).
+// Owns the pre-boot VmConfig and the lifecycle state machine. handle(), set_config() and
+// start_instance() are serialized by a mutex, so main may boot a --config-file while the
+// server thread already answers requests; controller calls never overlap.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -49,10 +51,13 @@ class ApiRouter {
   // ... and boots it, exactly as PUT /actions {"action_type": "InstanceStart"} would.
   Status start_instance();
 
-  const config::VmConfig& config() const { return config_; }
-  const VmStateMachine& state_machine() const { return state_; }
+  // Snapshots for main and tests (taken under the mutex).
+  config::VmConfig config() const;
+  InstanceState state() const;
+  bool boot_resources_configured() const;
 
  private:
+  Status start_instance_locked();
   ApiResponse dispatch(std::string_view method, std::string_view path, std::string_view body);
   ApiResponse get_instance_info() const;
   ApiResponse put_actions(const nlohmann::json& body);
@@ -69,6 +74,7 @@ class ApiRouter {
   ApiResponse put_snapshot_create(const nlohmann::json& body);
   ApiResponse put_snapshot_load(const nlohmann::json& body);
 
+  mutable std::mutex mu_;
   VmController& controller_;
   RouterOptions options_;
   config::VmConfig config_;

@@ -192,7 +192,7 @@ TEST_F(RouterTest, LoggerAndMetricsGoToController) {
   EXPECT_EQ(ctl_.count("configure_metrics"), 1u);
   expect_fault(call("PUT", "/metrics", R"({"metrics_path": "/tmp/m2"})"), "Reinitialization of metrics not allowed.");
   // Neither is boot-specific: snapshot load is still allowed.
-  EXPECT_FALSE(router_.state_machine().boot_resources_configured());
+  EXPECT_FALSE(router_.boot_resources_configured());
 }
 
 TEST_F(RouterTest, ActionsBody) {
@@ -346,6 +346,8 @@ TEST_F(RouterTest, ConfigFilePath) {
   ASSERT_TRUE(router_.set_config(vm).ok());
   ASSERT_TRUE(router_.start_instance().ok());
   EXPECT_EQ(ctl_.count("start"), 1u);
+  EXPECT_EQ(router_.state(), InstanceState::kRunning);
+  EXPECT_EQ(router_.config().boot_source->kernel_image_path, kernel_);
   EXPECT_FALSE(router_.set_config(vm).ok());
   EXPECT_FALSE(router_.start_instance().ok());
 }
