@@ -136,6 +136,8 @@ Result<ImageConfig> fetch_config(ImageSource& src, const Manifest& m, BlobStore&
                                  const BuildRequest& req) {
   KILN_TRY(src.fetch_blob(m.config, store, {}));
   KILN_ASSIGN_OR_RETURN(std::string body, store.read(m.config.digest, kMaxDocumentSize));
+  // The store only admits verified blobs, but the config is small: check it again on use.
+  KILN_TRY(verify_document(body, m.config));
   KILN_ASSIGN_OR_RETURN(ImageConfig c, parse_config(body));
   if (c.os != req.os || c.architecture != req.architecture) {
     return make_error("image is for " + c.os + "/" + c.architecture + ", not " + req.os + "/" +
@@ -187,18 +189,10 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
     return ok_status();
   };
 
-  struct stat st;
-  if (::stat(out.image_path.c_str(), &st) == 0 && ::stat(out.config_path.c_str(), &st) == 0) {
-    auto saved = read_file_capped(out.config_path, kMaxDocumentSize);
-    if (saved.ok()) {
-      auto cfg = parse_saved_config(*saved);
-      if (cfg.ok()) {
-        out.config = std::move(cfg).value();
-        out.cache_hit = true;
-        KILN_TRY(finish_output());
-        return out;
-      }
-    }
+  if (auto hit = find_cached(req.cache_dir, res.manifest_digest); hit.ok()) {
+    out = std::move(hit).value();
+    KILN_TRY(finish_output());
+    return out;
   }
 
   KILN_ASSIGN_OR_RETURN(out.config, fetch_config(*res.source, res.manifest, store, req));
@@ -241,6 +235,21 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
     return e;
   }
   KILN_TRY(finish_output());
+  return out;
+}
+
+Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manifest_digest) {
+  BuiltImage out;
+  out.manifest_digest = manifest_digest;
+  out.image_path = cache_dir + "/images/" + manifest_digest.hex + ".ext4";
+  out.config_path = cache_dir + "/images/" + manifest_digest.hex + ".json";
+  struct stat st;
+  if (::stat(out.image_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return make_error("no cached image for " + manifest_digest.str());
+  }
+  KILN_ASSIGN_OR_RETURN(std::string saved, read_file_capped(out.config_path, kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(out.config, parse_saved_config(saved));
+  out.cache_hit = true;
   return out;
 }
 

@@ -44,6 +44,10 @@ using ProgressCallback = std::function<void(const Progress&)>;
 
 Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress = {});
 
+// The cache entry for a manifest digest, if a previous build() left one (no network access).
+// kilnd uses this after a restart to find the images its functions were deployed with.
+Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manifest_digest);
+
 struct InspectResult {
   Digest manifest_digest;
   std::string manifest_media_type;

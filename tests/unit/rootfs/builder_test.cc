@@ -109,6 +109,12 @@ TEST(Builder, OciLayoutToExt4AndCacheHit) {
   EXPECT_EQ(again->image_path, r->image_path);
   EXPECT_EQ(again->config.cmd, r->config.cmd);
   EXPECT_TRUE(fs::exists(req.output_path));
+
+  auto found = find_cached(req.cache_dir, r->manifest_digest);
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  EXPECT_EQ(found->image_path, r->image_path);
+  EXPECT_EQ(found->config.entrypoint, r->config.entrypoint);
+  EXPECT_FALSE(find_cached(req.cache_dir, sha256_of("other")).ok());
 }
 
 TEST(Builder, SameInputSameBytes) {
