@@ -1,0 +1,126 @@
+// Per-function log ring + JSON-lines files with one rotation, and live subscribers.
+#include "src/logs/log_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace kiln::kilnd::logs {
+namespace {
+
+std::uint64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+LogStore::LogStore(LogStoreOptions options) : options_(std::move(options)) {}
+LogStore::~LogStore() = default;
+
+LogStore::Log& LogStore::log_for(const std::string& function) {
+  Log& l = logs_[function];
+  if (!l.loaded) {
+    l.loaded = true;
+    if (!options_.dir.empty()) {
+      // Older lines first: the rotated file, then the current one.
+      for (const std::string& p : {path(function) + ".1", path(function)}) {
+        std::ifstream in(p);
+        std::string line;
+        while (std::getline(in, line)) {
+          auto j = nlohmann::json::parse(line, nullptr, false);
+          auto e = entry_from_json(j);
+          if (!e) continue;
+          e->seq = l.next_seq++;
+          l.entries.push_back(std::move(*e));
+          if (l.entries.size() > options_.max_entries) l.entries.pop_front();
+        }
+      }
+      l.file.reset(::open(path(function).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+      struct stat st {};
+      if (l.file && ::fstat(l.file.get(), &st) == 0) l.file_bytes = static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  return l;
+}
+
+void LogStore::load(const std::string& function) { (void)log_for(function); }
+
+void LogStore::write_line(const std::string& function, Log& log, const LogEntry& e) {
+  if (!log.file) return;
+  std::string line = render_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (log.file_bytes + line.size() > options_.max_file_bytes) {
+    // Bounded retention: the current file becomes .1 (replacing the older one).
+    std::string p = path(function);
+    ::rename(p.c_str(), (p + ".1").c_str());
+    log.file.reset(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+    log.file_bytes = 0;
+    if (!log.file) return;
+  }
+  ssize_t n = ::write(log.file.get(), line.data(), line.size());
+  if (n > 0) log.file_bytes += static_cast<std::uint64_t>(n);
+}
+
+const LogEntry& LogStore::append(const std::string& function, LogEntry entry) {
+  Log& l = log_for(function);
+  if (entry.ts_ns == 0) entry.ts_ns = realtime_ns();
+  if (entry.text.size() > options_.max_line_bytes) {
+    entry.text.resize(options_.max_line_bytes);
+    entry.text += "...[truncated]";
+  }
+  entry.seq = l.next_seq++;
+  write_line(function, l, entry);
+  l.entries.push_back(std::move(entry));
+  if (l.entries.size() > options_.max_entries) l.entries.pop_front();
+  const LogEntry& stored = l.entries.back();
+  // Subscribers may unsubscribe from inside the callback: iterate over a snapshot of ids.
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, s] : subs_) {
+    if (s.function == function) ids.push_back(id);
+  }
+  for (auto id : ids) {
+    auto it = subs_.find(id);
+    if (it != subs_.end()) it->second.fn(stored);
+  }
+  return stored;
+}
+
+std::vector<LogEntry> LogStore::query(const std::string& function, const LogQuery& q) const {
+  std::vector<LogEntry> out;
+  auto it = logs_.find(function);
+  if (it == logs_.end()) return out;
+  for (auto e = it->second.entries.rbegin(); e != it->second.entries.rend() && out.size() < q.limit; ++e) {
+    if (e->seq <= q.after_seq) break;
+    if (e->ts_ns < q.since_ns) continue;
+    if (!q.request_id.empty() && e->request_id != q.request_id) continue;
+    out.push_back(*e);
+  }
+  return {out.rbegin(), out.rend()};
+}
+
+void LogStore::remove(const std::string& function) {
+  logs_.erase(function);
+  if (!options_.dir.empty()) {
+    ::unlink(path(function).c_str());
+    ::unlink((path(function) + ".1").c_str());
+  }
+}
+
+std::uint64_t LogStore::subscribe(const std::string& function, Subscriber s) {
+  std::uint64_t id = next_sub_++;
+  subs_[id] = Sub{function, std::move(s)};
+  return id;
+}
+
+void LogStore::unsubscribe(std::uint64_t id) { subs_.erase(id); }
+
+std::uint64_t LogStore::last_seq(const std::string& function) const {
+  auto it = logs_.find(function);
+  return it == logs_.end() ? 0 : it->second.next_seq - 1;
+}
+
+}  // namespace kiln::kilnd::logs

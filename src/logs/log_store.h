@@ -1,0 +1,76 @@
+// LogStore: per-function logs in memory (bounded ring) and on disk (<dir>/<name>.log as JSON
+// lines, rotated once at a size cap), with queries and live subscribers for `follow`.
+// Single-threaded: kilnd calls it from its event loop only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "src/logs/log_entry.h"
+
+namespace kiln::kilnd::logs {
+
+struct LogStoreOptions {
+  std::string dir;  // empty: memory only
+  std::size_t max_entries = 10000;  // per function, in memory
+  std::uint64_t max_file_bytes = 8 * 1024 * 1024;  // per file; one rotated file is kept
+  std::size_t max_line_bytes = 64 * 1024;  // longer messages are truncated
+};
+
+struct LogQuery {
+  std::uint64_t since_ns = 0;  // entries with ts_ns >= since_ns
+  std::uint64_t after_seq = 0;  // entries with seq > after_seq
+  std::string request_id;  // only this request's lines
+  std::size_t limit = 1000;  // the newest `limit` matches
+};
+
+class LogStore {
+ public:
+  using Subscriber = std::function<void(const LogEntry&)>;
+
+  explicit LogStore(LogStoreOptions options);
+  ~LogStore();
+  LogStore(const LogStore&) = delete;
+  LogStore& operator=(const LogStore&) = delete;
+
+  // Loads what earlier runs left on disk for `function` (bounded by max_entries).
+  void load(const std::string& function);
+  // Assigns seq (and ts_ns when 0), stores, writes to disk, notifies subscribers.
+  const LogEntry& append(const std::string& function, LogEntry entry);
+  std::vector<LogEntry> query(const std::string& function, const LogQuery& q) const;
+  // Forgets the function's logs (memory and files).
+  void remove(const std::string& function);
+
+  std::uint64_t subscribe(const std::string& function, Subscriber s);
+  void unsubscribe(std::uint64_t id);
+  std::uint64_t last_seq(const std::string& function) const;
+
+ private:
+  struct Log {
+    std::deque<LogEntry> entries;
+    std::uint64_t next_seq = 1;
+    UniqueFd file;
+    std::uint64_t file_bytes = 0;
+    bool loaded = false;
+  };
+  Log& log_for(const std::string& function);
+  std::string path(const std::string& function) const { return options_.dir + "/" + function + ".log"; }
+  void write_line(const std::string& function, Log& log, const LogEntry& e);
+
+  LogStoreOptions options_;
+  std::map<std::string, Log> logs_;
+  struct Sub {
+    std::string function;
+    Subscriber fn;
+  };
+  std::map<std::uint64_t, Sub> subs_;
+  std::uint64_t next_sub_ = 1;
+};
+
+}  // namespace kiln::kilnd::logs

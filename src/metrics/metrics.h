@@ -1,0 +1,58 @@
+// Metrics: counters, gauges and histograms with labels, rendered in the Prometheus text
+// exposition format (version 0.0.4) for GET /metrics. Single-threaded (kilnd's loop).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kiln::kilnd::metrics {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+class Metrics {
+ public:
+  enum class Kind { kCounter, kGauge, kHistogram };
+
+  // Declares a family (name, help, kind); histograms take their upper bounds (seconds etc.).
+  void declare(const std::string& name, const std::string& help, Kind kind,
+               std::vector<double> buckets = {});
+  void inc(const std::string& name, const Labels& labels = {}, double by = 1);
+  void set(const std::string& name, const Labels& labels, double value);
+  void observe(const std::string& name, const Labels& labels, double value);
+  // Drops every series of `name` (gauges recomputed from scratch before a scrape).
+  void clear(const std::string& name);
+  double value(const std::string& name, const Labels& labels = {}) const;
+
+  std::string render() const;
+
+ private:
+  struct Series {
+    double value = 0;
+    std::vector<std::uint64_t> bucket_counts;
+    double sum = 0;
+    std::uint64_t count = 0;
+  };
+  struct Family {
+    std::string help;
+    Kind kind = Kind::kCounter;
+    std::vector<double> buckets;
+    std::map<std::string, Series> series;  // key: rendered label set
+  };
+  static std::string label_text(const Labels& labels);
+  Family* family(const std::string& name);
+  std::map<std::string, Family> families_;
+};
+
+// The daemon's families (names used by kilnd and its tests).
+inline constexpr const char* kInvocations = "kiln_invocations_total";
+inline constexpr const char* kErrors = "kiln_invocation_errors_total";
+inline constexpr const char* kDuration = "kiln_invocation_duration_seconds";
+inline constexpr const char* kColdStarts = "kiln_cold_starts_total";
+inline constexpr const char* kQueueDepth = "kiln_queue_depth";
+inline constexpr const char* kInstances = "kiln_instances";
+void declare_kilnd_metrics(Metrics& m);
+
+}  // namespace kiln::kilnd::metrics

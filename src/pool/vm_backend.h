@@ -1,0 +1,61 @@
+// VmBackend: how the instance pool starts and talks to one VM, so the pool's state machine can
+// be tested with a fake. The real backend (VmmBackend) spawns kiln-vmm, drives its API and
+// speaks the kiln-init protocol over the hybrid-vsock Unix sockets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/protocol/launch_spec.h"
+#include "common/protocol/messages.h"
+#include "common/result.h"
+#include "src/server/net.h"
+
+namespace kiln::kilnd::pool {
+
+struct InstanceSpec {
+  std::string instance_id;
+  std::string function;
+  std::uint64_t function_version = 0;
+  protocol::LaunchSpec launch;  // the image config with the function's overrides applied
+  std::string rootfs_path;  // ext4 image, attached read-only as the first drive (/dev/vda)
+  std::uint32_t memory_mib = 128;
+  std::uint32_t vcpus = 1;
+};
+
+// Events from one instance. Always called on the loop thread, never from inside a call into
+// the instance, and never after the instance object is destroyed.
+struct InstanceCallbacks {
+  std::function<void()> ready;  // the function's port accepts connections
+  // The instance is gone or could not start (VMM died, command exited, not ready, boot
+  // failed). Called at most once; not called for a stop() the pool asked for.
+  std::function<void(const std::string& reason)> ended;
+  std::function<void(const protocol::LogEvent&)> log;
+};
+
+using ConnectHandler = std::function<void(Result<local::socket>)>;
+
+class VmInstance {
+ public:
+  virtual ~VmInstance() = default;  // releases everything still held (kills the VMM)
+  // A fresh byte stream to the guest's invocation port (kiln-init splices it to the server).
+  virtual void connect(ConnectHandler done) = 0;
+  // Liveness probe (the agent's status over the control port); false = unhealthy.
+  virtual void check(std::function<void(bool healthy)> done) = 0;
+  // Graceful stop (agent shutdown, then the VMM is killed); done() once every resource is
+  // released. No `ended` callback follows.
+  virtual void stop(std::function<void()> done) = 0;
+  // Peak memory of the VM in MiB (0 when unknown), for REPORT lines.
+  virtual std::uint64_t max_memory_mib() const { return 0; }
+};
+
+class VmBackend {
+ public:
+  virtual ~VmBackend() = default;
+  // Starts booting; progress arrives through the callbacks (never synchronously).
+  virtual std::unique_ptr<VmInstance> start(const InstanceSpec& spec, InstanceCallbacks callbacks) = 0;
+};
+
+}  // namespace kiln::kilnd::pool

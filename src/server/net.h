@@ -1,0 +1,18 @@
+// The one place kilnd includes Boost.Asio/Beast (coroutines on). <utility> comes first because
+// Boost 1.74's awaitable.hpp uses std::exchange without including it.
+#pragma once
+
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/beast.hpp>
+
+namespace kiln::kilnd {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using local = boost::asio::local::stream_protocol;
+
+}  // namespace kiln::kilnd

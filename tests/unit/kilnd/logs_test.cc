@@ -1,0 +1,171 @@
+// Log formatting (Lambda's START/END/REPORT lines, timestamps) and the log store (queries by
+// since/request id, bounded retention, subscribers, reload after restart). Metrics text too.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "src/logs/log_entry.h"
+#include "src/logs/log_store.h"
+#include "src/metrics/metrics.h"
+
+namespace kiln::kilnd::logs {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(LogFormat, StartEndReport) {
+  EXPECT_EQ(format_start("req-1", "$LATEST"), "START RequestId: req-1 Version: $LATEST");
+  EXPECT_EQ(format_end("req-1"), "END RequestId: req-1");
+  ReportInfo r;
+  r.request_id = "req-1";
+  r.duration_ms = 12.345;
+  r.memory_mib = 128;
+  r.max_memory_used_mib = 20;
+  EXPECT_EQ(format_report(r),
+            "REPORT RequestId: req-1\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\t"
+            "Max Memory Used: 20 MB");
+  r.init_duration_ms = 150.5;
+  r.status = "timeout";
+  EXPECT_EQ(format_report(r),
+            "REPORT RequestId: req-1\tDuration: 12.35 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\t"
+            "Max Memory Used: 20 MB\tInit Duration: 150.50 ms\tStatus: timeout");
+  EXPECT_EQ(billed_duration_ms(0.2), 1u);
+  EXPECT_EQ(billed_duration_ms(3.0), 3u);
+  EXPECT_EQ(billed_duration_ms(3.01), 4u);
+}
+
+TEST(LogFormat, Timestamps) {
+  std::uint64_t ts = 1795705200123456000ull;  // 2026-11-26T...Z
+  std::string text = format_timestamp(ts);
+  EXPECT_EQ(text.size(), 27u);
+  EXPECT_EQ(text.back(), 'Z');
+  auto back = parse_timestamp(text);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, ts);
+  EXPECT_EQ(parse_timestamp("1970-01-01T00:00:01Z"), 1000000000ull);
+  EXPECT_EQ(parse_timestamp("1500"), 1500000000ull);
+  EXPECT_FALSE(parse_timestamp("").has_value());
+  EXPECT_FALSE(parse_timestamp("yesterday").has_value());
+  EXPECT_FALSE(parse_timestamp("2026-13-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parse_timestamp("2026-01-01T00:00:00").has_value());
+  EXPECT_FALSE(parse_timestamp("99999999999999999999").has_value());
+}
+
+TEST(LogFormat, TextAndJson) {
+  LogEntry e;
+  e.ts_ns = 1000000000ull;
+  e.instance_id = "fn-1-ab";
+  e.request_id = "req-9";
+  e.source = LogSource::kStderr;
+  e.text = "boom";
+  EXPECT_EQ(render_text(e), "1970-01-01T00:00:01.000000Z fn-1-ab req-9 stderr boom");
+  auto j = render_json(e);
+  auto back = entry_from_json(j);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->text, "boom");
+  EXPECT_EQ(back->source, LogSource::kStderr);
+  EXPECT_FALSE(entry_from_json(nlohmann::json::array()).has_value());
+  EXPECT_FALSE(entry_from_json({{"stream", "nope"}, {"ts_ns", 1}}).has_value());
+}
+
+class LogStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-logs-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  LogEntry line(std::uint64_t ts, const std::string& req, const std::string& text) {
+    LogEntry e;
+    e.ts_ns = ts;
+    e.request_id = req;
+    e.text = text;
+    return e;
+  }
+  std::string dir_;
+};
+
+TEST_F(LogStoreTest, QueryBySinceAndRequestId) {
+  LogStore store({dir_, 100, 1 << 20, 1024});
+  store.append("f", line(10, "a", "one"));
+  store.append("f", line(20, "b", "two"));
+  store.append("f", line(30, "a", "three"));
+  store.append("g", line(40, "a", "other function"));
+  LogQuery q;
+  EXPECT_EQ(store.query("f", q).size(), 3u);
+  q.request_id = "a";
+  auto a = store.query("f", q);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].text, "one");
+  EXPECT_EQ(a[1].text, "three");
+  q.request_id.clear();
+  q.since_ns = 20;
+  EXPECT_EQ(store.query("f", q).size(), 2u);
+  q.since_ns = 0;
+  q.after_seq = 2;
+  ASSERT_EQ(store.query("f", q).size(), 1u);
+  q.after_seq = 0;
+  q.limit = 1;
+  EXPECT_EQ(store.query("f", q)[0].text, "three");  // the newest
+  EXPECT_TRUE(store.query("missing", LogQuery{}).empty());
+}
+
+TEST_F(LogStoreTest, BoundedMemoryAndFilesAndReload) {
+  {
+    LogStore store({dir_, 5, 400, 1024});
+    for (int i = 0; i < 20; ++i) store.append("f", line(static_cast<std::uint64_t>(i + 1), "", "line " + std::to_string(i)));
+    auto all = store.query("f", LogQuery{});
+    ASSERT_EQ(all.size(), 5u);
+    EXPECT_EQ(all.back().text, "line 19");
+  }
+  // Retention on disk: the current file and one rotated file, each under the cap.
+  EXPECT_LE(fs::file_size(dir_ + "/f.log"), 400u);
+  EXPECT_LE(fs::file_size(dir_ + "/f.log.1"), 400u);
+  LogStore again({dir_, 5, 400, 1024});
+  again.load("f");
+  auto all = again.query("f", LogQuery{});
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.back().text, "line 19");
+  again.remove("f");
+  EXPECT_FALSE(fs::exists(dir_ + "/f.log"));
+}
+
+TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
+  LogStore store({"", 100, 1 << 20, 8});
+  std::vector<std::string> seen;
+  std::uint64_t id = 0;
+  id = store.subscribe("f", [&](const LogEntry& e) {
+    seen.push_back(e.text);
+    if (seen.size() == 2) store.unsubscribe(id);
+  });
+  store.append("g", line(1, "", "elsewhere"));
+  store.append("f", line(1, "", "a"));
+  store.append("f", line(1, "", "a very long line indeed"));
+  store.append("f", line(1, "", "c"));
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], "a very l...[truncated]");
+}
+
+TEST(Metrics, PrometheusText) {
+  metrics::Metrics m;
+  metrics::declare_kilnd_metrics(m);
+  m.inc(metrics::kInvocations, {{"function", "f"}, {"kind", "event"}});
+  m.inc(metrics::kInvocations, {{"function", "f"}, {"kind", "event"}});
+  m.inc(metrics::kErrors, {{"function", "f\"x"}, {"kind", "timeout"}});
+  m.observe(metrics::kDuration, {{"function", "f"}}, 0.003);
+  m.set(metrics::kQueueDepth, {{"function", "f"}}, 4);
+  std::string text = m.render();
+  EXPECT_NE(text.find("# TYPE kiln_invocations_total counter"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocations_total{function=\"f\",kind=\"event\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocation_errors_total{function=\"f\\\"x\",kind=\"timeout\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocation_duration_seconds_bucket{function=\"f\",le=\"0.0025\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocation_duration_seconds_bucket{function=\"f\",le=\"0.005\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocation_duration_seconds_bucket{function=\"f\",le=\"+Inf\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_invocation_duration_seconds_count{function=\"f\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kiln_queue_depth{function=\"f\"} 4\n"), std::string::npos);
+  EXPECT_EQ(m.value(metrics::kInvocations, {{"function", "f"}, {"kind", "event"}}), 2);
+}
+
+}  // namespace
+}  // namespace kiln::kilnd::logs

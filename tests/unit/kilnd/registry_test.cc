@@ -1,0 +1,170 @@
+// Function config validation (400s name the field), record JSON, atomic state files and
+// restart recovery (a second store on the same directory loads the same functions).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "src/registry/atomic_file.h"
+#include "src/registry/function_config.h"
+#include "src/registry/function_store.h"
+
+namespace kiln::kilnd::registry {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string field_of(std::string_view name, std::string_view body) {
+  FieldError fe;
+  auto r = parse_function_config(name, body, &fe);
+  if (r.ok()) return "<ok>";
+  EXPECT_EQ(r.error().message, fe.message);
+  EXPECT_EQ(fe.message.rfind(fe.field + ": ", 0), 0u) << fe.message;
+  return fe.field;
+}
+
+TEST(FunctionConfig, ValidFullConfig) {
+  FieldError fe;
+  auto c = parse_function_config("hello", R"({
+    "image": "oci:/tmp/hello:latest", "command": ["/hello"], "args": ["--x"],
+    "env": {"GREETING": "hi", "_A1": ""}, "working_dir": "/srv", "user": "app",
+    "memory_mib": 256, "vcpus": 2, "timeout_ms": 5000, "concurrency": 4,
+    "min_instances": 1, "max_instances": 3, "max_queue": 7, "idle_timeout_s": 60,
+    "registry_credentials": {"username": "u", "password": "p"}, "tls_verify": false})", &fe);
+  ASSERT_TRUE(c.ok()) << fe.message;
+  EXPECT_EQ(c->image, "oci:/tmp/hello:latest");
+  EXPECT_EQ(*c->command, std::vector<std::string>{"/hello"});
+  EXPECT_EQ(c->env.at("GREETING"), "hi");
+  EXPECT_EQ(c->memory_mib, 256u);
+  EXPECT_EQ(c->concurrency, 4u);
+  EXPECT_EQ(c->max_queue, 7u);
+  EXPECT_EQ(c->credentials.password, "p");
+  EXPECT_FALSE(c->tls_verify);
+}
+
+TEST(FunctionConfig, DefaultsFromImageOnly) {
+  FieldError fe;
+  auto c = parse_function_config("a", R"({"image": "registry.local:5000/hello:1"})", &fe);
+  ASSERT_TRUE(c.ok()) << fe.message;
+  EXPECT_FALSE(c->command.has_value());
+  EXPECT_EQ(c->memory_mib, 128u);
+  EXPECT_EQ(c->timeout_ms, 3000u);
+  EXPECT_EQ(c->concurrency, 1u);
+}
+
+TEST(FunctionConfig, ErrorsNameTheField) {
+  EXPECT_EQ(field_of("ok", R"({})"), "image");
+  EXPECT_EQ(field_of("ok", R"({"image": 5})"), "image");
+  EXPECT_EQ(field_of("ok", R"({"image": "UPPER/Case::bad"})"), "image");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "memory_mib": 1})"), "memory_mib");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "memory_mib": -128})"), "memory_mib");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "memory_mib": 1.5})"), "memory_mib");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "vcpus": 0})"), "vcpus");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "timeout_ms": 0})"), "timeout_ms");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "concurrency": "4"})"), "concurrency");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "command": []})"), "command");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "args": ["a", 1]})"), "args[1]");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "env": {"1BAD": "v"}})"), "env.1BAD");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "env": {"OK": 1}})"), "env.OK");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "env": []})"), "env");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "working_dir": "rel"})"), "working_dir");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "min_instances": 5, "max_instances": 2})"), "min_instances");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "imgae": "typo"})"), "imgae");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "registry_credentials": {"token": "t"}})"),
+            "registry_credentials.token");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "name": "other"})"), "name");
+  EXPECT_EQ(field_of("ok", "not json"), "body");
+  EXPECT_EQ(field_of("ok", "[1,2]"), "body");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "args": ["a\u0000"]})"),
+            "args[0]");
+}
+
+TEST(FunctionConfig, HostileNames) {
+  EXPECT_EQ(field_of("..", R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of("a/b", R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of("", R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of(std::string(65, 'a'), R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of(std::string("a\0b", 3), R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of("-lead", R"({"image": "x"})"), "name");
+  EXPECT_EQ(field_of(std::string(64, 'a'), R"({"image": "x"})"), "<ok>");
+}
+
+TEST(FunctionRecord, StateJsonRoundTripAndApiRedaction) {
+  FieldError fe;
+  FunctionRecord r;
+  r.config = *parse_function_config("f1", R"({"image":"x","registry_credentials":{"username":"u","password":"secret"}})", &fe);
+  r.image.state = ImageState::kReady;
+  r.image.manifest_digest = "sha256:abc";
+  r.image.rootfs_path = "/state/images/abc.ext4";
+  r.image.entrypoint = {"/hello"};
+  r.version = 3;
+  auto back = record_from_state_json(record_to_state_json(r));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->config.credentials.password, "secret");
+  EXPECT_EQ(back->image.state, ImageState::kReady);
+  EXPECT_EQ(back->image.entrypoint, std::vector<std::string>{"/hello"});
+  EXPECT_EQ(back->version, 3u);
+  auto api = record_to_api_json(r);
+  EXPECT_EQ(api.dump().find("secret"), std::string::npos);
+  EXPECT_EQ(api["image"]["state"], "ready");
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-store-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(StoreTest, RestartLoadsTheSameFunctions) {
+  FieldError fe;
+  {
+    auto store = FunctionStore::open(dir_ + "/functions");
+    ASSERT_TRUE(store.ok());
+    for (const char* n : {"alpha", "beta", "gamma"}) {
+      FunctionRecord r;
+      r.config = *parse_function_config(n, R"({"image":"x"})", &fe);
+      ASSERT_TRUE(store->save(r).ok());
+    }
+    ASSERT_TRUE(store->remove("beta").ok());
+    ASSERT_TRUE(store->remove("never-existed").ok());
+  }
+  // What a crash mid-write leaves behind, plus garbage: neither breaks loading.
+  std::ofstream(dir_ + "/functions/alpha.json.123.0.tmp") << "{partial";
+  std::ofstream(dir_ + "/functions/broken.json") << "{not json";
+  std::ofstream(dir_ + "/functions/mismatch.json") << R"({"config":{"name":"other","image":"x"},"image":{"state":"pending"}})";
+  auto store2 = FunctionStore::open(dir_ + "/functions");
+  ASSERT_TRUE(store2.ok());
+  std::vector<std::string> problems;
+  auto all = store2->load_all(&problems);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].config.name, "alpha");
+  EXPECT_EQ((*all)[1].config.name, "gamma");
+  EXPECT_EQ(problems.size(), 2u);
+  EXPECT_FALSE(fs::exists(dir_ + "/functions/alpha.json.123.0.tmp"));
+}
+
+TEST_F(StoreTest, AtomicWriteReplacesAndLeavesNoTemp) {
+  std::string p = dir_ + "/f.json";
+  ASSERT_TRUE(write_file_atomic(p, "one").ok());
+  ASSERT_TRUE(write_file_atomic(p, "two").ok());
+  auto text = read_file(p, 100);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "two");
+  std::size_t files = 0;
+  for (auto& e : fs::directory_iterator(dir_)) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  EXPECT_FALSE(read_file(p, 2).ok());  // over the cap
+  EXPECT_FALSE(write_file_atomic(dir_ + "/missing-dir/f.json", "x").ok());
+}
+
+}  // namespace
+}  // namespace kiln::kilnd::registry

@@ -1,0 +1,55 @@
+// FakeBackend: a VmBackend for unit tests. Instances do nothing until the test says so
+// (ready, end, log); connect() hands out one end of a socketpair whose other end is served by
+// a test-provided HTTP handler on the test's io_context.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/pool/vm_backend.h"
+
+namespace kiln::kilnd::test {
+
+class FakeBackend : public pool::VmBackend {
+ public:
+  // Serves one connection (the guest side of the socketpair).
+  using Server = std::function<void(local::socket guest_side)>;
+
+  explicit FakeBackend(asio::io_context* io = nullptr) : io_(io) {}
+
+  std::unique_ptr<pool::VmInstance> start(const pool::InstanceSpec& spec, pool::InstanceCallbacks cb) override;
+
+  // Test controls (by instance id).
+  void ready(const std::string& id);
+  void end(const std::string& id, const std::string& reason);
+  void log(const std::string& id, const std::string& line);
+  void answer_checks(const std::string& id, bool healthy);  // completes pending checks
+
+  std::vector<std::string> started() const { return started_; }
+  std::vector<std::string> stopped() const { return stopped_; }
+  std::vector<std::string> live() const;  // started, not destroyed
+  std::map<std::string, pool::InstanceSpec> specs;
+  std::size_t pending_checks(const std::string& id) const;
+
+  Server server;  // used by connect(); none = connect fails
+  bool fail_connect = false;
+
+ private:
+  class Fake;
+  friend class Fake;
+  struct State {
+    pool::InstanceCallbacks cb;
+    std::vector<std::function<void(bool)>> checks;
+    bool destroyed = false;
+    bool stopped = false;
+  };
+  asio::io_context* io_;
+  std::map<std::string, std::shared_ptr<State>> states_;
+  std::vector<std::string> started_;
+  std::vector<std::string> stopped_;
+};
+
+}  // namespace kiln::kilnd::test
