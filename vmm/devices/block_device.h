@@ -38,6 +38,10 @@ class BlockDevice : public virtio::VirtioDevice {
   Status process_queue(uint16_t index) override;
   void reset() override;
   virtio::DeviceCounters counters() const override { return counters_.snapshot(); }
+  std::vector<virtio::QueuePosition> queue_positions() const override {
+    std::lock_guard lock(mu_);
+    return virtio::positions_of(queues_);
+  }
 
  private:
   BlockDevice(UniqueFd fd, uint64_t capacity, bool read_only, std::string id)

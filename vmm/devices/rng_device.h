@@ -26,6 +26,10 @@ class RngDevice : public virtio::VirtioDevice {
   Status process_queue(uint16_t index) override;
   void reset() override;
   virtio::DeviceCounters counters() const override { return counters_.snapshot(); }
+  std::vector<virtio::QueuePosition> queue_positions() const override {
+    std::lock_guard lock(mu_);
+    return virtio::positions_of(queues_);
+  }
 
  private:
   uint32_t handle(const virtio::DescriptorChain& chain);

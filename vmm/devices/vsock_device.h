@@ -69,6 +69,10 @@ class VsockDevice : public virtio::VirtioDevice {
   Status process_queue(uint16_t index) override;
   void reset() override;
   virtio::DeviceCounters counters() const override { return counters_.snapshot(); }
+  std::vector<virtio::QueuePosition> queue_positions() const override {
+    std::lock_guard lock(mu_);
+    return virtio::positions_of(queues_);
+  }
 
  private:
   using Key = std::pair<uint32_t, uint32_t>;  // (local/host port, peer/guest port)

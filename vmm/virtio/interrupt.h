@@ -41,6 +41,8 @@ class Interrupt {
     status_.store(0, std::memory_order_release);
     needs_reset_.store(false, std::memory_order_release);
   }
+  // Snapshot restore: the pending bits as saved (no interrupt is raised).
+  void restore_status(uint32_t bits) { status_.store(bits, std::memory_order_release); }
   uint64_t triggered_count() const { return triggered_.load(std::memory_order_relaxed); }
 
  private:

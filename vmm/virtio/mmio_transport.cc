@@ -3,6 +3,7 @@
 #include "vmm/virtio/mmio_transport.h"
 
 #include <cstring>
+#include <string>
 
 #include "vmm/logging/logger.h"
 #include "vmm/virtio/virtio_constants.h"
@@ -352,6 +353,76 @@ void VirtioMmioTransport::notify_locked(uint32_t index) {
                    device_->device_id(), index, st.error().message.c_str());
     mark_needs_reset_locked();
   }
+}
+
+MmioTransportState VirtioMmioTransport::save_state() const {
+  std::lock_guard lock(mu_);
+  MmioTransportState s;
+  s.status = status_;
+  if (needs_reset_ || interrupt_.needs_reset()) s.status |= kStatusNeedsReset;
+  s.acked_features = acked_features_;
+  s.device_features_sel = device_features_sel_;
+  s.driver_features_sel = driver_features_sel_;
+  s.queue_sel = queue_sel_;
+  s.interrupt_status = interrupt_.status();
+  std::vector<QueuePosition> pos;
+  if (activated_) pos = device_->queue_positions();
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const Queue& q = queues_[i];
+    QueueState qs{q.size, q.ready, q.desc_table.value(), q.avail_ring.value(), q.used_ring.value(), 0, 0};
+    if (i < pos.size()) {
+      qs.next_avail = pos[i].next_avail;
+      qs.next_used = pos[i].next_used;
+    }
+    s.queues.push_back(qs);
+  }
+  return s;
+}
+
+Status VirtioMmioTransport::restore_state(const MmioTransportState& s) {
+  std::lock_guard lock(mu_);
+  if (status_ != 0 || activated_) return make_error("virtio-mmio restore: transport already in use");
+  if (s.queues.size() != queues_.size()) return make_error("virtio-mmio restore: queue count differs");
+  const uint32_t base = s.status & ~(kStatusNeedsReset | kStatusFailed);
+  const uint32_t kAck = kStatusAcknowledge, kDrv = kAck | kStatusDriver,
+                 kFeat = kDrv | kStatusFeaturesOk, kOk = kFeat | kStatusDriverOk;
+  if (base != 0 && base != kAck && base != kDrv && base != kFeat && base != kOk) {
+    return make_error("virtio-mmio restore: impossible status value");
+  }
+  if ((s.acked_features & ~device_->device_features()) != 0) {
+    return make_error("virtio-mmio restore: acked features the device does not offer");
+  }
+  std::vector<Queue> qs;
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const QueueState& in = s.queues[i];
+    Queue q(queues_[i].max_size());
+    q.size = in.size;
+    q.ready = in.ready;
+    q.desc_table = GuestAddress(in.desc_table);
+    q.avail_ring = GuestAddress(in.avail_ring);
+    q.used_ring = GuestAddress(in.used_ring);
+    q.indirect_allowed = (s.acked_features & feature_bit(kFeatureIndirectDesc)) != 0;
+    q.set_positions(in.next_avail, in.next_used);
+    if (q.ready) {
+      auto valid = q.validate(mem_);
+      if (!valid.ok()) return valid.error().wrap("virtio-mmio restore: queue " + std::to_string(i));
+    }
+    qs.push_back(q);
+  }
+  const bool broken = (s.status & kStatusNeedsReset) != 0;
+  if (base == kOk && !broken && !(s.status & kStatusFailed)) {
+    KILN_TRY(device_->activate(mem_, qs, s.acked_features, interrupt_));
+    activated_ = true;
+  }
+  queues_ = std::move(qs);
+  status_ = s.status & ~kStatusNeedsReset;
+  needs_reset_ = broken;
+  acked_features_ = s.acked_features;
+  device_features_sel_ = s.device_features_sel;
+  driver_features_sel_ = s.driver_features_sel;
+  queue_sel_ = s.queue_sel;
+  interrupt_.restore_status(s.interrupt_status & (kInterruptUsedBuffer | kInterruptConfigChange));
+  return ok_status();
 }
 
 void VirtioMmioTransport::notify_queue(uint32_t index) {

@@ -55,6 +55,33 @@ inline constexpr uint32_t kKilnVendorId = 0x4e4c494b;  // "KILN"
 inline constexpr uint64_t kWindowSize = 0x1000;
 }  // namespace mmio
 
+// Plain snapshot of a transport and its queues (Firecracker-style State struct).
+struct QueueState {
+  uint16_t size = 0;
+  bool ready = false;
+  uint64_t desc_table = 0;
+  uint64_t avail_ring = 0;
+  uint64_t used_ring = 0;
+  uint16_t next_avail = 0;
+  uint16_t next_used = 0;
+};
+
+struct MmioTransportState {
+  uint32_t status = 0;  // including NEEDS_RESET when the device was broken
+  uint64_t acked_features = 0;
+  uint32_t device_features_sel = 0;
+  uint32_t driver_features_sel = 0;
+  uint32_t queue_sel = 0;
+  uint32_t interrupt_status = 0;
+  std::vector<QueueState> queues;
+};
+
+// Wiring in kiln-vmm (one transport per device, MMIO window of mmio::kWindowSize bytes):
+// - vCPU thread, KVM_EXIT_MMIO inside the window: mmio_read/mmio_write(addr - base, data).
+// - KVM_IOEVENTFD on base + mmio::kQueueNotify (4 bytes, datamatch = queue index) per queue;
+//   the event-loop callback reads the eventfd and calls notify_queue(index).
+// - irq_trigger writes 1 to the device's KVM irqfd (GSI from virtio_mmio.device=...).
+// The trigger runs with the transport and/or device lock held: it must not call back in.
 class VirtioMmioTransport {
  public:
   // mem and device must outlive the transport. irq_trigger raises the device's guest
@@ -72,6 +99,12 @@ class VirtioMmioTransport {
   // A queue notification that bypassed mmio_write (KVM ioeventfd on QueueNotify with
   // datamatch = queue index). Call from the event-loop thread.
   void notify_queue(uint32_t index);
+
+  // Snapshot support. restore_state() expects a transport fresh from construction (or
+  // reset); it validates the state against the device and guest memory and re-activates
+  // the device when the state has DRIVER_OK.
+  MmioTransportState save_state() const;
+  Status restore_state(const MmioTransportState& state);
 
   uint32_t status() const;
   bool activated() const;

@@ -15,6 +15,18 @@
 
 namespace kiln::vmm::virtio {
 
+struct QueuePosition {
+  uint16_t next_avail = 0;
+  uint16_t next_used = 0;
+};
+
+// Positions of a device's queues (helper for implementations).
+inline std::vector<QueuePosition> positions_of(const std::vector<Queue>& queues) {
+  std::vector<QueuePosition> out;
+  for (const Queue& q : queues) out.push_back({q.next_avail(), q.next_used()});
+  return out;
+}
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
@@ -41,6 +53,10 @@ class VirtioDevice {
   virtual void reset() = 0;
 
   virtual DeviceCounters counters() const = 0;
+
+  // Ring positions (next_avail, next_used) of the active queues, for snapshots; empty when
+  // not activated. Restoring passes them back through activate() in the Queue objects.
+  virtual std::vector<QueuePosition> queue_positions() const = 0;
 };
 
 // Copies from a config byte image into data at offset; bytes past the image read as 0.

@@ -44,6 +44,7 @@ class FakeDevice : public VirtioDevice {
   }
   void reset() override { ++resets; }
   DeviceCounters counters() const override { return {}; }
+  std::vector<QueuePosition> queue_positions() const override { return positions_of(queues_); }
 
   std::vector<uint8_t> config{1, 2, 3, 4, 5, 6, 7, 8};
   uint64_t last_config_write = 0;
@@ -347,6 +348,57 @@ TEST_F(MmioTest, ConfigSpaceAnyWidth) {
   uint8_t w[2] = {1, 2};
   t_.mmio_write(mmio::kConfig + 4, w);
   EXPECT_EQ(dev_->last_config_write, 4u);
+}
+
+TEST_F(MmioTest, SaveAndRestoreState) {
+  activate();
+  dev_->queues_[1].set_positions(7, 5);  // as if requests had been served
+  wr(mmio::kQueueNotify, 0);              // leaves InterruptStatus = 1
+  MmioTransportState saved = t_.save_state();
+  EXPECT_EQ(saved.status, 15u);
+  ASSERT_EQ(saved.queues.size(), 2u);
+  EXPECT_EQ(saved.queues[1].next_avail, 7);
+  EXPECT_EQ(saved.queues[1].next_used, 5);
+  EXPECT_EQ(saved.queues[0].desc_table, q0_.desc().value());
+  EXPECT_EQ(saved.interrupt_status, kInterruptUsedBuffer);
+
+  auto dev2 = std::make_shared<FakeDevice>();
+  VirtioMmioTransport t2(mem_, dev2);
+  ASSERT_TRUE(t2.restore_state(saved).ok());
+  EXPECT_TRUE(t2.activated());
+  EXPECT_EQ(dev2->activations, 1);
+  ASSERT_EQ(dev2->queues_.size(), 2u);
+  EXPECT_EQ(dev2->queues_[1].next_avail(), 7);
+  EXPECT_EQ(dev2->queues_[1].next_used(), 5);
+  EXPECT_EQ(t2.status(), 15u);
+  EXPECT_EQ(t2.interrupt().status(), kInterruptUsedBuffer);
+  EXPECT_FALSE(t2.restore_state(saved).ok());  // only onto a fresh transport
+}
+
+TEST_F(MmioTest, RestoreRejectsInconsistentState) {
+  activate();
+  MmioTransportState good = t_.save_state();
+  auto try_restore = [&](MmioTransportState s) {
+    auto dev2 = std::make_shared<FakeDevice>();
+    VirtioMmioTransport t2(mem_, dev2);
+    return t2.restore_state(s).ok();
+  };
+  EXPECT_TRUE(try_restore(good));
+  MmioTransportState s = good;
+  s.status = kStatusDriverOk;  // DRIVER_OK without the earlier steps
+  EXPECT_FALSE(try_restore(s));
+  s = good;
+  s.queues.pop_back();
+  EXPECT_FALSE(try_restore(s));
+  s = good;
+  s.acked_features |= feature_bit(kFeatureEventIdx);
+  EXPECT_FALSE(try_restore(s));
+  s = good;
+  s.queues[0].size = 3;
+  EXPECT_FALSE(try_restore(s));
+  s = good;
+  s.queues[1].used_ring = 0xffffffff00ull;
+  EXPECT_FALSE(try_restore(s));
 }
 
 }  // namespace
