@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "rootfs-builder/builder/builder.h"
@@ -48,7 +49,14 @@ class RegistryProtocol : public ::testing::Test {
   FakeResponse serve_storage(const FakeRequest& r) {
     std::string prefix = "/storage/";
     if (r.target.rfind(prefix, 0) != 0) return {404, {}, ""};
-    return {200, {}, read_file(blob("sha256:" + r.target.substr(prefix.size())))};
+    FakeResponse resp{200, {}, read_file(blob("sha256:" + r.target.substr(prefix.size())))};
+    if (blob_mode_ == BlobMode::kCutShort) {  // connection drops mid-body
+      resp.content_length = static_cast<long>(resp.body.size());
+      resp.body.resize(resp.body.size() / 2);
+    } else if (blob_mode_ == BlobMode::kTooLong) {
+      resp.body += "trailing junk";
+    }
+    return resp;
   }
 
   FakeResponse serve_registry(const FakeRequest& r) {
@@ -70,6 +78,9 @@ class RegistryProtocol : public ::testing::Test {
     if (r.target.rfind(man_prefix, 0) == 0) {
       std::string ref = r.target.substr(man_prefix.size());
       if (ref == "multi") return {200, {{"Content-Type", "application/vnd.oci.image.index.v1+json"}}, index_};
+      if (ref == "huge") {
+        return {200, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, std::string(5 << 20, ' ')};
+      }
       std::string digest_header;
       if (ref == "liar") {
         ref = img_.manifest_digest;
@@ -103,6 +114,21 @@ class RegistryProtocol : public ::testing::Test {
   WrittenImage img_;
   std::string index_;
   bool loop_redirects_ = false;
+  enum class BlobMode { kNormal, kCutShort, kTooLong } blob_mode_ = BlobMode::kNormal;
+
+  void expect_no_blobs_or_images() {
+    std::string cache = t_ / "cache";
+    for (const auto& sub : {"/images", "/blobs/tmp"}) {
+      if (!fs::exists(cache + sub)) continue;
+      for (auto& e : fs::directory_iterator(cache + sub)) {
+        EXPECT_NE(e.path().extension(), ".ext4") << e.path();
+        EXPECT_NE(e.path().extension(), ".partial") << e.path();
+      }
+    }
+    for (const auto& l : img_.layer_digests) {
+      EXPECT_FALSE(fs::exists(cache + "/blobs/sha256/" + l.substr(7))) << l;
+    }
+  }
   std::unique_ptr<FakeHttpServer> storage_, registry_;
 };
 
@@ -152,6 +178,40 @@ TEST_F(RegistryProtocol, RedirectLoopIsBounded) {
   auto r = build(request(":v1"));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("too many redirects"), std::string::npos) << r.error().message;
+}
+
+TEST_F(RegistryProtocol, InterruptedBlobDownloadLeavesNothing) {
+  blob_mode_ = BlobMode::kCutShort;
+  auto r = build(request(":v1"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("blob"), std::string::npos) << r.error().message;
+  expect_no_blobs_or_images();
+}
+
+TEST_F(RegistryProtocol, BlobLongerThanItsDescriptorIsRefused) {
+  blob_mode_ = BlobMode::kTooLong;
+  auto r = build(request(":v1"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("larger than its descriptor"), std::string::npos) << r.error().message;
+  expect_no_blobs_or_images();
+}
+
+TEST_F(RegistryProtocol, OversizedManifestIsRefused) {
+  auto r = build(request(":huge"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("larger than"), std::string::npos) << r.error().message;
+}
+
+TEST_F(RegistryProtocol, ConcurrentBuildsOfOneImage) {
+  Result<BuiltImage> a = make_error("not run"), b = make_error("not run");
+  std::thread ta([&] { a = build(request(":v1")); });
+  std::thread tb([&] { b = build(request(":v1")); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_EQ(a->image_path, b->image_path);
+  EXPECT_TRUE(a->cache_hit != b->cache_hit);  // the second waited on the lock and found it
 }
 
 TEST(RegistryAuth, ParsesChallenges) {

@@ -42,6 +42,8 @@ class RegistryTest : public ::testing::Test {
     ASSERT_EQ(secure_->push(*tmp_ / "layout", "v1", "kiln/app", &err), digest_) << err;
     ASSERT_EQ(plain_->push(*tmp_ / "layout", "v1", "kiln/app", &err), digest_) << err;
     ASSERT_EQ(plain_->push(*tmp_ / "layout", "v1", "kiln/victim", &err), digest_) << err;
+    docker_digest_ = plain_->push(*tmp_ / "layout", "v1", "kiln/docker", &err, {"--format", "v2s2"});
+    ASSERT_FALSE(docker_digest_.empty()) << err;
   }
 
   static void TearDownTestSuite() {
@@ -89,7 +91,7 @@ class RegistryTest : public ::testing::Test {
   static inline TempDir* tmp_ = nullptr;
   static inline LocalRegistry* secure_ = nullptr;
   static inline LocalRegistry* plain_ = nullptr;
-  static inline std::string digest_, layer_digest_;
+  static inline std::string digest_, layer_digest_, docker_digest_;
   TempDir cache_;
 };
 
@@ -160,6 +162,22 @@ TEST_F(RegistryTest, PlainHttpNeedsTlsVerifyFalse) {
   req.tls_verify = true;
   req.cache_dir = cache_ / "strict";
   EXPECT_FALSE(build(req).ok());
+}
+
+TEST_F(RegistryTest, DockerSchema2Image) {
+  ASSERT_NE(docker_digest_, digest_);  // skopeo converted the manifest to Docker schema 2
+  BuildRequest req = plain_request("kiln/docker:v1");
+  auto i = inspect(req);
+  ASSERT_TRUE(i.ok()) << i.error().message;
+  EXPECT_EQ(i->manifest_media_type, "application/vnd.docker.distribution.manifest.v2+json");
+  auto r = build(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->manifest_digest.str(), docker_digest_);
+  EXPECT_EQ(debugfs_cat(r->image_path, "/etc/motd"), "layer two");
+  req = plain_request("kiln/docker@" + docker_digest_);
+  req.cache_dir = cache_ / "by-digest";
+  auto d = build(req);
+  ASSERT_TRUE(d.ok()) << d.error().message;
 }
 
 TEST_F(RegistryTest, UnknownDigestAndTag) {

@@ -92,7 +92,8 @@ void FakeHttpServer::handle(int fd) {
   FakeResponse resp = handler_(req);
   std::string out = "HTTP/1.1 " + std::to_string(resp.status) + " X\r\n";
   for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
-  out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\nConnection: close\r\n\r\n";
+  size_t announced = resp.content_length >= 0 ? static_cast<size_t>(resp.content_length) : resp.body.size();
+  out += "Content-Length: " + std::to_string(announced) + "\r\nConnection: close\r\n\r\n";
   if (req.method != "HEAD") out += resp.body;
   size_t off = 0;
   while (off < out.size()) {

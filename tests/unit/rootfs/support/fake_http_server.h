@@ -22,6 +22,7 @@ struct FakeResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  long content_length = -1;  // >= 0: announce this length instead (e.g. to cut a body short)
 };
 
 class FakeHttpServer {

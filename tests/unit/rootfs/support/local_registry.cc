@@ -138,7 +138,7 @@ std::string LocalRegistry::blob_data_path(const std::string& digest) const {
 }
 
 std::string LocalRegistry::push(const std::string& layout, const std::string& tag, const std::string& name,
-                                std::string* error) const {
+                                std::string* error, const std::vector<std::string>& extra_args) const {
   std::string digest_file = layout + ".digest";
   std::vector<std::string> argv = {"skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
                                    "--digestfile", digest_file};
@@ -146,6 +146,7 @@ std::string LocalRegistry::push(const std::string& layout, const std::string& ta
     argv.push_back("--dest-creds");
     argv.push_back(opts_.user + ":" + opts_.password);
   }
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.push_back("oci:" + layout + ":" + tag);
   argv.push_back("docker://" + host_ + "/" + name + ":" + tag);
   std::string out;

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln::rootfs::testing {
 
@@ -29,7 +30,7 @@ class LocalRegistry {
 
   // skopeo copy oci:LAYOUT:TAG docker://HOST/NAME:TAG; returns the pushed manifest digest.
   std::string push(const std::string& layout, const std::string& tag, const std::string& name,
-                   std::string* error) const;
+                   std::string* error, const std::vector<std::string>& extra_args = {}) const;
 
  private:
   LocalRegistry() = default;
