@@ -32,6 +32,7 @@ inline constexpr uint64_t kTssAddr = 0xfffbd000;       // KVM_SET_TSS_ADDR (3 pa
 inline constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
 
 // --- interrupts (GSIs on the in-kernel IOAPIC) ----------------------------------------------
+inline constexpr uint32_t kKeyboardIrq = 1;      // i8042
 inline constexpr uint32_t kSerialIrq = 4;        // COM1
 inline constexpr uint32_t kFirstVirtioIrq = 5;   // virtio-mmio device i uses kFirstVirtioIrq + i
 inline constexpr uint32_t kLastIrq = 23;         // IOAPIC pins 0..23

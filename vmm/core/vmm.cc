@@ -1,0 +1,315 @@
+// Vmm implementation: VM construction for boot, vCPU exit loop, bus dispatch, stop.
+#include "vmm/core/vmm.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "vmm/arch/boot_params.h"
+#include "vmm/arch/kernel_loader.h"
+#include "vmm/arch/layout.h"
+#include "vmm/arch/mptable/mptable.h"
+#include "vmm/arch/vcpu_setup.h"
+#include "vmm/devices/block_device.h"
+#include "vmm/devices/rng_device.h"
+
+namespace kiln::vmm {
+namespace {
+
+constexpr int kKickSignal = SIGUSR1;  // interrupts KVM_RUN so a vCPU sees the stop flag
+
+void on_kick(int) {}
+
+Result<UniqueFd> make_eventfd() {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return errno_error("eventfd");
+  return UniqueFd(fd);
+}
+
+void signal_eventfd(int fd) {
+  uint64_t one = 1;
+  ssize_t n = ::write(fd, &one, sizeof one);
+  (void)n;  // EAGAIN means the counter is already non-zero: the edge is pending anyway
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config, Options options) {
+  KILN_TRY(config::validate_for_start(config));
+  const config::BootSource& boot = *config.boot_source;
+  const uint32_t vcpu_count = config.machine_config.vcpu_count;
+  const uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
+
+  KILN_ASSIGN_OR_RETURN(KvmSystem kvm, KvmSystem::open());
+  // Asked before the VM exists: some KVM modules refuse it afterwards.
+  KILN_ASSIGN_OR_RETURN(CpuidTable cpuid, kvm.supported_cpuid());
+  KILN_ASSIGN_OR_RETURN(Vm vm, kvm.create_vm());
+  KILN_ASSIGN_OR_RETURN(GuestMemory mem, GuestMemory::create_anonymous(arch::ram_regions(mem_bytes)));
+  auto vmm = std::unique_ptr<Vmm>(new Vmm(std::move(kvm), std::move(vm), std::move(mem)));
+
+  uint32_t slot = 0;
+  for (const GuestRegionInfo& r : vmm->mem_.regions()) {
+    KILN_TRY(vmm->vm_.set_user_memory_region(slot++, r.base.value(), r.size, r.host));
+  }
+  // Intel-only ioctls; AMD hosts accept and ignore them.
+  KILN_TRY(vmm->vm_.set_tss_addr(layout::kTssAddr));
+  KILN_TRY(vmm->vm_.set_identity_map_addr(layout::kIdentityMapAddr));
+  KILN_TRY(vmm->vm_.create_irqchip());
+  KILN_TRY(vmm->vm_.create_pit2());
+
+  KILN_ASSIGN_OR_RETURN(vmm->loop_, EventLoop::create());
+  KILN_TRY(vmm->attach_legacy(options.serial_out_fd));
+
+  // Devices, in a fixed order so guest device names are stable: drives (root first), vsock, rng.
+  std::vector<const config::Drive*> drives;
+  if (const config::Drive* root = config.root_drive()) drives.push_back(root);
+  for (const config::Drive& d : config.drives) {
+    if (!d.is_root_device) drives.push_back(&d);
+  }
+  for (const config::Drive* d : drives) {
+    KILN_ASSIGN_OR_RETURN(auto blk, devices::BlockDevice::open({d->path_on_host, d->is_read_only, d->drive_id}));
+    KILN_TRY(vmm->attach_virtio("block_" + d->drive_id, std::move(blk)));
+  }
+  if (config.entropy) {
+    KILN_TRY(vmm->attach_virtio("entropy", std::make_shared<devices::RngDevice>()));
+  }
+
+  // Command line: the user's arguments (or a default), the root device, then the devices.
+  std::string cmdline = boot.boot_args.value_or("console=ttyS0 reboot=k panic=1");
+  if (const config::Drive* root = config.root_drive()) {
+    cmdline += std::string(" root=/dev/vda") + (root->is_read_only ? " ro" : " rw");
+  }
+  for (const VirtioSlot& s : vmm->virtio_) {
+    char dev[96];
+    std::snprintf(dev, sizeof dev, " virtio_mmio.device=4K@0x%llx:%u",
+                  static_cast<unsigned long long>(s.base), s.irq);
+    cmdline += dev;
+  }
+  vmm->cmdline_ = cmdline;
+
+  KILN_ASSIGN_OR_RETURN(arch::LoadedKernel kernel, arch::load_kernel_file(vmm->mem_, boot.kernel_image_path));
+  arch::BootParamsSpec spec;
+  spec.mem_bytes = mem_bytes;
+  spec.cmdline = cmdline;
+  spec.bzimage_hdr = kernel.bzimage_hdr;
+  if (boot.initrd_path) {
+    KILN_ASSIGN_OR_RETURN(arch::LoadedInitrd initrd,
+                          arch::load_initrd_file(vmm->mem_, *boot.initrd_path, kernel.end,
+                                                 arch::initrd_limit(mem_bytes, kernel.bzimage_hdr)));
+    spec.initrd = initrd;
+  }
+  KILN_TRY(arch::write_boot_params(vmm->mem_, spec));
+  KILN_TRY(arch::write_boot_tables(vmm->mem_));
+  KILN_TRY(arch::write_mptable(vmm->mem_, vcpu_count));
+
+  for (uint32_t i = 0; i < vcpu_count; ++i) {
+    KILN_ASSIGN_OR_RETURN(auto vcpu, vmm->vm_.create_vcpu(i));
+    KILN_TRY(arch::setup_vcpu(*vcpu, cpuid, vcpu_count, kernel.entry.value()));
+    vmm->vcpus_.push_back(std::move(vcpu));
+  }
+  return vmm;
+}
+
+Status Vmm::attach_legacy(int serial_out_fd) {
+  KILN_ASSIGN_OR_RETURN(serial_irq_fd_, make_eventfd());
+  KILN_TRY(vm_.register_irqfd(serial_irq_fd_.get(), layout::kSerialIrq));
+  int irq_fd = serial_irq_fd_.get();
+  serial_ = std::make_unique<legacy::Serial8250>(serial_out_fd, [irq_fd] { signal_eventfd(irq_fd); });
+  KILN_ASSIGN_OR_RETURN(kbd_irq_fd_, make_eventfd());
+  KILN_TRY(vm_.register_irqfd(kbd_irq_fd_.get(), layout::kKeyboardIrq));
+  int kbd_fd = kbd_irq_fd_.get();
+  i8042_ = std::make_unique<legacy::I8042>(
+      [this] {
+        reset_requested_ = true;
+        finish(VmExit::kGuestShutdown);
+      },
+      [kbd_fd] { signal_eventfd(kbd_fd); });
+  return ok_status();
+}
+
+Status Vmm::attach_virtio(std::string name, std::shared_ptr<virtio::VirtioDevice> device) {
+  size_t index = virtio_.size();
+  if (layout::kFirstVirtioIrq + index > layout::kLastIrq) return make_error("too many virtio devices");
+  VirtioSlot s;
+  s.name = std::move(name);
+  s.base = layout::kVirtioMmioBase + index * layout::kVirtioMmioSize;
+  s.irq = static_cast<uint32_t>(layout::kFirstVirtioIrq + index);
+  s.device = device;
+  KILN_ASSIGN_OR_RETURN(s.irq_fd, make_eventfd());
+  KILN_TRY(vm_.register_irqfd(s.irq_fd.get(), s.irq));
+  int irq_fd = s.irq_fd.get();
+  s.transport = std::make_unique<virtio::VirtioMmioTransport>(mem_, std::move(device),
+                                                               [irq_fd] { signal_eventfd(irq_fd); });
+  // QueueNotify writes become eventfd signals handled on the event-loop thread.
+  virtio::VirtioMmioTransport* transport = s.transport.get();
+  for (size_t q = 0; q < s.transport->queue_count(); ++q) {
+    KILN_ASSIGN_OR_RETURN(UniqueFd fd, make_eventfd());
+    KILN_TRY(vm_.register_ioeventfd(fd.get(), s.base + virtio::mmio::kQueueNotify, 4, true, q));
+    int raw = fd.get();
+    KILN_TRY(loop_->add(raw, EPOLLIN, [raw, transport, q](uint32_t) {
+      uint64_t count = 0;
+      if (::read(raw, &count, sizeof count) == sizeof count) transport->notify_queue(static_cast<uint32_t>(q));
+    }));
+    s.notify_fds.push_back(std::move(fd));
+  }
+  virtio_.push_back(std::move(s));
+  return ok_status();
+}
+
+Status Vmm::start() {
+  if (started_) return make_error("the VM is already running");
+  struct sigaction sa{};
+  sa.sa_handler = on_kick;
+  ::sigaction(kKickSignal, &sa, nullptr);
+  started_ = true;
+  loop_thread_ = std::thread([this] {
+    Status s = loop_->run();
+    if (!s.ok()) {
+      std::fprintf(stderr, "kiln-vmm: event loop failed: %s\n", s.error().message.c_str());
+      finish(VmExit::kVmmError);
+    }
+  });
+  for (size_t i = 0; i < vcpus_.size(); ++i) vcpu_threads_.emplace_back([this, i] { vcpu_loop(i); });
+  return ok_status();
+}
+
+void Vmm::vcpu_loop(size_t index) {
+  Vcpu& vcpu = *vcpus_[index];
+  kvm_run* run = vcpu.run_struct();
+  while (!stopping_.load()) {
+    auto reason = vcpu.run();
+    if (!reason.ok()) {
+      if (reason.error().sys_errno == EINTR || reason.error().sys_errno == EAGAIN) continue;
+      std::fprintf(stderr, "kiln-vmm: vCPU %zu: %s\n", index, reason.error().message.c_str());
+      finish(VmExit::kVmmError);
+      return;
+    }
+    switch (*reason) {
+      case KVM_EXIT_IO:
+        handle_io(run);
+        break;
+      case KVM_EXIT_MMIO:
+        handle_mmio(run);
+        break;
+      case KVM_EXIT_SHUTDOWN:
+        // Linux's last resort after a reboot request is a triple fault; otherwise it is a crash.
+        finish(reset_requested_ ? VmExit::kGuestShutdown
+                                : (serial_->saw_panic() ? VmExit::kGuestPanic : VmExit::kGuestFault));
+        return;
+      case KVM_EXIT_SYSTEM_EVENT:
+        finish(serial_->saw_panic() ? VmExit::kGuestPanic : VmExit::kGuestShutdown);
+        return;
+      case KVM_EXIT_HLT:
+        finish(VmExit::kGuestShutdown);
+        return;
+      case KVM_EXIT_INTR:
+        break;
+      case KVM_EXIT_FAIL_ENTRY:
+      case KVM_EXIT_INTERNAL_ERROR:
+      default:
+        std::fprintf(stderr, "kiln-vmm: vCPU %zu: unexpected exit reason %u\n", index, *reason);
+        finish(VmExit::kGuestFault);
+        return;
+    }
+  }
+}
+
+void Vmm::handle_io(kvm_run* run) {
+  auto* base = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+  const uint16_t port = run->io.port;
+  for (uint32_t i = 0; i < run->io.count; ++i) {
+    std::span<uint8_t> data(base + size_t{i} * run->io.size, run->io.size);
+    const bool in = run->io.direction == KVM_EXIT_IO_IN;
+    if (port >= layout::kSerialPort && port < layout::kSerialPort + 8) {
+      uint16_t off = static_cast<uint16_t>(port - layout::kSerialPort);
+      if (in) serial_->io_read(off, data); else serial_->io_write(off, data);
+    } else if (port == layout::kI8042DataPort || port == layout::kI8042CommandPort) {
+      if (in) i8042_->io_read(port, data); else i8042_->io_write(port, data);
+    } else if (in) {
+      std::memset(data.data(), 0xff, data.size());  // nothing there: floating bus
+    }
+  }
+}
+
+void Vmm::handle_mmio(kvm_run* run) {
+  const uint64_t addr = run->mmio.phys_addr;
+  const uint32_t len = std::min<uint32_t>(run->mmio.len, sizeof run->mmio.data);
+  std::span<uint8_t> data(run->mmio.data, len);
+  if (addr >= layout::kVirtioMmioBase) {
+    uint64_t index = (addr - layout::kVirtioMmioBase) / layout::kVirtioMmioSize;
+    if (index < virtio_.size()) {
+      uint64_t off = addr - virtio_[index].base;
+      if (run->mmio.is_write) virtio_[index].transport->mmio_write(off, data);
+      else virtio_[index].transport->mmio_read(off, data);
+      return;
+    }
+  }
+  if (!run->mmio.is_write) std::memset(data.data(), 0xff, data.size());
+}
+
+void Vmm::finish(VmExit code) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_.exchange(true)) return;
+    exit_ = code;
+  }
+  // Kick every vCPU out of KVM_RUN and stop the device loop; wait() joins them.
+  for (auto& v : vcpus_) v->run_struct()->immediate_exit = 1;
+  for (auto& t : vcpu_threads_) {
+    if (t.joinable() && t.get_id() != std::this_thread::get_id()) ::pthread_kill(t.native_handle(), kKickSignal);
+  }
+  if (loop_) loop_->stop();
+  cv_.notify_all();
+}
+
+void Vmm::stop(VmExit code) { finish(code); }
+
+int Vmm::wait() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return stopping_.load(); });
+  }
+  // Late kicks: a vCPU may have entered KVM_RUN between the flag and the first signal.
+  for (int i = 0; i < 100; ++i) {
+    bool all_done = true;
+    for (auto& t : vcpu_threads_) {
+      if (t.joinable()) { ::pthread_kill(t.native_handle(), kKickSignal); all_done = false; }
+    }
+    if (all_done) break;
+    for (auto& t : vcpu_threads_) if (t.joinable()) t.join();
+  }
+  if (loop_thread_.joinable()) loop_thread_.join();
+  std::lock_guard lock(mu_);
+  finished_ = true;
+  return static_cast<int>(exit_);
+}
+
+Status Vmm::send_ctrl_alt_del() {
+  if (!running()) return make_error("the VM is not running");
+  return i8042_->trigger_ctrl_alt_del();
+}
+
+nlohmann::json Vmm::metrics() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const VirtioSlot& s : virtio_) {
+    virtio::DeviceCounters c = s.device->counters();
+    j[s.name] = {{"requests", c.requests}, {"bytes_from_guest", c.bytes_from_guest},
+                 {"bytes_to_guest", c.bytes_to_guest}, {"errors", c.errors},
+                 {"refused_register_writes", s.transport->refused_writes()}};
+  }
+  j["serial"] = {{"bytes_written", serial_->bytes_written()}, {"bytes_dropped", serial_->bytes_dropped()}};
+  return j;
+}
+
+Vmm::~Vmm() {
+  if (started_) {
+    finish(VmExit::kVmmError);
+    if (!finished_) wait();
+  }
+}
+
+}  // namespace kiln::vmm

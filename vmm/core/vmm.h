@@ -1,0 +1,100 @@
+// Vmm: one microVM. build_for_boot() turns a VmConfig into a KVM VM with guest memory, the
+// kernel and initrd loaded, devices attached and vCPUs in their boot state; start() runs the
+// vCPU threads and the device event loop; wait() returns the VM's exit code.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/event_loop/event_loop.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/legacy/i8042.h"
+#include "vmm/legacy/serial8250.h"
+#include "vmm/memory/guest_memory.h"
+#include "vmm/virtio/mmio_transport.h"
+
+namespace kiln::vmm {
+
+// Process exit codes of kiln-vmm (documented in vmm/README.md).
+enum class VmExit : int {
+  kGuestShutdown = 0,   // the guest rebooted or powered off
+  kVmmError = 1,        // kiln-vmm failed (bad config, KVM error)
+  kGuestPanic = 2,      // the guest kernel panicked
+  kGuestFault = 3,      // triple fault or KVM internal error without a reboot request
+};
+
+class Vmm {
+ public:
+  struct Options {
+    int serial_out_fd = 1;  // borrowed; -1 discards guest console output
+  };
+
+  static Result<std::unique_ptr<Vmm>> build_for_boot(const config::VmConfig& config, Options options);
+  ~Vmm();
+  Vmm(const Vmm&) = delete;
+  Vmm& operator=(const Vmm&) = delete;
+
+  Status start();
+  // Blocks until the VM has ended and every thread is joined; returns the exit code.
+  int wait();
+  // Ends the VM from the host side (e.g. API or signal); `code` becomes wait()'s result.
+  void stop(VmExit code);
+  // Presses Ctrl+Alt+Del on the guest's keyboard controller.
+  Status send_ctrl_alt_del();
+  bool running() const { return started_ && !stopping_.load(); }
+  nlohmann::json metrics() const;
+  const std::string& kernel_cmdline() const { return cmdline_; }
+
+ private:
+  struct VirtioSlot {
+    std::string name;
+    uint64_t base = 0;
+    uint32_t irq = 0;
+    std::shared_ptr<virtio::VirtioDevice> device;
+    std::unique_ptr<virtio::VirtioMmioTransport> transport;
+    UniqueFd irq_fd;
+    std::vector<UniqueFd> notify_fds;
+  };
+
+  Vmm(KvmSystem kvm, Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
+  Status attach_virtio(std::string name, std::shared_ptr<virtio::VirtioDevice> device);
+  Status attach_legacy(int serial_out_fd);
+  void vcpu_loop(size_t index);
+  void handle_io(kvm_run* run);
+  void handle_mmio(kvm_run* run);
+  void finish(VmExit code);
+
+  KvmSystem kvm_;
+  Vm vm_;
+  GuestMemory mem_;
+  std::unique_ptr<EventLoop> loop_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::vector<VirtioSlot> virtio_;
+  std::unique_ptr<legacy::Serial8250> serial_;
+  std::unique_ptr<legacy::I8042> i8042_;
+  UniqueFd serial_irq_fd_;
+  UniqueFd kbd_irq_fd_;
+  std::string cmdline_;
+
+  std::thread loop_thread_;
+  std::vector<std::thread> vcpu_threads_;
+  bool started_ = false;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> reset_requested_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  VmExit exit_ = VmExit::kGuestShutdown;
+};
+
+}  // namespace kiln::vmm
