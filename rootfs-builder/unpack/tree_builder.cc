@@ -234,14 +234,12 @@ Result<int> TreeBuilder::parent_dir(const std::vector<std::string>& comps) {
   return fd;
 }
 
-Status TreeBuilder::set_metadata_fd(int fd, archive_entry* e) {
-  if (is_root_user_) {
-    uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
-    gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
-    if (::fchown(fd, uid, gid) != 0) return errno_error("chown");
-  }
-  // After chown: chown clears setuid/setgid.
-  if (::fchmod(fd, archive_entry_perm(e) & 07777) != 0) return errno_error("chmod");
+namespace {
+
+// Applies an entry's xattrs (PAX SCHILY.xattr.*) through set(name, value, size). user.* xattrs
+// exist only on regular files and directories (xattr(7)), so links and devices skip them.
+Status apply_xattrs(archive_entry* e, bool allow_user,
+                    const std::function<int(const char*, const void*, size_t)>& set) {
   archive_entry_xattr_reset(e);
   const char* name;
   const void* value;
@@ -251,11 +249,27 @@ Status TreeBuilder::set_metadata_fd(int fd, archive_entry* e) {
     if (++count > kMaxXattrs) return make_error("too many xattrs on one entry");
     if (size > kMaxXattrValue) return make_error("xattr value too large");
     std::string_view n(name);
-    bool allowed = n.starts_with("user.") || n.starts_with("security.") || n.starts_with("trusted.");
+    bool allowed = (allow_user && n.starts_with("user.")) || n.starts_with("security.") ||
+                   n.starts_with("trusted.");
     if (!allowed) continue;
-    if (::fsetxattr(fd, name, value, size, 0) != 0) return errno_error(std::string("setxattr ") + name);
+    if (set(name, value, size) != 0) return errno_error(std::string("setxattr ") + name);
   }
   return ok_status();
+}
+
+}  // namespace
+
+Status TreeBuilder::set_metadata_fd(int fd, archive_entry* e) {
+  if (is_root_user_) {
+    uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
+    gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+    if (::fchown(fd, uid, gid) != 0) return errno_error("chown");
+  }
+  // After chown: chown clears setuid/setgid.
+  if (::fchmod(fd, archive_entry_perm(e) & 07777) != 0) return errno_error("chmod");
+  return apply_xattrs(e, true, [fd](const char* n, const void* v, size_t len) {
+    return ::fsetxattr(fd, n, v, len, 0);
+  });
 }
 
 Status TreeBuilder::write_regular(archive* a, archive_entry* e, int parent, const std::string& name) {
@@ -474,6 +488,12 @@ Status TreeBuilder::apply_entry(archive* a, archive_entry* e) {
       ::fchmodat(parent, name.c_str(), archive_entry_perm(e) & 07777, 0) != 0) {
     return errno_error("chmod " + path);
   }
+  // xattrs by name: the parent fd was resolved safely and l*xattr never follows the last
+  // component, so /proc/self/fd/N/NAME names exactly the entry just created.
+  std::string proc_path = "/proc/self/fd/" + std::to_string(parent) + "/" + name;
+  KILN_TRY(apply_xattrs(e, false, [&](const char* n, const void* v, size_t len) {
+    return ::lsetxattr(proc_path.c_str(), n, v, len, 0);
+  }));
   if (::utimensat(parent, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return errno_error("utimens " + path);
   return ok_status();
 }

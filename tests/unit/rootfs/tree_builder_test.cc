@@ -64,8 +64,11 @@ TEST(TreeBuilder, KeepsMetadata) {
   fifo.path = "run/pipe";
   fifo.type = TarEntry::Type::kFifo;
   fifo.mode = 0600;
-  std::string tar = make_tar({dir("usr"), dir("usr/bin"), suid, dir("var"), d, dev, fifo,
-                              symlink("bin", "usr/bin"), hardlink("usr/bin/tool2", "usr/bin/tool")});
+  TarEntry link = symlink("bin", "usr/bin");
+  link.xattrs.push_back({"trusted.kiln", "on-a-link"});
+  link.xattrs.push_back({"user.dropped", "not allowed on links"});
+  std::string tar = make_tar({dir("usr"), dir("usr/bin"), suid, dir("var"), d, dev, fifo, link,
+                              hardlink("usr/bin/tool2", "usr/bin/tool")});
   auto id = apply_blob(*tb, t, tar);
   ASSERT_TRUE(id.ok()) << id.error().message;
   EXPECT_EQ(*id, sha256_of(tar));
@@ -94,6 +97,11 @@ TEST(TreeBuilder, KeepsMetadata) {
   ASSERT_EQ(::lstat((t / "root/run/pipe").c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   EXPECT_EQ(fs::read_symlink(t / "root/bin"), "usr/bin");
+  if (::geteuid() == 0) {
+    char lv[32] = {};
+    EXPECT_EQ(::lgetxattr((t / "root/bin").c_str(), "trusted.kiln", lv, sizeof lv), 9);
+    EXPECT_STREQ(lv, "on-a-link");
+  }
   EXPECT_EQ(read_file(t / "root/usr/bin/tool2"), "#!/bin/true\n");
 }
 
