@@ -128,38 +128,50 @@ Result<Digest> BlobStore::import_file(const std::string& src, std::optional<Dige
   if (expected && has(*expected)) return *expected;
   UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return errno_error("open " + src);
+  return import_fd(in.get(), std::move(expected), expected_size);
+}
+
+Result<Digest> BlobStore::import_fd(int fd, std::optional<Digest> expected,
+                                    std::optional<uint64_t> expected_size) {
+  if (expected && has(*expected)) return *expected;
   KILN_ASSIGN_OR_RETURN(BlobWriter w, begin(expected, expected_size));
   std::vector<char> buf(1 << 20);
+  off_t off = 0;
   for (;;) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno_error("read " + src);
+      return errno_error("read blob source");
     }
     if (n == 0) break;
     KILN_TRY(w.write(buf.data(), static_cast<size_t>(n)));
+    off += n;
   }
   return commit(std::move(w));
+}
+
+Result<std::string> read_fd_capped(int fd, size_t max_size, const std::string& what) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read " + what);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_size) {
+      return make_error(what + " is larger than the " + std::to_string(max_size) + "-byte limit");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
 }
 
 Result<std::string> read_file_capped(const std::string& path, size_t max_size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return errno_error("open " + path);
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("read " + path);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_size) {
-      return make_error(path + " is larger than the " + std::to_string(max_size) + "-byte limit");
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return read_fd_capped(fd.get(), max_size, path);
 }
 
 Result<std::string> BlobStore::read(const Digest& d, size_t max_size) const {

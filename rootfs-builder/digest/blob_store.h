@@ -53,9 +53,10 @@ class BlobStore {
   Result<BlobWriter> begin(std::optional<Digest> expected, std::optional<uint64_t> expected_size);
   Result<Digest> commit(BlobWriter&& w);
 
-  // Copies a local file into the store, verifying it on the way.
+  // Copies a local file (or an open fd, read from offset 0) into the store, verifying it.
   Result<Digest> import_file(const std::string& src, std::optional<Digest> expected,
                              std::optional<uint64_t> expected_size);
+  Result<Digest> import_fd(int fd, std::optional<Digest> expected, std::optional<uint64_t> expected_size);
 
   // Reads a stored blob whole; refuses blobs over max_size (documents are small).
   Result<std::string> read(const Digest& d, size_t max_size) const;
@@ -67,5 +68,6 @@ class BlobStore {
 
 // Reads a whole (small) file with a size cap.
 Result<std::string> read_file_capped(const std::string& path, size_t max_size);
+Result<std::string> read_fd_capped(int fd, size_t max_size, const std::string& what);
 
 }  // namespace kiln::rootfs

@@ -37,13 +37,14 @@ Status unpack_archive_file(const std::string& archive_path, const std::string& d
 }
 
 Result<std::unique_ptr<ImageSource>> LayoutSource::open(const std::string& dir, const std::string& tag) {
-  auto layout = read_file_capped(dir + "/oci-layout", 4096);
+  KILN_ASSIGN_OR_RETURN(LocalDir ld, LocalDir::open(dir));
+  auto layout = ld.read("oci-layout", 4096);
   if (!layout.ok()) return layout.error().wrap("not an OCI image layout");
   json lj = json::parse(*layout, nullptr, false);
   if (!lj.is_object() || !lj.contains("imageLayoutVersion") || !lj["imageLayoutVersion"].is_string()) {
     return make_error(dir + "/oci-layout has no imageLayoutVersion");
   }
-  KILN_ASSIGN_OR_RETURN(std::string index_body, read_file_capped(dir + "/index.json", kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(std::string index_body, ld.read("index.json", kMaxDocumentSize));
   auto index = parse_index(index_body, media_type::kOciIndex);
   if (!index.ok()) return index.error().wrap(dir + "/index.json");
   const Descriptor* pick = nullptr;
@@ -61,45 +62,43 @@ Result<std::unique_ptr<ImageSource>> LayoutSource::open(const std::string& dir, 
     return make_error("no image " + (tag.empty() ? std::string() : "tagged '" + tag + "' ") +
                       "in OCI layout " + dir);
   }
-  return std::unique_ptr<ImageSource>(new LayoutSource(dir, *pick));
+  return std::unique_ptr<ImageSource>(new LayoutSource(std::move(ld), *pick));
 }
 
 Result<ManifestDoc> LayoutSource::root_manifest() { return manifest(root_); }
 
 Result<ManifestDoc> LayoutSource::manifest(const Descriptor& d) {
   if (d.size > kMaxDocumentSize) return make_error("manifest " + d.digest.str() + " is too large");
-  KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(blob_path(d.digest), kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(std::string body, dir_.read(blob_path(d.digest), kMaxDocumentSize));
   KILN_TRY(verify_document(body, d));
   return ManifestDoc{std::move(body), d.media_type, d.digest};
 }
 
 Status LayoutSource::fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) {
-  auto r = store.import_file(blob_path(d.digest), d.digest, d.size);
-  if (!r.ok()) return r.error().wrap("blob " + d.digest.str());
+  if (!store.has(d.digest)) {
+    KILN_ASSIGN_OR_RETURN(UniqueFd fd, dir_.open_file(blob_path(d.digest)));
+    auto r = store.import_fd(fd.get(), d.digest, d.size);
+    if (!r.ok()) return r.error().wrap("blob " + d.digest.str());
+  }
   if (progress) progress(d.size);
   return ok_status();
 }
 
 namespace {
 
-// Resolves a file named inside a docker archive without leaving the archive directory.
-Result<std::string> archive_member(const std::string& dir, const std::string& name) {
+// A member named inside a docker archive, as a path below the archive directory.
+Result<std::string> archive_member(const std::string& name) {
   auto comps = clean_entry_path(name, 4096);
   if (!comps.ok()) return comps.error().wrap("docker-archive member '" + name + "'");
   if (comps->empty()) return make_error("docker-archive member is empty");
-  std::string path = dir;
-  for (const auto& c : *comps) path += "/" + c;
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return errno_error("docker-archive member " + name);
-  if (!S_ISREG(st.st_mode)) return make_error("docker-archive member " + name + " is not a file");
+  std::string path;
+  for (const auto& c : *comps) path += (path.empty() ? "" : "/") + c;
   return path;
 }
 
-Result<std::string> sniff_layer_type(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno_error("open " + path);
+Result<std::string> sniff_layer_type(int fd) {
   unsigned char m[4] = {};
-  ssize_t n = ::read(fd.get(), m, sizeof m);
+  ssize_t n = ::pread(fd, m, sizeof m, 0);
   if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return std::string(media_type::kOciLayerGzip);
   if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) {
     return std::string(media_type::kOciLayerZstd);
@@ -111,7 +110,8 @@ Result<std::string> sniff_layer_type(const std::string& path) {
 
 Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string& dir,
                                                                const std::string& tag) try {
-  KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(dir + "/manifest.json", kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(LocalDir ld, LocalDir::open(dir));
+  KILN_ASSIGN_OR_RETURN(std::string body, ld.read("manifest.json", kMaxDocumentSize));
   json j = json::parse(body, nullptr, false);
   if (!j.is_array() || j.empty()) return make_error("docker-archive manifest.json is not a non-empty array");
   const json* pick = nullptr;
@@ -135,11 +135,15 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
   if (cfg == pick->end() || !cfg->is_string() || layers == pick->end() || !layers->is_array()) {
     return make_error("docker-archive manifest entry lacks Config or Layers");
   }
-  std::unique_ptr<DockerArchiveSource> src(new DockerArchiveSource());
-  KILN_ASSIGN_OR_RETURN(std::string cfg_path, archive_member(dir, cfg->get<std::string>()));
-  auto describe = [&](const std::string& path, std::string mt) -> Result<json> {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return errno_error("open " + path);
+  std::unique_ptr<DockerArchiveSource> src(new DockerArchiveSource(std::move(ld)));
+  // Layers may be symlinks to identical layers (docker save does that); they resolve inside.
+  auto describe = [&](const std::string& name, bool is_config) -> Result<json> {
+    KILN_ASSIGN_OR_RETURN(std::string path, archive_member(name));
+    KILN_ASSIGN_OR_RETURN(UniqueFd fd, src->dir_.open_file(path));
+    std::string mt(media_type::kOciConfig);
+    if (!is_config) {
+      KILN_ASSIGN_OR_RETURN(mt, sniff_layer_type(fd.get()));
+    }
     uint64_t size = 0;
     KILN_ASSIGN_OR_RETURN(Digest d, sha256_of_file(fd.get(), &size));
     src->files_[d.hex] = path;
@@ -148,13 +152,11 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
   json manifest = json::object();
   manifest["schemaVersion"] = 2;
   manifest["mediaType"] = media_type::kOciManifest;
-  KILN_ASSIGN_OR_RETURN(manifest["config"], describe(cfg_path, std::string(media_type::kOciConfig)));
+  KILN_ASSIGN_OR_RETURN(manifest["config"], describe(cfg->get<std::string>(), true));
   manifest["layers"] = json::array();
   for (const auto& l : *layers) {
     if (!l.is_string()) return make_error("docker-archive layer name is not a string");
-    KILN_ASSIGN_OR_RETURN(std::string path, archive_member(dir, l.get<std::string>()));
-    KILN_ASSIGN_OR_RETURN(std::string mt, sniff_layer_type(path));
-    KILN_ASSIGN_OR_RETURN(json desc, describe(path, mt));
+    KILN_ASSIGN_OR_RETURN(json desc, describe(l.get<std::string>(), false));
     manifest["layers"].push_back(std::move(desc));
   }
   src->root_.body = manifest.dump();
@@ -168,7 +170,8 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
 Status DockerArchiveSource::fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) {
   auto it = files_.find(d.digest.hex);
   if (it == files_.end()) return make_error("docker-archive has no blob " + d.digest.str());
-  auto r = store.import_file(it->second, d.digest, d.size);
+  KILN_ASSIGN_OR_RETURN(UniqueFd fd, dir_.open_file(it->second));
+  auto r = store.import_fd(fd.get(), d.digest, d.size);
   if (!r.ok()) return r.error().wrap("blob " + d.digest.str());
   if (progress) progress(d.size);
   return ok_status();

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "rootfs-builder/source/image_source.h"
+#include "rootfs-builder/source/local_dir.h"
 
 namespace kiln::rootfs {
 
@@ -18,9 +19,9 @@ class LayoutSource : public ImageSource {
   Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) override;
 
  private:
-  LayoutSource(std::string dir, Descriptor root) : dir_(std::move(dir)), root_(std::move(root)) {}
-  std::string blob_path(const Digest& d) const { return dir_ + "/blobs/sha256/" + d.hex; }
-  std::string dir_;
+  LayoutSource(LocalDir dir, Descriptor root) : dir_(std::move(dir)), root_(std::move(root)) {}
+  static std::string blob_path(const Digest& d) { return "blobs/sha256/" + d.hex; }
+  LocalDir dir_;
   Descriptor root_;
 };
 
@@ -37,9 +38,10 @@ class DockerArchiveSource : public ImageSource {
   Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) override;
 
  private:
-  DockerArchiveSource() = default;
+  explicit DockerArchiveSource(LocalDir dir) : dir_(std::move(dir)) {}
+  LocalDir dir_;
   ManifestDoc root_;
-  std::map<std::string, std::string> files_;  // digest hex -> file
+  std::map<std::string, std::string> files_;  // digest hex -> member path inside dir_
 };
 
 // Unpacks an archive file (tar, optionally compressed) into dir with the safe extractor.

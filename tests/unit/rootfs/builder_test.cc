@@ -160,6 +160,52 @@ TEST(Builder, OciArchiveAndDockerArchive) {
   EXPECT_EQ(count_files(t / "cache/tmp"), 0u);
 }
 
+TEST(Builder, DockerArchiveWithSymlinkedDuplicateLayer) {
+  TempDir t;
+  std::string tar = make_tar({file("same", "twice")});
+  std::string d = sha256_of(tar).str();
+  std::string cfg = R"({"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[")" +
+                    d + R"(",")" + d + R"("]}})";
+  std::string manifest = R"([{"Config":"c.json","RepoTags":["x:1"],"Layers":["a/layer.tar","b/layer.tar"]}])";
+  write_file(t / "img.tar", make_tar({file("c.json", cfg), dir("a"), file("a/layer.tar", tar), dir("b"),
+                                      symlink("b/layer.tar", "../a/layer.tar"), file("manifest.json", manifest)}));
+  BuildRequest req;
+  req.reference = "docker-archive:" + (t / "img.tar");
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(debugfs_cat(r->image_path, "/same"), "twice");
+}
+
+TEST(Builder, ArchiveSymlinksCannotReachHostFiles) {
+  TempDir t;
+  write_file(t / "host-secret", "secret");
+  std::string secret_digest = sha256_of("secret").str();
+  // A docker archive whose config is a symlink to a host file.
+  std::string manifest = R"([{"Config":"c.json","RepoTags":["x:1"],"Layers":[]}])";
+  write_file(t / "d.tar", make_tar({symlink("c.json", t / "host-secret"), file("manifest.json", manifest)}));
+  BuildRequest req;
+  req.reference = "docker-archive:" + (t / "d.tar");
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_FALSE(r.ok());
+  // An OCI archive whose config blob is a symlink to the host file, with the matching digest.
+  std::string man = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
+                    R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
+                    secret_digest + R"(","size":6},"layers":[]})";
+  std::string index = R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
+                      R"("digest":")" + sha256_of(man).str() + R"(","size":)" + std::to_string(man.size()) + "}]}";
+  write_file(t / "o.tar",
+             make_tar({file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"), file("index.json", index),
+                       dir("blobs"), dir("blobs/sha256"), file("blobs/sha256/" + sha256_of(man).hex, man),
+                       symlink("blobs/sha256/" + secret_digest.substr(7), t / "host-secret")}));
+  req.reference = "oci-archive:" + (t / "o.tar");
+  r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("No such file"), std::string::npos) << r.error().message;
+  EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/sha256/" + secret_digest.substr(7)));
+}
+
 TEST(Builder, WrongDiffIdLeavesNoCacheEntry) {
   TempDir t;
   ImageSpec spec = sample_spec();

@@ -266,7 +266,8 @@ void tar_directory(const std::string& root, const std::string& path) {
   std::sort(paths.begin(), paths.end());
   for (const auto& p : paths) {
     std::string rel = fs::relative(p, root).string();
-    if (fs::is_directory(p)) entries.push_back(dir(rel));
+    if (fs::is_symlink(p)) entries.push_back(symlink(rel, fs::read_symlink(p).string()));
+    else if (fs::is_directory(p)) entries.push_back(dir(rel));
     else entries.push_back(file(rel, read_file(p.string())));
   }
   write_file(path, make_tar(entries));
