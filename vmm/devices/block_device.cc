@@ -36,16 +36,19 @@ uint32_t BlockDevice::device_id() const { return virtio::kDeviceIdBlock; }
 
 uint64_t BlockDevice::device_features() const {
   uint64_t f = feature_bit(virtio::kFeatureVersion1) | feature_bit(virtio::kFeatureIndirectDesc) |
-               feature_bit(kBlkFeatureFlush);
+               feature_bit(kBlkFeatureFlush) | feature_bit(kBlkFeatureSegMax);
   if (read_only_) f |= feature_bit(kBlkFeatureRo);
   return f;
 }
 
 void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
-  // struct virtio_blk_config (virtio 1.2 §5.2.4): only `capacity` (le64) is meaningful
-  // without the optional features.
-  std::array<uint8_t, 8> image;
+  // struct virtio_blk_config (virtio 1.2 §5.2.4): le64 capacity, le32 size_max (unused:
+  // VIRTIO_BLK_F_SIZE_MAX not offered), le32 seg_max. seg_max lets a request carry many
+  // data segments (through an indirect table) instead of one per request.
+  std::array<uint8_t, 16> image{};
   std::memcpy(image.data(), &capacity_, 8);
+  uint32_t seg_max = kSegMax;
+  std::memcpy(image.data() + 12, &seg_max, 4);
   virtio::read_config_bytes(image, offset, data);
 }
 

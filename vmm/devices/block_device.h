@@ -22,6 +22,8 @@ struct BlockDeviceConfig {
 class BlockDevice : public virtio::VirtioDevice {
  public:
   static inline constexpr uint16_t kQueueSize = 256;
+  // Data segments per request: header + status must still fit a chain of kQueueSize.
+  static inline constexpr uint32_t kSegMax = kQueueSize - 2;
 
   static Result<std::shared_ptr<BlockDevice>> open(const BlockDeviceConfig& config);
 

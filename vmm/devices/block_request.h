@@ -19,6 +19,7 @@ inline constexpr uint8_t kBlkStatusIoErr = 1;
 inline constexpr uint8_t kBlkStatusUnsupp = 2;
 
 // Feature bits (virtio 1.2 §5.2.3).
+inline constexpr unsigned kBlkFeatureSegMax = 2;
 inline constexpr unsigned kBlkFeatureRo = 5;
 inline constexpr unsigned kBlkFeatureFlush = 9;
 

@@ -114,6 +114,12 @@ TEST_F(BlockTest, ConfigAndFeatures) {
   std::memcpy(&v, cap, 8);
   EXPECT_EQ(v, kSectors);
   EXPECT_TRUE(dev_->device_features() & virtio::feature_bit(kBlkFeatureRo));
+  EXPECT_TRUE(dev_->device_features() & virtio::feature_bit(kBlkFeatureSegMax));
+  uint8_t seg[4];
+  dev_->read_config(12, seg);
+  uint32_t seg_max;
+  std::memcpy(&seg_max, seg, 4);
+  EXPECT_EQ(seg_max, BlockDevice::kSegMax);
   EXPECT_TRUE(dev_->device_features() & virtio::feature_bit(virtio::kFeatureVersion1));
   auto rw = BlockDevice::open({path_, false, "x"});
   ASSERT_TRUE(rw.ok());
@@ -146,6 +152,31 @@ TEST_F(BlockTest, ReadWithDataAndStatusInOneBuffer) {
   EXPECT_EQ(vq_.used_elem(0).second, 513u);
   EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(kData + 512)), kBlkStatusOk);
   EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(kData)), 1);
+}
+
+TEST_F(BlockTest, ReadIntoManySegments) {
+  open_device(true);
+  header(kBlkTypeIn, 0);
+  // Header + 8 one-sector segments + status in an indirect table.
+  VirtqBuilder::write_desc_at(mem_, 0x50000, kHdr, 16, virtio::kDescFlagNext, 1);
+  for (uint16_t i = 0; i < 8; ++i) {
+    VirtqBuilder::write_desc_at(mem_, 0x50000 + 16 * (i + 1), kData + 0x1000 * i, 512,
+                                virtio::kDescFlagNext | virtio::kDescFlagWrite, i + 2);
+  }
+  VirtqBuilder::write_desc_at(mem_, 0x50000 + 16 * 9, kStatus, 1, virtio::kDescFlagWrite, 0);
+  virtio::Queue q = vq_.queue(BlockDevice::kQueueSize);
+  q.indirect_allowed = true;
+  dev_->reset();
+  ASSERT_TRUE(dev_->activate(mem_, {q}, 0, irq_).ok());
+  vq_.set_desc(0, 0x50000, 16 * 10, virtio::kDescFlagIndirect, 0);
+  vq_.publish(0);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  EXPECT_EQ(vq_.used_elem(0).second, 8u * 512 + 1);
+  EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(kStatus)), kBlkStatusOk);
+  for (uint8_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(kData + 0x1000 * i)), i + 1);
+    EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(kData + 0x1000 * i + 511)), i + 1);
+  }
 }
 
 TEST_F(BlockTest, WriteSectors) {
