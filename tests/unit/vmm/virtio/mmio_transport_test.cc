@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "tests/unit/vmm/virtio/virtq_builder.h"
+#include "vmm/virtio/queue_notifiers.h"
 
 namespace kiln::vmm::virtio {
 namespace {
@@ -399,6 +403,35 @@ TEST_F(MmioTest, RestoreRejectsInconsistentState) {
   s = good;
   s.queues[1].used_ring = 0xffffffff00ull;
   EXPECT_FALSE(try_restore(s));
+}
+
+TEST_F(MmioTest, QueueNotifierEventfdsReachTheDevice) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok());
+  auto n = QueueNotifiers::create(t_, **loop);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  ASSERT_EQ((*n)->size(), 2u);
+  activate();
+  uint64_t one = 1;
+  ASSERT_EQ(::write((*n)->fd(1), &one, 8), 8);
+  ASSERT_EQ(::write((*n)->fd(1), &one, 8), 8);  // coalesces with the first
+  EXPECT_EQ(*(*loop)->run_once(1000), 1);
+  ASSERT_EQ(dev_->notified.size(), 1u);
+  EXPECT_EQ(dev_->notified[0], 1);
+  int fd1 = (*n)->fd(1);
+  n->reset();
+  EXPECT_FALSE((*loop)->contains(fd1));
+}
+
+TEST(EventfdTrigger, SignalsTheEventfd) {
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Interrupt irq(eventfd_trigger(efd.get()));
+  irq.signal_used_queue();
+  irq.signal_config();
+  uint64_t v = 0;
+  ASSERT_EQ(::read(efd.get(), &v, 8), 8);
+  EXPECT_EQ(v, 2u);
+  EXPECT_EQ(irq.status(), kInterruptUsedBuffer | kInterruptConfigChange);
 }
 
 }  // namespace
