@@ -70,6 +70,7 @@ Result<std::string> encode_launch_spec(const LaunchSpec& spec) {
   r.add_u64("ready_timeout_ms", spec.ready_timeout_ms);
   r.add_u64("stop_grace_ms", spec.stop_grace_ms);
   r.add_u64("overlay_mib", spec.overlay_mib);
+  if (spec.wall_clock_ns != 0) r.add_u64("wall_clock_ns", spec.wall_clock_ns);
   return r.encode();
 }
 
@@ -92,6 +93,7 @@ Result<LaunchSpec> decode_launch_spec(std::string_view payload) {
   KILN_ASSIGN_OR_RETURN(s.ready_timeout_ms, r.get_u64("ready_timeout_ms", s.ready_timeout_ms));
   KILN_ASSIGN_OR_RETURN(s.stop_grace_ms, r.get_u64("stop_grace_ms", s.stop_grace_ms));
   KILN_ASSIGN_OR_RETURN(s.overlay_mib, r.get_u64("overlay_mib", s.overlay_mib));
+  KILN_ASSIGN_OR_RETURN(s.wall_clock_ns, r.get_u64("wall_clock_ns", 0));
   KILN_TRY(validate_launch_spec(s));
   return s;
 }

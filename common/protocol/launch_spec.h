@@ -22,6 +22,7 @@ namespace kiln::protocol {
 //   ready_timeout_ms  how long to wait for the port to accept, default 10000
 //   stop_grace_ms     SIGTERM -> SIGKILL grace period, default 5000
 //   overlay_mib       size of the writable tmpfs layer over the image, default 256
+//   wall_clock_ns     host time (ns since the epoch) to set the guest clock to; 0 = leave it
 struct LaunchSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;
@@ -33,6 +34,7 @@ struct LaunchSpec {
   std::uint64_t ready_timeout_ms = 10000;
   std::uint64_t stop_grace_ms = 5000;
   std::uint64_t overlay_mib = 256;
+  std::uint64_t wall_clock_ns = 0;
 };
 
 inline constexpr std::size_t kMaxArgs = 4096;

@@ -310,6 +310,12 @@ void Agent::launch(const protocol::LaunchSpec& spec) {
   spec_ = spec;
   if (instance_id_.empty()) instance_id_ = spec.instance_id;
   state_ = State::kStarting;
+  if (spec.wall_clock_ns != 0 && opt_.pid1) {
+    // The guest may boot without a usable wall clock (no RTC): take the host's.
+    timespec ts{static_cast<time_t>(spec.wall_clock_ns / 1000000000ull),
+                static_cast<long>(spec.wall_clock_ns % 1000000000ull)};
+    if (clock_settime(CLOCK_REALTIME, &ts) != 0) say("clock_settime: " + errno_error("").message);
+  }
   if (opt_.prepare_root) {
     auto st = opt_.prepare_root(spec);
     if (!st.ok()) {

@@ -21,6 +21,7 @@ LaunchSpec sample() {
   s.ready_timeout_ms = 1234;
   s.stop_grace_ms = 99;
   s.overlay_mib = 64;
+  s.wall_clock_ns = 1700000000000000000ull;
   return s;
 }
 
@@ -40,6 +41,7 @@ TEST(LaunchSpec, RoundTrip) {
   EXPECT_EQ(d->ready_timeout_ms, 1234u);
   EXPECT_EQ(d->stop_grace_ms, 99u);
   EXPECT_EQ(d->overlay_mib, 64u);
+  EXPECT_EQ(d->wall_clock_ns, 1700000000000000000ull);
 }
 
 TEST(LaunchSpec, DefaultsForMissingFields) {
