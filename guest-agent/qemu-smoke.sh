@@ -25,7 +25,11 @@ for layer in $(grep -o '"digest":"sha256:[0-9a-f]*"' "$oci/blobs/sha256/$manifes
                sed 's/.*sha256:\([0-9a-f]*\)"/\1/'); do
   tar -xzf "$oci/blobs/sha256/$layer" -C "$work/tree"
 done
-mkfs.ext4 -q -F -d "$work/tree" "$work/rootfs.ext4" 32M
+if [ -n "${KILN_SMOKE_ROOTFS:-}" ]; then
+  cp "$KILN_SMOKE_ROOTFS" "$work/rootfs.ext4"  # e.g. kiln-rootfs's output for the same image
+else
+  mkfs.ext4 -q -F -d "$work/tree" "$work/rootfs.ext4" 32M
+fi
 "$kiln_init" --write-spec "$work/config.img" --hostname smoke --cwd /srv --overlay-mib 8 \
   --wall-clock-ns "$(date +%s)000000000" -- \
   sh -c 'exec >/dev/console 2>&1
