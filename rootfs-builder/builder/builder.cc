@@ -199,10 +199,15 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   uint64_t total = 0;
   for (const auto& l : res.manifest.layers) total += l.size;
   uint64_t done = 0;
-  for (const auto& l : res.manifest.layers) {
+  // Remote layers are downloaded (verified) into the store first; local ones are read in
+  // place and verified while they are unpacked.
+  std::vector<std::optional<Result<UniqueFd>>> local(res.manifest.layers.size());
+  for (size_t i = 0; i < res.manifest.layers.size(); ++i) {
+    const Descriptor& l = res.manifest.layers[i];
+    if (!store.has(l.digest)) local[i] = res.source->open_local_blob(l);
+    if (local[i] || store.has(l.digest)) continue;
     report("fetch", l.digest.str(), done, total);
-    Status s = res.source->fetch_blob(l, store, [&](uint64_t n) { report("fetch", l.digest.str(), done + n, total); });
-    KILN_TRY(s);
+    KILN_TRY(res.source->fetch_blob(l, store, [&](uint64_t n) { report("fetch", l.digest.str(), done + n, total); }));
     done += l.size;
   }
 
@@ -212,9 +217,19 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   done = 0;
   for (size_t i = 0; i < res.manifest.layers.size(); ++i) {
     const Descriptor& l = res.manifest.layers[i];
-    UniqueFd fd(::open(store.path(l.digest).c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return errno_error("open blob " + l.digest.str());
-    auto diff_id = tree.apply_layer(fd.get(), [&](uint64_t n) { report("unpack", l.digest.str(), done + n, total); });
+    UniqueFd fd;
+    TreeBuilder::BlobCheck check{l.digest, l.size};
+    const TreeBuilder::BlobCheck* verify = nullptr;
+    if (local[i]) {
+      if (!local[i]->ok()) return local[i]->error().wrap("layer " + std::to_string(i + 1));
+      fd = std::move(**local[i]);
+      verify = &check;
+    } else {
+      fd.reset(::open(store.path(l.digest).c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) return errno_error("open blob " + l.digest.str());
+    }
+    auto diff_id = tree.apply_layer(
+        fd.get(), [&](uint64_t n) { report("unpack", l.digest.str(), done + n, total); }, verify);
     if (!diff_id.ok()) return diff_id.error().wrap("layer " + std::to_string(i + 1) + " (" + l.digest.str() + ")");
     if (*diff_id != out.config.diff_ids[i]) {
       return make_error("layer " + std::to_string(i + 1) + " diff_id mismatch: config says " +

@@ -4,9 +4,11 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "rootfs-builder/digest/blob_store.h"
 #include "rootfs-builder/oci/image_documents.h"
 #include "rootfs-builder/reference/image_reference.h"
@@ -39,6 +41,9 @@ class ImageSource {
   virtual Result<ManifestDoc> manifest(const Descriptor& d) = 0;
   // Puts the blob, verified, into the store (no-op when already there).
   virtual Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) = 0;
+  // Local sources hand out layer blobs in place (the caller verifies them while reading),
+  // which saves copying them into the store. Remote sources answer nullopt.
+  virtual std::optional<Result<UniqueFd>> open_local_blob(const Descriptor&) { return std::nullopt; }
 };
 
 Result<std::unique_ptr<ImageSource>> open_source(const ImageReference& ref, const SourceOptions& opts);

@@ -167,6 +167,12 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
   return make_error(std::string("malformed docker-archive manifest.json: ") + e.what());
 }
 
+std::optional<Result<UniqueFd>> DockerArchiveSource::open_local_blob(const Descriptor& d) {
+  auto it = files_.find(d.digest.hex);
+  if (it == files_.end()) return Result<UniqueFd>(make_error("docker-archive has no blob " + d.digest.str()));
+  return dir_.open_file(it->second);
+}
+
 Status DockerArchiveSource::fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) {
   auto it = files_.find(d.digest.hex);
   if (it == files_.end()) return make_error("docker-archive has no blob " + d.digest.str());

@@ -17,6 +17,9 @@ class LayoutSource : public ImageSource {
   Result<ManifestDoc> root_manifest() override;
   Result<ManifestDoc> manifest(const Descriptor& d) override;
   Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) override;
+  std::optional<Result<UniqueFd>> open_local_blob(const Descriptor& d) override {
+    return dir_.open_file(blob_path(d.digest));
+  }
 
  private:
   LayoutSource(LocalDir dir, Descriptor root) : dir_(std::move(dir)), root_(std::move(root)) {}
@@ -36,6 +39,7 @@ class DockerArchiveSource : public ImageSource {
     return make_error("docker-archive has no image index");
   }
   Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) override;
+  std::optional<Result<UniqueFd>> open_local_blob(const Descriptor& d) override;
 
  private:
   explicit DockerArchiveSource(LocalDir dir) : dir_(std::move(dir)) {}

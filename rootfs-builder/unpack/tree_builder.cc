@@ -59,6 +59,8 @@ std::string archive_err(archive* a, const char* what) {
   return std::string(what) + ": " + (s ? s : "unknown libarchive error");
 }
 
+}  // namespace
+
 // The decompression stage: reads compressed bytes from fd, yields the tar stream, hashes it
 // (diff_id) and enforces the ratio and size caps.
 struct LayerStream {
@@ -73,14 +75,26 @@ struct LayerStream {
   std::vector<char> in_buf = std::vector<char>(1 << 20);
   std::vector<char> out_buf = std::vector<char>(1 << 20);
   const std::function<void(uint64_t)>* progress = nullptr;
+  const TreeBuilder::BlobCheck* blob = nullptr;
+  Sha256 blob_hash;
+  archive* outer_for_errors = nullptr;
 
-  static la_ssize_t read_compressed(archive*, void* self, const void** buf) {
+  static la_ssize_t read_compressed(archive* a, void* self, const void** buf) {
     auto* s = static_cast<LayerStream*>(self);
+    s->outer_for_errors = a;
     for (;;) {
       ssize_t n = ::read(s->fd, s->in_buf.data(), s->in_buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return -1;
       s->compressed += static_cast<uint64_t>(n);
+      if (s->blob != nullptr) {
+        s->blob_hash.update(s->in_buf.data(), static_cast<size_t>(n));
+        if (s->compressed > s->blob->size) {
+          s->error = "blob is larger than its descriptor size " + std::to_string(s->blob->size);
+          archive_set_error(s->outer_for_errors, EFBIG, "%s", s->error.c_str());
+          return -1;
+        }
+      }
       if (s->progress && *s->progress) (*s->progress)(s->compressed);
       *buf = s->in_buf.data();
       return n;
@@ -123,8 +137,6 @@ struct LayerStream {
   }
   void s_hash_update(uint64_t n) { hash.update(out_buf.data(), n); }
 };
-
-}  // namespace
 
 Result<std::vector<std::string>> clean_entry_path(std::string_view raw, size_t max_path) {
   if (raw.size() > max_path) return make_error("entry path longer than " + std::to_string(max_path));
@@ -498,15 +510,47 @@ Status TreeBuilder::apply_entry(archive* a, archive_entry* e) {
   return ok_status();
 }
 
-Result<Digest> TreeBuilder::apply_layer(int fd, const std::function<void(uint64_t)>& progress) {
+Result<Digest> TreeBuilder::apply_layer(int fd, const std::function<void(uint64_t)>& progress,
+                                        const BlobCheck* blob) {
   layer_paths_.clear();
   invalidate_cache();
   LayerStream s;
   s.fd = fd;
+  s.blob = blob;
   s.limits = &limits_;
   s.stats = &stats_;
   s.progress = &progress;
+  Result<Digest> r = read_layer(s);
+  invalidate_cache();
+  if (blob == nullptr) return r;
+  // A corrupt blob is the real cause of whatever the tar reader saw: check it first. Bytes
+  // the reader did not consume (or after the compressed stream's end) still belong to it.
+  for (;;) {
+    ssize_t n = ::read(fd, s.in_buf.data(), s.in_buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read layer");
+    if (n == 0) break;
+    s.compressed += static_cast<uint64_t>(n);
+    if (s.compressed > blob->size) {
+      return make_error("blob is larger than its descriptor size " + std::to_string(blob->size));
+    }
+    s.blob_hash.update(s.in_buf.data(), static_cast<size_t>(n));
+  }
+  if (s.compressed > blob->size) {
+    return make_error("blob is larger than its descriptor size " + std::to_string(blob->size));
+  }
+  if (s.compressed != blob->size) {
+    return make_error("blob truncated: got " + std::to_string(s.compressed) + " of " +
+                      std::to_string(blob->size) + " bytes");
+  }
+  Digest got = s.blob_hash.finish();
+  if (got != blob->digest) {
+    return make_error("digest mismatch: expected " + blob->digest.str() + ", got " + got.str());
+  }
+  return r;
+}
 
+Result<Digest> TreeBuilder::read_layer(LayerStream& s) {
   ArchivePtr outer(archive_read_new());
   ArchivePtr inner(archive_read_new());
   if (!outer || !inner) return make_error("archive_read_new failed");
@@ -555,7 +599,6 @@ Result<Digest> TreeBuilder::apply_layer(int fd, const std::function<void(uint64_
     if (!s.account(static_cast<uint64_t>(n))) return make_error(s.error);
   }
   stats_.stream_bytes += s.decompressed;
-  invalidate_cache();
   return s.hash.finish();
 }
 

@@ -19,6 +19,8 @@ struct archive_entry;
 
 namespace kiln::rootfs {
 
+struct LayerStream;
+
 struct UnpackLimits {
   uint64_t max_total_bytes = 64ull << 30;  // sum of file sizes over all layers
   uint64_t max_entries = 2'000'000;        // tar entries over all layers
@@ -43,8 +45,15 @@ class TreeBuilder {
 
   // Applies one layer read from fd (tar, optionally gzip or zstd compressed; detected from
   // the bytes). Returns the layer's diff_id: sha256 of the uncompressed tar stream.
-  // progress(compressed_bytes_read) is called now and then.
-  Result<Digest> apply_layer(int fd, const std::function<void(uint64_t)>& progress = {});
+  // progress(compressed_bytes_read) is called now and then. With `blob`, the compressed bytes
+  // are also checked against that size and digest (for blobs read in place, not from the
+  // verified store); a mismatch fails the layer.
+  struct BlobCheck {
+    Digest digest;
+    uint64_t size = 0;
+  };
+  Result<Digest> apply_layer(int fd, const std::function<void(uint64_t)>& progress = {},
+                             const BlobCheck* blob = nullptr);
 
   // Sets directory timestamps last (creating children changes them). Call once at the end.
   Status finish();
@@ -54,6 +63,7 @@ class TreeBuilder {
  private:
   TreeBuilder(UniqueFd root, UnpackLimits limits) : root_(std::move(root)), limits_(limits) {}
 
+  Result<Digest> read_layer(LayerStream& s);
   Status apply_entry(archive* a, archive_entry* e);
   Result<int> parent_dir(const std::vector<std::string>& comps);  // borrowed fd
   Status whiteout(const std::vector<std::string>& parent, const std::string& victim);

@@ -241,6 +241,13 @@ TEST(Builder, TamperedBlobIsRefused) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("truncated"), std::string::npos) << r.error().message;
   expect_no_image(req.cache_dir);
+
+  data[data.size() / 2] ^= 0x55;  // restore, then append junk
+  write_file(layer, data + "junk");
+  r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("larger than its descriptor"), std::string::npos) << r.error().message;
+  expect_no_image(req.cache_dir);
 }
 
 TEST(Builder, WrongArchitectureAndHostileLayerFailCleanly) {
