@@ -266,10 +266,13 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
         return;
       }
       std::string problems;
-      if (!id->hostname.empty() && sethostname(id->hostname.data(), id->hostname.size()) != 0) {
+      // Hostname and clock are machine-wide: only the guest's PID 1 may change them (never a
+      // development run of the agent on a host).
+      if (!id->hostname.empty() && opt_.pid1 &&
+          sethostname(id->hostname.data(), id->hostname.size()) != 0) {
         problems += "sethostname: " + errno_error("").message + "; ";
       }
-      if (id->wall_clock_ns != 0) {
+      if (id->wall_clock_ns != 0 && opt_.pid1) {
         timespec ts{static_cast<time_t>(id->wall_clock_ns / 1000000000ull),
                     static_cast<long>(id->wall_clock_ns % 1000000000ull)};
         if (clock_settime(CLOCK_REALTIME, &ts) != 0) problems += "clock_settime failed; ";

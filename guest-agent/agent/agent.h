@@ -37,7 +37,9 @@ struct AgentOptions {
   // Where user names are resolved (read after prepare_root).
   std::string passwd_path = "/etc/passwd";
   std::string group_path = "/etc/group";
-  bool pid1 = false;  // at the end, SIGKILL every remaining process and reap it
+  // PID 1 of a guest (or of a test's namespaces): may set hostname and clock, and at the end
+  // SIGKILLs and reaps every remaining process.
+  bool pid1 = false;
   std::string version = "0.1.0";
   std::string boot_id;
   std::uint64_t drain_ms = 1000;  // wait for pipe EOF after the command exits

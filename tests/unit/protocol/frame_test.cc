@@ -115,5 +115,37 @@ TEST(FrameDecoder, GarbageAfterValidFrameLatchesFailure) {
   EXPECT_FALSE(dec.next(&f));
 }
 
+// Deterministic pseudo-random garbage and mutated valid frames: decoders must only ever
+// return frames, "need more" or errors (the fuzz targets go further; this runs in every CI).
+TEST(Frame, RandomAndMutatedInputNeverCrash) {
+  std::uint32_t x = 12345;
+  auto rnd = [&x] {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+  };
+  std::string valid = *encode_frame(FrameType::kLog, std::string(40, 'p'));
+  for (int i = 0; i < 5000; ++i) {
+    std::string s = valid;
+    if (i % 2) {
+      s.resize(rnd() % 64);
+      for (auto& c : s) c = static_cast<char>(rnd());
+    } else {
+      for (int k = 0; k < 3; ++k) s[rnd() % s.size()] = static_cast<char>(rnd());
+    }
+    auto d = decode_frame(s);
+    if (d.ok() && d->state == DecodeState::kFrame) {
+      EXPECT_LE(d->consumed, s.size());
+    }
+    FrameDecoder dec;
+    (void)dec.feed(s);
+    Frame f;
+    while (dec.next(&f)) {
+      EXPECT_LE(f.payload.size(), kMaxPayload);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::protocol

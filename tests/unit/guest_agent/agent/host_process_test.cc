@@ -570,6 +570,27 @@ TEST_F(HostProcess, LateListenerReadyAfterNotReady) {
   EXPECT_EQ(host.wait_agent(), 0);
 }
 
+// SIGTERM/SIGINT to PID 1 are forwarded to the command's process group (graceful stop).
+TEST_F(HostProcess, SignalsToPid1AreForwarded) {
+  for (const char* sig : {"TERM", "INT"}) {
+    AgentHost host;
+    LaunchSpec spec = image().spec;
+    spec.user = "";  // root inside the namespaces, so it may signal PID 1
+    spec.argv = {"sh", "-c", std::string("trap 'echo got-") + sig + "; exit 0' " + sig +
+                                 "; echo up; kill -" + sig + " 1; while :; do sleep 1 & wait $!; done"};
+    host.start(spec);
+    ASSERT_TRUE(host.accept_events().ok());
+    auto exit_frame = host.wait_event(FrameType::kExit);
+    ASSERT_TRUE(exit_frame.ok()) << exit_frame.error().message;
+    auto ex = protocol::decode_exit(exit_frame->payload);
+    ASSERT_TRUE(ex.ok());
+    EXPECT_FALSE(ex->signaled) << sig;
+    EXPECT_EQ(ex->code, 0) << sig;
+    EXPECT_TRUE(host.wait_log(std::string("got-") + sig).ok()) << sig;
+    EXPECT_EQ(host.wait_agent(), 0);
+  }
+}
+
 // Long lines are split at the limit; orphaned grandchildren are reaped by PID 1.
 TEST_F(HostProcess, LongLinesSplitAndOrphansReaped) {
   AgentHost host;
