@@ -591,6 +591,42 @@ TEST_F(HostProcess, SignalsToPid1AreForwarded) {
   }
 }
 
+// The shipped static binary in --no-boot mode: spec from a file (the config-drive format),
+// events over a Unix socket, its exit code is the command's.
+TEST(StaticBinary, NoBootModeRunsSpecFromFile) {
+  AgentHost host;  // only for its socket dir and events listener; no namespaces here
+  std::string spec_file = host.sock_dir() + "/spec.img";
+  std::string events = "unix:" + host.sock_dir() + "/events.sock";
+  std::vector<std::string> write = {KILN_INIT_BINARY, "--write-spec", spec_file, "--port", "1",
+                                    "--ready-timeout-ms", "0", "--", "/bin/sh", "-c",
+                                    "echo out-line; echo err-line >&2; exit 5"};
+  ASSERT_EQ(run_argv(write), 0);
+  std::vector<std::string> argv = {KILN_INIT_BINARY, "--no-boot",
+                                   "--control", "unix:" + host.sock_dir() + "/control.sock",
+                                   "--proxy", "unix:" + host.sock_dir() + "/proxy.sock",
+                                   "--events", events, "--spec-file", spec_file};
+  std::vector<char*> a;
+  for (auto& x : argv) a.push_back(x.data());
+  a.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, a[0], nullptr, nullptr, a.data(), environ), 0);
+  auto hello = host.accept_events();
+  ASSERT_TRUE(hello.ok()) << hello.error().message;
+  auto exit_frame = host.wait_event(FrameType::kExit);
+  ASSERT_TRUE(exit_frame.ok()) << exit_frame.error().message;
+  EXPECT_EQ(protocol::decode_exit(exit_frame->payload)->code, 5);
+  EXPECT_TRUE(host.wait_log("out-line").ok());
+  EXPECT_TRUE(host.wait_log("err-line").ok());
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  ASSERT_TRUE(pidfd.valid());
+  pollfd p{pidfd.get(), POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, kDeadlineMs), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 5);
+}
+
 // Long lines are split at the limit; orphaned grandchildren are reaped by PID 1.
 TEST_F(HostProcess, LongLinesSplitAndOrphansReaped) {
   AgentHost host;
