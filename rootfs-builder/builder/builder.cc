@@ -153,8 +153,16 @@ Result<ImageConfig> fetch_config(ImageSource& src, const Manifest& m, BlobStore&
 }  // namespace
 
 Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress) {
+  // Throttled: a new stage or item, every MiB, and the end of an item get through.
+  Progress last;
+  bool any = false;
   auto report = [&](std::string stage, std::string detail, uint64_t done, uint64_t total) {
-    if (progress) progress(Progress{std::move(stage), std::move(detail), done, total});
+    if (!progress) return;
+    bool same_item = any && stage == last.stage && detail == last.detail;
+    if (same_item && done < last.done + (1 << 20) && done != total) return;
+    last = Progress{std::move(stage), std::move(detail), done, total};
+    any = true;
+    progress(last);
   };
   if (req.cache_dir.empty()) return make_error("no cache directory given");
   std::string images = req.cache_dir + "/images";

@@ -76,6 +76,9 @@ TEST(Builder, OciLayoutToExt4AndCacheHit) {
   EXPECT_EQ(r->config.working_dir, "/srv");
   EXPECT_EQ(r->config.exposed_ports, std::vector<std::string>{"9000/tcp"});
   EXPECT_NE(std::find(stages.begin(), stages.end(), "mkfs"), stages.end());
+  EXPECT_NE(std::find(stages.begin(), stages.end(), "unpack"), stages.end());
+  EXPECT_EQ(stages.back(), "done");
+  EXPECT_LT(stages.size(), 50u);  // throttled
   EXPECT_EQ(debugfs_cat(r->image_path, "/etc/motd"), "layer2");
   EXPECT_EQ(debugfs_cat(r->image_path, "/srv/data"), "payload");
   EXPECT_EQ(debugfs_cat(r->image_path, "/bin/server"), "#!/bin/sh\necho hi\n");
