@@ -77,11 +77,9 @@ struct LayerStream {
   const std::function<void(uint64_t)>* progress = nullptr;
   const TreeBuilder::BlobCheck* blob = nullptr;
   Sha256 blob_hash;
-  archive* outer_for_errors = nullptr;
 
   static la_ssize_t read_compressed(archive* a, void* self, const void** buf) {
     auto* s = static_cast<LayerStream*>(self);
-    s->outer_for_errors = a;
     for (;;) {
       ssize_t n = ::read(s->fd, s->in_buf.data(), s->in_buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -91,7 +89,7 @@ struct LayerStream {
         s->blob_hash.update(s->in_buf.data(), static_cast<size_t>(n));
         if (s->compressed > s->blob->size) {
           s->error = "blob is larger than its descriptor size " + std::to_string(s->blob->size);
-          archive_set_error(s->outer_for_errors, EFBIG, "%s", s->error.c_str());
+          archive_set_error(a, EFBIG, "%s", s->error.c_str());
           return -1;
         }
       }
@@ -117,8 +115,9 @@ struct LayerStream {
     return n;
   }
 
+  // Hashes the n bytes just decompressed into out_buf and applies the caps.
   bool account(uint64_t n) {
-    s_hash_update(n);
+    hash.update(out_buf.data(), n);
     decompressed += n;
     // File data is capped separately; the rest of a tar stream is headers (PAX records
     // included) and padding, so allow a generous 16 KiB per entry plus 16 MiB.
@@ -135,7 +134,6 @@ struct LayerStream {
     }
     return true;
   }
-  void s_hash_update(uint64_t n) { hash.update(out_buf.data(), n); }
 };
 
 Result<std::vector<std::string>> clean_entry_path(std::string_view raw, size_t max_path) {
@@ -230,6 +228,12 @@ Result<int> TreeBuilder::parent_dir(const std::vector<std::string>& comps) {
         }
         dir_times_.emplace(prefix, std::pair<int64_t, long>{0, 0});
         next = ::openat(cur.get(), comps[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        // Not left to the umask: the image must not depend on who built it.
+        if (next >= 0 && ::fchmod(next, 0755) != 0) {
+          Error e = errno_error("chmod " + prefix);
+          ::close(next);
+          return e;
+        }
       }
       if (next < 0) return errno_error("open directory " + prefix);
       cur.reset(next);
