@@ -3,6 +3,7 @@
 #include "rootfs-builder/registry/registry_source.h"
 
 #include <cstdlib>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "rootfs-builder/registry/auth.h"
@@ -57,9 +58,18 @@ Result<std::unique_ptr<ImageSource>> RegistrySource::open(const ImageReference& 
     if (file.empty() && std::getenv("REGISTRY_AUTH_FILE")) file = std::getenv("REGISTRY_AUTH_FILE");
     if (!file.empty()) {
       KILN_ASSIGN_OR_RETURN(s->creds_, credentials_from_auth_file(file, ref.registry));
-    } else if (const char* home = std::getenv("HOME")) {
-      auto c = credentials_from_auth_file(std::string(home) + "/.docker/config.json", ref.registry);
-      if (c.ok()) s->creds_ = *c;  // the default file is optional
+    } else {
+      // The defaults podman/skopeo and docker read; each is optional.
+      std::vector<std::string> defaults;
+      if (const char* run = std::getenv("XDG_RUNTIME_DIR")) defaults.push_back(std::string(run) + "/containers/auth.json");
+      if (const char* home = std::getenv("HOME")) defaults.push_back(std::string(home) + "/.docker/config.json");
+      for (const auto& f : defaults) {
+        auto c = credentials_from_auth_file(f, ref.registry);
+        if (c.ok() && !c->empty()) {
+          s->creds_ = *c;
+          break;
+        }
+      }
     }
   }
   // Ping /v2/ (distribution-spec "Determining support"). With --tls-verify=false an HTTPS
