@@ -52,10 +52,7 @@ std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, cons
   r->opts_ = opts;
   r->storage_ = dir + "/storage";
   std::filesystem::create_directories(r->storage_);
-  int port = free_port();
-  r->host_ = "127.0.0.1:" + std::to_string(port);
-  std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
-                    r->storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + r->host_ + "\n";
+  std::string extra;  // tls: and auth: sections
   if (opts.tls) {
     std::string out;
     write_file(dir + "/san.cnf", "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n");
@@ -73,7 +70,7 @@ std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, cons
       }
     }
     r->ca_file_ = dir + "/ca.crt";
-    cfg += "  tls:\n    certificate: " + dir + "/server.crt\n    key: " + dir + "/server.key\n";
+    extra += "  tls:\n    certificate: " + dir + "/server.crt\n    key: " + dir + "/server.key\n";
   }
   if (!opts.user.empty()) {
     std::string line = htpasswd_line(opts.user, opts.password);
@@ -82,46 +79,61 @@ std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, cons
       return nullptr;
     }
     write_file(dir + "/htpasswd", line);
-    cfg += "auth:\n  htpasswd:\n    realm: kiln-test\n    path: " + dir + "/htpasswd\n";
+    extra += "auth:\n  htpasswd:\n    realm: kiln-test\n    path: " + dir + "/htpasswd\n";
   }
-  write_file(dir + "/config.yml", cfg);
 
+  // The registry cannot take a listening fd, so a free port is picked and released first;
+  // should another process grab it meanwhile, the registry exits and we try another.
   std::string log = dir + "/registry.log";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::string cfg_path = dir + "/config.yml";
-  std::vector<char*> argv = {const_cast<char*>("docker-registry"), const_cast<char*>("serve"),
-                             cfg_path.data(), nullptr};
-  int rc = ::posix_spawnp(&r->pid_, "docker-registry", &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    r->pid_ = -1;
-    *error = "cannot start docker-registry";
-    return nullptr;
-  }
-  // Ready when /v2/ answers (200, or 401 with auth). Poll with a deadline.
-  HttpClient http(HttpOptions{false, ""});
-  std::string url = (opts.tls ? "https://" : "http://") + r->host_ + "/v2/";
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    auto resp = http.request("GET", url, {}, 1 << 16);
-    if (resp.ok() && (resp->status == 200 || resp->status == 401)) break;
-    int st;
-    if (::waitpid(r->pid_, &st, WNOHANG) == r->pid_) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    r->host_ = "127.0.0.1:" + std::to_string(free_port());
+    std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
+                      r->storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + r->host_ + "\n";
+    // tls: belongs under http:, auth: is top level.
+    size_t auth_at = extra.find("auth:");
+    cfg += extra.substr(0, auth_at);
+    if (auth_at != std::string::npos) cfg += extra.substr(auth_at);
+    write_file(dir + "/config.yml", cfg);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    std::string cfg_path = dir + "/config.yml";
+    std::vector<char*> argv = {const_cast<char*>("docker-registry"), const_cast<char*>("serve"),
+                               cfg_path.data(), nullptr};
+    int rc = ::posix_spawnp(&r->pid_, "docker-registry", &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
       r->pid_ = -1;
-      *error = "docker-registry exited: " + read_file(log);
+      *error = "cannot start docker-registry";
       return nullptr;
     }
-    if (std::chrono::steady_clock::now() > deadline) {
-      *error = "docker-registry did not answer /v2/ within 30 s: " + read_file(log);
-      return nullptr;
+    // Ready when /v2/ answers (200, or 401 with auth). Poll with a deadline.
+    HttpClient http(HttpOptions{false, ""});
+    std::string url = (opts.tls ? "https://" : "http://") + r->host_ + "/v2/";
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool exited = false;
+    for (;;) {
+      auto resp = http.request("GET", url, {}, 1 << 16);
+      if (resp.ok() && (resp->status == 200 || resp->status == 401)) return r;
+      int st;
+      if (::waitpid(r->pid_, &st, WNOHANG) == r->pid_) {
+        r->pid_ = -1;
+        exited = true;
+        *error = "docker-registry exited: " + read_file(log);
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        *error = "docker-registry did not answer /v2/ within 30 s: " + read_file(log);
+        return nullptr;  // the destructor kills it
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a readiness guess
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a readiness guess
+    if (!exited) break;
   }
-  return r;
+  return nullptr;
 }
 
 LocalRegistry::~LocalRegistry() {
