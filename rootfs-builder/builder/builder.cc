@@ -2,7 +2,6 @@
 // Nothing is published under images/ unless every step succeeded.
 #include "rootfs-builder/builder/builder.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -19,6 +18,7 @@
 #include "rootfs-builder/image/ext4_image.h"
 #include "rootfs-builder/reference/image_reference.h"
 #include "rootfs-builder/source/image_source.h"
+#include "rootfs-builder/unpack/dir_list.h"
 
 namespace kiln::rootfs {
 
@@ -66,22 +66,16 @@ class ScratchDir {
 void reap_stale(const std::string& dir, const std::string& prefix) {
   UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d) return;
+  auto names = list_dir(d.get());
+  if (!names.ok()) return;
   std::vector<std::string> stale;
-  int fd = ::dup(d.get());
-  DIR* dp = fd >= 0 ? ::fdopendir(fd) : nullptr;
-  if (dp == nullptr) {
-    if (fd >= 0) ::close(fd);
-    return;
-  }
-  while (dirent* e = ::readdir(dp)) {
-    std::string n = e->d_name;
+  for (const auto& n : *names) {
     if (n.rfind(prefix, 0) != 0) continue;
     long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
     if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
       stale.push_back(n);
     }
   }
-  ::closedir(dp);
   for (const auto& n : stale) (void)remove_tree_at(d.get(), n);
 }
 

@@ -1,7 +1,6 @@
 // ext4 image creation (mke2fs -d) and the ctime normalisation pass that makes it reproducible.
 #include "rootfs-builder/image/ext4_image.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -14,6 +13,7 @@
 #include "common/unique_fd.h"
 #include "rootfs-builder/digest/digest.h"
 #include "rootfs-builder/image/command.h"
+#include "rootfs-builder/unpack/dir_list.h"
 
 namespace kiln::rootfs {
 
@@ -23,44 +23,25 @@ constexpr uint64_t kBlock = 4096;
 
 Status measure_at(int dirfd, TreeUsage& u, int depth) {
   if (depth > 2048) return make_error("directory tree too deep");
-  int fd = ::dup(dirfd);
-  if (fd < 0) return errno_error("dup");
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    ::close(fd);
-    return errno_error("fdopendir");
-  }
-  ::rewinddir(d);
-  Status result = ok_status();
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> entries, list_dir(dirfd));
   uint64_t names = 0;
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n == "." || n == "..") continue;
+  for (const auto& n : entries) {
     names += n.size() + 16;
     struct stat st;
-    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      result = errno_error("stat " + n);
-      break;
-    }
+    if (::fstatat(dirfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno_error("stat " + n);
     u.inodes++;
     if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) {
       u.bytes += (static_cast<uint64_t>(st.st_size) + kBlock - 1) / kBlock * kBlock;
       // Extent tree blocks for big fragmented files: one per 128 MiB is generous.
       u.bytes += static_cast<uint64_t>(st.st_size) / (128 << 20) * kBlock;
     } else if (S_ISDIR(st.st_mode)) {
-      int sub = ::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0) {
-        result = errno_error("open " + n);
-        break;
-      }
-      UniqueFd subfd(sub);
-      result = measure_at(sub, u, depth + 1);
-      if (!result.ok()) break;
+      UniqueFd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub) return errno_error("open " + n);
+      KILN_TRY(measure_at(sub.get(), u, depth + 1));
     }
   }
-  ::closedir(d);
   u.bytes += (names + kBlock - 1) / kBlock * kBlock + kBlock;  // this directory's blocks
-  return result;
+  return ok_status();
 }
 
 // A stable RFC 4122-shaped UUID from a seed string.

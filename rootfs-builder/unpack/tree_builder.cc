@@ -6,7 +6,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -18,6 +17,8 @@
 #include <algorithm>
 #include <memory>
 #include <vector>
+
+#include "rootfs-builder/unpack/dir_list.h"
 
 namespace kiln::rootfs {
 
@@ -166,25 +167,11 @@ Status remove_tree_at(int dirfd, const std::string& name) {
     if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) return errno_error("unlink " + name);
     return ok_status();
   }
-  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return errno_error("open " + name);
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    ::close(fd);
-    return errno_error("fdopendir " + name);
-  }
-  std::vector<std::string> children;
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n != "." && n != "..") children.push_back(std::move(n));
-  }
-  Status st_children = ok_status();
-  for (const auto& c : children) {
-    st_children = remove_tree_at(::dirfd(d), c);
-    if (!st_children.ok()) break;
-  }
-  ::closedir(d);
-  KILN_TRY(st_children);
+  UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!sub) return errno_error("open " + name);
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> children, list_dir(sub.get()));
+  for (const auto& c : children) KILN_TRY(remove_tree_at(sub.get(), c));
+  sub.reset();
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return errno_error("rmdir " + name);
   }
@@ -365,21 +352,12 @@ Status TreeBuilder::opaque(const std::vector<std::string>& dirc) {
     }
     return errno_error("resolve opaque dir " + join(dirc));
   }
-  int lfd = ::dup(dir.get());
-  if (lfd < 0) return errno_error("dup");
-  DIR* d = ::fdopendir(lfd);
-  if (d == nullptr) {
-    ::close(lfd);
-    return errno_error("fdopendir");
-  }
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> names, list_dir(dir.get()));
   std::vector<std::string> victims;
   std::string prefix = dirc.empty() ? std::string() : join(dirc) + "/";
-  while (dirent* de = ::readdir(d)) {
-    std::string n = de->d_name;
-    if (n == "." || n == "..") continue;
+  for (auto& n : names) {
     if (!layer_paths_.count(prefix + n)) victims.push_back(std::move(n));
   }
-  ::closedir(d);
   invalidate_cache();
   for (const auto& v : victims) KILN_TRY(remove_tree_at(dir.get(), v));
   return ok_status();
