@@ -115,7 +115,7 @@ Status make_ext4(const std::string& dir, const std::string& out_path, const Ext4
     std::vector<std::string> argv = {
         "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", std::to_string(inodes),
         "-I", "256",
-        // Read-only image: no journal; no metadata_csum so ctimes can be normalised afterwards.
+        // Read-only image: no journal; no metadata_csum so inode times can be normalised afterwards.
         "-O", "^has_journal,^metadata_csum,^orphan_file", "-U", uuid,
         "-E", "hash_seed=" + hash_seed + ",root_owner=0:0,nodiscard,lazy_itable_init=0",
         "-L", "kiln-rootfs", "-d", dir, out_path, std::to_string(bytes / 1024) + "k"};
@@ -126,10 +126,10 @@ Status make_ext4(const std::string& dir, const std::string& out_path, const Ext4
     ::unlink(out_path.c_str());
     return r.error().wrap("building ext4 image");
   }
-  return normalize_ext4_ctimes(out_path, static_cast<uint32_t>(opts.fixed_time));
+  return normalize_ext4_times(out_path, static_cast<uint32_t>(opts.fixed_time));
 }
 
-Status normalize_ext4_ctimes(const std::string& image_path, uint32_t time) {
+Status normalize_ext4_times(const std::string& image_path, uint32_t time) {
   UniqueFd fd(::open(image_path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) return errno_error("open " + image_path);
   uint8_t sb[1024];
@@ -145,7 +145,7 @@ Status normalize_ext4_ctimes(const std::string& image_path, uint32_t time) {
   if (log_bs > 6 || inodes_per_group == 0 || inode_size < 128 || inode_size > 4096) {
     return make_error("implausible ext4 superblock");
   }
-  if (ro_compat & 0x400) return make_error("image has metadata_csum; cannot normalise ctimes");
+  if (ro_compat & 0x400) return make_error("image has metadata_csum; cannot normalise inode times");
   uint64_t bs = 1024ull << log_bs;
   uint32_t desc_size = (incompat & 0x80) ? le16(sb + 0xFE) : 32;
   if (desc_size < 32 || desc_size > 1024) return make_error("implausible ext4 descriptor size");
@@ -173,8 +173,13 @@ Status normalize_ext4_ctimes(const std::string& image_path, uint32_t time) {
     for (uint32_t i = 0; i < used; ++i) {
       uint8_t* ino = table.data() + static_cast<size_t>(i) * inode_size;
       if (le16(ino + 0x0) == 0 && le16(ino + 0x1A) == 0) continue;  // free inode
-      put32(ino + 0x0C, time);                                       // i_ctime
-      if (inode_size > 128 && le16(ino + 0x80) >= 8) put32(ino + 0x84, 0);  // i_ctime_extra
+      // i_ctime: when the scratch inode last changed; i_atime: when mke2fs (or anyone) last
+      // read it. Neither is image content: ctime := fixed time, atime := mtime.
+      put32(ino + 0x0C, time);
+      put32(ino + 0x08, le32(ino + 0x10));
+      uint16_t extra = inode_size > 128 ? le16(ino + 0x80) : 0;
+      if (extra >= 0x08) put32(ino + 0x84, 0);                     // i_ctime_extra
+      if (extra >= 0x10) put32(ino + 0x8C, le32(ino + 0x88));      // i_atime_extra := i_mtime_extra
     }
     KILN_TRY(pwrite_all(fd.get(), table.data(), len, off));
   }

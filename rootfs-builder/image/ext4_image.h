@@ -24,10 +24,11 @@ struct Ext4Options {
 // Builds out_path (replaced) from dir.
 Status make_ext4(const std::string& dir, const std::string& out_path, const Ext4Options& opts);
 
-// mkfs.ext4 -d copies each source inode's ctime, which no one can set; this rewrites i_ctime of
-// every in-use inode to `time` (ext4 disk layout: superblock, group descriptors, inode table).
+// mkfs.ext4 -d copies each source inode's ctime (which no one can set) and atime (which reading
+// the tree, mke2fs included, updates); this rewrites every in-use inode's i_ctime to `time` and
+// its i_atime to its i_mtime (ext4 disk layout: superblock, group descriptors, inode table).
 // Requires an image without metadata_csum (make_ext4 builds those).
-Status normalize_ext4_ctimes(const std::string& image_path, uint32_t time);
+Status normalize_ext4_times(const std::string& image_path, uint32_t time);
 
 // Copies a (sparse) file, cloning when the filesystem allows; writes to dst atomically.
 Status copy_file_sparse(const std::string& src, const std::string& dst);

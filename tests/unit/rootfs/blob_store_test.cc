@@ -22,7 +22,7 @@ size_t count_entries(const std::string& dir) {
   return n;
 }
 
-TEST(BlobStore, CommitsVerifiedBlob) {
+TEST(RootfsBlobStore, CommitsVerifiedBlob) {
   TempDir t;
   auto s = BlobStore::open(t.path());
   ASSERT_TRUE(s.ok());
@@ -38,7 +38,7 @@ TEST(BlobStore, CommitsVerifiedBlob) {
   EXPECT_EQ(count_entries(t.path() + "/tmp"), 0u);
 }
 
-TEST(BlobStore, DigestMismatchLeavesNothing) {
+TEST(RootfsBlobStore, DigestMismatchLeavesNothing) {
   TempDir t;
   auto s = BlobStore::open(t.path());
   ASSERT_TRUE(s.ok());
@@ -54,7 +54,7 @@ TEST(BlobStore, DigestMismatchLeavesNothing) {
   EXPECT_EQ(count_entries(t.path() + "/tmp"), 0u);
 }
 
-TEST(BlobStore, TruncatedAndOversizedBlobsFail) {
+TEST(RootfsBlobStore, TruncatedAndOversizedBlobsFail) {
   TempDir t;
   auto s = BlobStore::open(t.path());
   ASSERT_TRUE(s.ok());
@@ -81,7 +81,7 @@ TEST(BlobStore, TruncatedAndOversizedBlobsFail) {
   EXPECT_EQ(count_entries(t.path() + "/sha256"), 0u);
 }
 
-TEST(BlobStore, ImportFileVerifies) {
+TEST(RootfsBlobStore, ImportFileVerifies) {
   TempDir t;
   auto s = BlobStore::open(t / "store");
   ASSERT_TRUE(s.ok());
@@ -92,7 +92,7 @@ TEST(BlobStore, ImportFileVerifies) {
   EXPECT_FALSE(s->has(sha256_of("other")));
 }
 
-TEST(Digest, Parse) {
+TEST(RootfsDigest, Parse) {
   EXPECT_TRUE(Digest::parse("sha256:" + std::string(64, 'f')).ok());
   EXPECT_FALSE(Digest::parse("sha256:" + std::string(64, 'F')).ok());
   EXPECT_FALSE(Digest::parse("sha256:" + std::string(63, 'f')).ok());

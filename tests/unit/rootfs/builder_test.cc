@@ -2,12 +2,14 @@
 // checked with debugfs (no mounting), the cache hit, reproducibility and failure cleanup.
 #include "rootfs-builder/builder/builder.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
-
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "rootfs-builder/image/ext4_image.h"
 #include "tests/unit/rootfs/support/test_image.h"
 
 namespace kiln::rootfs {
@@ -60,7 +62,7 @@ void expect_no_image(const std::string& cache) {
   EXPECT_EQ(count_files(cache + "/blobs/tmp"), 0u);
 }
 
-TEST(Builder, OciLayoutToExt4AndCacheHit) {
+TEST(RootfsBuilder, OciLayoutToExt4AndCacheHit) {
   TempDir t;
   WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
   BuildRequest req;
@@ -120,7 +122,7 @@ TEST(Builder, OciLayoutToExt4AndCacheHit) {
   EXPECT_FALSE(find_cached(req.cache_dir, sha256_of("other")).ok());
 }
 
-TEST(Builder, SameInputSameBytes) {
+TEST(RootfsBuilder, SameInputSameBytes) {
   TempDir t;
   write_oci_layout(t / "layout", sample_spec(), "v1");
   BuildRequest a;
@@ -135,7 +137,28 @@ TEST(Builder, SameInputSameBytes) {
   EXPECT_TRUE(read_file(ra->image_path) == read_file(rb->image_path)) << "images differ";
 }
 
-TEST(Builder, OciArchiveAndDockerArchive) {
+TEST(RootfsBuilder, Ext4ImageIgnoresAtimeAndCtimeOfTheTree) {
+  TempDir t;
+  fs::create_directories(t / "tree/etc");
+  write_file(t / "tree/etc/a", "a");
+  write_file(t / "tree/b", "b");
+  auto set_times = [&](int64_t atime) {
+    for (const auto& p : {t / "tree", t / "tree/etc", t / "tree/etc/a", t / "tree/b"}) {
+      struct timespec ts[2] = {{atime, 0}, {5000, 0}};
+      ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0);
+    }
+  };
+  set_times(1111);
+  ASSERT_TRUE(make_ext4(t / "tree", t / "a.img", Ext4Options{"seed", 1}).ok());
+  set_times(999999);  // also moves every ctime to "now"
+  ASSERT_TRUE(make_ext4(t / "tree", t / "b.img", Ext4Options{"seed", 1}).ok());
+  EXPECT_TRUE(read_file(t / "a.img") == read_file(t / "b.img")) << "image depends on atime/ctime";
+  std::string st = debugfs_stat(t / "a.img", "/etc/a");
+  EXPECT_NE(st.find("atime: 0x00001388"), std::string::npos) << st;  // == mtime 5000
+  EXPECT_NE(st.find("ctime: 0x00000001"), std::string::npos) << st;
+}
+
+TEST(RootfsBuilder, OciArchiveAndDockerArchive) {
   TempDir t;
   ImageSpec spec = sample_spec();
   write_oci_layout(t / "layout", spec, "v1");
@@ -163,7 +186,7 @@ TEST(Builder, OciArchiveAndDockerArchive) {
   EXPECT_EQ(count_files(t / "cache/tmp"), 0u);
 }
 
-TEST(Builder, DockerArchiveWithSymlinkedDuplicateLayer) {
+TEST(RootfsBuilder, DockerArchiveWithSymlinkedDuplicateLayer) {
   TempDir t;
   std::string tar = make_tar({file("same", "twice")});
   std::string d = sha256_of(tar).str();
@@ -180,7 +203,7 @@ TEST(Builder, DockerArchiveWithSymlinkedDuplicateLayer) {
   EXPECT_EQ(debugfs_cat(r->image_path, "/same"), "twice");
 }
 
-TEST(Builder, ArchiveSymlinksCannotReachHostFiles) {
+TEST(RootfsBuilder, ArchiveSymlinksCannotReachHostFiles) {
   TempDir t;
   write_file(t / "host-secret", "secret");
   std::string secret_digest = sha256_of("secret").str();
@@ -209,7 +232,7 @@ TEST(Builder, ArchiveSymlinksCannotReachHostFiles) {
   EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/sha256/" + secret_digest.substr(7)));
 }
 
-TEST(Builder, WrongDiffIdLeavesNoCacheEntry) {
+TEST(RootfsBuilder, WrongDiffIdLeavesNoCacheEntry) {
   TempDir t;
   ImageSpec spec = sample_spec();
   spec.wrong_diff_id = true;
@@ -223,7 +246,7 @@ TEST(Builder, WrongDiffIdLeavesNoCacheEntry) {
   expect_no_image(req.cache_dir);
 }
 
-TEST(Builder, TamperedBlobIsRefused) {
+TEST(RootfsBuilder, TamperedBlobIsRefused) {
   TempDir t;
   WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
   std::string layer = t / ("layout/blobs/sha256/" + img.layer_digests[1].substr(7));
@@ -253,7 +276,7 @@ TEST(Builder, TamperedBlobIsRefused) {
   expect_no_image(req.cache_dir);
 }
 
-TEST(Builder, WrongArchitectureAndHostileLayerFailCleanly) {
+TEST(RootfsBuilder, WrongArchitectureAndHostileLayerFailCleanly) {
   TempDir t;
   ImageSpec arm = sample_spec();
   arm.architecture = "arm64";
@@ -276,7 +299,7 @@ TEST(Builder, WrongArchitectureAndHostileLayerFailCleanly) {
   expect_no_image(req.cache_dir);
 }
 
-TEST(Builder, ReapsScratchOfDeadBuilders) {
+TEST(RootfsBuilder, ReapsScratchOfDeadBuilders) {
   TempDir t;
   write_oci_layout(t / "layout", sample_spec(), "v1");
   BuildRequest req;
@@ -290,7 +313,7 @@ TEST(Builder, ReapsScratchOfDeadBuilders) {
   EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/tmp/999999999-3.partial"));
 }
 
-TEST(Builder, InspectPrintsConfig) {
+TEST(RootfsBuilder, InspectPrintsConfig) {
   TempDir t;
   WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
   BuildRequest req;

@@ -16,7 +16,7 @@ std::string oci_manifest(const std::string& extra = "") {
          kD2 + R"(","size":20}])" + extra + "}";
 }
 
-TEST(Documents, ParsesOciManifest) {
+TEST(OciDocuments, ParsesOciManifest) {
   std::string mt;
   auto k = classify_document(oci_manifest(), "", &mt);
   ASSERT_TRUE(k.ok()) << k.error().message;
@@ -28,7 +28,7 @@ TEST(Documents, ParsesOciManifest) {
   EXPECT_EQ(m->layers[0].size, 20u);
 }
 
-TEST(Documents, ParsesDockerManifestUsingTransportType) {
+TEST(OciDocuments, ParsesDockerManifestUsingTransportType) {
   std::string body = R"({"schemaVersion":2,"config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":")" +
                      kD1 + R"(","size":10},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","digest":")" +
                      kD2 + R"(","size":20}]})";
@@ -39,7 +39,7 @@ TEST(Documents, ParsesDockerManifestUsingTransportType) {
   EXPECT_TRUE(parse_manifest(body, mt).ok());
 }
 
-TEST(Documents, RejectsMissingAndConflictingMediaTypes) {
+TEST(OciDocuments, RejectsMissingAndConflictingMediaTypes) {
   std::string no_type = R"({"schemaVersion":2,"config":{},"layers":[]})";
   EXPECT_FALSE(classify_document(no_type, "", nullptr).ok());
   EXPECT_FALSE(classify_document(no_type, "application/octet-stream", nullptr).ok());
@@ -54,13 +54,13 @@ TEST(Documents, RejectsMissingAndConflictingMediaTypes) {
   EXPECT_FALSE(classify_document(index_with_layers, "", nullptr).ok());
 }
 
-TEST(Documents, RejectsSchema1) {
+TEST(OciDocuments, RejectsSchema1) {
   auto r = classify_document(R"({"schemaVersion":1,"fsLayers":[]})", "", nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("schema 1"), std::string::npos);
 }
 
-TEST(Documents, RejectsHostileManifests) {
+TEST(OciDocuments, RejectsHostileManifests) {
   std::string mt(media_type::kOciManifest);
   auto bad = [&](const std::string& body) {
     auto r = parse_manifest(body, mt);
@@ -91,7 +91,7 @@ TEST(Documents, RejectsHostileManifests) {
   bad(deep);
 }
 
-TEST(Documents, IndexSelectsLinuxAmd64) {
+TEST(OciDocuments, IndexSelectsLinuxAmd64) {
   std::string body =
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
       R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + kD1 +
@@ -112,7 +112,7 @@ TEST(Documents, IndexSelectsLinuxAmd64) {
   EXPECT_NE(none.error().message.find("linux/arm64"), std::string::npos);
 }
 
-TEST(Documents, Config) {
+TEST(OciDocuments, Config) {
   std::string body = R"({"os":"linux","architecture":"amd64","config":{"Entrypoint":null,"Cmd":["/srv/app"],)"
                      R"("Env":["A=1"],"WorkingDir":"/srv","User":"app","ExposedPorts":{"9000/tcp":{},"80/tcp":{}}},)"
                      R"("rootfs":{"type":"layers","diff_ids":[")" + kD1 + R"("]}})";

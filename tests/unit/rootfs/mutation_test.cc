@@ -41,7 +41,7 @@ std::string mutate(const std::string& in, std::mt19937& rng) {
   return s;
 }
 
-TEST(Mutation, LayersNeverEscape) {
+TEST(RootfsMutation, LayersNeverEscape) {
   TempDir t;
   fs::create_directories(t / "outside");
   write_file(t / "outside/sentinel", "original");
@@ -73,7 +73,7 @@ TEST(Mutation, LayersNeverEscape) {
   EXPECT_EQ(n, 1u);
 }
 
-TEST(Mutation, DocumentsNeverCrash) {
+TEST(RootfsMutation, DocumentsNeverCrash) {
   const std::string d = "sha256:" + std::string(64, 'c');
   std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
                          R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" + d +
