@@ -16,6 +16,7 @@
 #include "vmm/arch/vcpu_setup.h"
 #include "vmm/devices/block_device.h"
 #include "vmm/devices/rng_device.h"
+#include "vmm/devices/vsock_device.h"
 
 namespace kiln::vmm {
 namespace {
@@ -73,6 +74,13 @@ Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config,
   for (const config::Drive* d : drives) {
     KILN_ASSIGN_OR_RETURN(auto blk, devices::BlockDevice::open({d->path_on_host, d->is_read_only, d->drive_id}));
     KILN_TRY(vmm->attach_virtio("block_" + d->drive_id, std::move(blk)));
+  }
+  if (config.vsock) {
+    devices::VsockDeviceConfig vc;
+    vc.guest_cid = config.vsock->guest_cid;
+    vc.uds_path = config.vsock->uds_path;
+    KILN_ASSIGN_OR_RETURN(auto vsock, devices::VsockDevice::create(vc, *vmm->loop_));
+    KILN_TRY(vmm->attach_virtio("vsock", std::move(vsock)));
   }
   if (config.entropy) {
     KILN_TRY(vmm->attach_virtio("entropy", std::make_shared<devices::RngDevice>()));

@@ -16,35 +16,46 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 args="console=ttyS0 reboot=k panic=1 quiet"
 mem_mib=128
 
-cat >"$tmp/vm.json" <<JSON
-{"boot-source": {"kernel_image_path": "$kernel", "initrd_path": "$tmp/initrd.cpio", "boot_args": "$args"},
+for v in vm:"$args" vm-hold:"$args kiln.hold"; do
+  cat >"$tmp/${v%%:*}.json" <<JSON
+{"boot-source": {"kernel_image_path": "$kernel", "initrd_path": "$tmp/initrd.cpio", "boot_args": "${v#*:}"},
  "machine-config": {"vcpu_count": 1, "mem_size_mib": $mem_mib}}
 JSON
+done
 
 # Runs one boot; prints milliseconds to the marker (and samples kiln-vmm's RSS if asked).
 boot_once() {  # boot_once kiln|qemu [rss_out_file]
   local kind=$1 rss_out=${2:-} start pid line ms=
+  : >"$tmp/out"
   start=$(date +%s%N)
   if [ "$kind" = kiln ]; then
-    "$vmm" --no-api --config-file "$tmp/vm.json" >"$tmp/out" 2>&1 &
+    local cfg=vm; [ -z "$rss_out" ] || cfg=vm-hold
+    "$vmm" --no-api --config-file "$tmp/$cfg.json" >"$tmp/out" 2>&1 &
   else
     qemu-system-x86_64 -M microvm,x-option-roms=off,rtc=off -enable-kvm -cpu host -m ${mem_mib}M -smp 1 \
       -nodefaults -no-user-config -display none -serial file:"$tmp/out" -no-reboot \
       -kernel "$kernel" -initrd "$tmp/initrd.cpio" -append "${args/reboot=k/reboot=t}" </dev/null >/dev/null 2>&1 &
   fi
   pid=$!
-  : >"$tmp/out"
-  for _ in $(seq 1 60000); do
+  local deadline=$(( $(date +%s) + 300 ))
+  while [ "$(date +%s)" -lt $deadline ]; do
     if grep -q KILN-BENCH-INIT "$tmp/out" 2>/dev/null; then ms=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
     kill -0 $pid 2>/dev/null || break
-    sleep 0.005
+    sleep 0.01
   done
+  [ -n "$ms" ] || kill -9 $pid 2>/dev/null || true
   if [ -n "$rss_out" ] && [ -n "$ms" ]; then
     # Resident memory of every mapping except guest RAM (the mem_mib-sized anonymous mapping).
-    awk -v guest_kb=$((mem_mib * 1024)) '
-      /^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); size_kb = (strtonum("0x" r[2]) - strtonum("0x" r[1])) / 1024; guest = (size_kb == guest_kb) }
-      /^Rss:/ { if (guest) g += $2; else o += $2 }
-      END { printf "%d %d\n", o, g }' "/proc/$pid/smaps" >"$rss_out"
+    local other=0 guest=0 is_guest=0 a b
+    while read -r a b _; do
+      if [[ "$a" =~ ^([0-9a-f]+)-([0-9a-f]+)$ ]]; then
+        is_guest=$(( (16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]}) == mem_mib * 1048576 ))
+      elif [ "$a" = Rss: ]; then
+        if [ $is_guest = 1 ]; then guest=$((guest + b)); else other=$((other + b)); fi
+      fi
+    done <"/proc/$pid/smaps"
+    echo "$other $guest" >"$rss_out"
+    kill $pid
   fi
   wait $pid 2>/dev/null || true
   [ -n "$ms" ] || { echo "boot failed ($kind):" >&2; tail -n 20 "$tmp/out" >&2; return 1; }
@@ -55,6 +66,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 : >"$tmp/kiln.ms"; : >"$tmp/qemu.ms"
 boot_once kiln >/dev/null; boot_once qemu >/dev/null   # warm the page cache for both
+echo "warm-up done" >&2
 for i in $(seq 1 "$runs"); do
   boot_once kiln >>"$tmp/kiln.ms"
   boot_once qemu >>"$tmp/qemu.ms"
