@@ -79,6 +79,18 @@ void reap_stale(const std::string& dir, const std::string& prefix) {
   for (const auto& n : stale) (void)remove_tree_at(d.get(), n);
 }
 
+// The cache-wide lock: shared while building, exclusive for housekeeping.
+Result<UniqueFd> lock_cache(const std::string& cache_dir, int how) {
+  KILN_TRY(mkdir_p(cache_dir));
+  std::string path = cache_dir + "/.lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return errno_error("open " + path);
+  while (::flock(fd.get(), how) != 0) {
+    if (errno != EINTR) return errno_error("flock " + path);
+  }
+  return fd;
+}
+
 Status write_file_atomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -159,6 +171,7 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
     progress(last);
   };
   if (req.cache_dir.empty()) return make_error("no cache directory given");
+  KILN_ASSIGN_OR_RETURN(UniqueFd cache_lock, lock_cache(req.cache_dir, LOCK_SH));
   std::string images = req.cache_dir + "/images";
   std::string tmp = req.cache_dir + "/tmp";
   KILN_TRY(mkdir_p(images));
@@ -270,9 +283,39 @@ Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manif
   return out;
 }
 
+Status remove_image(const std::string& cache_dir, const Digest& manifest_digest) {
+  KILN_ASSIGN_OR_RETURN(UniqueFd lock, lock_cache(cache_dir, LOCK_EX));
+  for (const char* ext : {".ext4", ".json", ".lock"}) {
+    std::string p = cache_dir + "/images/" + manifest_digest.hex + ext;
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return errno_error("unlink " + p);
+  }
+  return ok_status();
+}
+
+Result<uint64_t> prune_blobs(const std::string& cache_dir) {
+  KILN_ASSIGN_OR_RETURN(UniqueFd lock, lock_cache(cache_dir, LOCK_EX));
+  std::string dir = cache_dir + "/blobs/sha256";
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) {
+    if (errno == ENOENT) return uint64_t{0};
+    return errno_error("open " + dir);
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> names, list_dir(d.get()));
+  uint64_t freed = 0;
+  for (const auto& n : names) {
+    struct stat st;
+    if (::fstatat(d.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+      freed += static_cast<uint64_t>(st.st_size);
+    }
+    KILN_TRY(remove_tree_at(d.get(), n));
+  }
+  return freed;
+}
+
 Result<InspectResult> inspect(const BuildRequest& req) {
   std::string cache = req.cache_dir;
   if (cache.empty()) return make_error("no cache directory given");
+  KILN_ASSIGN_OR_RETURN(UniqueFd cache_lock, lock_cache(cache, LOCK_SH));
   KILN_TRY(mkdir_p(cache + "/tmp"));
   KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(cache + "/blobs"));
   KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(cache + "/tmp"));

@@ -48,6 +48,14 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
 // kilnd uses this after a restart to find the images its functions were deployed with.
 Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manifest_digest);
 
+// Cache housekeeping (e.g. when kilnd deletes a function). Both wait for running builds:
+// builds hold the cache lock shared, these take it exclusively.
+// Removes one image and its config (not an error when absent).
+Status remove_image(const std::string& cache_dir, const Digest& manifest_digest);
+// Removes every stored blob; images are self-contained, blobs only speed up later builds of
+// images that share layers. Returns the bytes freed.
+Result<uint64_t> prune_blobs(const std::string& cache_dir);
+
 struct InspectResult {
   Digest manifest_digest;
   std::string manifest_media_type;

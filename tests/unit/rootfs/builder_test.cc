@@ -313,6 +313,29 @@ TEST(RootfsBuilder, ReapsScratchOfDeadBuilders) {
   EXPECT_FALSE(fs::exists(req.cache_dir + "/blobs/tmp/999999999-3.partial"));
 }
 
+TEST(RootfsBuilder, RemoveImageAndPruneBlobs) {
+  TempDir t;
+  write_oci_layout(t / "layout", sample_spec(), "v1");
+  BuildRequest req;
+  req.reference = "oci:" + (t / "layout");
+  req.cache_dir = t / "cache";
+  auto r = build(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto freed = prune_blobs(req.cache_dir);
+  ASSERT_TRUE(freed.ok()) << freed.error().message;
+  EXPECT_GT(*freed, 0u);  // at least the config blob
+  EXPECT_TRUE(fs::is_empty(req.cache_dir + "/blobs/sha256"));
+  EXPECT_TRUE(fs::exists(r->image_path));  // images do not need their blobs
+  ASSERT_TRUE(remove_image(req.cache_dir, r->manifest_digest).ok());
+  EXPECT_FALSE(fs::exists(r->image_path));
+  EXPECT_FALSE(fs::exists(r->config_path));
+  EXPECT_FALSE(find_cached(req.cache_dir, r->manifest_digest).ok());
+  EXPECT_TRUE(remove_image(req.cache_dir, r->manifest_digest).ok());  // idempotent
+  auto again = build(req);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_FALSE(again->cache_hit);
+}
+
 TEST(RootfsBuilder, InspectPrintsConfig) {
   TempDir t;
   WrittenImage img = write_oci_layout(t / "layout", sample_spec(), "v1");
