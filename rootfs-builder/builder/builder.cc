@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <optional>
 #include <cstdlib>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -111,7 +112,29 @@ struct Resolved {
   std::unique_ptr<ImageSource> source;
   Manifest manifest;
   Digest manifest_digest;
+  std::optional<Digest> index_digest;  // when the reference named an index
 };
+
+// images/<index hex>.<os>-<arch>.index holds the manifest digest an index resolved to, so a
+// by-digest reference to an index is a cache hit without asking the registry again.
+std::string alias_path(const std::string& cache_dir, const Digest& index, const BuildRequest& req) {
+  return cache_dir + "/images/" + index.hex + "." + req.os + "-" + req.architecture + ".index";
+}
+
+// The cache entry for a by-digest registry reference, found without any network access.
+std::optional<BuiltImage> cached_by_reference_digest(const BuildRequest& req) {
+  auto ref = parse_reference(req.reference);
+  if (!ref.ok() || ref->transport != Transport::kDocker || ref->digest.empty()) return std::nullopt;
+  auto d = Digest::parse(ref->digest);
+  if (!d.ok()) return std::nullopt;
+  if (auto hit = find_cached(req.cache_dir, *d); hit.ok()) return std::move(hit).value();
+  auto alias = read_file_capped(alias_path(req.cache_dir, *d, req), 256);
+  if (!alias.ok()) return std::nullopt;
+  auto m = Digest::parse(*alias);
+  if (!m.ok()) return std::nullopt;
+  if (auto hit = find_cached(req.cache_dir, *m); hit.ok()) return std::move(hit).value();
+  return std::nullopt;
+}
 
 Result<Resolved> resolve(const BuildRequest& req, const std::string& work_dir) {
   KILN_ASSIGN_OR_RETURN(ImageReference ref, parse_reference(req.reference));
@@ -127,6 +150,7 @@ Result<Resolved> resolve(const BuildRequest& req, const std::string& work_dir) {
   std::string mt;
   KILN_ASSIGN_OR_RETURN(DocumentKind kind, classify_document(doc.body, doc.media_type, &mt));
   if (kind == DocumentKind::kIndex) {
+    r.index_digest = doc.digest;
     KILN_ASSIGN_OR_RETURN(Index idx, parse_index(doc.body, mt));
     KILN_ASSIGN_OR_RETURN(Descriptor d, select_platform(idx, req.os, req.architecture));
     KILN_ASSIGN_OR_RETURN(doc, r.source->manifest(d));
@@ -181,8 +205,24 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   reap_stale(store.dir() + "/tmp", "");
   KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(tmp));
 
+  auto deliver = [&](const BuiltImage& img) -> Status {
+    if (!req.output_path.empty()) {
+      report("copy", req.output_path, 0, 0);
+      KILN_TRY(copy_file_sparse(img.image_path, req.output_path));
+    }
+    report("done", img.image_path, 1, 1);
+    return ok_status();
+  };
+  if (auto hit = cached_by_reference_digest(req)) {
+    KILN_TRY(deliver(*hit));
+    return std::move(*hit);
+  }
+
   report("resolve", req.reference, 0, 0);
   KILN_ASSIGN_OR_RETURN(Resolved res, resolve(req, scratch.path()));
+  if (res.index_digest) {
+    KILN_TRY(write_file_atomic(alias_path(req.cache_dir, *res.index_digest, req), res.manifest_digest.str()));
+  }
   const std::string hex = res.manifest_digest.hex;
   BuiltImage out;
   out.manifest_digest = res.manifest_digest;
@@ -195,18 +235,9 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   if (!lock) return errno_error("open " + lock_path);
   if (::flock(lock.get(), LOCK_EX) != 0) return errno_error("flock " + lock_path);
 
-  auto finish_output = [&]() -> Status {
-    if (!req.output_path.empty()) {
-      report("copy", req.output_path, 0, 0);
-      KILN_TRY(copy_file_sparse(out.image_path, req.output_path));
-    }
-    report("done", out.image_path, 1, 1);
-    return ok_status();
-  };
-
   if (auto hit = find_cached(req.cache_dir, res.manifest_digest); hit.ok()) {
     out = std::move(hit).value();
-    KILN_TRY(finish_output());
+    KILN_TRY(deliver(out));
     return out;
   }
 
@@ -264,7 +295,7 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
     ::unlink(out.config_path.c_str());
     return e;
   }
-  KILN_TRY(finish_output());
+  KILN_TRY(deliver(out));
   return out;
 }
 

@@ -77,7 +77,9 @@ class RegistryProtocol : public ::testing::Test {
     std::string blob_prefix = "/v2/kiln/app/blobs/";
     if (r.target.rfind(man_prefix, 0) == 0) {
       std::string ref = r.target.substr(man_prefix.size());
-      if (ref == "multi") return {200, {{"Content-Type", "application/vnd.oci.image.index.v1+json"}}, index_};
+      if (ref == "multi" || ref == sha256_of(index_).str()) {
+        return {200, {{"Content-Type", "application/vnd.oci.image.index.v1+json"}}, index_};
+      }
       if (ref == "huge") {
         return {200, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, std::string(5 << 20, ' ')};
       }
@@ -165,6 +167,18 @@ TEST_F(RegistryProtocol, IndexResolvesToLinuxAmd64) {
   auto r = build(request(":multi"));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->manifest_digest.str(), img_.manifest_digest);
+  // By the index's digest: resolved once, then served from the cache without the registry.
+  std::string index_digest = sha256_of(index_).str();
+  auto by_digest = build(request("@" + index_digest));
+  ASSERT_TRUE(by_digest.ok()) << by_digest.error().message;
+  EXPECT_TRUE(by_digest->cache_hit);
+  BuildRequest offline = request("@" + index_digest);
+  offline.reference = "docker://127.0.0.1:1/kiln/app@" + index_digest;
+  auto off = build(offline);
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->manifest_digest.str(), img_.manifest_digest);
+  offline.architecture = "arm64";  // the alias is per platform
+  EXPECT_FALSE(build(offline).ok());
 }
 
 TEST_F(RegistryProtocol, ConflictingDigestHeaderIsRefused) {

@@ -112,6 +112,12 @@ TEST_F(RegistryTest, TlsBasicAuthPullByTagThenByDigest) {
   auto again = build(by_digest);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->cache_hit);
+  // A cached by-digest reference needs no registry at all (port 1 is closed).
+  BuildRequest offline = by_digest;
+  offline.reference = "docker://127.0.0.1:1/kiln/app@" + digest_;
+  auto off = build(offline);
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_TRUE(off->cache_hit);
 }
 
 TEST_F(RegistryTest, WrongPasswordIsRefused) {
