@@ -8,7 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <cstdlib>
 #include <vector>
@@ -180,6 +185,70 @@ Result<ImageConfig> fetch_config(ImageSource& src, const Manifest& m, BlobStore&
   return c;
 }
 
+// Downloads blobs into the store, up to kParallelDownloads at a time when the source can. The
+// workers only count bytes; progress is reported from this (the caller's) thread.
+template <typename Report>
+Status download_layers(ImageSource& source, const std::vector<const Descriptor*>& layers, BlobStore& store,
+                       Report& report) {
+  constexpr size_t kParallelDownloads = 3;
+  uint64_t total = 0;
+  for (const Descriptor* l : layers) total += l->size;
+  std::vector<std::unique_ptr<ImageSource>> clones;
+  for (size_t i = 1; i < std::min(kParallelDownloads, layers.size()); ++i) {
+    auto c = source.clone_for_download();
+    if (!c) break;
+    clones.push_back(std::move(c));
+  }
+  if (clones.empty()) {  // sequential
+    uint64_t done = 0;
+    for (const Descriptor* l : layers) {
+      report("fetch", l->digest.str(), done, total);
+      KILN_TRY(source.fetch_blob(*l, store, [&](uint64_t n) { report("fetch", l->digest.str(), done + n, total); }));
+      done += l->size;
+    }
+    return ok_status();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0, finished = 0;
+  std::optional<Error> first_error;
+  std::vector<std::atomic<uint64_t>> got(layers.size());
+  auto work = [&](ImageSource& src) {
+    for (;;) {
+      size_t k;
+      {
+        std::lock_guard<std::mutex> l(mu);
+        if (first_error || next >= layers.size()) break;
+        k = next++;
+      }
+      Status s = src.fetch_blob(*layers[k], store, [&got, k](uint64_t n) { got[k].store(n); });
+      std::lock_guard<std::mutex> l(mu);
+      if (!s.ok() && !first_error) first_error = s.error();
+      if (s.ok()) got[k].store(layers[k]->size);
+    }
+    std::lock_guard<std::mutex> l(mu);
+    ++finished;
+    cv.notify_all();
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(work, std::ref(source));
+  for (auto& c : clones) threads.emplace_back(work, std::ref(*c));
+  {
+    std::unique_lock<std::mutex> l(mu);
+    while (finished < threads.size()) {
+      cv.wait_for(l, std::chrono::milliseconds(200));
+      uint64_t sum = 0;
+      for (const auto& g : got) sum += g.load();
+      l.unlock();
+      report("fetch", std::to_string(layers.size()) + " layers", sum, total);
+      l.lock();
+    }
+  }
+  for (auto& t : threads) t.join();
+  if (first_error) return *first_error;
+  return ok_status();
+}
+
 }  // namespace
 
 Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress) {
@@ -248,14 +317,15 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   // Remote layers are downloaded (verified) into the store first; local ones are read in
   // place and verified while they are unpacked.
   std::vector<std::optional<Result<UniqueFd>>> local(res.manifest.layers.size());
+  std::vector<const Descriptor*> remote;
   for (size_t i = 0; i < res.manifest.layers.size(); ++i) {
     const Descriptor& l = res.manifest.layers[i];
-    if (!store.has(l.digest)) local[i] = res.source->open_local_blob(l);
-    if (local[i] || store.has(l.digest)) continue;
-    report("fetch", l.digest.str(), done, total);
-    KILN_TRY(res.source->fetch_blob(l, store, [&](uint64_t n) { report("fetch", l.digest.str(), done + n, total); }));
-    done += l.size;
+    if (store.has(l.digest)) continue;
+    local[i] = res.source->open_local_blob(l);
+    bool listed = std::any_of(remote.begin(), remote.end(), [&](const Descriptor* d) { return d->digest == l.digest; });
+    if (!local[i] && !listed) remote.push_back(&l);
   }
+  KILN_TRY(download_layers(*res.source, remote, store, report));
 
   std::string root = scratch.path() + "/rootfs";
   if (::mkdir(root.c_str(), 0755) != 0) return errno_error("mkdir " + root);

@@ -86,6 +86,15 @@ Result<std::unique_ptr<ImageSource>> RegistrySource::open(const ImageReference& 
   return std::unique_ptr<ImageSource>(std::move(s));
 }
 
+std::unique_ptr<ImageSource> RegistrySource::clone_for_download() {
+  std::unique_ptr<RegistrySource> c(new RegistrySource(ref_, opts_));
+  c->creds_ = creds_;
+  c->base_ = base_;
+  c->origin_ = origin_;
+  c->auth_header_ = auth_header_;
+  return c;
+}
+
 Status RegistrySource::authenticate(const HttpResponse& resp) {
   auto h = resp.headers.find("www-authenticate");
   if (h == resp.headers.end()) return make_error("registry answered 401 without a WWW-Authenticate challenge");

@@ -16,6 +16,7 @@ class RegistrySource : public ImageSource {
   Result<ManifestDoc> root_manifest() override;
   Result<ManifestDoc> manifest(const Descriptor& d) override;
   Status fetch_blob(const Descriptor& d, BlobStore& store, const ByteProgress& progress) override;
+  std::unique_ptr<ImageSource> clone_for_download() override;
 
  private:
   RegistrySource(ImageReference ref, SourceOptions opts);

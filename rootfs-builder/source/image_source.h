@@ -44,6 +44,9 @@ class ImageSource {
   // Local sources hand out layer blobs in place (the caller verifies them while reading),
   // which saves copying them into the store. Remote sources answer nullopt.
   virtual std::optional<Result<UniqueFd>> open_local_blob(const Descriptor&) { return std::nullopt; }
+  // A second handle for downloading blobs on another thread (sharing credentials, not
+  // connections); nullptr when the source cannot download in parallel.
+  virtual std::unique_ptr<ImageSource> clone_for_download() { return nullptr; }
 };
 
 Result<std::unique_ptr<ImageSource>> open_source(const ImageReference& ref, const SourceOptions& opts);

@@ -24,7 +24,10 @@ class RegistryProtocol : public ::testing::Test {
  protected:
   void SetUp() override {
     ImageSpec spec;
-    spec.layers.push_back(make_tar({dir("etc"), file("etc/motd", "via bearer")}));
+    // Three layers, so blobs are fetched by parallel downloaders.
+    spec.layers.push_back(make_tar({dir("etc"), file("etc/motd", "first")}));
+    spec.layers.push_back(make_tar({file("etc/two", std::string(200000, '2'))}));
+    spec.layers.push_back(make_tar({file("etc/motd", "via bearer")}));
     img_ = write_oci_layout(t_ / "layout", spec, "v1");
     // An index naming an arm64 image (absent) and our amd64 one.
     std::string man = read_file(blob(img_.manifest_digest));
@@ -139,6 +142,7 @@ TEST_F(RegistryProtocol, BearerTokenAndCrossOriginRedirectWithoutCredentials) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->manifest_digest.str(), img_.manifest_digest);
   EXPECT_EQ(debugfs_cat(r->image_path, "/etc/motd"), "via bearer");
+  EXPECT_EQ(debugfs_cat(r->image_path, "/etc/two"), std::string(200000, '2'));
   auto storage_requests = storage_->requests();
   ASSERT_FALSE(storage_requests.empty());
   for (const auto& req : storage_requests) {
