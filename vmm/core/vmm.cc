@@ -132,8 +132,9 @@ Status Vmm::attach_legacy(int serial_out_fd) {
   int kbd_fd = kbd_irq_fd_.get();
   i8042_ = std::make_unique<legacy::I8042>(
       [this] {
+        // Linux reboots through the i8042 after a panic too (panic=N): the console tells them apart.
         reset_requested_ = true;
-        finish(VmExit::kGuestShutdown);
+        finish(serial_->saw_panic() ? VmExit::kGuestPanic : VmExit::kGuestShutdown);
       },
       [kbd_fd] { signal_eventfd(kbd_fd); });
   return ok_status();

@@ -41,8 +41,10 @@ Result<config::VmConfig> VmmController::load_snapshot(const config::SnapshotLoad
 }
 
 nlohmann::json VmmController::metrics() {
+  nlohmann::json j = api::VmController::metrics();  // process-wide counters (API, logger)
   std::lock_guard lock(mu_);
-  return vmm_ ? vmm_->metrics() : nlohmann::json::object();
+  if (vmm_) j["devices"] = vmm_->metrics();
+  return j;
 }
 
 int VmmController::wait_for_exit() {

@@ -6,8 +6,9 @@ set -euo pipefail
 src=${KILN_SOURCE_DIR:?} build=${KILN_BUILD_DIR:?}
 kernel=${KILN_GUEST_KERNEL:-$build/guest-kernel/vmlinux}
 initrd=$build/tests/e2e/smoke/initrd.cpio
+panic_initrd=$build/tests/e2e/vmm/panic_initrd.cpio
 vmm=$build/vmm/kiln-vmm
-for f in "$kernel" "$initrd" "$vmm"; do [ -e "$f" ] || { echo "FAIL: $f missing"; exit 1; }; done
+for f in "$kernel" "$initrd" "$panic_initrd" "$vmm"; do [ -e "$f" ] || { echo "FAIL: $f missing"; exit 1; }; done
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 args="console=ttyS0 reboot=k panic=1 quiet"
@@ -57,3 +58,30 @@ cat "$tmp/console2"; cat "$tmp/err2" >&2
 grep -q KILN-GUEST-INIT-OK "$tmp/console2" || { echo "FAIL: no /init marker from API boot (exit $rc)"; exit 1; }
 [ $rc = 0 ] || { echo "FAIL: kiln-vmm exited $rc (want 0)"; exit 1; }
 echo "vmm-boot: API boot (2 vCPUs) to init and reboot: exit 0 in $(ms_since $start) ms"
+
+# --- 3: a guest kernel panic ends kiln-vmm with exit code 2 --------------------------------------
+sed -e "s|$initrd|$panic_initrd|" "$tmp/vm.json" >"$tmp/panic.json"
+set +e
+timeout 300 "$vmm" --no-api --config-file "$tmp/panic.json" >"$tmp/console3" 2>&1
+rc=$?
+set -e
+grep -q "Kernel panic - not syncing" "$tmp/console3" || { cat "$tmp/console3"; echo "FAIL: the guest did not panic"; exit 1; }
+[ $rc = 2 ] || { echo "FAIL: kiln-vmm exited $rc after a guest panic (want 2)"; exit 1; }
+echo "vmm-boot: guest panic -> exit 2"
+
+# --- 4: a bzImage (Debian's generic kernel, the test host's own) -------------------------------
+source "$src/scripts/lib.sh"
+bz=${KILN_BZIMAGE:-$(ls -1 "$kiln_cache"/test-host/*/root/boot/vmlinuz-* /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)}
+[ -f "$bz" ] || { echo "FAIL: no bzImage found (set KILN_BZIMAGE, or run tests/kvm-host/run once)"; exit 1; }
+cat >"$tmp/bz.json" <<JSON
+{"boot-source": {"kernel_image_path": "$bz", "initrd_path": "$initrd", "boot_args": "console=ttyS0 reboot=k panic=1 quiet"},
+ "machine-config": {"vcpu_count": 1, "mem_size_mib": 256}}
+JSON
+start=$(date +%s%N)
+set +e
+timeout 300 "$vmm" --no-api --config-file "$tmp/bz.json" >"$tmp/console4" 2>&1
+rc=$?
+set -e
+grep -q KILN-GUEST-INIT-OK "$tmp/console4" || { tail -n 30 "$tmp/console4"; echo "FAIL: bzImage $bz did not reach /init (exit $rc)"; exit 1; }
+[ $rc = 0 ] || { echo "FAIL: kiln-vmm exited $rc after the bzImage guest rebooted"; exit 1; }
+echo "vmm-boot: bzImage $(basename "$bz") to init and reboot: exit 0 in $(ms_since $start) ms"
