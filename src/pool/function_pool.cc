@@ -83,7 +83,15 @@ std::uint64_t FunctionPool::acquire(AcquireHandler done) {
       return 0;
     }
   }
-  if (waiters_.size() >= settings_.max_queue) {
+  // A request may wait for an instance that is starting (or that it makes start); beyond that
+  // capacity, at most max_queue requests wait for a busy instance to free a slot.
+  std::size_t starting = 0;
+  for (auto& [id, inst] : instances_) {
+    if (inst->state == InstanceState::kStarting) ++starting;
+  }
+  std::size_t startable = settings_.max_instances > alive() ? settings_.max_instances - alive() : 0;
+  std::size_t upcoming = (starting + startable) * settings_.concurrency;
+  if (waiters_.size() >= upcoming + settings_.max_queue) {
     done(AcquireResult{AcquireError::kQueueFull,
                        "too many requests: " + std::to_string(waiters_.size()) + " already queued for " + function_,
                        {}});

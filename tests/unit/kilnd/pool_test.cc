@@ -97,6 +97,8 @@ TEST(FunctionPool, PerInstanceConcurrency) {
 TEST(FunctionPool, BoundedQueueThenQueueFull) {
   Harness h(settings(1, 1, 2));
   Got got;
+  // One request waits for the instance it starts, two more may queue behind it.
+  h.pool->acquire(got.handler());
   h.pool->acquire(got.handler());
   h.pool->acquire(got.handler());
   EXPECT_TRUE(got.results.empty());
@@ -111,6 +113,21 @@ TEST(FunctionPool, BoundedQueueThenQueueFull) {
   EXPECT_EQ(w, 0u);  // still full
   ASSERT_EQ(more.results.size(), 1u);
   EXPECT_EQ(more.results[0].error, AcquireError::kQueueFull);
+}
+
+TEST(FunctionPool, NoQueueStillAllowsColdStartThenThrottles) {
+  Harness h(settings(1, 1, 0));
+  Got got;
+  EXPECT_NE(h.pool->acquire(got.handler()), 0u);  // waits for the cold start
+  h.pool->acquire(got.handler());
+  ASSERT_EQ(got.results.size(), 1u);
+  EXPECT_EQ(got.results[0].error, AcquireError::kQueueFull);
+  h.backend.ready(h.backend.started()[0]);
+  ASSERT_EQ(got.results.size(), 2u);
+  EXPECT_EQ(got.results[1].error, AcquireError::kNone);
+  h.pool->acquire(got.handler());  // the only instance is busy, no queue: throttled
+  ASSERT_EQ(got.results.size(), 3u);
+  EXPECT_EQ(got.results[2].error, AcquireError::kQueueFull);
 }
 
 TEST(FunctionPool, CancelledWaiterIsNotServed) {

@@ -39,6 +39,10 @@ std::unique_ptr<pool::VmInstance> FakeBackend::start(const pool::InstanceSpec& s
   states_[spec.instance_id] = st;
   started_.push_back(spec.instance_id);
   specs[spec.instance_id] = spec;
+  if (auto_ready && io_) {
+    std::string id = spec.instance_id;
+    asio::post(*io_, [this, id] { ready(id); });
+  }
   return std::make_unique<Fake>(*this, spec.instance_id, st);
 }
 

@@ -35,6 +35,7 @@ class FakeBackend : public pool::VmBackend {
   std::size_t pending_checks(const std::string& id) const;
 
   Server server;  // used by connect(); none = connect fails
+  bool auto_ready = false;  // instances report ready right after start (posted to io)
   bool fail_connect = false;
 
  private:

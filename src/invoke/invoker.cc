@@ -1,0 +1,152 @@
+// One invocation: lease (with deadline) -> connect -> write request -> read answer -> release.
+#include "src/invoke/invoker.h"
+
+namespace kiln::kilnd::invoke {
+namespace {
+
+using LocalStream = beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>;
+using Clock = std::chrono::steady_clock;
+using asio::use_awaitable;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+// A one-shot rendezvous between a callback and the coroutine, shared so that a callback
+// arriving after the coroutine gave up touches nothing that is gone.
+template <typename T>
+struct Slot {
+  explicit Slot(const asio::any_io_executor& ex) : timer(ex) {}
+  std::optional<T> value;
+  asio::steady_timer timer;
+};
+
+}  // namespace
+
+const char* invoke_status_name(InvokeStatus s) {
+  switch (s) {
+    case InvokeStatus::kOk: return "ok";
+    case InvokeStatus::kQueueFull: return "throttled";
+    case InvokeStatus::kStartFailed: return "start_failed";
+    case InvokeStatus::kTimeout: return "timeout";
+    case InvokeStatus::kCrash: return "crash";
+    case InvokeStatus::kResponseTooLarge: return "response_too_large";
+    case InvokeStatus::kShuttingDown: return "shutting_down";
+  }
+  return "unknown";
+}
+
+asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, GuestRequest request,
+                                     InvokeOptions options, InvokeHooks hooks) {
+  auto ex = co_await asio::this_coro::executor;
+  InvokeResult out;
+  const auto start = Clock::now();
+  const auto deadline = start + options.timeout;
+  auto timeout_text = [&options] { return "Task timed out after " + seconds_text(options.timeout) + " seconds"; };
+
+  // 1. A lease, or an error, or the deadline.
+  auto lease_slot = std::make_shared<Slot<pool::AcquireResult>>(ex);
+  lease_slot->timer.expires_at(deadline);
+  std::uint64_t waiter = pool->acquire([lease_slot](pool::AcquireResult r) {
+    lease_slot->value = std::move(r);
+    lease_slot->timer.cancel();
+  });
+  if (!lease_slot->value) {
+    beast::error_code ec;
+    co_await lease_slot->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  out.queued_ms = ms_between(start, Clock::now());
+  if (!lease_slot->value) {
+    pool->cancel(waiter);
+    out.status = InvokeStatus::kTimeout;
+    out.detail = timeout_text() + " (waiting for an instance)";
+    co_return out;
+  }
+  pool::AcquireResult acquired = std::move(*lease_slot->value);
+  switch (acquired.error) {
+    case pool::AcquireError::kNone: break;
+    case pool::AcquireError::kQueueFull:
+      out.status = InvokeStatus::kQueueFull;
+      out.detail = acquired.message;
+      co_return out;
+    case pool::AcquireError::kStartFailed:
+      out.status = InvokeStatus::kStartFailed;
+      out.detail = acquired.message;
+      co_return out;
+    case pool::AcquireError::kShuttingDown:
+      out.status = InvokeStatus::kShuttingDown;
+      out.detail = acquired.message;
+      co_return out;
+  }
+  pool::Lease lease = acquired.lease;
+  out.instance_id = lease.instance->id;
+  out.cold_start = lease.cold_start;
+  out.init_duration_ms = lease.init_duration_ms;
+  if (hooks.leased) hooks.leased(out.instance_id);
+  const auto leased_at = Clock::now();
+  pool::Outcome outcome = pool::Outcome::kOk;
+
+  // 2. A stream to the instance.
+  auto conn_slot = std::make_shared<Slot<Result<local::socket>>>(ex);
+  conn_slot->timer.expires_at(deadline);
+  lease.instance->vm->connect([conn_slot](Result<local::socket> s) {
+    conn_slot->value.emplace(std::move(s));
+    conn_slot->timer.cancel();
+  });
+  if (!conn_slot->value) {
+    beast::error_code ec;
+    co_await conn_slot->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (!conn_slot->value) {
+    out.status = InvokeStatus::kTimeout;
+    out.detail = timeout_text() + " (connecting to the instance)";
+    outcome = pool::Outcome::kRecycle;
+  } else if (!conn_slot->value->ok()) {
+    out.status = InvokeStatus::kCrash;
+    out.detail = "cannot reach the function: " + conn_slot->value->error().message;
+    outcome = pool::Outcome::kBroken;
+  } else {
+    // 3. Request and answer, both bounded by the deadline.
+    LocalStream stream(std::move(conn_slot->value->value()));
+    stream.expires_at(deadline);
+    request.keep_alive(false);
+    request.prepare_payload();
+    beast::error_code ec;
+    co_await http::async_write(stream, request, asio::redirect_error(use_awaitable, ec));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options.max_response_bytes);
+    parser.header_limit(64 * 1024);
+    beast::flat_buffer buf;
+    if (!ec) co_await http::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      out.response = parser.release();
+    } else if (ec == beast::error::timeout) {
+      out.status = InvokeStatus::kTimeout;
+      out.detail = timeout_text();
+      outcome = pool::Outcome::kRecycle;
+    } else if (ec == http::error::body_limit) {
+      out.status = InvokeStatus::kResponseTooLarge;
+      out.detail = "the function's response is larger than " + std::to_string(options.max_response_bytes) + " bytes";
+      outcome = pool::Outcome::kRecycle;
+    } else {
+      out.status = InvokeStatus::kCrash;
+      out.detail = "the function's server closed the connection without a complete response (" + ec.message() +
+                   "): it crashed or exited";
+      outcome = pool::Outcome::kBroken;
+    }
+    stream.close();
+  }
+  out.duration_ms = ms_between(leased_at, Clock::now());
+  out.max_memory_mib = lease.instance->vm ? lease.instance->vm->max_memory_mib() : 0;
+  if (hooks.released) hooks.released(out.instance_id);
+  pool->release(lease, outcome);
+  co_return out;
+}
+
+}  // namespace kiln::kilnd::invoke

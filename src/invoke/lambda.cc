@@ -1,0 +1,108 @@
+// Lambda Invoke API status codes and error bodies (AWS Lambda API reference, Invoke: Errors).
+#include "src/invoke/lambda.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::kilnd::invoke {
+namespace {
+
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+}  // namespace
+
+LambdaReply lambda_service_error(LambdaServiceError kind, std::string_view message) {
+  LambdaReply r;
+  std::string type = "User";
+  std::string name;
+  switch (kind) {
+    case LambdaServiceError::kInvalidRequestContent:
+      r.status = http::status::bad_request;
+      name = "InvalidRequestContentException";
+      break;
+    case LambdaServiceError::kInvalidParameterValue:
+      r.status = http::status::bad_request;
+      name = "InvalidParameterValueException";
+      break;
+    case LambdaServiceError::kResourceNotFound:
+      r.status = http::status::not_found;
+      name = "ResourceNotFoundException";
+      break;
+    case LambdaServiceError::kResourceConflict:
+      r.status = http::status::conflict;
+      name = "ResourceConflictException";
+      break;
+    case LambdaServiceError::kRequestTooLarge:
+      r.status = http::status::payload_too_large;
+      name = "RequestTooLargeException";
+      break;
+    case LambdaServiceError::kTooManyRequests:
+      r.status = http::status::too_many_requests;
+      name = "TooManyRequestsException";
+      break;
+    case LambdaServiceError::kService:
+      r.status = http::status::internal_server_error;
+      name = "ServiceException";
+      type = "Service";
+      break;
+    case LambdaServiceError::kResourceNotReady:
+      r.status = http::status::bad_gateway;
+      name = "ResourceNotReadyException";
+      type = "Service";
+      break;
+  }
+  nlohmann::json body = {{"Type", type}, {"message", message}};
+  if (kind == LambdaServiceError::kTooManyRequests) {
+    body["Reason"] = "ReservedFunctionConcurrentInvocationLimitExceeded";
+    body["retryAfterSeconds"] = "1";
+  }
+  r.headers.emplace_back("x-amzn-ErrorType", name);
+  r.headers.emplace_back("Content-Type", "application/json");
+  r.body = dump(body);
+  return r;
+}
+
+LambdaReply lambda_from_result(const InvokeResult& res, std::string_view request_id) {
+  LambdaReply r;
+  auto function_error = [&](std::string_view type, const std::string& message) {
+    r.status = http::status::ok;
+    r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = dump({{"errorType", type}, {"errorMessage", "RequestId: " + std::string(request_id) + " Error: " + message}});
+  };
+  switch (res.status) {
+    case InvokeStatus::kOk:
+      if (res.response.result_int() >= 500) {
+        r.status = http::status::ok;
+        r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+        r.headers.emplace_back("Content-Type", "application/json");
+        r.body = res.response.body();
+        break;
+      }
+      r.status = http::status::ok;
+      r.headers.emplace_back("Content-Type", std::string(res.response[http::field::content_type]).empty()
+                                                 ? std::string("application/json")
+                                                 : std::string(res.response[http::field::content_type]));
+      r.body = res.response.body();
+      break;
+    case InvokeStatus::kTimeout: function_error("Sandbox.Timedout", res.detail); break;
+    case InvokeStatus::kCrash: function_error("Runtime.ExitError", res.detail); break;
+    case InvokeStatus::kResponseTooLarge: function_error("Function.ResponseSizeTooLarge", res.detail); break;
+    case InvokeStatus::kStartFailed:
+      return lambda_service_error(LambdaServiceError::kResourceNotReady, res.detail);
+    case InvokeStatus::kQueueFull:
+      return lambda_service_error(LambdaServiceError::kTooManyRequests, "Rate Exceeded. " + res.detail);
+    case InvokeStatus::kShuttingDown:
+      return lambda_service_error(LambdaServiceError::kService, res.detail);
+  }
+  r.headers.emplace_back("X-Amz-Executed-Version", "$LATEST");
+  return r;
+}
+
+std::optional<InvocationType> parse_invocation_type(std::string_view h) {
+  if (h.empty() || h == "RequestResponse") return InvocationType::kRequestResponse;
+  if (h == "Event") return InvocationType::kEvent;
+  if (h == "DryRun") return InvocationType::kDryRun;
+  return std::nullopt;
+}
+
+}  // namespace kiln::kilnd::invoke

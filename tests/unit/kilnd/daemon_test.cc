@@ -1,0 +1,396 @@
+// kilnd end to end without VMs: the real HTTP server on 127.0.0.1 port 0 and a Unix socket,
+// the daemon with the fake backend (guest = an in-process HTTP server on a socketpair):
+// routing, validation 400s, deploy/list/get/delete, event/web/Lambda invocations, 413, 429,
+// 504 + recycle, 502 on crash, logs with START/END/REPORT, follow, metrics, restart recovery.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "src/client/http_client.h"
+#include "src/daemon/daemon.h"
+#include "tests/unit/kilnd/support/fake_backend.h"
+
+namespace kiln::kilnd::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// The fake function server: echoes the event; "hang" never answers; "crash" hangs up.
+asio::awaitable<void> fake_guest(local::socket s) {
+  beast::flat_buffer buf;
+  http::request<http::string_body> req;
+  beast::error_code ec;
+  co_await http::async_read(s, buf, req, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  if (req.body().find("crash") != std::string::npos) co_return;  // closes the socket
+  if (req.body().find("hang") != std::string::npos) {
+    asio::steady_timer t(s.get_executor(), std::chrono::hours(1));
+    char c;
+    co_await s.async_read_some(asio::buffer(&c, 1), asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
+  json j = {{"method", std::string(req.method_string())},
+            {"target", std::string(req.target())},
+            {"body", req.body()},
+            {"request_id", std::string(req["X-Scf-Request-Id"])},
+            {"memory", std::string(req["X-Scf-Memory"])},
+            {"timeout", std::string(req["X-Kiln-Timeout-Ms"])},
+            {"custom", std::string(req["X-Custom"])}};
+  http::response<http::string_body> res{req.body().find("fail500") != std::string::npos
+                                            ? http::status::internal_server_error
+                                            : http::status::ok,
+                                        11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = j.dump();
+  res.keep_alive(false);
+  res.prepare_payload();
+  co_await http::async_write(s, res, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
+                                         const std::function<void(const registry::ImageStatus&)>& progress) {
+  if (c.image.find("missing") != std::string::npos) return make_error("manifest unknown: " + c.image);
+  registry::ImageStatus s;
+  s.stage = "fetch";
+  progress(s);
+  s.state = registry::ImageState::kReady;
+  s.manifest_digest = "sha256:" + std::string(64, 'a');
+  s.rootfs_path = "/dev/null";
+  s.entrypoint = {"/hello"};
+  s.env = {"PATH=/bin", "GREETING=hello"};
+  s.working_dir = "/srv";
+  return s;
+}
+
+class Kilnd {
+ public:
+  explicit Kilnd(const std::string& state_dir) : backend_(&io_) {
+    backend_.auto_ready = true;
+    backend_.server = [this](local::socket s) { asio::co_spawn(io_, fake_guest(std::move(s)), asio::detached); };
+    DaemonOptions o;
+    o.state_dir = state_dir;
+    o.server.tcp_host = "127.0.0.1";
+    o.server.tcp_port = 0;
+    o.server.unix_path = state_dir + "/kilnd.sock";
+    o.tick_interval = std::chrono::milliseconds(50);
+    daemon_ = std::make_unique<Daemon>(io_, o, backend_, fake_build);
+    auto st = daemon_->start();
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
+    ep_.host = "127.0.0.1";
+    ep_.port = std::to_string(daemon_->tcp_port());
+    unix_ep_.unix_path = state_dir + "/kilnd.sock";
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~Kilnd() { stop(); }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    asio::post(io_, [this] { daemon_->shutdown([this] { io_.stop(); }); });
+    thread_.join();
+    daemon_.reset();
+  }
+
+  template <typename F>
+  auto on_loop(F f) {
+    std::promise<decltype(f())> p;
+    asio::post(io_, [&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+
+  client::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
+                          std::map<std::string, std::string> headers = {}) {
+    client::RequestOptions o;
+    o.headers = std::move(headers);
+    o.timeout = std::chrono::seconds(30);
+    auto r = client::request(ep_, method, target, body, o);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : client::HttpResult{};
+  }
+
+  // Deploys and waits (on the API, with a deadline) until the image is ready.
+  void deploy(const std::string& name, const std::string& body) {
+    auto r = call("PUT", "/v1/functions/" + name, body);
+    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
+    for (int i = 0; i < 2000; ++i) {
+      auto g = call("GET", "/v1/functions/" + name);
+      auto j = json::parse(g.body);
+      if (j["image"]["state"] == "ready") return;
+      ASSERT_NE(j["image"]["state"], "failed") << g.body;
+      std::this_thread::yield();
+    }
+    FAIL() << "image never became ready";
+  }
+
+  asio::io_context io_;
+  test::FakeBackend backend_;
+  std::unique_ptr<Daemon> daemon_;
+  client::Endpoint ep_, unix_ep_;
+  std::thread thread_;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-daemon-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string dir_;
+};
+
+TEST_F(DaemonTest, HealthRoutingAndValidation) {
+  Kilnd k(dir_);
+  auto h = k.call("GET", "/healthz");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(json::parse(h.body)["status"], "ok");
+  EXPECT_EQ(k.call("GET", "/nope").status, 404);
+  auto m = k.call("POST", "/healthz");
+  EXPECT_EQ(m.status, 405);
+  EXPECT_EQ(m.headers["allow"], "GET");
+  EXPECT_EQ(k.call("GET", "/v1/functions/missing").status, 404);
+  auto bad = k.call("PUT", "/v1/functions/f1", R"({"image":"oci:/x","memory_mib":1})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(json::parse(bad.body)["field"], "memory_mib");
+  auto bad_name = k.call("PUT", "/v1/functions/bad%2Fname", R"({"image":"oci:/x"})");
+  EXPECT_EQ(bad_name.status, 400);
+  EXPECT_EQ(json::parse(bad_name.body)["field"], "name");
+  auto bad_json = k.call("PUT", "/v1/functions/f1", "{");
+  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(json::parse(bad_json.body)["field"], "body");
+  // The Unix socket serves the same API.
+  auto u = client::request(k.unix_ep_, "GET", "/healthz");
+  ASSERT_TRUE(u.ok()) << u.error().message;
+  EXPECT_EQ(u->status, 200);
+}
+
+TEST_F(DaemonTest, DeployInvokeLogsDelete) {
+  Kilnd k(dir_);
+  k.deploy("echo", R"({"image":"oci:/img:1","memory_mib":256,"timeout_ms":2000,"env":{"GREETING":"hi"}})");
+  auto list = json::parse(k.call("GET", "/v1/functions").body);
+  ASSERT_EQ(list["functions"].size(), 1u);
+  EXPECT_EQ(list["functions"][0]["name"], "echo");
+
+  // Event invocation: body in, metadata headers, answer out.
+  auto r = k.call("POST", "/v1/functions/echo/invoke", R"({"name":"kiln"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = json::parse(r.body);
+  EXPECT_EQ(j["method"], "POST");
+  EXPECT_EQ(j["target"], "/event-invoke");
+  EXPECT_EQ(j["body"], R"({"name":"kiln"})");
+  EXPECT_EQ(j["memory"], "256");
+  EXPECT_EQ(j["timeout"], "2000");
+  std::string rid = r.headers["x-kiln-request-id"];
+  EXPECT_EQ(j["request_id"], rid);
+  EXPECT_EQ(r.headers["x-kiln-cold-start"], "1");
+  // The instance got the launch spec built from the image config and the overrides.
+  auto specs = k.on_loop([&k] { return k.backend_.specs; });
+  ASSERT_EQ(specs.size(), 1u);
+  const auto& spec = specs.begin()->second;
+  EXPECT_EQ(spec.launch.argv, std::vector<std::string>{"/hello"});
+  EXPECT_EQ(spec.launch.env, (std::vector<std::string>{"PATH=/bin", "GREETING=hi"}));
+  EXPECT_EQ(spec.launch.working_dir, "/srv");
+  EXPECT_EQ(spec.memory_mib, 256u);
+
+  auto warm = k.call("POST", "/v1/functions/echo/invoke", "{}");
+  EXPECT_EQ(warm.headers["x-kiln-cold-start"], "0");
+
+  // Web invocation: method, path, query and headers forwarded; metadata cannot be forged.
+  auto w = k.call("PATCH", "/v1/functions/echo/http/a/b%20c?x=1&y=2", "payload",
+                  {{"X-Custom", "v"}, {"X-Scf-Request-Id", "forged"}});
+  ASSERT_EQ(w.status, 200) << w.body;
+  auto wj = json::parse(w.body);
+  EXPECT_EQ(wj["method"], "PATCH");
+  EXPECT_EQ(wj["target"], "/a/b%20c?x=1&y=2");
+  EXPECT_EQ(wj["custom"], "v");
+  EXPECT_EQ(wj["request_id"], w.headers["x-kiln-request-id"]);
+  auto root = json::parse(k.call("GET", "/v1/functions/echo/http").body);
+  EXPECT_EQ(root["target"], "/");
+
+  // Logs: START/END/REPORT for the request, filtered by request id.
+  auto logs = k.call("GET", "/v1/functions/echo/logs?request_id=" + rid);
+  ASSERT_EQ(logs.status, 200);
+  EXPECT_NE(logs.body.find("START RequestId: " + rid + " Version: $LATEST"), std::string::npos) << logs.body;
+  EXPECT_NE(logs.body.find("END RequestId: " + rid), std::string::npos);
+  EXPECT_NE(logs.body.find("REPORT RequestId: " + rid + "\tDuration: "), std::string::npos);
+  EXPECT_NE(logs.body.find("Memory Size: 256 MB\tMax Memory Used: 42 MB\tInit Duration: "), std::string::npos);
+  auto jl = k.call("GET", "/v1/functions/echo/logs?format=json&limit=2");
+  std::size_t lines = 0;
+  for (char c : jl.body) lines += c == '\n';
+  EXPECT_EQ(lines, 2u);
+  EXPECT_EQ(k.call("GET", "/v1/functions/echo/logs?since=garbage").status, 400);
+
+  // Metrics.
+  auto metrics = k.call("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("kiln_invocations_total{function=\"echo\",kind=\"event\"} 2"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("kiln_cold_starts_total{function=\"echo\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("kiln_instances{function=\"echo\",state=\"idle\"} 1"), std::string::npos);
+
+  EXPECT_EQ(k.call("DELETE", "/v1/functions/echo").status, 204);
+  EXPECT_EQ(k.call("GET", "/v1/functions/echo").status, 404);
+  EXPECT_EQ(k.call("POST", "/v1/functions/echo/invoke", "{}").status, 404);
+  EXPECT_TRUE(k.on_loop([&k] { return k.backend_.live(); }).empty());  // its VM was stopped
+}
+
+TEST_F(DaemonTest, ErrorsTimeoutCrashTooLargeThrottle) {
+  Kilnd k(dir_);
+  k.deploy("f", R"({"image":"oci:/img:1","timeout_ms":300,"max_instances":1,"max_queue":0})");
+  auto ok = k.call("POST", "/v1/functions/f/invoke", "{}");
+  ASSERT_EQ(ok.status, 200);
+  std::string first_instance = ok.headers["x-kiln-instance-id"];
+
+  auto big = k.call("POST", "/v1/functions/f/invoke", std::string(6 * 1024 * 1024 + 1, 'x'));
+  EXPECT_EQ(big.status, 413);
+
+  auto slow = k.call("POST", "/v1/functions/f/invoke", "hang");
+  EXPECT_EQ(slow.status, 504);
+  EXPECT_NE(json::parse(slow.body)["message"].get<std::string>().find("timed out after 0.30 seconds"), std::string::npos);
+  // The timed-out instance was recycled: the next call runs on a fresh one.
+  auto after = k.call("POST", "/v1/functions/f/invoke", "{}");
+  ASSERT_EQ(after.status, 200);
+  EXPECT_NE(after.headers["x-kiln-instance-id"], first_instance);
+  EXPECT_EQ(after.headers["x-kiln-cold-start"], "1");
+
+  auto crash = k.call("POST", "/v1/functions/f/invoke", "crash");
+  EXPECT_EQ(crash.status, 502);
+  EXPECT_NE(json::parse(crash.body)["message"].get<std::string>().find("crashed or exited"), std::string::npos);
+
+  // One instance, no queue: a second concurrent call is throttled while the first hangs.
+  ASSERT_EQ(k.call("POST", "/v1/functions/f/invoke", "{}").status, 200);  // warm, idle
+  auto hanging = std::async(std::launch::async, [&k] { return k.call("POST", "/v1/functions/f/invoke", "hang"); });
+  bool busy = false;
+  for (int i = 0; i < 100000 && !busy; ++i) {
+    busy = json::parse(k.call("GET", "/v1/functions/f").body)["pool"]["busy"] == 1;
+    if (!busy) std::this_thread::yield();
+  }
+  ASSERT_TRUE(busy);
+  auto throttled = k.call("POST", "/v1/functions/f/invoke", "{}");
+  EXPECT_EQ(throttled.status, 429);
+  EXPECT_EQ(throttled.headers["retry-after"], "1");
+  EXPECT_EQ(hanging.get().status, 504);
+
+  auto metrics = k.call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"timeout\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"crash\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"throttled\"}"), std::string::npos);
+}
+
+TEST_F(DaemonTest, LambdaCompatiblePath) {
+  Kilnd k(dir_);
+  auto missing = k.call("POST", "/2015-03-31/functions/nope/invocations", "{}");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.headers["x-amzn-errortype"], "ResourceNotFoundException");
+  k.deploy("lf", R"({"image":"oci:/img:1","timeout_ms":300})");
+  auto ok = k.call("POST", "/2015-03-31/functions/lf/invocations", R"({"k":1})", {{"X-Amz-Log-Type", "Tail"}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(json::parse(ok.body)["body"], R"({"k":1})");
+  EXPECT_EQ(ok.headers.count("x-amz-function-error"), 0u);
+  EXPECT_FALSE(ok.headers["x-amzn-requestid"].empty());
+  EXPECT_FALSE(ok.headers["x-amz-log-result"].empty());
+  auto bad = k.call("POST", "/2015-03-31/functions/lf/invocations", "not json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.headers["x-amzn-errortype"], "InvalidRequestContentException");
+  auto timeout = k.call("POST", "/2015-03-31/functions/lf/invocations", R"("hang")");
+  EXPECT_EQ(timeout.status, 200);
+  EXPECT_EQ(timeout.headers["x-amz-function-error"], "Unhandled");
+  auto tj = json::parse(timeout.body);
+  EXPECT_EQ(tj["errorType"], "Sandbox.Timedout");
+  EXPECT_NE(tj["errorMessage"].get<std::string>().find("Task timed out after 0.30 seconds"), std::string::npos);
+  auto crash = k.call("POST", "/2015-03-31/functions/lf/invocations", R"("crash")");
+  EXPECT_EQ(crash.status, 200);
+  EXPECT_EQ(crash.headers["x-amz-function-error"], "Unhandled");
+  EXPECT_EQ(json::parse(crash.body)["errorType"], "Runtime.ExitError");
+  auto f500 = k.call("POST", "/2015-03-31/functions/lf/invocations", R"("fail500")");
+  EXPECT_EQ(f500.status, 200);
+  EXPECT_EQ(f500.headers["x-amz-function-error"], "Unhandled");
+  auto dry = k.call("POST", "/2015-03-31/functions/lf/invocations", "{}", {{"X-Amz-Invocation-Type", "DryRun"}});
+  EXPECT_EQ(dry.status, 204);
+  auto ev = k.call("POST", "/2015-03-31/functions/lf/invocations", "{}", {{"X-Amz-Invocation-Type", "Event"}});
+  EXPECT_EQ(ev.status, 202);
+  auto weird = k.call("POST", "/2015-03-31/functions/lf/invocations", "{}", {{"X-Amz-Invocation-Type", "Sometimes"}});
+  EXPECT_EQ(weird.status, 400);
+  auto big = k.call("POST", "/2015-03-31/functions/lf/invocations", std::string(6 * 1024 * 1024 + 10, ' '));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.headers["x-amzn-errortype"], "RequestTooLargeException");
+}
+
+TEST_F(DaemonTest, FailedImageIsVisibleAndInvocationsSay503) {
+  Kilnd k(dir_);
+  ASSERT_EQ(k.call("PUT", "/v1/functions/broken", R"({"image":"oci:/missing:1"})").status, 201);
+  json j;
+  for (int i = 0; i < 2000; ++i) {
+    j = json::parse(k.call("GET", "/v1/functions/broken").body);
+    if (j["image"]["state"] == "failed") break;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(j["image"]["state"], "failed");
+  EXPECT_NE(j["image"]["reason"].get<std::string>().find("manifest unknown"), std::string::npos);
+  auto r = k.call("POST", "/v1/functions/broken/invoke", "{}");
+  EXPECT_EQ(r.status, 503);
+  auto l = k.call("POST", "/2015-03-31/functions/broken/invocations", "{}");
+  EXPECT_EQ(l.status, 409);
+  EXPECT_EQ(l.headers["x-amzn-errortype"], "ResourceConflictException");
+}
+
+TEST_F(DaemonTest, FollowStreamsNewLines) {
+  Kilnd k(dir_);
+  k.deploy("fl", R"({"image":"oci:/img:1"})");
+  std::promise<std::string> got;
+  bool set = false;
+  std::string seen;
+  auto follower = std::async(std::launch::async, [&] {
+    client::RequestOptions o;
+    o.timeout = std::chrono::seconds(30);
+    o.on_body = [&](std::string_view chunk) {
+      seen += chunk;
+      auto start = seen.find("START RequestId:");
+      if (!set && start != std::string::npos && seen.find("END RequestId:", start) != std::string::npos) {
+        set = true;
+        got.set_value(seen);
+      }
+      return true;
+    };
+    return client::request(k.ep_, "GET", "/v1/functions/fl/logs?follow=1&since=" + std::to_string(time(nullptr) * 1000 + 3600000), "", o);
+  });
+  // Keep invoking until the follower has seen a full request (it may subscribe late).
+  auto fut = got.get_future();
+  while (fut.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+    ASSERT_EQ(k.call("POST", "/v1/functions/fl/invoke", "{}").status, 200);
+    fut.wait_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(fut.get().find("START RequestId:"), std::string::npos);
+  k.stop();  // kilnd stopping ends the stream
+  auto res = follower.get();
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(DaemonTest, RestartKeepsFunctions) {
+  {
+    Kilnd k(dir_);
+    k.deploy("keep", R"({"image":"oci:/img:1","memory_mib":512})");
+    k.deploy("also", R"({"image":"oci:/img:2"})");
+    ASSERT_EQ(k.call("POST", "/v1/functions/keep/invoke", "{}").status, 200);
+    ASSERT_EQ(k.call("PUT", "/v1/functions/keep", R"({"image":"oci:/img:1","memory_mib":1024})").status, 200);
+  }
+  Kilnd again(dir_);
+  auto list = json::parse(again.call("GET", "/v1/functions").body);
+  ASSERT_EQ(list["functions"].size(), 2u);
+  auto keep = json::parse(again.call("GET", "/v1/functions/keep").body);
+  EXPECT_EQ(keep["config"]["memory_mib"], 1024);
+  EXPECT_EQ(keep["version"], 2);
+  EXPECT_EQ(keep["image"]["state"], "ready");
+  auto r = again.call("POST", "/v1/functions/keep/invoke", "{}");
+  EXPECT_EQ(r.status, 200);
+  // Logs from the previous run are still there.
+  auto logs = again.call("GET", "/v1/functions/keep/logs");
+  EXPECT_NE(logs.body.find("START RequestId:"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::kilnd::daemon
