@@ -115,8 +115,9 @@ Status make_ext4(const std::string& dir, const std::string& out_path, const Ext4
     std::vector<std::string> argv = {
         "mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-m", "0", "-N", std::to_string(inodes),
         "-I", "256",
-        // Read-only image: no journal; no metadata_csum so inode times can be normalised afterwards.
-        "-O", "^has_journal,^metadata_csum,^orphan_file", "-U", uuid,
+        // Read-only image: no journal, no room reserved for growing; no metadata_csum so inode
+        // times can be normalised afterwards.
+        "-O", "^has_journal,^metadata_csum,^orphan_file,^resize_inode", "-U", uuid,
         "-E", "hash_seed=" + hash_seed + ",root_owner=0:0,nodiscard,lazy_itable_init=0",
         "-L", "kiln-rootfs", "-d", dir, out_path, std::to_string(bytes / 1024) + "k"};
     r = run_command(argv, {"E2FSPROGS_FAKE_TIME=" + std::to_string(opts.fixed_time)});
