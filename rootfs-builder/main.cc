@@ -1,6 +1,6 @@
 // kiln-rootfs: build an ext4 rootfs image from an OCI image reference, or inspect one.
 //   kiln-rootfs build REF -o OUT [--cache-dir D] [--tls-verify=false] [--creds U:P]
-//                                [--authfile F] [--ca-file F]
+//                                [--authfile F] [--ca-file F] [--platform OS/ARCH]
 //   kiln-rootfs inspect REF [same options]
 #include <unistd.h>
 
@@ -21,7 +21,8 @@ void usage() {
                "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
                "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
                "         --tls-verify=false  allow plain HTTP and unverified certificates\n"
-               "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n");
+               "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n"
+               "         --platform OS/ARCH  (default linux/amd64)\n");
 }
 
 std::string default_cache_dir() {
@@ -66,6 +67,16 @@ int main(int argc, char** argv) {
     else if (a == "--creds") req.credentials = value("--creds");
     else if (a == "--authfile") req.auth_file = value("--authfile");
     else if (a == "--ca-file") req.ca_file = value("--ca-file");
+    else if (a == "--platform") {
+      std::string p = value("--platform");
+      size_t slash = p.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == p.size()) {
+        std::fprintf(stderr, "kiln-rootfs: --platform wants OS/ARCH, e.g. linux/amd64\n");
+        return 2;
+      }
+      req.os = p.substr(0, slash);
+      req.architecture = p.substr(slash + 1);
+    }
     else {
       std::fprintf(stderr, "kiln-rootfs: unknown option %s\n", a.c_str());
       usage();

@@ -241,6 +241,9 @@ TEST_F(RegistryTest, CliBuildAndInspect) {
   rc = run({bin, "build", ref, "-o", cache_ / "x.ext4", "--cache-dir", cache_ / "c"}, &out);
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("kiln-rootfs: "), std::string::npos);
+  rc = run({bin, "inspect", ref, "--cache-dir", cache_ / "c", "--tls-verify=false", "--platform", "linux/arm64"}, &out);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("not linux/arm64"), std::string::npos) << out;
 }
 
 }  // namespace
