@@ -1,0 +1,100 @@
+// Hybrid-vsock client (CONNECT handshake) and the one-frame control exchange with kiln-init.
+#include "src/pool/hybrid_vsock.h"
+
+namespace kiln::kilnd::pool {
+namespace {
+
+using asio::use_awaitable;
+constexpr std::size_t kMaxAckLine = 64;
+
+}  // namespace
+
+bool parse_connect_ack(std::string_view line) {
+  if (line.size() < 4 || line.substr(0, 3) != "OK ") return false;
+  for (char c : line.substr(3)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std::uint32_t port,
+                                                      std::chrono::steady_clock::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  local::socket sock(ex);
+  asio::steady_timer timer(ex);
+  timer.expires_at(deadline);
+  bool timed_out = false;
+  timer.async_wait([&sock, &timed_out](const beast::error_code& ec) {
+    if (!ec) {
+      timed_out = true;
+      beast::error_code ignored;
+      sock.cancel(ignored);
+      sock.close(ignored);
+    }
+  });
+  beast::error_code ec;
+  co_await sock.async_connect(local::endpoint(uds_path), asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    timer.cancel();
+    co_return make_error("connect " + uds_path + ": " + (timed_out ? std::string("timed out") : ec.message()));
+  }
+  std::string hello = "CONNECT " + std::to_string(port) + "\n";
+  co_await asio::async_write(sock, asio::buffer(hello), asio::redirect_error(use_awaitable, ec));
+  // Read the answer byte by byte: anything after the newline already belongs to the guest.
+  std::string line;
+  while (!ec && line.size() < kMaxAckLine) {
+    char c = 0;
+    co_await asio::async_read(sock, asio::buffer(&c, 1), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    if (c == '\n') break;
+    line += c;
+  }
+  timer.cancel();
+  if (timed_out) co_return make_error("vsock port " + std::to_string(port) + ": timed out");
+  if (ec) {
+    co_return make_error("vsock port " + std::to_string(port) + ": " +
+                         (ec == asio::error::eof ? std::string("refused (nothing listens in the guest)") : ec.message()));
+  }
+  if (!parse_connect_ack(line)) co_return make_error("vsock port " + std::to_string(port) + ": bad answer '" + line + "'");
+  co_return std::move(sock);
+}
+
+asio::awaitable<Result<protocol::Frame>> control_request(std::string uds_path, std::string frame,
+                                                         std::chrono::steady_clock::time_point deadline) {
+  auto conn = co_await hybrid_connect(uds_path, kGuestControlPort, deadline);
+  if (!conn.ok()) co_return conn.error();
+  local::socket sock = std::move(conn.value());
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
+  timer.expires_at(deadline);
+  bool timed_out = false;
+  timer.async_wait([&sock, &timed_out](const beast::error_code& ec) {
+    if (!ec) {
+      timed_out = true;
+      beast::error_code ignored;
+      sock.cancel(ignored);
+    }
+  });
+  beast::error_code ec;
+  co_await asio::async_write(sock, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+  protocol::FrameDecoder decoder;
+  protocol::Frame reply;
+  bool have = false;
+  char buf[4096];
+  while (!ec && !have) {
+    std::size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;
+    if (auto st = decoder.feed(std::string_view(buf, n)); !st.ok()) {
+      timer.cancel();
+      co_return st.error().wrap("control reply");
+    }
+    have = decoder.next(&reply);
+  }
+  timer.cancel();
+  if (!have) {
+    co_return make_error(timed_out ? std::string("control request timed out") : "control connection: " + ec.message());
+  }
+  co_return reply;
+}
+
+}  // namespace kiln::kilnd::pool

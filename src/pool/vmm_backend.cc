@@ -1,0 +1,461 @@
+// One microVM per instance: run dir, kiln-vmm process, API configuration, kiln-init protocol.
+#include "src/pool/vmm_backend.h"
+
+#include <fcntl.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/protocol/launch_spec.h"
+#include "common/protocol/messages.h"
+#include "common/unique_fd.h"
+#include "src/pool/hybrid_vsock.h"
+#include "src/pool/vmm_api_client.h"
+
+namespace kiln::kilnd::pool {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using asio::use_awaitable;
+using nlohmann::json;
+
+std::string read_small(const std::string& path, std::size_t max = 64 * 1024) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s(max, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(max));
+  s.resize(static_cast<std::size_t>(in.gcount()));
+  return s;
+}
+
+// The last few lines of the VMM's log (serial console and its own messages) for error reports.
+std::string log_tail(const std::string& path, std::size_t max_lines = 5) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<std::int64_t>(in.tellg());
+  std::int64_t from = size > 4096 ? size - 4096 : 0;
+  in.seekg(from);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines;
+  std::istringstream ss(text);
+  for (std::string l; std::getline(ss, l);) {
+    if (!l.empty()) lines.push_back(l);
+  }
+  std::string out;
+  std::size_t start = lines.size() > max_lines ? lines.size() - max_lines : 0;
+  for (std::size_t i = start; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
+std::string exit_text(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
+  return "ended";
+}
+
+class Vm : public std::enable_shared_from_this<Vm> {
+ public:
+  Vm(asio::io_context& io, const VmmBackendOptions& o, InstanceSpec spec, InstanceCallbacks cb)
+      : io_(io), o_(o), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io), boot_timer_(io),
+        exit_wait_(io) {
+    dir_ = o_.run_dir + "/" + spec_.instance_id;
+    api_sock_ = dir_ + "/api.sock";
+    vsock_ = dir_ + "/vsock.sock";
+    log_path_ = dir_ + "/vmm.log";
+  }
+
+  void begin() { asio::co_spawn(io_, boot(shared_from_this()), asio::detached); }
+
+  void connect(ConnectHandler done) {
+    if (gone()) {
+      asio::post(io_, [done] { done(make_error("instance is stopped")); });
+      return;
+    }
+    asio::co_spawn(io_, do_connect(shared_from_this(), std::move(done)), asio::detached);
+  }
+
+  void check(std::function<void(bool)> done) {
+    if (gone()) {
+      asio::post(io_, [done] { done(false); });
+      return;
+    }
+    asio::co_spawn(io_, do_check(shared_from_this(), std::move(done)), asio::detached);
+  }
+
+  void stop(std::function<void()> done) {
+    if (stopping_) {
+      asio::post(io_, std::move(done));
+      return;
+    }
+    stopping_ = true;
+    boot_timer_.cancel();
+    asio::co_spawn(io_, do_stop(shared_from_this(), std::move(done)), asio::detached);
+  }
+
+  // The handle is gone: no more callbacks; kill and clean up now.
+  void destroy() {
+    destroyed_ = true;
+    cb_ = InstanceCallbacks{};
+    kill_now();
+    cleanup();
+  }
+
+  std::uint64_t max_memory_mib() {
+    if (pid_ > 0) {
+      // VmHWM: peak resident set of the VMM process (guest memory it touched + its own).
+      std::istringstream ss(read_small("/proc/" + std::to_string(pid_) + "/status"));
+      for (std::string line; std::getline(ss, line);) {
+        if (line.rfind("VmHWM:", 0) == 0) peak_mib_ = std::max<std::uint64_t>(peak_mib_, std::strtoull(line.c_str() + 6, nullptr, 10) / 1024);
+      }
+    }
+    return peak_mib_;
+  }
+
+ private:
+  bool gone() const { return destroyed_ || stopping_ || ended_; }
+
+  // The instance cannot be used any more: report once, kill the VMM (stop() cleans up).
+  void fail(const std::string& reason) {
+    if (ended_ || stopping_ || destroyed_) return;
+    ended_ = true;
+    boot_timer_.cancel();
+    if (pid_ > 0) ::kill(pid_, SIGKILL);
+    if (cb_.ended) cb_.ended(reason);
+  }
+
+  void kill_now() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+  void cleanup() {
+    beast::error_code ec;
+    events_acceptor_.close(ec);
+    if (events_sock_) events_sock_->close(ec);
+    if (pidfd_) pidfd_->close(ec);
+    boot_timer_.cancel();
+    exit_wait_.cancel();
+    std::error_code fec;
+    if (!dir_.empty()) fs::remove_all(dir_, fec);
+  }
+
+  Status spawn_vmm() {
+    std::vector<std::string> argv = {o_.vmm_path, "--api-sock", api_sock_, "--id", spec_.instance_id};
+    argv.insert(argv.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    // Asio's sockets are not close-on-exec: the VMM must not inherit kilnd's listeners.
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setpgroup(&attr, 0);  // a ^C at kilnd's terminal is kilnd's to handle
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, o_.vmm_path.c_str(), &fa, &attr, cargv.data(), ::environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return errno_error("spawn " + o_.vmm_path, rc);
+    pid_ = pid;
+    std::ofstream(dir_ + "/vmm.pid") << pid << "\n";
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return errno_error("pidfd_open");
+    pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+    auto self = shared_from_this();
+    pidfd_->async_wait(asio::posix::stream_descriptor::wait_read, [self](const beast::error_code& ec) {
+      if (!ec) self->on_vmm_exit();
+    });
+    return ok_status();
+  }
+
+  void on_vmm_exit() {
+    if (pid_ <= 0) return;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return;
+    max_memory_mib();
+    pid_ = -1;
+    exit_wait_.cancel();
+    std::string tail = log_tail(log_path_);
+    fail("kiln-vmm " + exit_text(status) + (tail.empty() ? "" : ": " + tail));
+  }
+
+  static asio::awaitable<void> boot(std::shared_ptr<Vm> self) {
+    Status st = co_await self->boot_steps();
+    if (!st.ok()) self->fail(st.error().message);
+  }
+
+  asio::awaitable<Status> boot_steps() {
+    std::error_code fec;
+    fs::create_directories(dir_, fec);
+    if (fec) co_return make_error("creating " + dir_ + ": " + fec.message());
+    fs::permissions(dir_, fs::perms::owner_all, fec);
+    beast::error_code ec;
+    // Listen for the agent before the guest can try (hybrid vsock: guest -> host port 10001).
+    local::endpoint events_ep(host_port_path(vsock_, kHostEventsPort));
+    events_acceptor_.open(events_ep.protocol(), ec);
+    if (!ec) events_acceptor_.bind(events_ep, ec);
+    if (!ec) events_acceptor_.listen(4, ec);
+    if (ec) co_return make_error("listening on " + events_ep.path() + ": " + ec.message());
+    asio::co_spawn(io_, accept_events(shared_from_this()), asio::detached);
+
+    Status spawned = spawn_vmm();
+    if (!spawned.ok()) co_return spawned.error();
+    auto deadline = Clock::now() + o_.api_timeout;
+    // The API socket appears once kiln-vmm is up: retry connecting until then.
+    asio::steady_timer retry(io_);
+    while (true) {
+      if (gone()) co_return ok_status();
+      auto r = co_await vmm_api_call(api_sock_, http::verb::get, "/", "", deadline);
+      if (r.ok()) break;
+      if (Clock::now() >= deadline) co_return r.error().wrap("kiln-vmm API did not come up");
+      retry.expires_after(std::chrono::milliseconds(5));
+      co_await retry.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    // Firecracker API shapes (see ARCHITECTURE.md "kilnd -> kiln-vmm").
+    json machine = {{"vcpu_count", spec_.vcpus}, {"mem_size_mib", spec_.memory_mib}, {"smt", false}};
+    json boot_source = {{"kernel_image_path", o_.kernel_path}, {"boot_args", o_.boot_args}};
+    if (!o_.initrd_path.empty()) boot_source["initrd_path"] = o_.initrd_path;
+    json drive = {{"drive_id", "rootfs"}, {"path_on_host", spec_.rootfs_path}, {"is_root_device", false},
+                  {"is_read_only", true}};
+    json vsock = {{"guest_cid", o_.guest_cid}, {"uds_path", vsock_}};
+    json start = {{"action_type", "InstanceStart"}};
+    const std::pair<const char*, json> steps[] = {{"/machine-config", machine}, {"/boot-source", boot_source},
+                                                  {"/drives/rootfs", drive},   {"/vsock", vsock},
+                                                  {"/actions", start}};
+    for (const auto& [path, body] : steps) {
+      if (gone()) co_return ok_status();
+      Status put = co_await vmm_api_put(api_sock_, path, body.dump(), deadline);
+      if (!put.ok()) co_return put.error().wrap("configuring kiln-vmm");
+    }
+    boot_timer_.expires_after(o_.boot_timeout);
+    auto self = shared_from_this();
+    auto secs = std::to_string(o_.boot_timeout.count() / 1000.0);
+    boot_timer_.async_wait([self, secs](const beast::error_code& e) {
+      if (!e && !self->ready_) self->fail("the guest did not report ready within " + secs + " s");
+    });
+    co_return ok_status();
+  }
+
+  static asio::awaitable<void> accept_events(std::shared_ptr<Vm> self) {
+    while (!self->destroyed_ && !self->stopping_) {
+      beast::error_code ec;
+      local::socket s = co_await self->events_acceptor_.async_accept(asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;
+      // A new connection replaces the old one (the agent reconnects after a transport reset).
+      if (self->events_sock_) self->events_sock_->close(ec);
+      self->events_sock_ = std::make_shared<local::socket>(std::move(s));
+      asio::co_spawn(self->io_, read_events(self, self->events_sock_), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> read_events(std::shared_ptr<Vm> self, std::shared_ptr<local::socket> sock) {
+    protocol::FrameDecoder decoder;
+    char buf[16384];
+    while (true) {
+      beast::error_code ec;
+      std::size_t n = co_await sock->async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
+      if (ec || self->destroyed_) co_return;
+      if (auto st = decoder.feed(std::string_view(buf, n)); !st.ok()) {
+        sock->close(ec);  // corrupt stream: drop it; the agent reconnects
+        co_return;
+      }
+      protocol::Frame f;
+      while (decoder.next(&f)) self->on_event(f);
+    }
+  }
+
+  void on_event(const protocol::Frame& f) {
+    if (destroyed_) return;
+    switch (f.type) {
+      case protocol::FrameType::kHello: {
+        auto h = protocol::decode_hello(f.payload);
+        if (h.ok() && h->state == "waiting" && !launched_) {
+          launched_ = true;
+          asio::co_spawn(io_, send_spec(shared_from_this()), asio::detached);
+        }
+        break;
+      }
+      case protocol::FrameType::kReady:
+        if (!ready_ && !gone()) {
+          ready_ = true;
+          boot_timer_.cancel();
+          if (cb_.ready) cb_.ready();
+        }
+        break;
+      case protocol::FrameType::kNotReady: {
+        auto n = protocol::decode_not_ready(f.payload);
+        fail("the function is not ready: " + (n.ok() ? n->message : std::string("(malformed event)")));
+        break;
+      }
+      case protocol::FrameType::kLog: {
+        auto l = protocol::decode_log(f.payload);
+        if (l.ok() && cb_.log && !destroyed_) cb_.log(*l);
+        break;
+      }
+      case protocol::FrameType::kDropped: {
+        auto d = protocol::decode_dropped(f.payload);
+        if (d.ok() && cb_.log) {
+          protocol::LogEvent e;
+          e.stream = protocol::LogStream::kStderr;
+          e.data = "[kiln] " + std::to_string(d->count) + " log lines dropped (guest buffer full)";
+          cb_.log(e);
+        }
+        break;
+      }
+      case protocol::FrameType::kExit: {
+        auto e = protocol::decode_exit(f.payload);
+        std::string what = !e.ok() ? "the function's process ended"
+                           : e->signaled ? "the function's process was killed by signal " + std::to_string(e->code)
+                                         : "the function's process exited with code " + std::to_string(e->code);
+        fail(what);
+        break;
+      }
+      default:
+        break;  // unknown event types are ignored (forward compatibility)
+    }
+  }
+
+  static asio::awaitable<void> send_spec(std::shared_ptr<Vm> self) {
+    auto frame = protocol::encode_config_drive(self->spec_.launch);  // one kLaunchSpec frame
+    if (!frame.ok()) {
+      self->fail("launch spec: " + frame.error().message);
+      co_return;
+    }
+    auto reply = co_await control_request(self->vsock_, *frame, Clock::now() + self->o_.connect_timeout);
+    if (!reply.ok()) {
+      self->fail("sending the launch spec: " + reply.error().message);
+      co_return;
+    }
+    if (reply->type != protocol::FrameType::kAck) {
+      self->fail("launch spec: unexpected reply frame");
+      co_return;
+    }
+    auto ack = protocol::decode_ack(reply->payload);
+    if (!ack.ok() || !ack->ok) self->fail("kiln-init refused the launch spec: " + (ack.ok() ? ack->message : ack.error().message));
+  }
+
+  static asio::awaitable<void> do_connect(std::shared_ptr<Vm> self, ConnectHandler done) {
+    auto r = co_await hybrid_connect(self->vsock_, kGuestInvokePort, Clock::now() + self->o_.connect_timeout);
+    done(std::move(r));
+  }
+
+  static asio::awaitable<void> do_check(std::shared_ptr<Vm> self, std::function<void(bool)> done) {
+    auto reply = co_await control_request(self->vsock_, *protocol::encode_status_request(),
+                                          Clock::now() + self->o_.check_timeout);
+    bool healthy = false;
+    if (reply.ok() && reply->type == protocol::FrameType::kStatus) {
+      auto s = protocol::decode_status(reply->payload);
+      healthy = s.ok() && s->ready && !s->exited;
+    }
+    if (!self->destroyed_) done(healthy);
+  }
+
+  static asio::awaitable<void> do_stop(std::shared_ptr<Vm> self, std::function<void()> done) {
+    if (self->pid_ > 0 && self->launched_ && !self->ended_) {
+      // Graceful: kiln-init stops the command (SIGTERM, grace, SIGKILL) and reboots, which ends
+      // the VMM; bounded by the grace period plus a margin, then SIGKILL.
+      protocol::ShutdownRequest req{true, static_cast<std::uint64_t>(self->o_.stop_grace.count())};
+      auto frame = protocol::encode(req);
+      auto deadline = Clock::now() + self->o_.stop_grace + std::chrono::milliseconds(1000);
+      if (frame.ok()) (void)co_await control_request(self->vsock_, *frame, deadline);
+      if (self->pid_ > 0) {
+        self->exit_wait_.expires_at(deadline);
+        beast::error_code ec;
+        co_await self->exit_wait_.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+    }
+    self->max_memory_mib();
+    self->kill_now();
+    self->cleanup();
+    asio::post(self->io_, std::move(done));
+  }
+
+  asio::io_context& io_;
+  VmmBackendOptions o_;
+  InstanceSpec spec_;
+  InstanceCallbacks cb_;
+  std::string dir_, api_sock_, vsock_, log_path_;
+  local::acceptor events_acceptor_;
+  std::shared_ptr<local::socket> events_sock_;
+  std::unique_ptr<asio::posix::stream_descriptor> pidfd_;
+  asio::steady_timer boot_timer_;
+  asio::steady_timer exit_wait_;
+  pid_t pid_ = -1;
+  std::uint64_t peak_mib_ = 0;
+  bool launched_ = false;
+  bool ready_ = false;
+  bool ended_ = false;
+  bool stopping_ = false;
+  bool destroyed_ = false;
+};
+
+class VmHandle : public VmInstance {
+ public:
+  explicit VmHandle(std::shared_ptr<Vm> vm) : vm_(std::move(vm)) {}
+  ~VmHandle() override { vm_->destroy(); }
+  void connect(ConnectHandler done) override { vm_->connect(std::move(done)); }
+  void check(std::function<void(bool)> done) override { vm_->check(std::move(done)); }
+  void stop(std::function<void()> done) override { vm_->stop(std::move(done)); }
+  std::uint64_t max_memory_mib() const override { return vm_->max_memory_mib(); }
+
+ private:
+  std::shared_ptr<Vm> vm_;
+};
+
+}  // namespace
+
+VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io), options_(std::move(options)) {}
+
+std::unique_ptr<VmInstance> VmmBackend::start(const InstanceSpec& spec, InstanceCallbacks callbacks) {
+  auto vm = std::make_shared<Vm>(io_, options_, spec, std::move(callbacks));
+  vm->begin();
+  return std::make_unique<VmHandle>(vm);
+}
+
+std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir) {
+  std::vector<std::string> report;
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return report;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    if (!entry.is_directory()) continue;
+    std::string dir = entry.path().string();
+    std::string pid_text = read_small(dir + "/vmm.pid", 32);
+    long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid > 1) {
+      // Only a process whose command line names this run dir's API socket is ours.
+      std::string cmdline = read_small("/proc/" + std::to_string(pid) + "/cmdline");
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (cmdline.find(dir + "/api.sock") != std::string::npos) {
+        ::kill(static_cast<pid_t>(pid), SIGKILL);
+        report.push_back("killed leftover kiln-vmm pid " + std::to_string(pid) + " (" + entry.path().filename().string() + ")");
+      }
+    }
+    fs::remove_all(dir, ec);
+    report.push_back("removed run dir " + dir);
+  }
+  return report;
+}
+
+}  // namespace kiln::kilnd::pool

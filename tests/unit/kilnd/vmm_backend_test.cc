@@ -1,0 +1,310 @@
+// The real backend without KVM: VmmBackend spawns fake-kiln-vmm (a stand-in for kiln-vmm and
+// the guest's kiln-init), configures it over the Firecracker-style API, speaks the agent
+// protocol over hybrid-vsock Unix sockets (hello -> launch spec -> ready, logs, status,
+// shutdown), invokes through port 9000, and reports failures (exit, not ready, VMM killed,
+// boot timeout, API errors). Plus the CONNECT handshake against hostile answers and reap_stale.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "src/pool/hybrid_vsock.h"
+#include "src/pool/vmm_backend.h"
+
+namespace kiln::kilnd::pool {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// co_spawn needs a default-constructible result: capture into an optional instead.
+asio::awaitable<void> connect_into(std::optional<Result<local::socket>>* out, std::string uds,
+                                   Clock::time_point deadline) {
+  auto r = co_await hybrid_connect(std::move(uds), 9000, deadline);
+  out->emplace(std::move(r));
+}
+
+class BackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-vmm-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    unsetenv("FAKE_MODE");
+    opts_.vmm_path = KILN_FAKE_VMM;
+    opts_.kernel_path = "/boot/vmlinux-test";
+    opts_.initrd_path = "/boot/initrd-test";
+    opts_.run_dir = dir_ + "/run";
+    fs::create_directories(opts_.run_dir);
+    opts_.stop_grace = std::chrono::milliseconds(2000);
+  }
+  void TearDown() override {
+    unsetenv("FAKE_MODE");
+    fs::remove_all(dir_);
+  }
+
+  // Runs the loop until pred() holds or 20 s pass (an event wait with a deadline).
+  template <typename P>
+  bool run_until(P pred) {
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (!pred() && Clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(100));
+    return pred();
+  }
+
+  InstanceSpec spec(const std::string& id) {
+    InstanceSpec s;
+    s.instance_id = id;
+    s.function = "fn";
+    s.rootfs_path = "/images/fn.ext4";
+    s.memory_mib = 256;
+    s.vcpus = 2;
+    s.launch.argv = {"/hello", "--flag"};
+    s.launch.env = {"A=1"};
+    s.launch.instance_id = id;
+    return s;
+  }
+
+  struct Events {
+    bool ready = false;
+    std::optional<std::string> ended;
+    std::vector<std::string> logs;
+  };
+  InstanceCallbacks callbacks(Events& e) {
+    InstanceCallbacks cb;
+    cb.ready = [&e] { e.ready = true; };
+    cb.ended = [&e](const std::string& r) { e.ended = r; };
+    cb.log = [&e](const protocol::LogEvent& l) { e.logs.push_back(l.data); };
+    return cb;
+  }
+
+  std::string dir_;
+  VmmBackendOptions opts_;
+  asio::io_context io_;
+};
+
+TEST_F(BackendTest, BootReadyInvokeCheckStop) {
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-1-aa"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ready || ev.ended; }));
+  ASSERT_FALSE(ev.ended) << *ev.ended;
+  std::string run = opts_.run_dir + "/fn-1-aa";
+
+  // The API calls, in order, with Firecracker's field names.
+  std::vector<nlohmann::json> puts;
+  std::vector<std::string> paths;
+  std::istringstream api(slurp(run + "/api.log"));
+  for (std::string line; std::getline(api, line);) {
+    if (line.rfind("PUT ", 0) != 0) continue;
+    paths.push_back(line.substr(4, line.find(' ', 4) - 4));
+    puts.push_back(nlohmann::json::parse(line.substr(line.find(" {") + 1)));
+  }
+  ASSERT_EQ(paths, (std::vector<std::string>{"/machine-config", "/boot-source", "/drives/rootfs", "/vsock", "/actions"}));
+  EXPECT_EQ(puts[0]["vcpu_count"], 2);
+  EXPECT_EQ(puts[0]["mem_size_mib"], 256);
+  EXPECT_EQ(puts[1]["kernel_image_path"], "/boot/vmlinux-test");
+  EXPECT_EQ(puts[1]["initrd_path"], "/boot/initrd-test");
+  EXPECT_EQ(puts[2]["path_on_host"], "/images/fn.ext4");
+  EXPECT_EQ(puts[2]["is_read_only"], true);
+  EXPECT_EQ(puts[3]["uds_path"], run + "/vsock.sock");
+  EXPECT_EQ(puts[4]["action_type"], "InstanceStart");
+
+  // Invocation through port 9000.
+  std::optional<Result<local::socket>> conn;
+  vm->connect([&](Result<local::socket> s) { conn.emplace(std::move(s)); });
+  ASSERT_TRUE(run_until([&] { return conn.has_value(); }));
+  ASSERT_TRUE(conn->ok()) << conn->error().message;
+  local::socket sock = std::move(conn->value());
+  std::string req = "POST /event-invoke HTTP/1.1\r\nHost: x\r\nX-Scf-Request-Id: r-1\r\nContent-Length: 5\r\n\r\nhello";
+  asio::write(sock, asio::buffer(req));
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);
+  EXPECT_EQ(res.result_int(), 200);
+  auto j = nlohmann::json::parse(res.body());
+  EXPECT_EQ(j["request_id"], "r-1");
+  EXPECT_EQ(j["body"], "hello");
+  EXPECT_EQ(j["argv0"], "/hello");  // the launch spec arrived over the control port
+  ASSERT_TRUE(run_until([&] { return ev.logs.size() >= 2; }));
+  EXPECT_EQ(ev.logs[0], "fake: launched /hello as fn-1-aa");
+  EXPECT_EQ(ev.logs[1], "fake: POST /event-invoke HTTP/1.1 request_id=r-1");
+
+  std::optional<bool> healthy;
+  vm->check([&](bool h) { healthy = h; });
+  ASSERT_TRUE(run_until([&] { return healthy.has_value(); }));
+  EXPECT_TRUE(*healthy);
+
+  pid_t pid = static_cast<pid_t>(std::stol(slurp(run + "/vmm.pid")));
+  bool stopped = false;
+  vm->stop([&] { stopped = true; });
+  ASSERT_TRUE(run_until([&] { return stopped; }));
+  EXPECT_FALSE(ev.ended.has_value());  // a requested stop is not an "ended" event
+  EXPECT_FALSE(fs::exists(run));  // run dir, sockets, log: all released
+  EXPECT_NE(::kill(pid, 0), 0);  // the process is gone (and reaped)
+  vm.reset();
+}
+
+TEST_F(BackendTest, CommandExitBeforeReadyIsReported) {
+  setenv("FAKE_MODE", "exit", 1);
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-2-bb"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_FALSE(ev.ready);
+  EXPECT_EQ(*ev.ended, "the function's process exited with code 3");
+  bool stopped = false;
+  vm->stop([&] { stopped = true; });
+  ASSERT_TRUE(run_until([&] { return stopped; }));
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/fn-2-bb"));
+}
+
+TEST_F(BackendTest, NotReadyIsReported) {
+  setenv("FAKE_MODE", "notready", 1);
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-3-cc"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_EQ(*ev.ended, "the function is not ready: not ready after 0.1 s");
+}
+
+TEST_F(BackendTest, KilledVmmIsReportedAndConnectFails) {
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-4-dd"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ready || ev.ended; }));
+  ASSERT_TRUE(ev.ready);
+  pid_t pid = static_cast<pid_t>(std::stol(slurp(opts_.run_dir + "/fn-4-dd/vmm.pid")));
+  ::kill(pid, SIGKILL);
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_EQ(ev.ended->rfind("kiln-vmm killed by signal 9", 0), 0u) << *ev.ended;
+  std::optional<Result<local::socket>> conn;
+  vm->connect([&](Result<local::socket> s) { conn.emplace(std::move(s)); });
+  ASSERT_TRUE(run_until([&] { return conn.has_value(); }));
+  EXPECT_FALSE(conn->ok());
+  vm.reset();  // destroying the handle releases the run dir
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/fn-4-dd"));
+}
+
+TEST_F(BackendTest, BootTimeoutWhenTheAgentNeverSpeaks) {
+  setenv("FAKE_MODE", "nohello", 1);
+  opts_.boot_timeout = std::chrono::milliseconds(300);
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-5-ee"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_NE(ev.ended->find("did not report ready"), std::string::npos) << *ev.ended;
+}
+
+TEST_F(BackendTest, ApiFaultMessageIsReported) {
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  InstanceSpec s = spec("fn-6-ff");
+  s.rootfs_path.clear();
+  auto vm = backend.start(s, callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_EQ(ev.ended->rfind("configuring kiln-vmm: PUT /drives/rootfs: 400: path_on_host is required", 0), 0u)
+      << *ev.ended;
+}
+
+TEST_F(BackendTest, MissingVmmBinary) {
+  opts_.vmm_path = dir_ + "/no-such-kiln-vmm";
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  auto vm = backend.start(spec("fn-7-gg"), callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
+  EXPECT_NE(ev.ended->find("no-such-kiln-vmm"), std::string::npos) << *ev.ended;
+}
+
+// A hostile or absent guest side of the CONNECT handshake.
+TEST_F(BackendTest, HybridConnectHandshake) {
+  EXPECT_TRUE(parse_connect_ack("OK 1073741824"));
+  EXPECT_FALSE(parse_connect_ack("OK"));
+  EXPECT_FALSE(parse_connect_ack("OK -1"));
+  EXPECT_FALSE(parse_connect_ack("NO 1"));
+  std::string uds = dir_ + "/v.sock";
+  local::acceptor acc(io_, local::endpoint(uds));
+  auto serve = [&](std::string answer) {
+    acc.async_accept([answer](const beast::error_code& ec, local::socket s) {
+      if (ec) return;
+      auto sp = std::make_shared<local::socket>(std::move(s));
+      auto line = std::make_shared<asio::streambuf>();
+      asio::async_read_until(*sp, *line, '\n', [sp, line, answer](const beast::error_code&, std::size_t) {
+        if (answer.empty()) return;  // hang up
+        asio::write(*sp, asio::buffer(answer));
+      });
+    });
+  };
+  auto attempt = [&](std::chrono::milliseconds budget) {
+    std::optional<Result<local::socket>> r;
+    asio::co_spawn(io_, connect_into(&r, uds, Clock::now() + budget), asio::detached);
+    run_until([&] { return r.has_value(); });
+    return std::move(*r);
+  };
+  serve("OK 5\nHTTP/1.1 200 OK\r\n");
+  auto good = attempt(std::chrono::seconds(5));
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  char first = 0;
+  asio::read(good.value(), asio::buffer(&first, 1));
+  EXPECT_EQ(first, 'H');  // bytes after the ack line belong to the stream
+  serve("");
+  auto refused = attempt(std::chrono::seconds(5));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("refused"), std::string::npos) << refused.error().message;
+  serve("ERR nope\n");
+  auto bad = attempt(std::chrono::seconds(5));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("bad answer"), std::string::npos);
+  serve(std::string(100, 'x'));
+  EXPECT_FALSE(attempt(std::chrono::seconds(5)).ok());
+  auto none = [&] {
+    std::optional<Result<local::socket>> r;
+    asio::co_spawn(io_, connect_into(&r, dir_ + "/absent.sock", Clock::now() + std::chrono::seconds(1)),
+                   asio::detached);
+    run_until([&] { return r.has_value(); });
+    return std::move(*r);
+  }();
+  EXPECT_FALSE(none.ok());
+}
+
+TEST_F(BackendTest, ReapStaleKillsLeftoversAndRemovesRunDirs) {
+  std::string run = opts_.run_dir + "/old-1";
+  fs::create_directories(run);
+  std::string api = run + "/api.sock";
+  std::vector<std::string> args = {KILN_FAKE_VMM, "--api-sock", api};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
+  std::ofstream(run + "/vmm.pid") << pid << "\n";
+  // Wait (deadline, no sleep) until the leftover is fully up: its API socket exists.
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(api) && Clock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(fs::exists(api));
+  fs::create_directories(opts_.run_dir + "/old-2");  // no pid file: just removed
+  std::ofstream(opts_.run_dir + "/old-2/vmm.pid") << getpid() << "\n";  // not a VMM: spared
+  auto report = VmmBackend::reap_stale(opts_.run_dir);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status)) << status << " " << (report.empty() ? "" : report[0]);
+  EXPECT_FALSE(fs::exists(run));
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/old-2"));
+  EXPECT_EQ(::kill(getpid(), 0), 0);
+  EXPECT_EQ(report.size(), 3u);
+}
+
+}  // namespace
+}  // namespace kiln::kilnd::pool
