@@ -352,14 +352,28 @@ Status TreeBuilder::opaque(const std::vector<std::string>& dirc) {
     }
     return errno_error("resolve opaque dir " + join(dirc));
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<std::string> names, list_dir(dir.get()));
-  std::vector<std::string> victims;
-  std::string prefix = dirc.empty() ? std::string() : join(dirc) + "/";
-  for (auto& n : names) {
-    if (!layer_paths_.count(prefix + n)) victims.push_back(std::move(n));
-  }
   invalidate_cache();
-  for (const auto& v : victims) KILN_TRY(remove_tree_at(dir.get(), v));
+  return prune_lower(dir.get(), dirc.empty() ? std::string() : join(dirc) + "/", 0);
+}
+
+// Removes everything below dirfd that the current layer did not write. Directories this layer
+// wrote into (they are in layer_paths_ as ancestors) are descended into, so the result is the
+// same whether the opaque marker comes before or after the layer's own entries in the tar.
+Status TreeBuilder::prune_lower(int dirfd, const std::string& prefix, int depth) {
+  if (depth > 4096) return make_error("directory tree too deep");
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> names, list_dir(dirfd));
+  for (const auto& n : names) {
+    if (!layer_paths_.count(prefix + n)) {
+      KILN_TRY(remove_tree_at(dirfd, n));
+      continue;
+    }
+    UniqueFd sub(::openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub) {
+      if (errno == ENOTDIR || errno == ELOOP) continue;  // a file or link this layer wrote
+      return errno_error("open " + prefix + n);
+    }
+    KILN_TRY(prune_lower(sub.get(), prefix + n + "/", depth + 1));
+  }
   return ok_status();
 }
 
@@ -393,6 +407,9 @@ Status TreeBuilder::apply_entry(archive* a, archive_entry* e) {
   std::string path = comps.empty() ? name : join(comps) + "/" + name;
   bool is_dir = type == AE_IFDIR && hardlink == nullptr;
   bool seen = !layer_paths_.insert(path).second;
+  // Parents count as written by this layer too, so an opaque marker that comes after this
+  // entry in the tar keeps them (and this entry) instead of removing the whole subtree.
+  for (size_t i = 1; i <= comps.size(); ++i) layer_paths_.insert(join(comps, i));
 
   KILN_ASSIGN_OR_RETURN(int parent, parent_dir(comps));
   struct stat old;

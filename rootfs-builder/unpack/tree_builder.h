@@ -68,6 +68,7 @@ class TreeBuilder {
   Result<int> parent_dir(const std::vector<std::string>& comps);  // borrowed fd
   Status whiteout(const std::vector<std::string>& parent, const std::string& victim);
   Status opaque(const std::vector<std::string>& dir);
+  Status prune_lower(int dirfd, const std::string& prefix, int depth);
   Status write_regular(archive* a, archive_entry* e, int parent, const std::string& name);
   Status set_metadata_fd(int fd, archive_entry* e);
   void invalidate_cache();

@@ -140,6 +140,18 @@ TEST(TreeBuilder, WhiteoutsAndOpaqueDirsAcrossThreeLayers) {
   EXPECT_EQ(read_file(t / "root/etc/fresh"), "f3");
 }
 
+TEST(TreeBuilder, OpaqueMarkerAfterTheLayersOwnChildren) {
+  TempDir t;
+  fs::create_directory(t / "root");
+  auto tb = TreeBuilder::create(t / "root", UnpackLimits{});
+  ASSERT_TRUE(tb.ok());
+  ASSERT_TRUE(apply_blob(*tb, t, make_tar({dir("d"), dir("d/sub"), file("d/sub/y", "lower"), file("d/keep", "lower")})).ok());
+  // Children first, marker last (tar order is not fixed by the spec).
+  auto r = apply_blob(*tb, t, make_tar({file("d/sub/x", "upper"), file("d/.wh..wh..opq", "")}));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(listing(t / "root"), (std::set<std::string>{"d/", "d/sub/", "d/sub/x"}));
+}
+
 TEST(TreeBuilder, ZstdAndPlainLayers) {
   TempDir t;
   fs::create_directory(t / "root");
