@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <optional>
 #include <cstdlib>
@@ -231,8 +232,13 @@ Status download_layers(ImageSource& source, const std::vector<const Descriptor*>
     cv.notify_all();
   };
   std::vector<std::thread> threads;
-  threads.emplace_back(work, std::ref(source));
-  for (auto& c : clones) threads.emplace_back(work, std::ref(*c));
+  try {
+    threads.emplace_back(work, std::ref(source));
+    for (auto& c : clones) threads.emplace_back(work, std::ref(*c));
+  } catch (const std::system_error&) {
+    // Out of threads: the ones that started drain the queue; with none, work here.
+    if (threads.empty()) work(source);
+  }
   {
     std::unique_lock<std::mutex> l(mu);
     while (finished < threads.size()) {
