@@ -63,7 +63,7 @@ Result<Endpoint> Endpoint::parse(const std::string& text) {
   Endpoint ep;
   if (text.rfind("unix:", 0) == 0) {
     ep.unix_path = text.substr(5);
-  } else if (!text.empty() && (text[0] == '/' || text[0] == '.')) {
+  } else if (text.find('/') != std::string::npos && text.rfind("http://", 0) != 0) {
     ep.unix_path = text;
   } else {
     std::string t = text;

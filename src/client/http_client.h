@@ -15,7 +15,7 @@ struct Endpoint {
   std::string host;  // TCP host (empty when unix_path is set)
   std::string port;
   std::string unix_path;
-  // "unix:/path", "/path" (Unix socket) or "host:port".
+  // "unix:PATH" or anything with a '/' (Unix socket), else "host:port" (or http://host:port).
   static Result<Endpoint> parse(const std::string& text);
 };
 

@@ -249,7 +249,11 @@ void Daemon::make_pool(Function& f) {
     std::string request;
     if (it != functions_.end()) {
       auto fl = it->second.in_flight.find(instance);
-      if (fl != it->second.in_flight.end() && fl->second.size() == 1) request = *fl->second.begin();
+      if (fl != it->second.in_flight.end()) {
+        if (fl->second.size() == 1) request = *fl->second.begin();
+      } else if (auto lr = it->second.last_request.find(instance); lr != it->second.last_request.end()) {
+        request = lr->second;  // output that trails the answer, with nothing else in flight
+      }
     }
     logs::LogEntry entry;
     entry.ts_ns = e.ts_ns;
@@ -598,7 +602,11 @@ asio::awaitable<Daemon::Invocation> Daemon::run_invocation(const std::string& na
     *leased = true;
     platform_log(name, instance, request_id, logs::format_start(request_id, "$LATEST"));
     auto it = functions_.find(name);
-    if (it != functions_.end()) it->second.in_flight[instance].insert(request_id);
+    if (it != functions_.end()) {
+      it->second.in_flight[instance].insert(request_id);
+      if (it->second.last_request.size() > 4096) it->second.last_request.clear();  // bound
+      it->second.last_request[instance] = request_id;
+    }
     (void)version;
   };
   hooks.released = [this, name, request_id](const std::string& instance) {

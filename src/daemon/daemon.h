@@ -66,6 +66,8 @@ class Daemon {
     std::uint64_t build_generation = 0;
     // instance id -> request ids in flight there (to attribute guest log lines)
     std::map<std::string, std::set<std::string>> in_flight;
+    // instance id -> the last request it served (lines that trail its END belong to it)
+    std::map<std::string, std::string> last_request;
   };
   enum Route : int {
     kHealth, kMetrics, kStatus, kList, kPut, kGet, kDelete, kInvoke, kWeb, kLogs, kLambda,

@@ -1,0 +1,197 @@
+// The binaries together, without KVM: `kilnd` (real VmmBackend driving fake-kiln-vmm, real
+// rootfs build of the examples/hello OCI image) and the `kiln` CLI: deploy, ls, invoke (event,
+// web, Lambda), logs, status, rm; SIGTERM stops every VM; a restart keeps the functions; after
+// a kill -9 of kilnd the next start reaps the VMs it left behind.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string build_dir() {
+  const char* b = std::getenv("KILN_BUILD_DIR");
+  return b ? b : KILN_BUILD_DIR_FALLBACK;
+}
+
+struct Proc {
+  pid_t pid = -1;
+  int out = -1;  // stdout pipe (read end)
+};
+
+Proc spawn(const std::vector<std::string>& args, bool capture) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  int fds[2] = {-1, -1};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (capture) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return {};
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  }
+  Proc p;
+  if (posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) p.pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  if (capture) {
+    close(fds[1]);
+    p.out = fds[0];
+  }
+  return p;
+}
+
+// Reads from fd until `done(text)` or EOF or the deadline.
+template <typename F>
+std::string read_until(int fd, F done, std::chrono::seconds budget = std::chrono::seconds(60)) {
+  std::string text;
+  auto deadline = Clock::now() + budget;
+  while (!done(text) && Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (poll(&p, 1, static_cast<int>(std::max<long>(left, 0))) != 1) break;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+struct Output {
+  int code = -1;
+  std::string out;
+};
+
+Output run(const std::vector<std::string>& args) {
+  Proc p = spawn(args, true);
+  Output r;
+  r.out = read_until(p.out, [](const std::string&) { return false; });
+  close(p.out);
+  int status = 0;
+  waitpid(p.pid, &status, 0);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+int count_fake_vmms(const std::string& state) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string argv0 = cmd.substr(0, cmd.find('\0'));
+    bool is_fake = argv0.size() >= 13 && argv0.compare(argv0.size() - 13, 13, "fake-kiln-vmm") == 0;
+    if (is_fake && cmd.find(state) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-cli-XXXXXX";
+    state_ = mkdtemp(tmpl);
+    oci_ = build_dir() + "/examples/hello/oci";
+    if (!fs::exists(oci_ + "/index.json")) GTEST_SKIP() << "no hello OCI layout at " << oci_;
+  }
+  void TearDown() override {
+    stop(SIGKILL);
+    fs::remove_all(state_);
+  }
+
+  void start() {
+    kilnd_ = spawn({build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_, "--vmm",
+                    build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel", "/nonexistent/vmlinux"},
+                   true);
+    ASSERT_GT(kilnd_.pid, 0);
+    std::string line = read_until(kilnd_.out, [](const std::string& t) { return t.find('\n') != std::string::npos; });
+    ASSERT_NE(line.find("kilnd: listening on 127.0.0.1:"), std::string::npos) << line;
+  }
+
+  int stop(int sig) {
+    if (kilnd_.pid <= 0) return -1;
+    kill(kilnd_.pid, sig);
+    int status = 0;
+    waitpid(kilnd_.pid, &status, 0);
+    close(kilnd_.out);
+    kilnd_ = Proc{};
+    return status;
+  }
+
+  Output kiln(std::vector<std::string> args) {
+    args.insert(args.begin(), {build_dir() + "/src/kiln", "--endpoint", state_ + "/kilnd.sock"});
+    return run(args);
+  }
+
+  std::string state_, oci_;
+  Proc kilnd_;
+};
+
+TEST_F(CliTest, DeployInvokeLogsRestartAndReap) {
+  start();
+  auto d = kiln({"deploy", "hello", "--image", "oci:" + oci_, "--memory", "256", "--env", "GREETING=hey"});
+  ASSERT_EQ(d.code, 0) << d.out;
+  EXPECT_NE(d.out.find("hello: version 1, image ready (sha256:"), std::string::npos) << d.out;
+  auto ls = kiln({"ls"});
+  EXPECT_NE(ls.out.find("hello"), std::string::npos);
+  EXPECT_NE(ls.out.find("ready"), std::string::npos);
+
+  auto ev = kiln({"--json", "invoke", "hello", "--data", R"({"name":"kiln"})"});
+  ASSERT_EQ(ev.code, 0) << ev.out;
+  auto evj = json::parse(ev.out);
+  EXPECT_EQ(evj["status"], 200);
+  auto body = json::parse(evj["body"].get<std::string>());
+  EXPECT_EQ(body["argv0"], "/usr/bin/hello");  // from the image's Entrypoint
+  EXPECT_EQ(body["request_id"], evj["request_id"]);
+  EXPECT_EQ(evj["cold_start"], true);
+  auto web = kiln({"invoke", "hello", "--web", "/path?q=1"});
+  EXPECT_NE(web.out.find("GET /path?q=1 HTTP/1.1"), std::string::npos) << web.out;
+  auto lam = kiln({"invoke", "hello", "--lambda", "--data", R"({"a":1})"});
+  EXPECT_EQ(lam.code, 0);
+  EXPECT_NE(lam.out.find(R"(\"a\":1)"), std::string::npos) << lam.out;
+
+  auto logs = kiln({"logs", "hello", "--request-id", evj["request_id"].get<std::string>()});
+  EXPECT_NE(logs.out.find("START RequestId: " + evj["request_id"].get<std::string>()), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("stdout fake: POST /event-invoke"), std::string::npos) << logs.out;
+  EXPECT_NE(logs.out.find("REPORT RequestId: "), std::string::npos);
+  auto st = kiln({"status", "hello"});
+  EXPECT_NE(st.out.find("instance hello-"), std::string::npos) << st.out;
+  EXPECT_EQ(count_fake_vmms(state_), 1);
+
+  // SIGTERM: drains, stops the VM, exits 0.
+  int status = stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(count_fake_vmms(state_), 0);
+
+  // Restart: same function, serves again; then kill -9 kilnd with a VM running.
+  start();
+  auto again = kiln({"invoke", "hello"});
+  EXPECT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(count_fake_vmms(state_), 1);
+  stop(SIGKILL);
+  EXPECT_EQ(count_fake_vmms(state_), 1);  // orphaned
+  start();
+  EXPECT_EQ(count_fake_vmms(state_), 0);  // reaped at start
+  EXPECT_TRUE(fs::is_empty(state_ + "/run"));
+  EXPECT_EQ(kiln({"rm", "hello"}).code, 0);
+  auto missing = kiln({"invoke", "hello"});
+  EXPECT_NE(missing.code, 0);
+  auto bad = kiln({"deploy", "x", "--image", "oci:/tmp", "--memory", "1"});
+  EXPECT_NE(bad.code, 0);
+}
+
+}  // namespace
