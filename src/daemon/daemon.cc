@@ -591,7 +591,13 @@ asio::awaitable<Daemon::Invocation> Daemon::run_invocation(const std::string& na
                                                            std::string request_id, const std::string& kind) {
   Invocation inv;
   inv.request_id = request_id;
-  Function& f = functions_.at(name);
+  auto found = functions_.find(name);
+  if (found == functions_.end() || !found->second.pool) {  // deleted before it could run
+    inv.result.status = invoke::InvokeStatus::kShuttingDown;
+    inv.result.detail = "function " + name + " was removed";
+    co_return inv;
+  }
+  Function& f = found->second;
   std::shared_ptr<pool::FunctionPool> pool = f.pool;
   const std::uint32_t memory = f.record.config.memory_mib;
   invoke::InvokeOptions opts;

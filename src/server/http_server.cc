@@ -16,11 +16,15 @@ using asio::use_awaitable;
 template <typename Stream>
 class StreamExchange : public Exchange {
  public:
-  StreamExchange(Stream& s, const ServerOptions& o, bool is_unix) : s_(s), o_(o) { unix_ = is_unix; }
+  StreamExchange(Stream& s, const ServerOptions& o, bool is_unix, const bool& stopping)
+      : s_(s), o_(o), stopping_(stopping) {
+    unix_ = is_unix;
+  }
 
   asio::awaitable<void> respond(Response response) override {
     if (responded_) co_return;
     responded_ = true;
+    if (stopping_) response.keep_alive(false);  // draining: this is the connection's last answer
     response.prepare_payload();
     keep_alive_ = response.keep_alive();
     s_.expires_after(o_.write_timeout);
@@ -76,6 +80,7 @@ class StreamExchange : public Exchange {
  private:
   Stream& s_;
   const ServerOptions& o_;
+  const bool& stopping_;
   bool keep_alive_ = false;
   bool streaming_ = false;
   bool broken_ = false;
@@ -188,7 +193,11 @@ asio::awaitable<void> HttpServer::session(Stream stream, bool is_unix) {
     co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
     idle_.erase(sid);
     if (ec) {
-      if (ec == http::error::header_limit) {
+      if (ec == http::error::body_limit) {  // Content-Length over the cap, known from the header
+        co_await write_plain(stream, json_error(Request{}, http::status::payload_too_large, "payload_too_large",
+                                                "request body larger than " + std::to_string(options_.max_body_bytes) + " bytes"),
+                             options_.write_timeout);
+      } else if (ec == http::error::header_limit) {
         co_await write_plain(stream, json_error(Request{}, http::status::request_header_fields_too_large,
                                                 "header_too_large", "request header too large"),
                              options_.write_timeout);
@@ -227,7 +236,7 @@ asio::awaitable<void> HttpServer::session(Stream stream, bool is_unix) {
       }
     }
     stream.expires_never();
-    StreamExchange<Stream> ex(stream, options_, is_unix);
+    StreamExchange<Stream> ex(stream, options_, is_unix, stopping_);
     ex.request() = parser.release();
     bool failed = false;
     std::string what;
