@@ -39,18 +39,15 @@ void signal_eventfd(int fd) {
 
 }  // namespace
 
-Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config, Options options) {
-  KILN_TRY(config::validate_for_start(config));
-  const config::BootSource& boot = *config.boot_source;
-  const uint32_t vcpu_count = config.machine_config.vcpu_count;
-  const uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
-
+Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Options options,
+                                            GuestMemory mem) {
   KILN_ASSIGN_OR_RETURN(KvmSystem kvm, KvmSystem::open());
   // Asked before the VM exists: some KVM modules refuse it afterwards.
   KILN_ASSIGN_OR_RETURN(CpuidTable cpuid, kvm.supported_cpuid());
   KILN_ASSIGN_OR_RETURN(Vm vm, kvm.create_vm());
-  KILN_ASSIGN_OR_RETURN(GuestMemory mem, GuestMemory::create_anonymous(arch::ram_regions(mem_bytes)));
   auto vmm = std::unique_ptr<Vmm>(new Vmm(std::move(kvm), std::move(vm), std::move(mem)));
+  vmm->config_ = config;
+  vmm->supported_cpuid_ = std::move(cpuid);
 
   uint32_t slot = 0;
   for (const GuestRegionInfo& r : vmm->mem_.regions()) {
@@ -80,11 +77,23 @@ Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config,
     vc.guest_cid = config.vsock->guest_cid;
     vc.uds_path = config.vsock->uds_path;
     KILN_ASSIGN_OR_RETURN(auto vsock, devices::VsockDevice::create(vc, *vmm->loop_));
+    vmm->vsock_ = vsock.get();
     KILN_TRY(vmm->attach_virtio("vsock", std::move(vsock)));
   }
   if (config.entropy) {
     KILN_TRY(vmm->attach_virtio("entropy", std::make_shared<devices::RngDevice>()));
   }
+  return vmm;
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config, Options options) {
+  KILN_TRY(config::validate_for_start(config));
+  const config::BootSource& boot = *config.boot_source;
+  const uint32_t vcpu_count = config.machine_config.vcpu_count;
+  const uint64_t mem_bytes = config.machine_config.mem_size_mib << 20;
+
+  KILN_ASSIGN_OR_RETURN(GuestMemory mem, GuestMemory::create_anonymous(arch::ram_regions(mem_bytes)));
+  KILN_ASSIGN_OR_RETURN(auto vmm, assemble(config, options, std::move(mem)));
 
   // Command line: the user's arguments (or a default), the root device, then the devices.
   std::string cmdline = boot.boot_args.value_or("console=ttyS0 reboot=k panic=1");
@@ -116,7 +125,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build_for_boot(const config::VmConfig& config,
 
   for (uint32_t i = 0; i < vcpu_count; ++i) {
     KILN_ASSIGN_OR_RETURN(auto vcpu, vmm->vm_.create_vcpu(i));
-    KILN_TRY(arch::setup_vcpu(*vcpu, cpuid, vcpu_count, kernel.entry.value()));
+    KILN_TRY(arch::setup_vcpu(*vcpu, vmm->supported_cpuid_, vcpu_count, kernel.entry.value()));
     vmm->vcpus_.push_back(std::move(vcpu));
   }
   return vmm;
@@ -192,7 +201,11 @@ void Vmm::vcpu_loop(size_t index) {
   while (!stopping_.load()) {
     auto reason = vcpu.run();
     if (!reason.ok()) {
-      if (reason.error().sys_errno == EINTR || reason.error().sys_errno == EAGAIN) continue;
+      if (reason.error().sys_errno == EINTR || reason.error().sys_errno == EAGAIN) {
+        // With immediate_exit set, KVM finished any pending port/MMIO completion first.
+        if (pause_requested_.load()) park();
+        continue;
+      }
       std::fprintf(stderr, "kiln-vmm: vCPU %zu: %s\n", index, reason.error().message.c_str());
       finish(VmExit::kVmmError);
       return;
@@ -266,8 +279,12 @@ void Vmm::finish(VmExit code) {
     if (stopping_.exchange(true)) return;
     exit_ = code;
   }
-  // Kick every vCPU out of KVM_RUN and stop the device loop; wait() joins them.
+  // Kick every vCPU out of KVM_RUN (or out of its pause) and stop the device loop; wait() joins.
   for (auto& v : vcpus_) v->run_struct()->immediate_exit = 1;
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_cv_.notify_all();
+  }
   for (auto& t : vcpu_threads_) {
     if (t.joinable() && t.get_id() != std::this_thread::get_id()) ::pthread_kill(t.native_handle(), kKickSignal);
   }

@@ -15,7 +15,9 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "vmm/config/snapshot_config.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/devices/vsock_device.h"
 #include "vmm/event_loop/event_loop.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/legacy/i8042.h"
@@ -39,7 +41,11 @@ class Vmm {
     int serial_out_fd = 1;  // borrowed; -1 discards guest console output
   };
 
+  // Two explicit ways to build a VM: for a fresh boot, and from a snapshot (vmm_snapshot.cc).
+  // A VM built from a snapshot starts paused unless load.resume_vm; it gets the snapshot's
+  // devices with host paths overridable (vsock uds_path, drive paths).
   static Result<std::unique_ptr<Vmm>> build_for_boot(const config::VmConfig& config, Options options);
+  static Result<std::unique_ptr<Vmm>> build_from_snapshot(const config::SnapshotLoad& load, Options options);
   ~Vmm();
   Vmm(const Vmm&) = delete;
   Vmm& operator=(const Vmm&) = delete;
@@ -52,6 +58,14 @@ class Vmm {
   // Presses Ctrl+Alt+Del on the guest's keyboard controller.
   Status send_ctrl_alt_del();
   bool running() const { return started_ && !stopping_.load(); }
+
+  // Parks every vCPU outside KVM_RUN (pending port/MMIO completions done) / lets them go on.
+  Status pause();
+  Status resume();
+  bool paused() const { return pause_requested_.load(); }
+  // Full snapshot of a paused VM: state file (magic, format version, checksum) + memory file.
+  Status create_snapshot(const config::SnapshotCreate& params);
+  const config::VmConfig& config() const { return config_; }
   nlohmann::json metrics() const;
   const std::string& kernel_cmdline() const { return cmdline_; }
 
@@ -67,6 +81,10 @@ class Vmm {
   };
 
   Vmm(KvmSystem kvm, Vm vm, GuestMemory mem) : kvm_(std::move(kvm)), vm_(std::move(vm)), mem_(std::move(mem)) {}
+  // KVM VM, memory slots, irqchip, PIT, event loop, legacy and virtio devices: what boot and
+  // restore share. vCPUs and guest-visible boot data are the caller's.
+  static Result<std::unique_ptr<Vmm>> assemble(const config::VmConfig& config, Options options, GuestMemory mem);
+  void park();
   Status attach_virtio(std::string name, std::shared_ptr<virtio::VirtioDevice> device);
   Status attach_legacy(int serial_out_fd);
   void vcpu_loop(size_t index);
@@ -74,6 +92,9 @@ class Vmm {
   void handle_mmio(kvm_run* run);
   void finish(VmExit code);
 
+  config::VmConfig config_;
+  CpuidTable supported_cpuid_{1};
+  devices::VsockDevice* vsock_ = nullptr;  // owned by its VirtioSlot
   KvmSystem kvm_;
   Vm vm_;
   GuestMemory mem_;
@@ -91,6 +112,10 @@ class Vmm {
   bool started_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reset_requested_{false};
+  std::atomic<bool> pause_requested_{false};
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  size_t parked_ = 0;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool finished_ = false;

@@ -31,13 +31,33 @@ Status VmmController::send_ctrl_alt_del() {
   return vmm_->send_ctrl_alt_del();
 }
 
-Status VmmController::pause() { return make_error("pausing is not supported by this kiln-vmm yet"); }
-Status VmmController::resume() { return make_error("resuming is not supported by this kiln-vmm yet"); }
-Status VmmController::create_snapshot(const config::SnapshotCreate&) {
-  return make_error("snapshots are not supported by this kiln-vmm yet");
+Status VmmController::pause() {
+  std::lock_guard lock(mu_);
+  if (!vmm_) return make_error("the microVM is not running");
+  return vmm_->pause();
 }
-Result<config::VmConfig> VmmController::load_snapshot(const config::SnapshotLoad&) {
-  return make_error("snapshots are not supported by this kiln-vmm yet");
+
+Status VmmController::resume() {
+  std::lock_guard lock(mu_);
+  if (!vmm_) return make_error("the microVM is not running");
+  return vmm_->resume();
+}
+
+Status VmmController::create_snapshot(const config::SnapshotCreate& params) {
+  std::lock_guard lock(mu_);
+  if (!vmm_) return make_error("the microVM is not running");
+  return vmm_->create_snapshot(params);
+}
+
+Result<config::VmConfig> VmmController::load_snapshot(const config::SnapshotLoad& params) {
+  std::lock_guard lock(mu_);
+  if (vmm_) return make_error("a microVM is already running");
+  KILN_ASSIGN_OR_RETURN(auto vmm, Vmm::build_from_snapshot(params, options_));
+  KILN_TRY(vmm->start());
+  config::VmConfig config = vmm->config();
+  vmm_ = std::move(vmm);
+  cv_.notify_all();
+  return config;
 }
 
 nlohmann::json VmmController::metrics() {

@@ -63,6 +63,14 @@ Result<CpuidTable> KvmSystem::supported_cpuid() const {
   return table;
 }
 
+Result<std::vector<uint32_t>> KvmSystem::msr_index_list() const {
+  std::vector<uint32_t> buf(1 + 1024, 0);
+  auto* list = reinterpret_cast<abi::MsrList*>(buf.data());
+  list->nmsrs = 1024;
+  if (::ioctl(fd_.get(), abi::kGetMsrIndexList, list) < 0) return errno_error("KVM_GET_MSR_INDEX_LIST");
+  return std::vector<uint32_t>(list->indices, list->indices + list->nmsrs);
+}
+
 Result<Vm> KvmSystem::create_vm() const {
   int raw = ::ioctl(fd_.get(), KVM_CREATE_VM, 0);
   if (raw < 0) return errno_error("KVM_CREATE_VM");
@@ -212,6 +220,55 @@ Result<kvm_mp_state> Vcpu::get_mp_state() const {
 }
 Status Vcpu::set_mp_state(const kvm_mp_state& m) {
   return ioctl_status(fd_.get(), KVM_SET_MP_STATE, "KVM_SET_MP_STATE", &m);
+}
+
+Result<kvm_irqchip> Vm::get_irqchip(uint32_t chip_id) const {
+  kvm_irqchip c{};
+  c.chip_id = chip_id;
+  if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &c) < 0) return errno_error("KVM_GET_IRQCHIP");
+  return c;
+}
+Status Vm::set_irqchip(const kvm_irqchip& c) { return ioctl_status(fd_.get(), KVM_SET_IRQCHIP, "KVM_SET_IRQCHIP", &c); }
+
+Result<kvm_pit_state2> Vm::get_pit2() const {
+  kvm_pit_state2 p{};
+  if (::ioctl(fd_.get(), KVM_GET_PIT2, &p) < 0) return errno_error("KVM_GET_PIT2");
+  return p;
+}
+Status Vm::set_pit2(const kvm_pit_state2& p) { return ioctl_status(fd_.get(), KVM_SET_PIT2, "KVM_SET_PIT2", &p); }
+
+Result<kvm_clock_data> Vm::get_clock() const {
+  kvm_clock_data c{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &c) < 0) return errno_error("KVM_GET_CLOCK");
+  return c;
+}
+Status Vm::set_clock(const kvm_clock_data& c) {
+  kvm_clock_data in{};
+  in.clock = c.clock;  // only the clock value; KVM rejects most flags on SET
+  return ioctl_status(fd_.get(), KVM_SET_CLOCK, "KVM_SET_CLOCK", &in);
+}
+
+Result<abi::Xsave> Vcpu::get_xsave() const {
+  abi::Xsave x{};
+  if (::ioctl(fd_.get(), abi::kGetXsave, &x) < 0) return errno_error("KVM_GET_XSAVE");
+  return x;
+}
+Status Vcpu::set_xsave(const abi::Xsave& x) { return ioctl_status(fd_.get(), abi::kSetXsave, "KVM_SET_XSAVE", &x); }
+
+Result<kvm_xcrs> Vcpu::get_xcrs() const {
+  kvm_xcrs x{};
+  if (::ioctl(fd_.get(), KVM_GET_XCRS, &x) < 0) return errno_error("KVM_GET_XCRS");
+  return x;
+}
+Status Vcpu::set_xcrs(const kvm_xcrs& x) { return ioctl_status(fd_.get(), KVM_SET_XCRS, "KVM_SET_XCRS", &x); }
+
+Result<kvm_vcpu_events> Vcpu::get_vcpu_events() const {
+  kvm_vcpu_events e{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &e) < 0) return errno_error("KVM_GET_VCPU_EVENTS");
+  return e;
+}
+Status Vcpu::set_vcpu_events(const kvm_vcpu_events& e) {
+  return ioctl_status(fd_.get(), KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS", &e);
 }
 
 }  // namespace kiln::vmm

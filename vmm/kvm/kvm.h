@@ -52,6 +52,14 @@ class Vm {
   Status register_irqfd(int event_fd, uint32_t gsi);
   Result<std::unique_ptr<Vcpu>> create_vcpu(uint32_t id);
 
+  // Snapshot state of the in-kernel devices. chip_id: KVM_IRQCHIP_PIC_MASTER/SLAVE/IOAPIC.
+  Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
+  Status set_irqchip(const kvm_irqchip& chip);
+  Result<kvm_pit_state2> get_pit2() const;
+  Status set_pit2(const kvm_pit_state2& pit);
+  Result<kvm_clock_data> get_clock() const;
+  Status set_clock(const kvm_clock_data& clock);
+
  private:
   UniqueFd fd_;
   int kvm_fd_;  // borrowed from KvmSystem, which outlives every Vm
@@ -82,6 +90,12 @@ class Vcpu {
   Status set_lapic(const kvm_lapic_state& lapic);
   Result<kvm_mp_state> get_mp_state() const;
   Status set_mp_state(const kvm_mp_state& state);
+  Result<abi::Xsave> get_xsave() const;
+  Status set_xsave(const abi::Xsave& xsave);
+  Result<kvm_xcrs> get_xcrs() const;
+  Status set_xcrs(const kvm_xcrs& xcrs);
+  Result<kvm_vcpu_events> get_vcpu_events() const;
+  Status set_vcpu_events(const kvm_vcpu_events& events);
 
  private:
   UniqueFd fd_;
@@ -96,6 +110,8 @@ class KvmSystem {
   int fd() const { return fd_.get(); }
   int check_extension(long cap) const;
   Result<CpuidTable> supported_cpuid() const;
+  // Every MSR index KVM can save and restore (KVM_GET_MSR_INDEX_LIST).
+  Result<std::vector<uint32_t>> msr_index_list() const;
   Result<Vm> create_vm() const;
 
  private:

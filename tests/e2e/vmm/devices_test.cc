@@ -117,8 +117,7 @@ std::string read_line(int fd, Clock::time_point deadline) {
 class VmmDevices : public ::testing::Test {
  protected:
   void SetUp() override {
-    build_ = env_or("KILN_BUILD_DIR", "");
-    ASSERT_FALSE(build_.empty());
+    build_ = KILN_BUILD_DIR;
     kernel_ = env_or("KILN_GUEST_KERNEL", build_ + "/guest-kernel/vmlinux");
     initrd_ = build_ + "/tests/e2e/vmm/devices_initrd.cpio";
     char tmpl[] = "/tmp/kiln-e2e-XXXXXX";

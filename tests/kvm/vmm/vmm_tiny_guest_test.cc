@@ -26,9 +26,7 @@ class TinyGuest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "no usable /dev/kvm on this machine";
-    const char* build = std::getenv("KILN_BUILD_DIR");
-    ASSERT_NE(build, nullptr);
-    kernel_ = std::string(build) + "/tests/kvm/vmm/tiny_guest.elf";
+    kernel_ = std::string(KILN_BUILD_DIR) + "/tests/kvm/vmm/tiny_guest.elf";
     char disk[] = "/tmp/kiln-tiny-disk-XXXXXX";
     int fd = ::mkstemp(disk);
     ASSERT_GE(fd, 0);

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# e2e (issue 7, VMM side): PATCH /vm Paused, PUT /snapshot/create, PATCH /vm Resumed on a
+# running guest; a new kiln-vmm restores it with PUT /snapshot/load and the guest's counter
+# continues where the snapshot left it. Corrupt, truncated and wrong-version snapshots are
+# refused with 400 and a clear fault_message. Prints the snapshot/load API latency.
+set -euo pipefail
+build=${KILN_BUILD_DIR:?}
+kernel=${KILN_GUEST_KERNEL:-$build/guest-kernel/vmlinux}
+initrd=$build/tests/e2e/vmm/tick_initrd.cpio
+vmm=$build/vmm/kiln-vmm
+tmp=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+api() {  # api SOCK METHOD PATH [BODY] -> status code; body in $tmp/resp
+  curl -s -o "$tmp/resp" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" \
+    -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+expect() {  # expect CODE ACTUAL WHAT
+  [ "$1" = "$2" ] || { echo "FAIL: $3: HTTP $2 (want $1) $(cat "$tmp/resp" 2>/dev/null)"; exit 1; }
+}
+start_vmm() {  # start_vmm NAME -> pid in $vmm_pid; console in $tmp/NAME.console
+  rm -f "$tmp/$1.sock"
+  "$vmm" --api-sock "$tmp/$1.sock" >"$tmp/$1.console" 2>&1 &
+  vmm_pid=$!
+  for _ in $(seq 1 1000); do [ -S "$tmp/$1.sock" ] && return 0; sleep 0.02; done
+  echo "FAIL: $1: API socket never appeared"; exit 1
+}
+wait_for_line() {  # wait_for_line FILE REGEX SECONDS (console lines end in \r\n)
+  local end=$(( $(date +%s) + $3 ))
+  while [ "$(date +%s)" -lt $end ]; do
+    tr -d '\r' <"$1" 2>/dev/null | grep -aE "$2" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "FAIL: no line matching '$2' in $1 within $3 s"; tail -n 20 "$1"; exit 1
+}
+stop_vmm() { stop_vmm 2>/dev/null || true; wait "$vmm_pid" 2>/dev/null || true; }
+last_tick() { grep -aoE 'tick [0-9]+' "$1" | tail -n 1 | cut -d' ' -f2; }
+
+# --- original VM ------------------------------------------------------------------------------
+start_vmm a
+A=$tmp/a.sock
+expect 204 "$(api "$A" PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"$initrd\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 quiet\"}")" boot-source
+expect 204 "$(api "$A" PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}')" machine-config
+expect 204 "$(api "$A" PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$tmp/a.vsock\"}")" vsock
+expect 204 "$(api "$A" PUT /entropy '{}')" entropy
+expect 400 "$(api "$A" PATCH /vm '{"state": "Paused"}')" "pause before start"
+expect 204 "$(api "$A" PUT /actions '{"action_type": "InstanceStart"}')" InstanceStart
+wait_for_line "$tmp/a.console" '^tick 5$' 240
+expect 204 "$(api "$A" PATCH /vm '{"state": "Paused"}')" pause
+expect 200 "$(api "$A" GET /)" "instance info"
+grep -q '"Paused"' "$tmp/resp" || { echo "FAIL: GET / does not say Paused: $(cat "$tmp/resp")"; exit 1; }
+sleep 1
+paused_at=$(last_tick "$tmp/a.console")
+sleep 1
+[ "$(last_tick "$tmp/a.console")" = "$paused_at" ] || { echo "FAIL: the guest kept running while paused"; exit 1; }
+expect 204 "$(api "$A" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$tmp/snap\", \"mem_file_path\": \"$tmp/mem\"}")" snapshot/create
+echo "snapshot: paused at tick $paused_at; state $(stat -c %s "$tmp/snap") bytes, memory $(stat -c %s "$tmp/mem") bytes ($(du -k "$tmp/mem" | cut -f1) KiB on disk)"
+expect 204 "$(api "$A" PATCH /vm '{"state": "Resumed"}')" resume
+wait_for_line "$tmp/a.console" "^tick $((paused_at + 3))\$" 120
+stop_vmm
+
+# --- hostile snapshots are refused ---------------------------------------------------------------
+cp "$tmp/snap" "$tmp/flipped"; printf '\xff' | dd of="$tmp/flipped" bs=1 seek=100 conv=notrunc status=none
+head -c 1000 "$tmp/snap" >"$tmp/truncated"
+cp "$tmp/snap" "$tmp/version"; printf '\x63' | dd of="$tmp/version" bs=1 seek=8 conv=notrunc status=none
+cp "$tmp/snap" "$tmp/magic"; printf 'X' | dd of="$tmp/magic" bs=1 seek=0 conv=notrunc status=none
+for bad in flipped:checksum truncated:truncated version:version magic:magic; do
+  start_vmm bad
+  expect 400 "$(api "$tmp/bad.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/${bad%%:*}\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"resume_vm\": true}")" "load of ${bad%%:*} snapshot"
+  grep -q "${bad#*:}" "$tmp/resp" || { echo "FAIL: ${bad%%:*} snapshot refused without naming '${bad#*:}': $(cat "$tmp/resp")"; exit 1; }
+  echo "snapshot: ${bad%%:*} state file refused: $(cat "$tmp/resp")"
+  stop_vmm
+done
+
+# --- restore into a new process -------------------------------------------------------------------
+start_vmm b
+t0=$(date +%s%N)
+expect 204 "$(api "$tmp/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"vsock_override\": {\"uds_path\": \"$tmp/b.vsock\"}, \"resume_vm\": true}")" snapshot/load
+echo "snapshot: PUT /snapshot/load took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+wait_for_line "$tmp/b.console" "^tick $((paused_at + 3))\$" 120
+first=$(grep -m1 -aoE 'tick [0-9]+' "$tmp/b.console" | cut -d' ' -f2)
+[ "$first" = $((paused_at + 1)) ] || { echo "FAIL: the restored guest started at tick $first, want $((paused_at + 1))"; exit 1; }
+[ -S "$tmp/b.vsock" ] || { echo "FAIL: the vsock uds_path override was not applied"; exit 1; }
+expect 400 "$(api "$tmp/b.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}")" "boot-source after restore"
+echo "snapshot: restored guest continued from tick $first (paused at $paused_at)"
+stop_vmm
+echo "snapshot: ok"

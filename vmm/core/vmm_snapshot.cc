@@ -1,0 +1,239 @@
+// Vmm pause/resume, snapshot creation and building a VM from a snapshot (Firecracker's
+// snapshot model: a state file plus a memory file mapped MAP_PRIVATE on restore).
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <future>
+
+#include "vmm/arch/boot_params.h"
+#include "vmm/arch/vcpu_setup.h"
+#include "vmm/core/vmm.h"
+#include "vmm/snapshot/snapshot_file.h"
+#include "vmm/snapshot/vm_state.h"
+
+namespace kiln::vmm {
+namespace {
+
+constexpr auto kPauseDeadline = std::chrono::seconds(10);
+constexpr size_t kPage = 4096;
+
+// Reads every MSR in `indices` that this vCPU can read (KVM_GET_MSRS stops at the first one
+// it cannot; that one is dropped and the rest retried).
+Result<std::vector<std::pair<uint32_t, uint64_t>>> read_msrs(const Vcpu& vcpu, std::vector<uint32_t> indices) {
+  std::vector<std::pair<uint32_t, uint64_t>> out;
+  while (!indices.empty()) {
+    KILN_ASSIGN_OR_RETURN(auto got, vcpu.get_msrs(indices));
+    out.insert(out.end(), got.begin(), got.end());
+    if (got.size() == indices.size()) break;
+    indices.erase(indices.begin(), indices.begin() + static_cast<long>(got.size()) + 1);
+  }
+  return out;
+}
+
+Status write_memory_file(const GuestMemory& mem, const std::string& path) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("create " + tmp);
+  uint64_t offset = 0;
+  static const uint8_t zero[kPage] = {};
+  for (const GuestRegionInfo& r : mem.regions()) {
+    // Sparse: all-zero pages stay holes, so a mostly idle guest's file stays small on disk.
+    for (uint64_t off = 0; off < r.size; off += kPage) {
+      const uint8_t* page = r.host + off;
+      if (std::memcmp(page, zero, kPage) == 0) continue;
+      size_t done = 0;
+      while (done < kPage) {
+        ssize_t n = ::pwrite(fd.get(), page + done, kPage - done, static_cast<off_t>(offset + off + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          Error e = errno_error("write " + tmp);
+          ::unlink(tmp.c_str());
+          return e;
+        }
+        done += static_cast<size_t>(n);
+      }
+    }
+    offset += r.size;
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0 || ::fsync(fd.get()) != 0) {
+    Error e = errno_error("finish " + tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Error e = errno_error("rename to " + path);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return ok_status();
+}
+
+Result<GuestMemory> map_memory_file(const std::string& path, uint64_t mem_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open memory file " + path);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat memory file " + path);
+  if (static_cast<uint64_t>(st.st_size) != mem_bytes) {
+    return make_error("memory file " + path + " is " + std::to_string(st.st_size) + " bytes; the snapshot needs " +
+                      std::to_string(mem_bytes));
+  }
+  std::vector<GuestMemory::Adopted> regions;
+  uint64_t offset = 0;
+  for (const GuestRegionSpec& r : arch::ram_regions(mem_bytes)) {
+    // MAP_PRIVATE: pages load lazily from the page cache (shared by every instance restored from
+    // this file) and guest writes stay private copies.
+    KILN_ASSIGN_OR_RETURN(MappedRegion m, MappedRegion::of_fd(fd.get(), r.size, PROT_READ | PROT_WRITE,
+                                                              MAP_PRIVATE | MAP_NORESERVE, static_cast<off_t>(offset)));
+    regions.push_back({r.base, std::move(m)});
+    offset += r.size;
+  }
+  return GuestMemory::from_mappings(std::move(regions));
+}
+
+}  // namespace
+
+void Vmm::park() {
+  std::unique_lock lock(pause_mu_);
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return !pause_requested_.load() || stopping_.load(); });
+  --parked_;
+}
+
+Status Vmm::pause() {
+  if (!running()) return make_error("the VM is not running");
+  std::unique_lock lock(pause_mu_);
+  if (pause_requested_.load()) return ok_status();
+  pause_requested_ = true;
+  for (auto& v : vcpus_) v->run_struct()->immediate_exit = 1;
+  for (auto& t : vcpu_threads_) ::pthread_kill(t.native_handle(), SIGUSR1);
+  bool parked = pause_cv_.wait_for(lock, kPauseDeadline, [this] {
+    return parked_ == vcpus_.size() || stopping_.load();
+  });
+  if (stopping_.load()) return make_error("the VM ended while pausing");
+  if (!parked) return make_error("vCPUs did not stop within 10 s");
+  return ok_status();
+}
+
+Status Vmm::resume() {
+  if (!running()) return make_error("the VM is not running");
+  std::lock_guard lock(pause_mu_);
+  if (!pause_requested_.load()) return ok_status();
+  for (auto& v : vcpus_) v->run_struct()->immediate_exit = 0;
+  pause_requested_ = false;
+  pause_cv_.notify_all();
+  return ok_status();
+}
+
+Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
+  if (!running() || !paused()) return make_error("the VM must be paused to create a snapshot");
+  snapshot::VmState state;
+  state.config_json = config::to_json(config_).dump();
+  state.mem_bytes = config_.machine_config.mem_size_mib << 20;
+  KILN_ASSIGN_OR_RETURN(state.pic_master, vm_.get_irqchip(KVM_IRQCHIP_PIC_MASTER));
+  KILN_ASSIGN_OR_RETURN(state.pic_slave, vm_.get_irqchip(KVM_IRQCHIP_PIC_SLAVE));
+  KILN_ASSIGN_OR_RETURN(state.ioapic, vm_.get_irqchip(KVM_IRQCHIP_IOAPIC));
+  KILN_ASSIGN_OR_RETURN(state.pit, vm_.get_pit2());
+  KILN_ASSIGN_OR_RETURN(state.clock, vm_.get_clock());
+  KILN_ASSIGN_OR_RETURN(std::vector<uint32_t> msr_indices, kvm_.msr_index_list());
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    Vcpu& v = *vcpus_[i];
+    snapshot::VcpuState vs;
+    CpuidTable cpuid = arch::cpuid_for_vcpu(supported_cpuid_, v.id(), static_cast<uint32_t>(vcpus_.size()));
+    vs.cpuid.assign(cpuid.raw()->entries, cpuid.raw()->entries + cpuid.size());
+    KILN_ASSIGN_OR_RETURN(vs.regs, v.get_regs());
+    KILN_ASSIGN_OR_RETURN(vs.sregs, v.get_sregs());
+    KILN_ASSIGN_OR_RETURN(vs.xsave, v.get_xsave());
+    KILN_ASSIGN_OR_RETURN(vs.xcrs, v.get_xcrs());
+    KILN_ASSIGN_OR_RETURN(vs.msrs, read_msrs(v, msr_indices));
+    KILN_ASSIGN_OR_RETURN(vs.lapic, v.get_lapic());
+    KILN_ASSIGN_OR_RETURN(vs.mp_state, v.get_mp_state());
+    KILN_ASSIGN_OR_RETURN(vs.events, v.get_vcpu_events());
+    state.vcpus.push_back(std::move(vs));
+  }
+  state.serial = serial_->save();
+  state.i8042 = i8042_->save();
+
+  // Device state and guest memory are captured on the event-loop thread, so no device work
+  // (e.g. vsock data arriving from the host) changes either halfway through.
+  std::promise<Status> done;
+  loop_->post([&] {
+    for (const VirtioSlot& s : virtio_) state.devices.push_back({s.name, s.transport->save_state()});
+    done.set_value(write_memory_file(mem_, params.mem_file_path));
+  });
+  KILN_TRY(done.get_future().get());
+  return snapshot::write_state_file(params.snapshot_path, snapshot::encode_vm_state(state));
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad& load, Options options) {
+  KILN_ASSIGN_OR_RETURN(std::string payload, snapshot::read_state_file(load.snapshot_path));
+  KILN_ASSIGN_OR_RETURN(snapshot::VmState state, snapshot::decode_vm_state(payload));
+  auto parsed = config::parse_vm_config_text(state.config_json);
+  if (!parsed.ok()) return parsed.error().wrap("snapshot configuration");
+  config::VmConfig config = std::move(*parsed);
+  if (state.mem_bytes != config.machine_config.mem_size_mib << 20) return make_error("snapshot memory size disagrees with its configuration");
+  if (state.vcpus.size() != config.machine_config.vcpu_count) return make_error("snapshot vCPU count disagrees with its configuration");
+  // Host paths may differ between the machine that took the snapshot and this one.
+  if (load.vsock_uds_path_override) {
+    if (!config.vsock) return make_error("vsock_override given but the snapshot has no vsock device");
+    config.vsock->uds_path = *load.vsock_uds_path_override;
+  }
+  for (const config::DriveOverride& o : load.drive_overrides) {
+    bool found = false;
+    for (config::Drive& d : config.drives) {
+      if (d.drive_id == o.drive_id) { d.path_on_host = o.path_on_host; found = true; }
+    }
+    if (!found) return make_error("drive override for unknown drive '" + o.drive_id + "'");
+  }
+
+  KILN_ASSIGN_OR_RETURN(GuestMemory mem, map_memory_file(load.mem_backend.backend_path, state.mem_bytes));
+  KILN_ASSIGN_OR_RETURN(auto vmm, assemble(config, options, std::move(mem)));
+  if (state.devices.size() != vmm->virtio_.size()) return make_error("snapshot devices do not match its configuration");
+
+  KILN_TRY(vmm->vm_.set_pit2(state.pit));
+  KILN_TRY(vmm->vm_.set_clock(state.clock));
+  KILN_TRY(vmm->vm_.set_irqchip(state.pic_master));
+  KILN_TRY(vmm->vm_.set_irqchip(state.pic_slave));
+  KILN_TRY(vmm->vm_.set_irqchip(state.ioapic));
+  for (uint32_t i = 0; i < state.vcpus.size(); ++i) {
+    const snapshot::VcpuState& vs = state.vcpus[i];
+    KILN_ASSIGN_OR_RETURN(auto vcpu, vmm->vm_.create_vcpu(i));
+    CpuidTable cpuid(static_cast<uint32_t>(vs.cpuid.size()));
+    std::memcpy(cpuid.raw()->entries, vs.cpuid.data(), vs.cpuid.size() * sizeof(kvm_cpuid_entry2));
+    // Firecracker's order: CPUID, MP state, registers, XSAVE/XCRs, LAPIC, MSRs, events.
+    KILN_TRY(vcpu->set_cpuid(cpuid));
+    KILN_TRY(vcpu->set_mp_state(vs.mp_state));
+    KILN_TRY(vcpu->set_regs(vs.regs));
+    KILN_TRY(vcpu->set_sregs(vs.sregs));
+    KILN_TRY(vcpu->set_xsave(vs.xsave));
+    KILN_TRY(vcpu->set_xcrs(vs.xcrs));
+    KILN_TRY(vcpu->set_lapic(vs.lapic));
+    KILN_TRY(vcpu->set_msrs(vs.msrs));
+    KILN_TRY(vcpu->set_vcpu_events(vs.events));
+    vmm->vcpus_.push_back(std::move(vcpu));
+  }
+  KILN_TRY(vmm->serial_->restore(state.serial));
+  KILN_TRY(vmm->i8042_->restore(state.i8042));
+  for (size_t i = 0; i < state.devices.size(); ++i) {
+    VirtioSlot& slot = vmm->virtio_[i];
+    if (state.devices[i].name != slot.name) return make_error("snapshot device '" + state.devices[i].name + "' does not match '" + slot.name + "'");
+    auto s = slot.transport->restore_state(state.devices[i].transport);
+    if (!s.ok()) return s.error().wrap("restoring " + slot.name);
+  }
+  // Connections did not survive: tell the guest's vsock driver (virtio 1.2 §5.10.6.8).
+  if (vmm->vsock_ != nullptr) {
+    if (auto s = vmm->vsock_->send_transport_reset(); !s.ok()) return s.error().wrap("vsock transport reset");
+  }
+  if (!load.resume_vm) {
+    vmm->pause_requested_ = true;  // vCPUs park before their first KVM_RUN
+    for (auto& v : vmm->vcpus_) v->run_struct()->immediate_exit = 1;
+  }
+  return vmm;
+}
+
+}  // namespace kiln::vmm

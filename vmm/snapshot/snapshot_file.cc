@@ -1,0 +1,129 @@
+// Snapshot container format and atomic file I/O.
+#include "vmm/snapshot/snapshot_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "common/unique_fd.h"
+
+namespace kiln::vmm::snapshot {
+namespace {
+
+constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 + 8;
+
+// CRC-64/XZ (ECMA-182 polynomial, reflected).
+std::array<uint64_t, 256> make_table() {
+  std::array<uint64_t, 256> t{};
+  for (uint64_t i = 0; i < 256; ++i) {
+    uint64_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0xc96c5795d7870f42ull : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+T get(std::string_view in, size_t off) {
+  T v;
+  std::memcpy(&v, in.data() + off, sizeof v);
+  return v;
+}
+
+}  // namespace
+
+uint64_t crc64(std::string_view data) {
+  static const std::array<uint64_t, 256> table = make_table();
+  uint64_t c = ~0ull;
+  for (unsigned char b : data) c = table[(c ^ b) & 0xff] ^ (c >> 8);
+  return ~c;
+}
+
+std::string encode_container(std::string_view payload) {
+  std::string out(kMagic, sizeof kMagic);
+  put<uint32_t>(out, kFormatVersion);
+  put<uint32_t>(out, 0);
+  put<uint64_t>(out, payload.size());
+  put<uint64_t>(out, crc64(payload));
+  out.append(payload);
+  return out;
+}
+
+Result<std::string> decode_container(std::string_view in) {
+  if (in.size() < kHeaderSize) return make_error("snapshot file is truncated (no complete header)");
+  if (std::memcmp(in.data(), kMagic, sizeof kMagic) != 0) return make_error("not a kiln snapshot file (bad magic)");
+  uint32_t version = get<uint32_t>(in, 8);
+  if (version != kFormatVersion) {
+    return make_error("snapshot format version " + std::to_string(version) + " is not supported (this kiln-vmm reads version " +
+                      std::to_string(kFormatVersion) + ")");
+  }
+  uint64_t len = get<uint64_t>(in, 16);
+  if (len > kMaxPayloadBytes) return make_error("snapshot payload length " + std::to_string(len) + " is implausible");
+  if (in.size() - kHeaderSize != len) {
+    return make_error("snapshot file is " + std::to_string(in.size()) + " bytes; its header announces " +
+                      std::to_string(len + kHeaderSize) + " (truncated or padded)");
+  }
+  std::string_view payload = in.substr(kHeaderSize);
+  if (crc64(payload) != get<uint64_t>(in, 24)) return make_error("snapshot checksum mismatch (the file is corrupt)");
+  return std::string(payload);
+}
+
+Status write_state_file(const std::string& path, std::string_view payload) {
+  std::string bytes = encode_container(payload);
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return errno_error("create " + tmp);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd.get(), bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Error e = errno_error("write " + tmp);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) {
+    Error e = errno_error("fsync " + tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Error e = errno_error("rename to " + path);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return ok_status();
+}
+
+Result<std::string> read_state_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("open snapshot " + path);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat snapshot " + path);
+  if (static_cast<uint64_t>(st.st_size) > kMaxPayloadBytes + kHeaderSize) return make_error("snapshot " + path + " is too large");
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::read(fd.get(), bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read snapshot " + path);
+    if (n == 0) break;
+    off += static_cast<size_t>(n);
+  }
+  bytes.resize(off);
+  auto payload = decode_container(bytes);
+  if (!payload.ok()) return payload.error().wrap("snapshot " + path);
+  return payload;
+}
+
+}  // namespace kiln::vmm::snapshot
