@@ -29,6 +29,7 @@ mount -t tmpfs shm /newroot/dev/shm
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
+mkdir -p "/newroot$work" 2>/dev/null  # needed when the work tree lives under /tmp (a tmpfs here)
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "/newroot$work" || fail "9p work mount failed"
 echo "kiln-test-host: up"
 chroot /newroot /bin/bash "$cmd"
