@@ -139,6 +139,7 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
       out.detail = "the function's server closed the connection without a complete response (" + ec.message() +
                    "): it crashed or exited";
       outcome = pool::Outcome::kBroken;
+      if (!lease.instance->end_reason.empty()) out.detail += "; " + lease.instance->end_reason;
     }
     stream.close();
   }

@@ -215,6 +215,7 @@ void FunctionPool::on_ended(const std::string& id, const std::string& reason) {
   instances_.erase(it);
   bool was_starting = inst->state == InstanceState::kStarting;
   inst->state = InstanceState::kStopping;
+  inst->end_reason = reason;
   if (hooks_.event) hooks_.event(id, "instance " + id + " ended: " + reason);
   // stop() releases what is left (the VMM process if alive, sockets, run dir). The instance
   // object is not destroyed here: this may run inside one of its own callbacks.

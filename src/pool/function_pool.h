@@ -48,6 +48,7 @@ struct Instance {
   bool check_pending = false;
   Clock::time_point last_check;
   std::uint32_t missed_checks = 0;
+  std::string end_reason;  // why it ended on its own (crash detail for in-flight requests)
 };
 
 enum class AcquireError { kNone, kQueueFull, kStartFailed, kShuttingDown };

@@ -202,6 +202,7 @@ TEST(FunctionPool, DeadInstanceReplacedForQueuedWork) {
   ASSERT_EQ(got.results.size(), 1u);
   // The VMM dies mid-invocation; the invocation sees its connection break and reports it.
   h.backend.end(first, "vmm exited (signal 9)");
+  EXPECT_EQ(got.results[0].lease.instance->end_reason, "vmm exited (signal 9)");  // crash detail
   h.pool->release(got.results[0].lease, Outcome::kBroken);  // no effect: already gone
   ASSERT_EQ(h.backend.started().size(), 2u);  // a fresh instance for the queued request
   std::string second = h.backend.started()[1];
