@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -226,6 +227,64 @@ TEST_F(BackendTest, MissingVmmBinary) {
   auto vm = backend.start(spec("fn-7-gg"), callbacks(ev));
   ASSERT_TRUE(run_until([&] { return ev.ended.has_value(); }));
   EXPECT_NE(ev.ended->find("no-such-kiln-vmm"), std::string::npos) << *ev.ended;
+}
+
+// The real kiln-init (--no-boot, on Unix sockets behind fake-kiln-vmm's hybrid-vsock muxer)
+// running the real hello server: the whole agent protocol as kilnd speaks it.
+TEST_F(BackendTest, RealAgentRunsHello) {
+  setenv("FAKE_AGENT", KILN_INIT, 1);
+  tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::uint16_t port = probe.local_endpoint().port();
+  probe.close();
+  VmmBackend backend(io_, opts_);
+  Events ev;
+  InstanceSpec s = spec("fn-9-real");
+  s.launch.argv = {KILN_HELLO};
+  s.launch.env = {"HELLO_PORT=" + std::to_string(port)};
+  s.launch.port = port;
+  s.launch.ready_timeout_ms = 10000;
+  s.launch.stop_grace_ms = 2000;
+  auto vm = backend.start(s, callbacks(ev));
+  ASSERT_TRUE(run_until([&] { return ev.ready || ev.ended; }));
+  unsetenv("FAKE_AGENT");
+  ASSERT_FALSE(ev.ended) << *ev.ended;
+  std::string listening = "hello: listening on 0.0.0.0:" + std::to_string(port);
+  ASSERT_TRUE(run_until([&] { return std::find(ev.logs.begin(), ev.logs.end(), listening) != ev.logs.end(); }));
+
+  std::optional<Result<local::socket>> conn;
+  vm->connect([&](Result<local::socket> r) { conn.emplace(std::move(r)); });
+  ASSERT_TRUE(run_until([&] { return conn.has_value(); }));
+  ASSERT_TRUE(conn->ok()) << conn->error().message;
+  local::socket sock = std::move(conn->value());
+  std::string body = R"({"name":"kiln"})";
+  std::string req = "POST /event-invoke HTTP/1.1\r\nHost: x\r\nX-Scf-Request-Id: r-9\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  asio::write(sock, asio::buffer(req));
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  bool got = false;
+  http::async_read(sock, buf, res, [&](const beast::error_code& e, std::size_t) { ec = e; got = true; });
+  ASSERT_TRUE(run_until([&] { return got; }));
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 200);
+  auto j = nlohmann::json::parse(res.body());
+  EXPECT_EQ(j["message"], "hello, kiln");
+  EXPECT_EQ(j["request_id"], "r-9");
+  std::string logged = "hello: POST /event-invoke 200 request_id=r-9 bytes=" + std::to_string(body.size());
+  ASSERT_TRUE(run_until([&] { return std::find(ev.logs.begin(), ev.logs.end(), logged) != ev.logs.end(); }));
+
+  std::optional<bool> healthy;
+  vm->check([&](bool h) { healthy = h; });
+  ASSERT_TRUE(run_until([&] { return healthy.has_value(); }));
+  EXPECT_TRUE(*healthy);
+
+  bool stopped = false;
+  vm->stop([&] { stopped = true; });
+  ASSERT_TRUE(run_until([&] { return stopped; }));
+  EXPECT_FALSE(ev.ended.has_value());
+  EXPECT_NE(std::find(ev.logs.begin(), ev.logs.end(), "hello: shutting down"), ev.logs.end());  // SIGTERM, gracefully
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/fn-9-real"));
 }
 
 // A hostile or absent guest side of the CONNECT handshake.

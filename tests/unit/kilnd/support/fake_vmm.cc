@@ -3,8 +3,13 @@
 // InstanceStart plays the agent over hybrid vsock on the configured uds_path: hello on
 // <uds>_10001, launch spec on port 10000, ready, an HTTP echo server on port 9000 with a log
 // event per request, status and shutdown. The launch spec's env FAKE_MODE picks misbehaviour:
-// "exit" (the command exits 3 right after launch), "notready", "nohello".
+// "exit" (the command exits 3 right after launch), "notready", "nohello". With FAKE_AGENT set
+// to a kiln-init binary, the real agent runs instead (kiln-init --no-boot on Unix sockets) and
+// this process only plays the VMM's hybrid-vsock muxer: CONNECT 9000/10000 are spliced to the
+// agent's proxy/control sockets and the agent connects to <uds>_10001 itself.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -243,6 +248,61 @@ void vsock_thread() {
   }
 }
 
+// Copies a -> b until EOF, then half-closes b.
+void pump(int a, int b) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = recv(a, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    if (!send_all(b, std::string(buf, static_cast<std::size_t>(n)))) break;
+  }
+  shutdown(b, SHUT_WR);
+}
+
+void real_agent_thread(const std::string& agent) {
+  std::string control = g_dir + "/agent-control.sock", proxy = g_dir + "/agent-proxy.sock";
+  pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::string c = "unix:" + control, p = "unix:" + proxy, e = "unix:" + g_uds + "_10001";
+    execl(agent.c_str(), agent.c_str(), "--no-boot", "--control", c.c_str(), "--proxy", p.c_str(), "--events",
+          e.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // The agent ending is the VM ending (kiln-init reboots the guest, the VMM exits).
+  std::thread([child] {
+    int status = 0;
+    waitpid(child, &status, 0);
+    _exit(0);
+  }).detach();
+  int l = unix_listen(g_uds);
+  if (l < 0) _exit(11);
+  while (true) {
+    int c = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    std::thread([c, control, proxy] {
+      std::string line;
+      char ch;
+      while (recv(c, &ch, 1, 0) == 1 && ch != '\n' && line.size() < 64) line += ch;
+      unsigned port = 0;
+      int target = -1;
+      if (std::sscanf(line.c_str(), "CONNECT %u", &port) == 1 && (port == 9000 || port == 10000)) {
+        target = unix_connect(port == 9000 ? proxy : control);
+      }
+      if (target < 0) {
+        close(c);
+        return;
+      }
+      send_all(c, "OK 1073741824\n");
+      std::thread up([c, target] { pump(c, target); });
+      pump(target, c);
+      up.join();
+      close(target);
+      close(c);
+    }).detach();
+  }
+}
+
 void respond(int fd, int status, const std::string& body) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + (status < 300 ? " OK" : " Bad Request") +
                   "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
@@ -287,7 +347,12 @@ int main(int argc, char** argv) {
         respond(c, 400, R"({"fault_message":"no vsock configured"})");
       } else {
         respond(c, 204, "");
-        std::thread(vsock_thread).detach();
+        if (const char* agent = std::getenv("FAKE_AGENT")) {
+          std::string a = agent;
+          std::thread([a] { real_agent_thread(a); }).detach();
+        } else {
+          std::thread(vsock_thread).detach();
+        }
       }
     } else {
       respond(c, 204, "");
