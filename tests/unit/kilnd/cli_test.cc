@@ -172,6 +172,31 @@ TEST_F(CliTest, DeployInvokeLogsRestartAndReap) {
   EXPECT_NE(st.out.find("instance hello-"), std::string::npos) << st.out;
   EXPECT_EQ(count_fake_vmms(state_), 1);
 
+  // kill -9 of the VMM mid-invocation: an error well within the timeout, then a fresh instance.
+  Proc hanging = spawn({build_dir() + "/src/kiln", "--endpoint", state_ + "/kilnd.sock", "invoke", "hello", "--data",
+                        "hang"},
+                       true);
+  pid_t vmm = -1;
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (vmm < 0 && Clock::now() < deadline) {
+    auto s2 = kiln({"--json", "status", "hello"});
+    auto js = json::parse(s2.out, nullptr, false);
+    if (js.is_object() && !js["instances"].empty() && js["instances"][0]["in_flight"] == 1) {
+      std::string id = js["instances"][0]["id"];
+      std::ifstream(state_ + "/run/" + id + "/vmm.pid") >> vmm;
+    }
+  }
+  ASSERT_GT(vmm, 0);
+  kill(vmm, SIGKILL);
+  std::string hung = read_until(hanging.out, [](const std::string&) { return false; });
+  int hung_status = 0;
+  waitpid(hanging.pid, &hung_status, 0);
+  EXPECT_NE(WEXITSTATUS(hung_status), 0);
+  auto after = kiln({"--json", "invoke", "hello"});
+  ASSERT_EQ(after.code, 0) << after.out;
+  EXPECT_EQ(json::parse(after.out)["cold_start"], true);  // a fresh instance
+  EXPECT_EQ(count_fake_vmms(state_), 1);
+
   // SIGTERM: drains, stops the VM, exits 0.
   int status = stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;

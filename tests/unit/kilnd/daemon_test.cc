@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <future>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -278,6 +279,27 @@ TEST_F(DaemonTest, ErrorsTimeoutCrashTooLargeThrottle) {
   EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"timeout\"}"), std::string::npos);
   EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"crash\"} 1"), std::string::npos);
   EXPECT_NE(metrics.find("kiln_invocation_errors_total{function=\"f\",kind=\"throttled\"}"), std::string::npos);
+}
+
+// 20 concurrent invocations, each echoing its own nonce, over 5 instances of concurrency 4.
+TEST_F(DaemonTest, TwentyConcurrentInvocationsGetTheirOwnAnswers) {
+  Kilnd k(dir_);
+  k.deploy("par", R"({"image":"oci:/img:1","concurrency":4,"max_instances":5,"timeout_ms":20000})");
+  std::vector<std::future<client::HttpResult>> calls;
+  for (int i = 0; i < 20; ++i) {
+    calls.push_back(std::async(std::launch::async, [&k, i] {
+      return k.call("POST", "/v1/functions/par/invoke", "nonce-" + std::to_string(i) + "-" + std::to_string(i * 7919));
+    }));
+  }
+  std::set<std::string> instances;
+  for (int i = 0; i < 20; ++i) {
+    auto r = calls[static_cast<std::size_t>(i)].get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["body"], "nonce-" + std::to_string(i) + "-" + std::to_string(i * 7919));
+    EXPECT_EQ(json::parse(r.body)["request_id"], r.headers["x-kiln-request-id"]);
+    instances.insert(r.headers["x-kiln-instance-id"]);
+  }
+  EXPECT_LE(instances.size(), 5u);
 }
 
 TEST_F(DaemonTest, LambdaCompatiblePath) {
