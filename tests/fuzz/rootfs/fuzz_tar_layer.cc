@@ -2,7 +2,8 @@
 // one layer blob (plain tar, or gzip/zstd compressed: the builder sniffs it) applied to an
 // empty root inside a private sandbox directory; afterwards the sandbox must hold nothing
 // but that root and an untouched bait directory next to it (a layer escaping the root
-// through "..", symlinks or hard links would write there).
+// through "..", symlinks or hard links would write there). Absolute symlinks to /tmp or
+// /dev/shm followed by "kiln-fuzz-escape-canary" entries are caught by checking those paths.
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -84,6 +85,20 @@ struct Sandbox {
   UniqueFd fd;
 };
 
+constexpr const char* kCanaries[] = {"/tmp/kiln-fuzz-escape-canary", "/dev/shm/kiln-fuzz-escape-canary"};
+
+void check_canaries() {
+  for (const char* c : kCanaries) {
+    struct stat st {};
+    if (::lstat(c, &st) == 0) {
+      std::fprintf(stderr, "tar layer escaped the root: %s exists\n", c);
+      ::unlink(c);
+      ::rmdir(c);
+      KILN_FUZZ_CHECK(!"entry created through an absolute symlink");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::fuzz
 
@@ -130,5 +145,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kiln::UniqueFd bait(::openat(box.fd.get(), "bait", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   KILN_FUZZ_CHECK(bait.valid() && list(bait.get()).empty());
   KILN_FUZZ_CHECK(::fstatat(box.fd.get(), "root", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode));
+  check_canaries();
   return 0;
 }

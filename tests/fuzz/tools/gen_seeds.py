@@ -294,6 +294,11 @@ def tar_layer():
                                                      {"name": "h2", "type": L, "link": "../bait"},
                                                      {"name": "up", "type": D},
                                                      {"name": "up/file", "data": b"1"}]))
+    write("tar_layer", "escape-absolute", tar_bytes([{"name": "t", "type": S, "link": "/tmp"},
+                                                     {"name": "t/kiln-fuzz-escape-canary", "data": b"1"},
+                                                     {"name": "s", "type": S, "link": "/dev/shm/"},
+                                                     {"name": "s/kiln-fuzz-escape-canary", "type": D},
+                                                     {"name": "h", "type": L, "link": "/tmp/kiln-fuzz-escape-canary"}]))
     write("tar_layer", "replace", tar_bytes([{"name": "x", "type": D}, {"name": "x/f", "data": b"1"},
                                              {"name": "x", "data": b"now a file"},
                                              {"name": "x", "type": S, "link": "/"},
