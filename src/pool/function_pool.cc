@@ -289,9 +289,11 @@ void FunctionPool::tick() {
         if (!i || i->state != InstanceState::kReady) return;
         i->check_pending = false;
         i->last_check = clock_();
-        if (!healthy) {
+        // One failed probe can be load (a slow guest); heartbeat_misses in a row is a verdict.
+        i->missed_checks = healthy ? 0 : i->missed_checks + 1;
+        if (i->missed_checks >= settings_.heartbeat_misses) {
           ++counters_.replaced;
-          retire(i->id, "unhealthy: heartbeat failed");
+          retire(i->id, "unhealthy: " + std::to_string(i->missed_checks) + " failed heartbeats in a row");
           dispatch();
           keep_minimum();
         }

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -448,7 +449,13 @@ std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir) {
       std::string cmdline = read_small("/proc/" + std::to_string(pid) + "/cmdline");
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
       if (cmdline.find(dir + "/api.sock") != std::string::npos) {
+        // Wait (bounded) until it is gone, so its run dir is not removed under it.
+        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
         ::kill(static_cast<pid_t>(pid), SIGKILL);
+        if (pidfd) {
+          pollfd p{pidfd.get(), POLLIN, 0};
+          (void)::poll(&p, 1, 5000);
+        }
         report.push_back("killed leftover kiln-vmm pid " + std::to_string(pid) + " (" + entry.path().filename().string() + ")");
       }
     }

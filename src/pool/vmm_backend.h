@@ -22,10 +22,10 @@ struct VmmBackendOptions {
   std::string run_dir;  // per-VM directories <run_dir>/<instance id>/
   std::uint32_t guest_cid = 3;
   std::vector<std::string> extra_vmm_args;  // appended to kiln-vmm's argv
-  std::chrono::milliseconds api_timeout{5000};  // spawn to a configured, started VM
+  std::chrono::milliseconds api_timeout{30000};  // spawn to a configured, started VM (slow under nesting)
   std::chrono::milliseconds boot_timeout{60000};  // InstanceStart to the agent's ready event
   std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds check_timeout{2000};
+  std::chrono::milliseconds check_timeout{5000};
   std::chrono::milliseconds stop_grace{2000};
 };
 

@@ -255,6 +255,17 @@ TEST(FunctionPool, UnhealthyAnswerReplacesInstance) {
   h.advance(Millis(500));
   h.pool->tick();
   h.backend.answer_checks(id, false);
+  EXPECT_TRUE(h.backend.stopped().empty());  // one failure is tolerated (heartbeat_misses = 2)
+  h.advance(Millis(500));
+  h.pool->tick();
+  h.backend.answer_checks(id, true);  // a success resets the count
+  h.advance(Millis(500));
+  h.pool->tick();
+  h.backend.answer_checks(id, false);
+  EXPECT_TRUE(h.backend.stopped().empty());
+  h.advance(Millis(500));
+  h.pool->tick();
+  h.backend.answer_checks(id, false);
   EXPECT_EQ(h.backend.stopped(), std::vector<std::string>{id});
   EXPECT_EQ(h.backend.started().size(), 2u);  // min_instances refilled
 }
