@@ -186,4 +186,69 @@ TEST_F(KilndE2e, DeployInvokeLogsConcurrencyRestart) {
   EXPECT_EQ(json::parse(again.body)["message"], "hello, again");
 }
 
+// Failure paths with a busybox httpd CGI function in the same image: a handler that never
+// answers (504, instance recycled), one that kills the server (502 with detail), and kill -9
+// of the kiln-vmm mid-invocation (502 before the timeout, then a fresh instance).
+TEST_F(KilndE2e, TimeoutCrashAndKilledVmm) {
+  start();
+  std::string oci = build_root() + "/examples/hello/oci";
+  std::string script =
+      "mkdir -p /tmp/www/cgi-bin && cd /tmp/www/cgi-bin && "
+      "printf '#!/bin/sh\\nsleep 600\\n' > hang && "
+      "printf '#!/bin/sh\\nkillall -9 httpd\\n' > crash && "
+      "printf '#!/bin/sh\\nprintf \"Content-Type: text/plain\\\\r\\\\n\\\\r\\\\nok\\\\n\"\\n' > ok && "
+      "chmod +x hang crash ok && exec httpd -f -p 9000 -h /tmp/www";
+  json cfg = {{"image", "oci:" + oci}, {"command", {"sh", "-c", script}}, {"timeout_ms", 20000},
+              {"min_instances", 1}, {"max_instances", 2}};
+  ASSERT_EQ(call("PUT", "/v1/functions/cgi", cfg.dump()).status, 201);
+  // Wait (deadline) until the warm instance is up.
+  auto warm = [this] {
+    auto deadline = Clock::now() + std::chrono::seconds(300);
+    while (Clock::now() < deadline) {
+      auto j = json::parse(call("GET", "/v1/functions/cgi").body, nullptr, false);
+      if (j.is_object() && j["image"]["state"] == "failed") return false;
+      if (j.is_object() && j["pool"].is_object() && j["pool"]["idle"].get<int>() >= 1) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling a remote state
+    }
+    return false;
+  };
+  ASSERT_TRUE(warm());
+  auto ok = call("GET", "/v1/functions/cgi/http/cgi-bin/ok");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.body, "ok\n");
+  std::string first = ok.headers["x-kiln-instance-id"];
+
+  auto hang = call("GET", "/v1/functions/cgi/http/cgi-bin/hang");
+  EXPECT_EQ(hang.status, 504) << hang.body;
+  EXPECT_NE(hang.body.find("timed out after 20.00 seconds"), std::string::npos) << hang.body;
+
+  ASSERT_TRUE(warm());
+  auto crash = call("GET", "/v1/functions/cgi/http/cgi-bin/crash");
+  EXPECT_EQ(crash.status, 502) << crash.body;
+  EXPECT_NE(crash.headers["x-kiln-instance-id"], first);  // the timed-out one was recycled
+
+  ASSERT_TRUE(warm());
+  auto pending = std::async(std::launch::async, [this] { return call("GET", "/v1/functions/cgi/http/cgi-bin/hang"); });
+  pid_t vmm = -1;
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (vmm < 0 && Clock::now() < deadline) {
+    auto j = json::parse(call("GET", "/v1/functions/cgi").body, nullptr, false);
+    for (const auto& i : j["instances"]) {
+      if (i["in_flight"] == 1) std::ifstream(state_ + "/run/" + i["id"].get<std::string>() + "/vmm.pid") >> vmm;
+    }
+  }
+  ASSERT_GT(vmm, 0);
+  kill(vmm, SIGKILL);
+  auto killed = pending.get();
+  EXPECT_EQ(killed.status, 502) << killed.body;  // an error, not the 504 of a full timeout
+  ASSERT_TRUE(warm());
+  auto after = call("GET", "/v1/functions/cgi/http/cgi-bin/ok");
+  EXPECT_EQ(after.status, 200) << after.body;
+  auto logs = call("GET", "/v1/functions/cgi/logs").body;
+  EXPECT_NE(logs.find("REPORT RequestId: "), std::string::npos);
+  EXPECT_NE(logs.find("Status: timeout"), std::string::npos) << logs;
+  EXPECT_EQ(stop(SIGTERM), 0);
+  EXPECT_EQ(count_vmms(state_), 0);
+}
+
 }  // namespace
