@@ -12,11 +12,16 @@ tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 api() {  # api SOCK METHOD PATH [BODY] -> status code; body in $tmp/resp
-  curl -s -o "$tmp/resp" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" \
-    -H 'Content-Type: application/json' ${4:+-d "$4"}
+  curl -s --max-time 120 -o "$tmp/resp" -w '%{http_code}' --unix-socket "$1" -X "$2" "http://localhost$3" \
+    -H 'Content-Type: application/json' ${4:+-d "$4"} || true
 }
 expect() {  # expect CODE ACTUAL WHAT
-  [ "$1" = "$2" ] || { echo "FAIL: $3: HTTP $2 (want $1) $(cat "$tmp/resp" 2>/dev/null)"; exit 1; }
+  [ "$1" = "$2" ] || { echo "FAIL: $3: HTTP $2 (want $1) $(cat "$tmp/resp" 2>/dev/null)"; diagnose; exit 1; }
+}
+diagnose() {  # where is kiln-vmm stuck? (thread backtraces)
+  [ -n "${vmm_pid:-}" ] && kill -0 "$vmm_pid" 2>/dev/null && command -v gdb >/dev/null &&
+    timeout 60 gdb -p "$vmm_pid" -batch -ex "thread apply all bt 8" 2>/dev/null | grep -E "^(Thread|#)" | head -60
+  true
 }
 start_vmm() {  # start_vmm NAME -> pid in $vmm_pid; console in $tmp/NAME.console
   rm -f "$tmp/$1.sock"
@@ -31,7 +36,7 @@ wait_for_line() {  # wait_for_line FILE REGEX SECONDS (console lines end in \r\n
     tr -d '\r' <"$1" 2>/dev/null | grep -aE "$2" >/dev/null && return 0
     sleep 0.1
   done
-  echo "FAIL: no line matching '$2' in $1 within $3 s"; tail -n 20 "$1"; exit 1
+  echo "FAIL: no line matching '$2' in $1 within $3 s"; tail -n 20 "$1"; diagnose; exit 1
 }
 stop_vmm() { stop_vmm 2>/dev/null || true; wait "$vmm_pid" 2>/dev/null || true; }
 last_tick() { grep -aoE 'tick [0-9]+' "$1" | tail -n 1 | cut -d' ' -f2; }
