@@ -35,42 +35,20 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> read_msrs(const Vcpu& vcpu, s
 }
 
 Status write_memory_file(const GuestMemory& mem, const std::string& path) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return errno_error("create " + tmp);
-  uint64_t offset = 0;
-  static const uint8_t zero[kPage] = {};
-  for (const GuestRegionInfo& r : mem.regions()) {
-    // Sparse: all-zero pages stay holes, so a mostly idle guest's file stays small on disk.
-    for (uint64_t off = 0; off < r.size; off += kPage) {
-      const uint8_t* page = r.host + off;
-      if (std::memcmp(page, zero, kPage) == 0) continue;
-      size_t done = 0;
-      while (done < kPage) {
-        ssize_t n = ::pwrite(fd.get(), page + done, kPage - done, static_cast<off_t>(offset + off + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          Error e = errno_error("write " + tmp);
-          ::unlink(tmp.c_str());
-          return e;
-        }
-        done += static_cast<size_t>(n);
+  return snapshot::write_file_atomically(path, [&](int fd) -> Status {
+    static const uint8_t zero[kPage] = {};
+    uint64_t offset = 0;
+    for (const GuestRegionInfo& r : mem.regions()) {
+      // Sparse: all-zero pages stay holes, so a mostly idle guest's file stays small on disk.
+      for (uint64_t off = 0; off < r.size; off += kPage) {
+        if (std::memcmp(r.host + off, zero, kPage) == 0) continue;
+        KILN_TRY(snapshot::pwrite_all(fd, r.host + off, kPage, offset + off, path));
       }
+      offset += r.size;
     }
-    offset += r.size;
-  }
-  if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0 || ::fsync(fd.get()) != 0) {
-    Error e = errno_error("finish " + tmp);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e = errno_error("rename to " + path);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return ok_status();
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return errno_error("truncate " + path);
+    return ok_status();
+  });
 }
 
 Result<GuestMemory> map_memory_file(const std::string& path, uint64_t mem_bytes) {

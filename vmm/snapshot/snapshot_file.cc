@@ -75,34 +75,33 @@ Result<std::string> decode_container(std::string_view in) {
   return std::string(payload);
 }
 
-Status write_state_file(const std::string& path, std::string_view payload) {
-  std::string bytes = encode_container(payload);
+Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error("write " + what, n == 0 ? EIO : errno);
+    done += static_cast<size_t>(n);
+  }
+  return ok_status();
+}
+
+Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return errno_error("create " + tmp);
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd.get(), bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Error e = errno_error("write " + tmp);
-      ::unlink(tmp.c_str());
-      return e;
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) {
-    Error e = errno_error("fsync " + tmp);
-    ::unlink(tmp.c_str());
-    return e;
-  }
+  Status s = fill(fd.get());
+  if (s.ok() && ::fsync(fd.get()) != 0) s = errno_error("fsync " + tmp);
   fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    Error e = errno_error("rename to " + path);
-    ::unlink(tmp.c_str());
-    return e;
-  }
-  return ok_status();
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_error("rename to " + path);
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
+}
+
+Status write_state_file(const std::string& path, std::string_view payload) {
+  std::string bytes = encode_container(payload);
+  return write_file_atomically(path, [&](int fd) { return pwrite_all(fd, bytes.data(), bytes.size(), 0, path); });
 }
 
 Result<std::string> read_state_file(const std::string& path) {

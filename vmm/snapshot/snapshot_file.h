@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,12 @@ std::string encode_container(std::string_view payload);
 Result<std::string> decode_container(std::string_view file_bytes);
 
 Status write_state_file(const std::string& path, std::string_view payload);
+
+// Writes `path` atomically: `fill` writes into a new temp file next to it, which is then fsynced
+// and renamed over `path`; on any failure the temp file is removed and `path` is untouched.
+Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill);
+// pwrite() of all of `data` at `offset` (retrying short writes and EINTR).
+Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Result<std::string> read_state_file(const std::string& path);
 
 }  // namespace kiln::vmm::snapshot
