@@ -94,6 +94,28 @@ Result<DescriptorChain> walk_descriptor_chain(const GuestMemory& mem, GuestAddre
   return chain;
 }
 
+namespace {
+
+// Visits the next n bytes of `bufs` from the cursor (idx, off) as host spans, advancing the
+// cursor. The caller has checked that n bytes remain. Shared by ChainReader and ChainWriter.
+template <typename Fn>
+void walk(const std::vector<std::span<uint8_t>>& bufs, size_t& idx, size_t& off, uint64_t n, Fn&& fn) {
+  uint64_t left = n;
+  while (left > 0) {
+    const auto& b = bufs[idx];
+    size_t k = static_cast<size_t>(std::min<uint64_t>(b.size() - off, left));
+    fn(b.subspan(off, k));
+    left -= k;
+    off += k;
+    if (off == b.size()) {
+      ++idx;
+      off = 0;
+    }
+  }
+}
+
+}  // namespace
+
 ChainReader::ChainReader(const std::vector<std::span<uint8_t>>& bufs) : bufs_(bufs) {
   for (const auto& b : bufs_) remaining_ += b.size();
 }
@@ -101,17 +123,10 @@ ChainReader::ChainReader(const std::vector<std::span<uint8_t>>& bufs) : bufs_(bu
 Status ChainReader::read(std::span<uint8_t> out) {
   if (out.size() > remaining_) return make_error("chain: read past the readable buffers");
   size_t done = 0;
-  while (done < out.size()) {
-    const auto& b = bufs_[idx_];
-    size_t n = std::min(b.size() - off_, out.size() - done);
-    std::memcpy(out.data() + done, b.data() + off_, n);
-    done += n;
-    off_ += n;
-    if (off_ == b.size()) {
-      ++idx_;
-      off_ = 0;
-    }
-  }
+  walk(bufs_, idx_, off_, out.size(), [&](std::span<uint8_t> piece) {
+    std::memcpy(out.data() + done, piece.data(), piece.size());
+    done += piece.size();
+  });
   remaining_ -= out.size();
   return ok_status();
 }
@@ -125,18 +140,7 @@ Status ChainReader::skip(uint64_t n) {
 Result<std::vector<std::span<uint8_t>>> ChainReader::take(uint64_t n) {
   if (n > remaining_) return make_error("chain: read past the readable buffers");
   std::vector<std::span<uint8_t>> out;
-  uint64_t left = n;
-  while (left > 0) {
-    const auto& b = bufs_[idx_];
-    size_t k = static_cast<size_t>(std::min<uint64_t>(b.size() - off_, left));
-    out.push_back(b.subspan(off_, k));
-    left -= k;
-    off_ += k;
-    if (off_ == b.size()) {
-      ++idx_;
-      off_ = 0;
-    }
-  }
+  walk(bufs_, idx_, off_, n, [&](std::span<uint8_t> piece) { out.push_back(piece); });
   remaining_ -= n;
   return out;
 }
@@ -148,17 +152,10 @@ ChainWriter::ChainWriter(const std::vector<std::span<uint8_t>>& bufs) : bufs_(bu
 Status ChainWriter::write(std::span<const uint8_t> in) {
   if (in.size() > remaining_) return make_error("chain: write past the writable buffers");
   size_t done = 0;
-  while (done < in.size()) {
-    const auto& b = bufs_[idx_];
-    size_t n = std::min(b.size() - off_, in.size() - done);
-    std::memcpy(b.data() + off_, in.data() + done, n);
-    done += n;
-    off_ += n;
-    if (off_ == b.size()) {
-      ++idx_;
-      off_ = 0;
-    }
-  }
+  walk(bufs_, idx_, off_, in.size(), [&](std::span<uint8_t> piece) {
+    std::memcpy(piece.data(), in.data() + done, piece.size());
+    done += piece.size();
+  });
   remaining_ -= in.size();
   written_ += in.size();
   return ok_status();
@@ -167,18 +164,7 @@ Status ChainWriter::write(std::span<const uint8_t> in) {
 Result<std::vector<std::span<uint8_t>>> ChainWriter::take(uint64_t n) {
   if (n > remaining_) return make_error("chain: write past the writable buffers");
   std::vector<std::span<uint8_t>> out;
-  uint64_t left = n;
-  while (left > 0) {
-    const auto& b = bufs_[idx_];
-    size_t k = static_cast<size_t>(std::min<uint64_t>(b.size() - off_, left));
-    out.push_back(b.subspan(off_, k));
-    left -= k;
-    off_ += k;
-    if (off_ == b.size()) {
-      ++idx_;
-      off_ = 0;
-    }
-  }
+  walk(bufs_, idx_, off_, n, [&](std::span<uint8_t> piece) { out.push_back(piece); });
   remaining_ -= n;
   written_ += n;
   return out;
