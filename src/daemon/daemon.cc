@@ -26,6 +26,18 @@ std::uint64_t wall_ms() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+// Metadata for one invocation of `record`: a fresh request id and the deadline from its timeout.
+invoke::RequestMeta new_request_meta(const std::string& name, const registry::FunctionRecord& record) {
+  invoke::RequestMeta meta;
+  meta.request_id = invoke::new_request_id();
+  meta.function = name;
+  meta.version = record.version;
+  meta.memory_mib = record.config.memory_mib;
+  meta.timeout_ms = record.config.timeout_ms;
+  meta.deadline_ms = wall_ms() + record.config.timeout_ms;
+  return meta;
+}
+
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"; }
 
 std::string base64(std::string_view in) {
@@ -687,14 +699,7 @@ asio::awaitable<void> Daemon::handle_invoke(Exchange& ex, const std::string& nam
     }
     co_return;
   }
-  const auto& cfg = it->second.record.config;
-  invoke::RequestMeta meta;
-  meta.request_id = invoke::new_request_id();
-  meta.function = name;
-  meta.version = it->second.record.version;
-  meta.memory_mib = cfg.memory_mib;
-  meta.timeout_ms = cfg.timeout_ms;
-  meta.deadline_ms = wall_ms() + cfg.timeout_ms;
+  invoke::RequestMeta meta = new_request_meta(name, it->second.record);
   invoke::GuestRequest guest = web ? invoke::make_web_request(meta, req, web_path, raw_query)
                                    : invoke::make_event_request(meta, req.body(),
                                                                 std::string(req[http::field::content_type]));
@@ -783,14 +788,7 @@ asio::awaitable<void> Daemon::handle_lambda(Exchange& ex, const std::string& nam
     }
     co_return;
   }
-  const auto& cfg = it->second.record.config;
-  invoke::RequestMeta meta;
-  meta.request_id = invoke::new_request_id();
-  meta.function = name;
-  meta.version = it->second.record.version;
-  meta.memory_mib = cfg.memory_mib;
-  meta.timeout_ms = cfg.timeout_ms;
-  meta.deadline_ms = wall_ms() + cfg.timeout_ms;
+  invoke::RequestMeta meta = new_request_meta(name, it->second.record);
   invoke::GuestRequest guest = invoke::make_event_request(meta, payload, "application/json");
   if (*type == invoke::InvocationType::kEvent) {
     // Asynchronous: accepted now, run in the background (errors land in the logs).
