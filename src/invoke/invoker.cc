@@ -1,10 +1,11 @@
 // One invocation: lease (with deadline) -> connect -> write request -> read answer -> release.
 #include "src/invoke/invoker.h"
 
+#include "src/invoke/response_reader.h"
+
 namespace kiln::kilnd::invoke {
 namespace {
 
-using LocalStream = beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>;
 using Clock = std::chrono::steady_clock;
 using asio::use_awaitable;
 
@@ -47,12 +48,14 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
   auto ex = co_await asio::this_coro::executor;
   InvokeResult out;
   const auto start = Clock::now();
-  const auto deadline = start + options.timeout;
+  // As in Lambda, a cold start's init does not count against the function's timeout: waiting
+  // for a lease may take the pool's start allowance on top; the timeout runs from the lease.
+  const auto lease_deadline = start + pool->settings().start_timeout + options.timeout;
   auto timeout_text = [&options] { return "Task timed out after " + seconds_text(options.timeout) + " seconds"; };
 
   // 1. A lease, or an error, or the deadline.
   auto lease_slot = std::make_shared<Slot<pool::AcquireResult>>(ex);
-  lease_slot->timer.expires_at(deadline);
+  lease_slot->timer.expires_at(lease_deadline);
   std::uint64_t waiter = pool->acquire([lease_slot](pool::AcquireResult r) {
     lease_slot->value = std::move(r);
     lease_slot->timer.cancel();
@@ -65,7 +68,9 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
   if (!lease_slot->value) {
     pool->cancel(waiter);
     out.status = InvokeStatus::kTimeout;
-    out.detail = timeout_text() + " (waiting for an instance)";
+    out.detail = "no instance became available within " +
+                 seconds_text(std::chrono::duration_cast<std::chrono::milliseconds>(pool->settings().start_timeout + options.timeout)) +
+                 " seconds (start allowance + timeout)";
     co_return out;
   }
   pool::AcquireResult acquired = std::move(*lease_slot->value);
@@ -90,6 +95,7 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
   out.init_duration_ms = lease.init_duration_ms;
   if (hooks.leased) hooks.leased(out.instance_id);
   const auto leased_at = Clock::now();
+  const auto deadline = leased_at + options.timeout;
   pool::Outcome outcome = pool::Outcome::kOk;
 
   // 2. A stream to the instance.
@@ -121,9 +127,7 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
     co_await http::async_write(stream, request, asio::redirect_error(use_awaitable, ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_response_bytes);
-    parser.header_limit(64 * 1024);
-    beast::flat_buffer buf;
-    if (!ec) co_await http::async_read(stream, buf, parser, asio::redirect_error(use_awaitable, ec));
+    if (!ec) ec = co_await read_response(stream, parser);
     if (!ec) {
       out.response = parser.release();
     } else if (ec == beast::error::timeout) {
@@ -133,6 +137,11 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
     } else if (ec == http::error::body_limit) {
       out.status = InvokeStatus::kResponseTooLarge;
       out.detail = "the function's response is larger than " + std::to_string(options.max_response_bytes) + " bytes";
+      outcome = pool::Outcome::kRecycle;
+    } else if (ec.category() == beast::error_code(http::error::bad_version).category() && ec != http::error::end_of_stream &&
+               ec != http::error::partial_message) {
+      out.status = InvokeStatus::kCrash;
+      out.detail = "the function answered with invalid HTTP (" + ec.message() + ")";
       outcome = pool::Outcome::kRecycle;
     } else {
       out.status = InvokeStatus::kCrash;
