@@ -1,6 +1,7 @@
 // Vmm implementation: VM construction for boot, vCPU exit loop, bus dispatch, stop.
 #include "vmm/core/vmm.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -31,6 +32,9 @@ Result<UniqueFd> make_eventfd() {
   return UniqueFd(fd);
 }
 
+// Names show in /proc/<pid>/task/*/comm (15 characters at most), e.g. in the seccomp e2e test.
+void name_this_thread(const std::string& name) { ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str()); }
+
 void signal_eventfd(int fd) {
   uint64_t one = 1;
   ssize_t n = ::write(fd, &one, sizeof one);
@@ -48,6 +52,8 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
   auto vmm = std::unique_ptr<Vmm>(new Vmm(std::move(kvm), std::move(vm), std::move(mem)));
   vmm->config_ = config;
   vmm->supported_cpuid_ = std::move(cpuid);
+  vmm->seccomp_ = options.seccomp;
+  vmm->debug_violation_after_ = options.debug_seccomp_violation_after;
 
   uint32_t slot = 0;
   for (const GuestRegionInfo& r : vmm->mem_.regions()) {
@@ -184,21 +190,52 @@ Status Vmm::start() {
   sa.sa_handler = on_kick;
   ::sigaction(kKickSignal, &sa, nullptr);
   started_ = true;
+  if (debug_violation_after_) debug_violation_at_ = std::chrono::steady_clock::now() + *debug_violation_after_;
   loop_thread_ = std::thread([this] {
+    // The device thread's filter goes on before it serves any guest request.
+    name_this_thread("kiln_evloop");
+    if (auto f = seccomp::install_thread_filter(seccomp::ThreadKind::kVmm, seccomp_); !f.ok()) {
+      std::fprintf(stderr, "kiln-vmm: event loop: %s\n", f.error().message.c_str());
+      finish(VmExit::kVmmError);
+      return;
+    }
     Status s = loop_->run();
     if (!s.ok()) {
       std::fprintf(stderr, "kiln-vmm: event loop failed: %s\n", s.error().message.c_str());
       finish(VmExit::kVmmError);
     }
   });
-  for (size_t i = 0; i < vcpus_.size(); ++i) vcpu_threads_.emplace_back([this, i] { vcpu_loop(i); });
+  for (size_t i = 0; i < vcpus_.size(); ++i) vcpu_threads_.emplace_back([this, i] { vcpu_thread(i); });
   return ok_status();
+}
+
+void Vmm::vcpu_thread(size_t index) {
+  // The vCPU filter goes on before the first KVM_RUN: no guest instruction runs without it.
+  name_this_thread("kiln_vcpu" + std::to_string(index));
+  if (auto f = seccomp::install_thread_filter(seccomp::ThreadKind::kVcpu, seccomp_); !f.ok()) {
+    std::fprintf(stderr, "kiln-vmm: vCPU %zu: %s\n", index, f.error().message.c_str());
+    finish(VmExit::kVmmError);
+    return;
+  }
+  vcpu_loop(index);
+}
+
+// Test hook only (Options::debug_seccomp_violation_after): checked at every exit to user space,
+// which a guest writing to its serial console makes often.
+void Vmm::maybe_commit_debug_violation(size_t index) {
+  if (index != 0 || !debug_violation_at_ || std::chrono::steady_clock::now() < *debug_violation_at_) return;
+  debug_violation_at_.reset();
+  std::fprintf(stderr, "kiln-vmm: test hook: vCPU 0 opens /etc/passwd, which its seccomp filter forbids\n");
+  int fd = ::open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  std::fprintf(stderr, "kiln-vmm: test hook: the forbidden syscall returned (seccomp is off)\n");
 }
 
 void Vmm::vcpu_loop(size_t index) {
   Vcpu& vcpu = *vcpus_[index];
   kvm_run* run = vcpu.run_struct();
   while (!stopping_.load()) {
+    maybe_commit_debug_violation(index);
     auto reason = vcpu.run();
     if (!reason.ok()) {
       if (reason.error().sys_errno == EINTR || reason.error().sys_errno == EAGAIN) {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "vmm/legacy/i8042.h"
 #include "vmm/legacy/serial8250.h"
 #include "vmm/memory/guest_memory.h"
+#include "vmm/seccomp/seccomp_filter.h"
 #include "vmm/virtio/mmio_transport.h"
 
 namespace kiln::vmm {
@@ -38,7 +41,17 @@ enum class VmExit : int {
 class Vmm {
  public:
   struct Options {
+    Options() = default;
+    explicit Options(int serial_out) : serial_out_fd(serial_out) {}
+
     int serial_out_fd = 1;  // borrowed; -1 discards guest console output
+    // Per-thread seccomp filters (vmm/seccomp): the event-loop thread installs the kVmm filter
+    // and each vCPU thread the kVcpu filter before its first KVM_RUN. On unless --no-seccomp.
+    seccomp::Settings seccomp;
+    // Test hook (--debug-seccomp-violation-after-ms): once this long has passed since start(),
+    // vCPU 0 makes a forbidden syscall at its next exit to user space, so tests can see the
+    // VMM end with SIGSYS. Never set in production.
+    std::optional<std::chrono::milliseconds> debug_seccomp_violation_after;
   };
 
   // Two explicit ways to build a VM: for a fresh boot, and from a snapshot (vmm_snapshot.cc).
@@ -87,7 +100,9 @@ class Vmm {
   void park();
   Status attach_virtio(std::string name, std::shared_ptr<virtio::VirtioDevice> device);
   Status attach_legacy(int serial_out_fd);
+  void vcpu_thread(size_t index);
   void vcpu_loop(size_t index);
+  void maybe_commit_debug_violation(size_t index);
   void handle_io(kvm_run* run);
   void handle_mmio(kvm_run* run);
   void finish(VmExit code);
@@ -106,6 +121,9 @@ class Vmm {
   UniqueFd serial_irq_fd_;
   UniqueFd kbd_irq_fd_;
   std::string cmdline_;
+  seccomp::Settings seccomp_;
+  std::optional<std::chrono::steady_clock::time_point> debug_violation_at_;
+  std::optional<std::chrono::milliseconds> debug_violation_after_;
 
   std::thread loop_thread_;
   std::vector<std::thread> vcpu_threads_;

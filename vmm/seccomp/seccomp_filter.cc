@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "common/unique_fd.h"
@@ -64,6 +65,9 @@ SeccompFilter& SeccompFilter::operator=(SeccompFilter&& other) noexcept {
 }
 
 Status SeccompFilter::install() const {
+  // glibc reads the time zone file on a process's first gmtime_r/localtime_r (tzset): do it
+  // now, while files may still be opened, because log lines are stamped on filtered threads.
+  ::tzset();
   // libseccomp sets no_new_privs itself (SCMP_FLTATR_CTL_NNP defaults to on).
   int rc = seccomp_load(as_ctx(ctx_));
   if (rc != 0) return scmp_error(std::string("loading the ") + std::string(thread_kind_name(kind_)) + " filter", rc);
