@@ -22,6 +22,34 @@ bool flag(const Record& r, std::string_view key) {
   return v && *v == "1";
 }
 
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0x0f]);
+  }
+  return out;
+}
+
+Result<std::string> from_hex(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() % 2 != 0) return make_error("record: hex field of odd length");
+  std::string out(hex.size() / 2, '\0');
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return make_error("record: hex field with a non-hex digit");
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
 Result<int> small_int(const Record& r, std::string_view key) {
   KILN_ASSIGN_OR_RETURN(std::uint64_t v, r.get_u64(key, 0));
   if (v > 0x7fffffff) return make_error("record: field '" + std::string(key) + "' out of range");
@@ -106,6 +134,8 @@ Result<std::string> encode(const IdentityRequest& e) {
   if (!e.hostname.empty()) r.add("hostname", e.hostname);
   if (!e.instance_id.empty()) r.add("instance_id", e.instance_id);
   if (e.wall_clock_ns != 0) r.add_u64("wall_clock_ns", e.wall_clock_ns);
+  if (e.entropy.size() > kMaxIdentityEntropy) return make_error("identity: entropy over " + std::to_string(kMaxIdentityEntropy) + " bytes");
+  if (!e.entropy.empty()) r.add("entropy", to_hex(e.entropy));
   return frame_of(FrameType::kIdentity, r);
 }
 
@@ -226,6 +256,10 @@ Result<IdentityRequest> decode_identity(std::string_view payload) {
   i.hostname = str(r, "hostname");
   i.instance_id = str(r, "instance_id");
   KILN_ASSIGN_OR_RETURN(i.wall_clock_ns, r.get_u64("wall_clock_ns", 0));
+  if (auto hex = r.get("entropy")) {
+    if (hex->size() > 2 * kMaxIdentityEntropy) return make_error("identity: entropy over " + std::to_string(kMaxIdentityEntropy) + " bytes");
+    KILN_ASSIGN_OR_RETURN(i.entropy, from_hex(*hex));
+  }
   return i;
 }
 

@@ -80,11 +80,15 @@ struct StatusReply {
   std::string instance_id;
 };
 // kIdentity keys (all optional): hostname, instance_id, wall_clock_ns (host time to set the
-// guest clock to: after a snapshot restore the guest clock is stale).
+// guest clock to: after a snapshot restore the guest clock is stale), entropy (hex on the wire,
+// at most kMaxIdentityEntropy bytes: fresh host randomness the guest mixes into its kernel RNG
+// and reseeds from, so instances restored from one snapshot never share random state).
+inline constexpr std::size_t kMaxIdentityEntropy = 512;
 struct IdentityRequest {
   std::string hostname;
   std::string instance_id;
   std::uint64_t wall_clock_ns = 0;
+  std::string entropy;  // raw bytes
 };
 // kShutdown keys: grace_ms (optional; default the launch spec's stop_grace_ms).
 struct ShutdownRequest {

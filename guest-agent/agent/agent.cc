@@ -17,6 +17,7 @@
 
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/exec_plan.h"
+#include "guest-agent/agent/rng_reseed.h"
 #include "guest-agent/agent/user.h"
 
 namespace kiln::agent {
@@ -276,6 +277,9 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
         timespec ts{static_cast<time_t>(id->wall_clock_ns / 1000000000ull),
                     static_cast<long>(id->wall_clock_ns % 1000000000ull)};
         if (clock_settime(CLOCK_REALTIME, &ts) != 0) problems += "clock_settime failed; ";
+      }
+      if (!id->entropy.empty() && opt_.pid1) {
+        if (Status st = reseed_kernel_rng(id->entropy); !st.ok()) problems += st.error().message + "; ";
       }
       if (!id->instance_id.empty()) instance_id_ = id->instance_id;
       ack(problems.empty(), problems.empty() ? "identity applied" : problems);

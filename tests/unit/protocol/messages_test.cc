@@ -78,9 +78,30 @@ TEST(Messages, ControlRoundTrip) {
   EXPECT_TRUE(sd->signaled);
   EXPECT_EQ(sd->exit_code, 15);
   EXPECT_EQ(sd->dropped, 3u);
-  auto id = decode_identity(decode_one(encode(IdentityRequest{"h2", "i2", 99})).payload);
+  auto id = decode_identity(decode_one(encode(IdentityRequest{"h2", "i2", 99, ""})).payload);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(id->wall_clock_ns, 99u);
+  EXPECT_TRUE(id->entropy.empty());
+  IdentityRequest seeded{"h3", "i3", 1, std::string("\x00\xff\x10 binary", 10)};
+  auto id2 = decode_identity(decode_one(encode(seeded)).payload);
+  ASSERT_TRUE(id2.ok()) << id2.error().message;
+  EXPECT_EQ(id2->entropy, seeded.entropy);
+  EXPECT_FALSE(encode(IdentityRequest{"", "", 0, std::string(kMaxIdentityEntropy + 1, 'x')}).ok());
+  for (const char* bad : {"zz", "abc", ""}) {
+    Record r;
+    r.add("entropy", bad);
+    auto payload = r.encode();
+    ASSERT_TRUE(payload.ok());
+    auto decoded = decode_identity(*payload);
+    if (std::string_view(bad).empty()) {
+      EXPECT_TRUE(decoded.ok());
+    } else {
+      EXPECT_FALSE(decoded.ok()) << bad;
+    }
+  }
+  Record big;
+  big.add("entropy", std::string(2 * kMaxIdentityEntropy + 2, 'a'));
+  EXPECT_FALSE(decode_identity(*big.encode()).ok());
   auto sh = decode_shutdown(decode_one(encode(ShutdownRequest{true, 250})).payload);
   ASSERT_TRUE(sh.ok());
   EXPECT_TRUE(sh->has_grace);

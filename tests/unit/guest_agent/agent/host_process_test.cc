@@ -441,7 +441,7 @@ TEST_F(HostProcess, LaunchReadyInvokeLogsReconnectShutdown) {
   EXPECT_TRUE(st->ready);
   EXPECT_GT(st->pid, 1u);
   EXPECT_EQ(st->instance_id, "inst-1");
-  auto id_ack = host.control_ack(protocol::encode(protocol::IdentityRequest{"restored", "inst-2", 0}));
+  auto id_ack = host.control_ack(protocol::encode(protocol::IdentityRequest{"restored", "inst-2", 0, std::string(32, '\x11')}));
   ASSERT_TRUE(id_ack.ok());
   EXPECT_TRUE(id_ack->ok) << id_ack->message;
   auto hello3 = host.accept_events();
