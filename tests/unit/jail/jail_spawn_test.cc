@@ -89,14 +89,14 @@ class JailSpawnTest : public ::testing::Test {
     spec_.rlimit_fsize = 1 << 20;
     // Nest below this process's own cgroups (v1 on hybrid hosts) so the probe stays inside
     // whatever limits the test itself runs under.
-    spec_.parent_cgroup = "kiln-jail-test";
+    spec_.parent_cgroup = "kiln-jail-test-" + std::to_string(::getpid());  // tests run in parallel
     spec_.nest_under_caller_cgroup = true;
   }
   void TearDown() override {
     if (!base_.empty()) {
       (void)cleanup(spec_);
       std::filesystem::remove_all(base_);
-      // The shared parent cgroup ("kiln-jail-test") stays after cleanup() by design; drop it here.
+      // The parent cgroup stays after cleanup() by design; drop it here.
       JailSpec any = spec_;
       any.limits.memory_bytes = 1 << 20;
       any.limits.pids_max = 1;
