@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   }
   // As Firecracker's jailer, /dev/net/tun goes into the jail whenever the host has it.
   cmd->spec.dev_net_tun = ::access("/dev/net/tun", F_OK) == 0;
+  // Also as Firecracker's: files hard-linked into <base>/<exec name>/<id>/root beforehand are used.
+  cmd->spec.reuse_existing_dir = true;
 
   // Stop signals are read from a signalfd (and forwarded); the VMM starts with them unblocked.
   sigset_t stop;

@@ -356,6 +356,9 @@ Result<JailedProcess> spawn(const JailSpec& spec, const std::vector<std::string>
     if (a.find('\0') != std::string::npos) return make_error("VMM argument contains NUL");
   KILN_ASSIGN_OR_RETURN(CgroupPlan cgroups, plan_cgroups(spec));
   KILN_ASSIGN_OR_RETURN(Prepared bind, files_to_bind(spec));
+  struct stat st {};
+  if (!spec.reuse_existing_dir && ::lstat(jail_dir(spec).c_str(), &st) == 0)
+    return make_error("jail: " + jail_dir(spec) + " already exists (a stale jail with this id? clean it up first)");
   // Nothing existed before this point; from here a failure removes what was made.
   auto r = build_and_exec(spec, vmm_args, stdio, cgroups, bind);
   if (!r.ok()) {

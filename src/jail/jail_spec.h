@@ -63,6 +63,9 @@ struct JailSpec {
   bool dev_net_tun = false;         // mknod /dev/net/tun inside the jail
   bool bind_exec_libraries = true;  // a dynamic exec file gets its loader and libraries (read-only)
   bool daemonize = false;           // setsid() and stdio to /dev/null before exec
+  // false: refuse when <chroot_base>/<exec-name>/<id> exists (a stale jail would leak old files
+  // into the new VM). true: Firecracker's behaviour, files linked into the root beforehand stay.
+  bool reuse_existing_dir = false;
 };
 
 inline constexpr size_t kMaxIdLength = 64;

@@ -262,6 +262,23 @@ TEST_F(JailSpawnTest, DaemonizedProbeGetsDevNullAndNewSession) {
   EXPECT_TRUE(cleanup(spec_).ok());
 }
 
+TEST_F(JailSpawnTest, StaleJailRefusedUnlessReuseIsAsked) {
+  ASSERT_TRUE(std::filesystem::create_directories(chroot_dir(spec_)));
+  std::ofstream(chroot_dir(spec_) + "/left-over") << "old VM's file";
+  auto r = spawn(spec_, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("already exists"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(std::filesystem::exists(chroot_dir(spec_) + "/left-over")) << "a refused spawn touched the stale jail";
+  // Firecracker's way (kiln-jailer): files placed beforehand are part of the jail.
+  spec_.reuse_existing_dir = true;
+  JailedProcess p = start();
+  ASSERT_GT(p.pid, 0);
+  EXPECT_NE(report_["tree"].find("/left-over"), std::string::npos) << report_["tree"];
+  EXPECT_EQ(finish(p), 0);
+  EXPECT_TRUE(cleanup(spec_).ok());
+  EXPECT_FALSE(std::filesystem::exists(jail_dir(spec_)));
+}
+
 TEST_F(JailSpawnTest, CleanupIsIdempotent) {
   EXPECT_TRUE(cleanup(spec_).ok());
   EXPECT_TRUE(cleanup(spec_).ok());
