@@ -324,7 +324,10 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  // clone3 can be filtered (ENOSYS) by container runtimes; clone(2) takes the same flags on
+  // x86-64 as (flags | exit signal, stack, parent_tid = where the pidfd goes, child_tid, tls).
+  if (pid < 0 && errno == ENOSYS) pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
   if (pid == 0) child_main(plan);
   const int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

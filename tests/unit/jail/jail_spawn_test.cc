@@ -279,6 +279,41 @@ TEST_F(JailSpawnTest, StaleJailRefusedUnlessReuseIsAsked) {
   EXPECT_FALSE(std::filesystem::exists(jail_dir(spec_)));
 }
 
+TEST_F(JailSpawnTest, JoinsTheGivenNetworkNamespace) {
+  // A helper process makes a fresh network namespace, says so, and holds it until told to end;
+  // the probe must join exactly that one.
+  int hold[2], ready[2];
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  UniqueFd hold_rd(hold[0]), hold_wr(hold[1]), ready_rd(ready[0]), ready_wr(ready[1]);
+  pid_t holder = ::fork();
+  if (holder == 0) {
+    char c = ::unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+    if (::write(ready_wr.get(), &c, 1) != 1) ::_exit(1);
+    hold_wr.reset();
+    ::_exit(::read(hold_rd.get(), &c, 1) >= 0 ? 0 : 1);
+  }
+  ASSERT_GT(holder, 0);
+  hold_rd.reset();
+  ready_wr.reset();
+  pollfd p_ready{ready_rd.get(), POLLIN, 0};
+  char ok = 0;
+  ASSERT_EQ(::poll(&p_ready, 1, 30'000), 1);
+  ASSERT_EQ(::read(ready_rd.get(), &ok, 1), 1);
+  ASSERT_EQ(ok, 'y');
+  const std::string holder_ns = "/proc/" + std::to_string(holder) + "/ns/net";
+  std::error_code ec;
+  ASSERT_NE(std::filesystem::read_symlink(holder_ns, ec), std::filesystem::read_symlink("/proc/self/ns/net", ec));
+  spec_.netns = holder_ns;
+  JailedProcess p = start();
+  ASSERT_GT(p.pid, 0);
+  EXPECT_EQ(std::filesystem::read_symlink("/proc/" + std::to_string(p.pid) + "/ns/net", ec),
+            std::filesystem::read_symlink(holder_ns, ec));
+  EXPECT_EQ(finish(p), 0);
+  hold_wr.reset();
+  ::waitpid(holder, nullptr, 0);
+}
+
 TEST_F(JailSpawnTest, CleanupIsIdempotent) {
   EXPECT_TRUE(cleanup(spec_).ok());
   EXPECT_TRUE(cleanup(spec_).ok());
