@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   cmd->spec.dev_net_tun = ::access("/dev/net/tun", F_OK) == 0;
   // Also as Firecracker's: files hard-linked into <base>/<exec name>/<id>/root beforehand are used.
   cmd->spec.reuse_existing_dir = true;
+  // Waiting for the VMM, kiln-jailer is its keeper: if kiln-jailer is killed, so is the VMM.
+  cmd->spec.kill_with_parent = !cmd->spec.daemonize;
 
   // Stop signals are read from a signalfd (and forwarded); the VMM starts with them unblocked.
   sigset_t stop;

@@ -35,7 +35,7 @@ enum class Step : int32_t {
   kSignals, kCgroup, kSetns, kMountPrivate, kBindRoot, kBindFile, kRemountFile, kMountDev,
   kChdirRoot, kPivotRoot, kDetachOldRoot, kChroot, kRemountRoot, kMknodKvm, kMknodTun, kHostname,
   kRlimit, kDaemonize, kStdio, kCloseFds, kCapBound, kCapAmbient, kSetgroups, kSetgid, kSetuid, kCapClear,
-  kNoNewPrivs, kExec,
+  kNoNewPrivs, kParentDeath, kExec,
 };
 
 constexpr const char* kStepNames[] = {
@@ -43,9 +43,8 @@ constexpr const char* kStepNames[] = {
     "making mounts private", "bind-mounting the jail root onto itself", "bind-mounting a file",
     "remounting a file read-only/nosuid", "mounting /dev", "chdir to the jail root", "pivot_root",
     "detaching the old root", "chroot", "remounting / nosuid,nodev", "mknod /dev/kvm",
-    "mknod /dev/net/tun", "sethostname", "setrlimit", "daemonizing (setsid)",
-    "setting up stdio",     "closing inherited fds", "dropping the capability bounding set", "clearing ambient capabilities",
-    "setgroups", "setgid", "setuid", "clearing capabilities", "PR_SET_NO_NEW_PRIVS", "execve",
+    "mknod /dev/net/tun", "sethostname", "setrlimit", "daemonizing (setsid)", "setting up stdio",
+    "closing inherited fds", "dropping the capability bounding set", "clearing ambient capabilities", "setgroups", "setgid", "setuid", "clearing capabilities", "PR_SET_NO_NEW_PRIVS", "PR_SET_PDEATHSIG", "execve",
 };
 
 static_assert(std::size(kStepNames) == static_cast<size_t>(Step::kExec) + 1, "one name per step");
@@ -53,6 +52,7 @@ static_assert(std::size(kStepNames) == static_cast<size_t>(Step::kExec) + 1, "on
 struct Report {
   int32_t step;
   int32_t err;
+  int32_t mount = -1;  // index into ChildPlan::mounts for the bind steps
 };
 
 struct ChildMount {
@@ -76,6 +76,7 @@ struct ChildPlan {
   const char* hostname = nullptr;
   size_t hostname_len = 0;
   rlimit nofile{};
+  bool kill_with_parent = false;
   bool has_fsize = false;
   rlimit fsize{};
   int last_cap = 63;
@@ -85,8 +86,8 @@ struct ChildPlan {
   std::vector<char*> argv;
 };
 
-[[noreturn]] void fail(const ChildPlan& p, Step step) {
-  Report r{static_cast<int32_t>(step), errno};
+[[noreturn]] void fail(const ChildPlan& p, Step step, int32_t mount = -1) {
+  Report r{static_cast<int32_t>(step), errno, mount};
   ssize_t n = ::write(p.report_fd, &r, sizeof r);
   (void)n;
   ::_exit(127);
@@ -110,9 +111,11 @@ struct ChildPlan {
   // the VMM's mount namespace, so cleanup never has to unmount anything).
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(p, Step::kMountPrivate);
   if (::mount(p.root, p.root, nullptr, MS_BIND, nullptr) != 0) fail(p, Step::kBindRoot);
-  for (const auto& m : p.mounts) {
-    if (::mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) fail(p, Step::kBindFile);
-    if (::mount(nullptr, m.target, nullptr, MS_REMOUNT | MS_BIND | m.flags, nullptr) != 0) fail(p, Step::kRemountFile);
+  for (size_t i = 0; i < p.mounts.size(); ++i) {
+    const ChildMount& m = p.mounts[i];
+    if (::mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0) fail(p, Step::kBindFile, static_cast<int32_t>(i));
+    if (::mount(nullptr, m.target, nullptr, MS_REMOUNT | MS_BIND | m.flags, nullptr) != 0)
+      fail(p, Step::kRemountFile, static_cast<int32_t>(i));
   }
   if (::mount("tmpfs", p.dev_dir, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=16") != 0)
     fail(p, Step::kMountDev);
@@ -159,6 +162,8 @@ struct ChildPlan {
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
   if (::syscall(SYS_capset, &hdr, data) != 0) fail(p, Step::kCapClear);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(p, Step::kNoNewPrivs);
+  // After setresuid: a credential change clears the parent-death signal.
+  if (p.kill_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(p, Step::kParentDeath);
 
   char* envp[] = {nullptr};
   ::execve(p.exec_path, p.argv.data(), envp);
@@ -266,6 +271,9 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
   if (::chown(root.c_str(), spec.uid, spec.gid) != 0) return errno_error("chown " + root);
   if (::chmod(root.c_str(), 0700) != 0) return errno_error("chmod " + root);
   KILN_TRY(make_dirs(root, "dev", 0755));
+  for (const auto& f : bind.files)
+    if (f.chown_to_vmm && ::chown(f.host_path.c_str(), spec.uid, spec.gid) != 0)
+      return errno_error("chown " + f.host_path + " to the VMM's user");
   std::vector<std::string> targets;
   for (const auto& f : bind.files) {
     KILN_TRY(make_mount_point(root, f.jail_path));
@@ -298,6 +306,7 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
     plan.has_fsize = true;
     plan.fsize = {*spec.rlimit_fsize, *spec.rlimit_fsize};
   }
+  plan.kill_with_parent = spec.kill_with_parent;
   plan.last_cap = last_capability();
   plan.uid = spec.uid;
   plan.gid = spec.gid;
@@ -348,7 +357,10 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
   if (n != static_cast<ssize_t>(sizeof r) || r.step < 0 ||
       static_cast<size_t>(r.step) >= std::size(kStepNames))
     return make_error("jail: the child failed without a readable report");
-  return errno_error(std::string("jail: ") + kStepNames[r.step], r.err);
+  std::string what = std::string("jail: ") + kStepNames[r.step];
+  if (r.mount >= 0 && static_cast<size_t>(r.mount) < bind.files.size())
+    what += " (" + bind.files[r.mount].host_path + " as " + bind.files[r.mount].jail_path + ")";
+  return errno_error(what, r.err);
 }
 
 }  // namespace

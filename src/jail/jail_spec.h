@@ -37,6 +37,9 @@ struct JailFile {
   std::string host_path;  // absolute, existing
   std::string jail_path;  // absolute path as the VMM sees it, e.g. "/vmlinux"
   bool read_only = true;
+  // Hand the host file to the VMM's uid/gid first (a per-instance writable drive the VMM
+  // must open read-write); never set it for files shared between VMs.
+  bool chown_to_vmm = false;
 };
 
 struct JailSpec {
@@ -63,6 +66,9 @@ struct JailSpec {
   bool dev_net_tun = false;         // mknod /dev/net/tun inside the jail
   bool bind_exec_libraries = true;  // a dynamic exec file gets its loader and libraries (read-only)
   bool daemonize = false;           // setsid() and stdio to /dev/null before exec
+  // PR_SET_PDEATHSIG(SIGKILL): the VMM dies with the thread that spawned it. Only for a
+  // single-threaded launcher such as kiln-jailer (a thread pool's worker may exit any time).
+  bool kill_with_parent = false;
   // false: refuse when <chroot_base>/<exec-name>/<id> exists (a stale jail would leak old files
   // into the new VM). true: Firecracker's behaviour, files linked into the root beforehand stay.
   bool reuse_existing_dir = false;

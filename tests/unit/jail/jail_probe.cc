@@ -1,6 +1,7 @@
 // A static program the jail tests run jailed: reports what it can see of itself (ids,
 // capabilities, no_new_privs, environment, open fds, the files under "/", pid, rlimits) as
-// "key: value" lines on stdout, prints "ready", then waits for EOF on stdin and exits 0.
+// "key: value" lines on stdout (and, for each --write=PATH argument, whether PATH opens for
+// writing), prints "ready", then waits for EOF on stdin and exits 0.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 extern char** environ;
@@ -57,6 +60,13 @@ int main(int argc, char** argv) {
   for (char** e = environ; e && *e; ++e) ++env;
   std::printf("env_count: %d\nargc: %d\n", env, argc);
   for (int i = 0; i < argc; ++i) std::printf("argv: %s\n", argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--write=", 0) != 0) continue;
+    int fd = ::open(a.c_str() + 8, O_WRONLY | O_CLOEXEC);
+    std::printf("write %s: %s\n", a.c_str() + 8, fd >= 0 ? "ok" : std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+  }
   std::string fds;
   for (int fd = 0; fd < 1024; ++fd)
     if (fcntl(fd, F_GETFD) >= 0) fds += " " + std::to_string(fd);

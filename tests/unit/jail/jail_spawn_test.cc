@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "common/unique_fd.h"
 #include "src/jail/cgroups.h"
@@ -312,6 +313,41 @@ TEST_F(JailSpawnTest, JoinsTheGivenNetworkNamespace) {
   EXPECT_EQ(finish(p), 0);
   hold_wr.reset();
   ::waitpid(holder, nullptr, 0);
+}
+
+TEST_F(JailSpawnTest, ReadOnlyFilesStayReadOnlyAndWritableOnesNeedTheVmmsUser) {
+  // Host modes would allow writing ro.img; the read-only bind mount must still refuse it.
+  for (const char* f : {"/ro.img", "/rw.img", "/rw-root.img"}) std::ofstream(base_ + f) << "disk";
+  ASSERT_EQ(::chmod((base_ + "/ro.img").c_str(), 0666), 0);
+  ASSERT_EQ(::chmod((base_ + "/rw.img").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod((base_ + "/rw-root.img").c_str(), 0600), 0);
+  spec_.files.push_back({base_ + "/ro.img", "/ro.img", true});
+  spec_.files.push_back({base_ + "/rw.img", "/rw.img", false, true});
+  spec_.files.push_back({base_ + "/rw-root.img", "/rw-root.img", false});
+  JailedProcess p = start({"--write=/ro.img", "--write=/rw.img", "--write=/rw-root.img"});
+  ASSERT_GT(p.pid, 0);
+  EXPECT_EQ(report_["write /ro.img"], "Read-only file system");
+  EXPECT_EQ(report_["write /rw.img"], "ok");
+  EXPECT_EQ(report_["write /rw-root.img"], "Permission denied");
+  EXPECT_EQ(finish(p), 0);
+  struct stat st {};
+  ASSERT_EQ(::stat((base_ + "/rw.img").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, spec_.uid);
+  ASSERT_TRUE(cleanup(spec_).ok());
+  EXPECT_TRUE(std::filesystem::exists(base_ + "/rw.img")) << "cleanup removed a bind-mounted host file";
+}
+
+TEST_F(JailSpawnTest, KillWithParentEndsTheVmmWhenTheSpawningThreadExits) {
+  spec_.kill_with_parent = true;
+  JailedProcess p;
+  std::thread spawner([&] { p = start(); });
+  spawner.join();  // the spawning thread is gone: its PR_SET_PDEATHSIG fires
+  ASSERT_GT(p.pid, 0);
+  pollfd exited{p.pidfd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&exited, 1, 30'000), 1) << "the VMM outlived the thread that spawned it";
+  int status = 0;
+  ASSERT_EQ(::waitpid(p.pid, &status, 0), p.pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
 }
 
 TEST_F(JailSpawnTest, CleanupIsIdempotent) {
