@@ -177,6 +177,9 @@ void FunctionPool::start_instance() {
   cb.log = [this, token, id](const protocol::LogEvent& e) {
     if (!token.expired() && hooks_.log) hooks_.log(id, e);
   };
+  cb.notice = [this, token, id](const std::string& text) {
+    if (!token.expired() && hooks_.event) hooks_.event(id, "instance " + id + " " + text);
+  };
   if (hooks_.event) hooks_.event(id, "instance " + id + " starting");
   inst->vm = backend_.start(spec_(id), std::move(cb));
 }

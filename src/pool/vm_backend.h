@@ -33,6 +33,9 @@ struct InstanceCallbacks {
   // failed). Called at most once; not called for a stop() the pool asked for.
   std::function<void(const std::string& reason)> ended;
   std::function<void(const protocol::LogEvent&)> log;
+  // Platform lines about the instance's start ("restored from snapshot ...", "snapshot load
+  // failed: ...; cold boot") for the function's log.
+  std::function<void(const std::string& text)> notice;
 };
 
 using ConnectHandler = std::function<void(Result<local::socket>)>;

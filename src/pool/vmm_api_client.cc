@@ -44,12 +44,13 @@ asio::awaitable<Result<ApiReply>> vmm_api_call(std::string api_sock, http::verb 
   co_return reply;
 }
 
-asio::awaitable<Status> vmm_api_put(std::string api_sock, std::string path, std::string json_body,
-                                    std::chrono::steady_clock::time_point deadline) {
-  auto r = co_await vmm_api_call(api_sock, http::verb::put, path, std::move(json_body), deadline);
+asio::awaitable<Status> vmm_api_send(std::string api_sock, http::verb method, std::string path, std::string json_body,
+                                     std::chrono::steady_clock::time_point deadline) {
+  auto r = co_await vmm_api_call(api_sock, method, path, std::move(json_body), deadline);
   if (!r.ok()) co_return r.error();
   if (r->status < 200 || r->status >= 300) {
-    co_return make_error("PUT " + path + ": " + std::to_string(r->status) + ": " + fault_message(r->body));
+    co_return make_error(std::string(sv(http::to_string(method))) + " " + path + ": " + std::to_string(r->status) + ": " +
+                         fault_message(r->body));
   }
   co_return ok_status();
 }

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,9 +67,10 @@ std::string exit_text(int status) {
 
 class Vm : public std::enable_shared_from_this<Vm> {
  public:
-  Vm(asio::io_context& io, const VmmBackendOptions& o, InstanceSpec spec, InstanceCallbacks cb)
-      : io_(io), o_(o), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io), boot_timer_(io),
-        exit_wait_(io) {
+  Vm(asio::io_context& io, const VmmBackendOptions& o, std::shared_ptr<SnapshotStore> store, InstanceSpec spec,
+     InstanceCallbacks cb)
+      : io_(io), o_(o), store_(std::move(store)), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io),
+        boot_timer_(io), exit_wait_(io) {
     dir_ = o_.run_dir + "/" + spec_.instance_id;
     api_sock_ = dir_ + "/api.sock";
     vsock_ = dir_ + "/vsock.sock";
@@ -221,19 +223,115 @@ class Vm : public std::enable_shared_from_this<Vm> {
     if (ec) co_return make_error("listening on " + events_ep.path() + ": " + ec.message());
     asio::co_spawn(io_, accept_events(shared_from_this()), asio::detached);
 
+    if (store_) {
+      auto key = SnapshotStore::key_for(spec_, {o_.kernel_path, o_.initrd_path, o_.vmm_path, o_.boot_args, o_.guest_cid});
+      if (key.ok()) {
+        key_ = *key;
+      } else {
+        notice("starts without snapshots: " + key.error().message);
+      }
+    }
+    if (!key_.empty()) {
+      if (auto snap = store_->find(key_)) {
+        const auto t0 = Clock::now();
+        Status restored = co_await restore_steps(*snap);
+        if (gone()) co_return ok_status();
+        if (restored.ok()) {
+          store_->count_restore();
+          notice("restored from snapshot " + key_.substr(0, 12) + " in " + std::to_string(ms_since(t0)) + " ms");
+          mark_ready();
+          co_return ok_status();
+        }
+        // A snapshot that does not load is set aside; this instance cold-boots instead.
+        store_->set_aside(key_);
+        notice("snapshot " + key_.substr(0, 12) + " did not load (" + restored.error().message + "); set aside, cold boot");
+        kill_now();
+        launched_ = false;
+      }
+    }
+    co_return co_await cold_boot_steps();
+  }
+
+  static long long ms_since(Clock::time_point t0) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  }
+
+  void notice(const std::string& text) {
+    if (cb_.notice && !destroyed_) cb_.notice(text);
+  }
+
+  void mark_ready() {
+    if (ready_ || gone()) return;
+    ready_ = true;
+    boot_timer_.cancel();
+    if (cb_.ready) cb_.ready();
+  }
+
+  // Spawns kiln-vmm and waits until its API socket answers.
+  asio::awaitable<Status> spawn_and_wait_api(Clock::time_point deadline) {
     Status spawned = spawn_vmm();
     if (!spawned.ok()) co_return spawned.error();
-    auto deadline = Clock::now() + o_.api_timeout;
     // The API socket appears once kiln-vmm is up: retry connecting until then.
     asio::steady_timer retry(io_);
+    beast::error_code ec;
     while (true) {
       if (gone()) co_return ok_status();
       auto r = co_await vmm_api_call(api_sock_, http::verb::get, "/", "", deadline);
-      if (r.ok()) break;
+      if (r.ok()) co_return ok_status();
       if (Clock::now() >= deadline) co_return r.error().wrap("kiln-vmm API did not come up");
       retry.expires_after(std::chrono::milliseconds(5));
       co_await retry.async_wait(asio::redirect_error(use_awaitable, ec));
     }
+  }
+
+  // PUT /snapshot/load (own vsock socket), then this instance's identity over the control port.
+  asio::awaitable<Status> restore_steps(const SnapshotPaths& snap) {
+    auto deadline = Clock::now() + o_.api_timeout;
+    Status up = co_await spawn_and_wait_api(deadline);
+    if (!up.ok() || gone()) co_return up;
+    json load = {{"snapshot_path", snap.state},
+                 {"mem_backend", {{"backend_type", "File"}, {"backend_path", snap.mem}}},
+                 {"vsock_override", {{"uds_path", vsock_}}},
+                 {"resume_vm", true}};
+    Status loaded = co_await vmm_api_put(api_sock_, "/snapshot/load", load.dump(), deadline);
+    if (!loaded.ok() || gone()) co_return loaded;
+    launched_ = true;
+    protocol::IdentityRequest id;
+    id.hostname = spec_.launch.hostname;
+    id.instance_id = spec_.instance_id;
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    id.wall_clock_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(now.tv_nsec);
+    id.entropy.resize(64);
+    if (::getrandom(id.entropy.data(), id.entropy.size(), 0) != static_cast<ssize_t>(id.entropy.size())) {
+      co_return errno_error("getrandom");
+    }
+    auto frame = protocol::encode(id);
+    if (!frame.ok()) co_return frame.error();
+    // The guest is still taking in the vsock transport reset: retry until the agent answers.
+    asio::steady_timer retry(io_);
+    beast::error_code ec;
+    const auto id_deadline = Clock::now() + o_.connect_timeout;
+    while (true) {
+      auto reply = co_await control_request(vsock_, *frame, id_deadline);
+      if (gone()) co_return ok_status();
+      if (reply.ok()) {
+        auto ack = reply->type == protocol::FrameType::kAck ? protocol::decode_ack(reply->payload)
+                                                            : Result<protocol::Ack>(make_error("unexpected reply frame"));
+        if (!ack.ok()) co_return ack.error().wrap("identity");
+        if (!ack->ok) co_return make_error("kiln-init refused the identity: " + ack->message);
+        co_return ok_status();
+      }
+      if (Clock::now() >= id_deadline) co_return reply.error().wrap("sending the identity");
+      retry.expires_after(std::chrono::milliseconds(20));
+      co_await retry.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+  }
+
+  asio::awaitable<Status> cold_boot_steps() {
+    auto deadline = Clock::now() + o_.api_timeout;
+    Status up = co_await spawn_and_wait_api(deadline);
+    if (!up.ok() || gone()) co_return up;
     // Firecracker API shapes (see ARCHITECTURE.md "kilnd -> kiln-vmm").
     json machine = {{"vcpu_count", spec_.vcpus}, {"mem_size_mib", spec_.memory_mib}, {"smt", false}};
     json boot_source = {{"kernel_image_path", o_.kernel_path}, {"boot_args", o_.boot_args}};
@@ -299,11 +397,19 @@ class Vm : public std::enable_shared_from_this<Vm> {
         break;
       }
       case protocol::FrameType::kReady:
-        if (!ready_ && !gone()) {
-          ready_ = true;
-          boot_timer_.cancel();
-          if (cb_.ready) cb_.ready();
+        if (ready_ || gone() || snapshotting_) break;
+        if (store_ && !key_.empty()) {
+          // The first instance of this VM shape: snapshot it, then serve.
+          auto tmp = store_->begin(key_);
+          if (!tmp.ok()) notice("no snapshot: " + tmp.error().message);
+          if (tmp.ok() && *tmp) {
+            snapshotting_ = true;
+            boot_timer_.cancel();  // the snapshot has its own deadline
+            asio::co_spawn(io_, snapshot_then_ready(shared_from_this(), **tmp), asio::detached);
+            break;
+          }
         }
+        mark_ready();
         break;
       case protocol::FrameType::kNotReady: {
         auto n = protocol::decode_not_ready(f.payload);
@@ -336,6 +442,31 @@ class Vm : public std::enable_shared_from_this<Vm> {
       default:
         break;  // unknown event types are ignored (forward compatibility)
     }
+  }
+
+  // Pause, PUT /snapshot/create into a temporary dir, resume; the snapshot is kept only whole.
+  static asio::awaitable<void> snapshot_then_ready(std::shared_ptr<Vm> self, SnapshotPaths tmp) {
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + self->o_.api_timeout;
+    const std::string api = self->api_sock_;
+    Status st = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Paused"})", deadline);
+    const bool paused = st.ok();
+    if (paused) {
+      json create = {{"snapshot_type", "Full"}, {"snapshot_path", tmp.state}, {"mem_file_path", tmp.mem}};
+      st = co_await vmm_api_put(api, "/snapshot/create", create.dump(), deadline);
+    }
+    Status resumed = ok_status();
+    if (paused && !self->gone()) resumed = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Resumed"})", deadline);
+    if (st.ok()) st = self->store_->commit(self->key_, tmp);
+    else self->store_->abandon(self->key_, tmp);
+    self->snapshotting_ = false;
+    self->notice(st.ok() ? "snapshot " + self->key_.substr(0, 12) + " taken in " + std::to_string(ms_since(t0)) + " ms"
+                         : "no snapshot: " + st.error().message);
+    if (!resumed.ok()) {
+      self->fail("resuming after the snapshot: " + resumed.error().message);
+      co_return;
+    }
+    self->mark_ready();
   }
 
   static asio::awaitable<void> send_spec(std::shared_ptr<Vm> self) {
@@ -395,6 +526,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   asio::io_context& io_;
   VmmBackendOptions o_;
+  std::shared_ptr<SnapshotStore> store_;  // null: snapshots off
+  std::string key_;  // this instance's snapshot key ("" = none)
+  bool snapshotting_ = false;
   InstanceSpec spec_;
   InstanceCallbacks cb_;
   std::string dir_, api_sock_, vsock_, log_path_;
@@ -427,10 +561,21 @@ class VmHandle : public VmInstance {
 
 }  // namespace
 
-VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io), options_(std::move(options)) {}
+VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io), options_(std::move(options)) {
+  if (!options_.snapshot_dir.empty()) {
+    auto store = SnapshotStore::open(options_.snapshot_dir);
+    if (store.ok()) {
+      snapshots_ = std::make_shared<SnapshotStore>(std::move(*store));
+    } else {
+      snapshot_error_ = store.error().message;
+    }
+  }
+}
+
+SnapshotStats VmmBackend::snapshot_stats() const { return snapshots_ ? snapshots_->stats() : SnapshotStats{}; }
 
 std::unique_ptr<VmInstance> VmmBackend::start(const InstanceSpec& spec, InstanceCallbacks callbacks) {
-  auto vm = std::make_shared<Vm>(io_, options_, spec, std::move(callbacks));
+  auto vm = std::make_shared<Vm>(io_, options_, snapshots_, spec, std::move(callbacks));
   vm->begin();
   return std::make_unique<VmHandle>(vm);
 }

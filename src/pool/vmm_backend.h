@@ -3,13 +3,19 @@
 // Firecracker-compatible API (machine-config, boot-source, drives, vsock, InstanceStart),
 // sends kiln-init the launch spec on control port 10000 when the agent says hello, and turns
 // the agent's events (ready, log, exit) and the VMM's own exit into InstanceCallbacks.
+// With a snapshot dir: the first instance of a VM shape is paused once ready and snapshotted
+// (PUT /snapshot/create), later ones start with PUT /snapshot/load and get their own identity
+// (instance id, hostname, wall clock, fresh entropy) over the control port; a snapshot that
+// does not load is set aside and that instance cold-boots.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "src/pool/snapshot_store.h"
 #include "src/pool/vm_backend.h"
 
 namespace kiln::kilnd::pool {
@@ -27,6 +33,7 @@ struct VmmBackendOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds check_timeout{5000};
   std::chrono::milliseconds stop_grace{2000};
+  std::string snapshot_dir;  // empty: no snapshots, every instance cold-boots
 };
 
 class VmmBackend : public VmBackend {
@@ -38,9 +45,14 @@ class VmmBackend : public VmBackend {
   // <run_dir>/*/vmm.pid, checked against /proc/<pid>/cmdline) and removes their run dirs.
   static std::vector<std::string> reap_stale(const std::string& run_dir);
 
+  // Snapshot counters (all zero without a snapshot dir).
+  SnapshotStats snapshot_stats() const;
+
  private:
   asio::io_context& io_;
   VmmBackendOptions options_;
+  std::shared_ptr<SnapshotStore> snapshots_;
+  std::string snapshot_error_;  // why snapshots are off although a dir was given
 };
 
 }  // namespace kiln::kilnd::pool
