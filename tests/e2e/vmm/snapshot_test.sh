@@ -21,6 +21,7 @@ expect() {  # expect CODE ACTUAL WHAT
 diagnose() {  # where is kiln-vmm stuck? (thread backtraces)
   [ -n "${vmm_pid:-}" ] && kill -0 "$vmm_pid" 2>/dev/null && command -v gdb >/dev/null &&
     timeout 60 gdb -p "$vmm_pid" -batch -ex "thread apply all bt 8" 2>/dev/null | grep -E "^(Thread|#)" | head -60
+  [ -n "${vmm_pid:-}" ] && curl -s --max-time 10 --unix-socket "$tmp/a.sock" http://localhost/metrics | head -c 3000
   true
 }
 start_vmm() {  # start_vmm NAME -> pid in $vmm_pid; console in $tmp/NAME.console
@@ -38,7 +39,7 @@ wait_for_line() {  # wait_for_line FILE REGEX SECONDS (console lines end in \r\n
   done
   echo "FAIL: no line matching '$2' in $1 within $3 s"; tail -n 20 "$1"; diagnose; exit 1
 }
-stop_vmm() { stop_vmm 2>/dev/null || true; wait "$vmm_pid" 2>/dev/null || true; }
+stop_vmm() { kill "$vmm_pid" 2>/dev/null || true; wait "$vmm_pid" 2>/dev/null || true; }
 last_tick() { grep -aoE 'tick [0-9]+' "$1" | tail -n 1 | cut -d' ' -f2; }
 
 # --- original VM ------------------------------------------------------------------------------
