@@ -246,7 +246,7 @@ Result<Prepared> files_to_bind(const JailSpec& spec) {
 Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std::string>& vmm_args, Stdio stdio,
                                      const CgroupPlan& cgroups, const Prepared& bind) {
   ChildPlan plan;
-  const std::string dir = jail_dir(spec), root = chroot_dir(spec), dev = root + "/dev";
+  const std::string root = chroot_dir(spec), dev = root + "/dev";
   if (spec.dev_kvm) {
     KILN_ASSIGN_OR_RETURN(plan.kvm_rdev, char_device("/dev/kvm"));
     plan.kvm = true;
@@ -266,7 +266,6 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
   }
 
   // <chroot_base>/<exec-name>/<id>/root, root owned by the VMM's user so it can create its sockets.
-  KILN_TRY(make_dirs(spec.chroot_base_dir, exec_name(spec) + "/" + spec.id, 0755));
   if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + root);
   if (::chown(root.c_str(), spec.uid, spec.gid) != 0) return errno_error("chown " + root);
   if (::chmod(root.c_str(), 0700) != 0) return errno_error("chmod " + root);
@@ -371,10 +370,18 @@ Result<JailedProcess> spawn(const JailSpec& spec, const std::vector<std::string>
     if (a.find('\0') != std::string::npos) return make_error("VMM argument contains NUL");
   KILN_ASSIGN_OR_RETURN(CgroupPlan cgroups, plan_cgroups(spec));
   KILN_ASSIGN_OR_RETURN(Prepared bind, files_to_bind(spec));
-  struct stat st {};
-  if (!spec.reuse_existing_dir && ::lstat(jail_dir(spec).c_str(), &st) == 0)
-    return make_error("jail: " + jail_dir(spec) + " already exists (a stale jail with this id? clean it up first)");
-  // Nothing existed before this point; from here a failure removes what was made.
+  // The per-VM directory is claimed atomically: of two spawns with one id, one gets an error
+  // (and must not roll back the other's jail).
+  KILN_TRY(make_dirs(spec.chroot_base_dir, exec_name(spec), 0755));
+  const std::string dir = jail_dir(spec);
+  if (::mkdir(dir.c_str(), 0755) != 0) {
+    struct stat st {};
+    if (errno != EEXIST) return errno_error("mkdir " + dir);
+    if (!spec.reuse_existing_dir)
+      return make_error("jail: " + dir + " already exists (a stale jail with this id? clean it up first)");
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error("jail: " + dir + " is not a directory");
+  }
+  // From here a failure removes the per-VM directory and cgroups again.
   auto r = build_and_exec(spec, vmm_args, stdio, cgroups, bind);
   if (!r.ok()) {
     if (auto c = cleanup(spec); !c.ok())
