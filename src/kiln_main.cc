@@ -23,8 +23,10 @@ using kiln::kilnd::client::HttpResult;
 using kiln::kilnd::client::RequestOptions;
 
 constexpr const char* kUsage =
-    "usage: kiln [--endpoint EP] [--json] COMMAND ...\n"
+    "usage: kiln [--endpoint EP] [--token T] [--tenant NAME] [--json] COMMAND ...\n"
     "  EP: host:port or a Unix socket path (default $KILN_ENDPOINT, else 127.0.0.1:8900)\n"
+    "  T: the bearer token of a kilnd with tenants (default $KILN_TOKEN)\n"
+    "  NAME: (admins) act in that tenant's namespace\n"
     "commands:\n"
     "  deploy NAME --image REF [--memory MIB] [--vcpus N] [--timeout-ms N] [--concurrency N]\n"
     "         [--min N] [--max N] [--queue N] [--idle-timeout-s N] [--env K=V]... [--command ARG]...\n"
@@ -41,6 +43,8 @@ constexpr const char* kUsage =
 struct Cli {
   Endpoint ep;
   bool json_out = false;
+  std::string token;  // Authorization: Bearer
+  std::string tenant;  // X-Kiln-Tenant
 };
 
 [[noreturn]] void die(const std::string& msg, int code = 1) {
@@ -50,6 +54,8 @@ struct Cli {
 
 HttpResult call(const Cli& cli, const std::string& method, const std::string& target, const std::string& body = "",
                 RequestOptions o = {}) {
+  if (!cli.token.empty()) o.headers["Authorization"] = "Bearer " + cli.token;
+  if (!cli.tenant.empty()) o.headers["X-Kiln-Tenant"] = cli.tenant;
   auto r = kiln::kilnd::client::request(cli.ep, method, target, body, o);
   if (!r.ok()) die(r.error().message);
   return *r;
@@ -302,12 +308,17 @@ int main(int argc, char** argv) {
   Cli cli;
   const char* env_ep = std::getenv("KILN_ENDPOINT");
   std::string ep = env_ep && *env_ep ? env_ep : "127.0.0.1:8900";
+  const char* env_token = std::getenv("KILN_TOKEN");
+  if (env_token) cli.token = env_token;
   std::vector<std::string> rest;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (rest.empty() && (a == "--endpoint" || a == "-e")) {
       if (i + 1 >= argc) die("--endpoint needs a value", 2);
       ep = argv[++i];
+    } else if (rest.empty() && (a == "--token" || a == "--tenant")) {
+      if (i + 1 >= argc) die(a + " needs a value", 2);
+      (a == "--token" ? cli.token : cli.tenant) = argv[++i];
     } else if (a == "--json") {
       cli.json_out = true;
     } else if (rest.empty() && (a == "--help" || a == "-h")) {

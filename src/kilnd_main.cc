@@ -29,7 +29,11 @@ constexpr const char* kUsage =
     "  --initrd PATH         initramfs with kiln-init\n"
     "  --boot-args ARGS      guest kernel command line\n"
     "  --boot-timeout-ms N   boot to ready (default 60000)\n"
-    "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n";
+    "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
+    "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
+    "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
+    "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
+    "                        every caller is the admin\n";
 
 std::string self_dir() {
   std::error_code ec;
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
   pool::VmmBackendOptions vmm;
   std::string listen = "127.0.0.1:8900";
   std::string unix_path;
+  bool snapshots = true;
   const char* env_state = std::getenv("KILN_STATE_DIR");
   o.state_dir = env_state && *env_state ? env_state : "/var/lib/kiln";
   for (int i = 1; i < argc; ++i) {
@@ -93,8 +98,17 @@ int main(int argc, char** argv) {
       vmm.boot_args = value();
     } else if (a == "--boot-timeout-ms" && parse_u64(value(), &n) && n > 0) {
       vmm.boot_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
+      snapshots = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
       o.drain_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--tenants") {
+      auto t = kiln::kilnd::tenants::load_tenants_file(value());
+      if (!t.ok()) {
+        std::fprintf(stderr, "kilnd: %s\n", t.error().message.c_str());
+        return 2;
+      }
+      o.tenants = std::move(*t);
     } else {
       std::fprintf(stderr, "kilnd: bad option %s\n%s", argv[i], kUsage);
       return 2;
@@ -142,6 +156,7 @@ int main(int argc, char** argv) {
     }
   }
   vmm.run_dir = o.state_dir + "/run";
+  if (snapshots) vmm.snapshot_dir = o.state_dir + "/snapshots";
   if (vmm.kernel_path.empty()) std::fprintf(stderr, "kilnd: warning: no --kernel given; instances cannot boot\n");
 
   std::error_code ec;
@@ -159,6 +174,10 @@ int main(int argc, char** argv) {
   if (!o.server.tcp_host.empty()) where += o.server.tcp_host + ":" + std::to_string(d.tcp_port());
   if (!o.server.unix_path.empty()) where += (where.empty() ? "unix:" : " and unix:") + o.server.unix_path;
   std::printf("kilnd: listening on %s (state in %s)\n", where.c_str(), o.state_dir.c_str());
+  if (o.tenants) {
+    std::printf("kilnd: %zu tenants; bearer tokens required%s\n", o.tenants->tenants.size(),
+                o.tenants->unix_socket_admin && !o.server.unix_path.empty() ? " (the Unix socket is trusted as admin)" : "");
+  }
   std::fflush(stdout);
 
   asio::signal_set signals(io, SIGTERM, SIGINT);

@@ -4,6 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "rootfs-builder/builder/builder.h"
@@ -80,6 +82,40 @@ http::status native_status(invoke::InvokeStatus s) {
   return http::status::internal_server_error;
 }
 
+// An admin picks the namespace (tenant) a request acts in with this header.
+constexpr const char* kTenantHeader = "X-Kiln-Tenant";
+
+// 401 with the challenge of RFC 6750 §3.
+Response unauthorized(const server::Request& req, tenants::AuthStatus status) {
+  bool invalid = status == tenants::AuthStatus::kInvalid;
+  auto res = json_error(req, http::status::unauthorized, "unauthorized",
+                        invalid ? "the bearer token is not valid"
+                                : "this kilnd needs a bearer token (Authorization: Bearer TOKEN)");
+  res.set(http::field::www_authenticate, invalid ? R"(Bearer realm="kiln", error="invalid_token")" : R"(Bearer realm="kiln")");
+  return res;
+}
+
+// The one answer for a function the caller cannot see: missing, or another tenant's.
+Response not_found(const server::Request& req, const std::string& name) {
+  return json_error(req, http::status::not_found, "not_found", "no function named " + name);
+}
+
+// 429 for a tenant quota; invocations may retry (deploys wait for a delete instead).
+Response quota_response(const server::Request& req, const std::string& quota, const std::string& message,
+                        bool retry) {
+  auto res = make_response(req, http::status::too_many_requests,
+                           dump({{"error", "quota_exceeded"}, {"quota", quota}, {"message", message}}));
+  if (retry) res.set(http::field::retry_after, "1");
+  return res;
+}
+
+Response lambda_response(const server::Request& req, const invoke::LambdaReply& r, const std::string& request_id = "") {
+  auto res = make_response(req, r.status, r.body, "");
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  if (!request_id.empty()) res.set("x-amzn-RequestId", request_id);
+  return res;
+}
+
 }  // namespace
 
 ImageBuilder rootfs_image_builder(std::string cache_dir) {
@@ -144,7 +180,12 @@ protocol::LaunchSpec make_launch_spec(const registry::FunctionRecord& r, const s
 }
 
 Daemon::Daemon(asio::io_context& io, DaemonOptions options, pool::VmBackend& backend, ImageBuilder builder)
-    : io_(io), options_(std::move(options)), backend_(backend), builder_(std::move(builder)), tick_timer_(io) {
+    : io_(io),
+      options_(std::move(options)),
+      backend_(backend),
+      builder_(std::move(builder)),
+      auth_(options_.tenants),
+      tick_timer_(io) {
   metrics::declare_kilnd_metrics(metrics_);
   router_.add("GET", "/healthz", kHealth);
   router_.add("GET", "/metrics", kMetrics);
@@ -172,6 +213,7 @@ Status Daemon::start() {
   logs::LogStoreOptions lo = options_.logs;
   if (lo.dir.empty()) lo.dir = options_.state_dir + "/logs";
   KILN_TRY(registry::make_dirs(lo.dir));
+  logs_dir_ = lo.dir;
   logs_ = std::make_unique<logs::LogStore>(lo);
   workers_ = std::make_unique<asio::thread_pool>(1);
 
@@ -179,16 +221,17 @@ Status Daemon::start() {
   KILN_ASSIGN_OR_RETURN(auto records, store_->load_all(&problems));
   for (const auto& p : problems) std::fprintf(stderr, "kilnd: skipping a function record: %s\n", p.c_str());
   for (auto& rec : records) {
-    std::string name = rec.config.name;
-    Function& f = functions_[name];
+    std::string key = rec.key();
+    KILN_TRY(prepare_tenant_logs(rec.tenant));
+    Function& f = functions_[key];
     f.record = std::move(rec);
-    logs_->load(name);
+    logs_->load(key);
     bool usable = f.record.image.state == registry::ImageState::kReady && !f.record.image.rootfs_path.empty() &&
                   ::access(f.record.image.rootfs_path.c_str(), R_OK) == 0;
     if (usable) {
       make_pool(f);
     } else if (f.record.image.state != registry::ImageState::kFailed) {
-      start_build(name);  // interrupted, or the image vanished from the cache
+      start_build(key);  // interrupted, or the image vanished from the cache
     }
   }
 
@@ -226,11 +269,17 @@ void Daemon::update_gauges() {
   }
 }
 
-pool::PoolSettings Daemon::pool_settings(const registry::FunctionConfig& c) const {
+pool::PoolSettings Daemon::pool_settings(const registry::FunctionRecord& r) const {
+  const registry::FunctionConfig& c = r.config;
   pool::PoolSettings s;
   s.concurrency = c.concurrency;
   s.min_instances = c.min_instances;
   s.max_instances = c.max_instances;
+  // No function of a tenant runs more instances than the tenant may have in all.
+  if (const tenants::Quotas* q = quotas_of(r.tenant); q && q->max_instances) {
+    s.max_instances = std::max<std::uint32_t>(1, std::min(s.max_instances, *q->max_instances));
+    s.min_instances = std::min(s.min_instances, s.max_instances);
+  }
   s.max_queue = c.max_queue;
   s.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
   s.heartbeat_interval = options_.heartbeat_interval;
@@ -250,11 +299,12 @@ void Daemon::make_pool(Function& f) {
     spec.vcpus = rec.config.vcpus;
     return spec;
   };
+  f.pool_version = rec.version;
   if (f.pool) {
-    f.pool->update(pool_settings(rec.config), factory, rec.version);
+    f.pool->update(pool_settings(rec), factory, rec.version);
     return;
   }
-  std::string name = rec.config.name;
+  const std::string name = rec.key();
   pool::PoolHooks hooks;
   hooks.log = [this, name](const std::string& instance, const protocol::LogEvent& e) {
     auto it = functions_.find(name);
@@ -279,7 +329,9 @@ void Daemon::make_pool(Function& f) {
     platform_log(name, instance, "", text);
   };
   hooks.cold_start = [this, name] { metrics_.inc(metrics::kColdStarts, {{"function", name}}); };
-  f.pool = std::make_shared<pool::FunctionPool>(name, pool_settings(rec.config), backend_, factory, rec.version,
+  // Instance ids start with the pool's name: "TENANT-NAME" keeps them valid kiln-vmm ids.
+  std::string pool_name = rec.tenant.empty() ? rec.config.name : rec.tenant + "-" + rec.config.name;
+  f.pool = std::make_shared<pool::FunctionPool>(pool_name, pool_settings(rec), backend_, factory, rec.version,
                                                 &pool::Clock::now, hooks);
   f.pool->tick();  // min_instances
 }
@@ -300,7 +352,7 @@ void Daemon::platform_log(const std::string& function, const std::string& instan
   logs_->append(function, std::move(e));
 }
 
-void Daemon::start_build(const std::string& name) {
+void Daemon::start_build(const std::string& name) {  // `name`: the function's key
   Function& f = functions_.at(name);
   std::uint64_t gen = next_generation_++;
   f.build_generation = gen;
@@ -357,6 +409,20 @@ asio::awaitable<void> Daemon::handle(Exchange& ex) {
   }
   server::RouteMatch m;
   auto st = router_.match(sv(req.method_string()), target->raw_path, &m);
+  Caller caller;
+  if (st != server::MatchStatus::kFound || m.route != kHealth) {  // /healthz stays open
+    auto auth = auth_.authenticate(sv(req[http::field::authorization]), ex.from_unix_socket());
+    if (auth.status != tenants::AuthStatus::kOk) {
+      Response r_ = unauthorized(req, auth.status);
+      co_await ex.respond(std::move(r_));
+      co_return;
+    }
+    if (auto refused = resolve_caller(req, std::move(auth.principal), &caller)) {
+      Response r_ = std::move(*refused);
+      co_await ex.respond(std::move(r_));
+      co_return;
+    }
+  }
   if (st == server::MatchStatus::kNotFound) {
     {
       Response r_ = json_error(req, http::status::not_found, "not_found", "no such route: " + target->path);
@@ -374,22 +440,15 @@ asio::awaitable<void> Daemon::handle(Exchange& ex) {
     co_return;
   }
   std::string name = m.params.count("name") ? m.params["name"] : "";
-  if (m.route != kHealth && m.route != kMetrics && m.route != kStatus && m.route != kList &&
-      !registry::valid_function_name(name)) {
-    if (m.route == kLambda) {
-      auto r = invoke::lambda_service_error(invoke::LambdaServiceError::kInvalidParameterValue, "invalid function name");
-      auto res = make_response(req, r.status, r.body, "");
-      for (auto& [k, v] : r.headers) res.set(k, v);
-      co_await ex.respond(std::move(res));
+  if (m.route != kHealth && m.route != kMetrics && m.route != kStatus && m.route != kList) {
+    if (auto problem = registry::function_name_problem(name)) {
+      Response r_ = m.route == kLambda
+                        ? lambda_response(req, invoke::lambda_service_error(invoke::LambdaServiceError::kInvalidParameterValue,
+                                                                             "invalid function name: " + *problem))
+                        : json_error(req, http::status::bad_request, "invalid_field", "name: " + *problem, "name");
+      co_await ex.respond(std::move(r_));
       co_return;
     }
-    {
-      Response r_ = json_error(req, http::status::bad_request, "invalid_field",
-                                   "name: must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit",
-                                   "name");
-      co_await ex.respond(std::move(r_));
-    }
-    co_return;
   }
   switch (m.route) {
     case kHealth:
@@ -399,6 +458,11 @@ asio::awaitable<void> Daemon::handle(Exchange& ex) {
     }
       co_return;
     case kMetrics:
+      if (!caller.principal.admin) {
+        Response r_ = json_error(req, http::status::forbidden, "forbidden", "only an admin may read /metrics");
+        co_await ex.respond(std::move(r_));
+        co_return;
+      }
       update_gauges();
       {
       Response r_ = make_response(req, http::status::ok, metrics_.render(), "text/plain; version=0.0.4");
@@ -407,92 +471,41 @@ asio::awaitable<void> Daemon::handle(Exchange& ex) {
       co_return;
     case kStatus:
       {
-      Response r_ = status_json(req);
+      Response r_ = status_json(req, caller);
       co_await ex.respond(std::move(r_));
     }
       co_return;
     case kList: {
-      json list = json::array();
-      for (auto& [n, f] : functions_) {
-        auto s = f.pool ? f.pool->stats() : pool::PoolStats{};
-        list.push_back({{"name", n},
-                        {"image", f.record.config.image},
-                        {"state", registry::image_state_name(f.record.image.state)},
-                        {"version", f.record.version},
-                        {"instances", s.starting + s.ready + s.busy},
-                        {"queued", s.queued}});
-      }
-      {
-      Response r_ = make_response(req, http::status::ok, dump({{"functions", list}}));
+      Response r_ = list_json(req, caller);
       co_await ex.respond(std::move(r_));
-    }
       co_return;
     }
     case kPut:
-      co_await handle_put(ex, name);
+      co_await handle_put(ex, caller, name);
       co_return;
     case kGet: {
-      auto it = functions_.find(name);
-      if (it == functions_.end()) {
-        {
-      Response r_ = json_error(req, http::status::not_found, "not_found", "no function named " + name);
+      Function* f = find_function(caller, name);
+      Response r_ = f ? function_json(req, *f) : not_found(req, name);
       co_await ex.respond(std::move(r_));
-    }
-        co_return;
-      }
-      {
-      Response r_ = function_json(req, it->second);
-      co_await ex.respond(std::move(r_));
-    }
       co_return;
     }
-    case kDelete: {
-      auto it = functions_.find(name);
-      if (it == functions_.end()) {
-        {
-      Response r_ = json_error(req, http::status::not_found, "not_found", "no function named " + name);
-      co_await ex.respond(std::move(r_));
-    }
-        co_return;
-      }
-      if (auto s = store_->remove(name); !s.ok()) {
-        {
-      Response r_ = json_error(req, http::status::internal_server_error, "state", s.error().message);
-      co_await ex.respond(std::move(r_));
-    }
-        co_return;
-      }
-      if (auto p = it->second.pool) {
-        draining_.insert(p);
-        std::weak_ptr<bool> alive = alive_;
-        p->shutdown([this, alive, p] {
-          asio::post(io_, [this, alive, p] {
-            if (!alive.expired()) draining_.erase(p);
-          });
-        });
-      }
-      functions_.erase(it);
-      logs_->remove(name);
-      {
-      Response r_ = make_response(req, http::status::no_content, "", "");
-      co_await ex.respond(std::move(r_));
-    }
+    case kDelete:
+      co_await handle_delete(ex, caller, name);
       co_return;
-    }
     case kInvoke:
-      co_await handle_invoke(ex, name, std::string(), std::string(), false);
+      co_await handle_invoke(ex, caller, name, std::string(), std::string(), false);
       co_return;
     case kWeb: {
       // Forward the path as sent (undecoded): what follows /v1/functions/{name}/http.
       std::string rest = "/" + m.params["path"];
-      co_await handle_invoke(ex, name, rest, target->raw_query, true);
+      co_await handle_invoke(ex, caller, name, rest, target->raw_query, true);
       co_return;
     }
     case kLogs:
-      co_await handle_logs(ex, name, *target);
+      co_await handle_logs(ex, caller, name, *target);
       co_return;
     case kLambda:
-      co_await handle_lambda(ex, name);
+      co_await handle_lambda(ex, caller, name);
       co_return;
     default:
       break;
@@ -503,7 +516,113 @@ asio::awaitable<void> Daemon::handle(Exchange& ex) {
     }
 }
 
-asio::awaitable<void> Daemon::handle_put(Exchange& ex, const std::string& name) {
+std::optional<Response> Daemon::resolve_caller(const server::Request& req, tenants::Principal principal,
+                                               Caller* out) const {
+  out->tenant = principal.tenant;
+  out->all = principal.admin;
+  std::string_view as = sv(req[kTenantHeader]);
+  if (!as.empty() && as != principal.tenant) {
+    if (!principal.admin) {
+      return json_error(req, http::status::forbidden, "forbidden",
+                        std::string("only an admin may act for another tenant (") + kTenantHeader + ")");
+    }
+    if (!registry::valid_tenant_name(as)) {
+      return json_error(req, http::status::bad_request, "invalid_field",
+                        std::string(kTenantHeader) + ": must be 1-32 characters of [a-z0-9-], starting with a letter or digit",
+                        kTenantHeader);
+    }
+    out->tenant = std::string(as);
+    out->all = false;
+  }
+  out->principal = std::move(principal);
+  return std::nullopt;
+}
+
+Daemon::Function* Daemon::find_function(const Caller& caller, const std::string& name) {
+  auto it = functions_.find(registry::function_key(caller.tenant, name));
+  return it == functions_.end() ? nullptr : &it->second;
+}
+
+const tenants::Quotas* Daemon::quotas_of(const std::string& tenant) const {
+  const tenants::Tenant* t = tenant.empty() ? nullptr : auth_.find(tenant);
+  return t && !t->admin ? &t->quotas : nullptr;
+}
+
+std::optional<Daemon::QuotaRefusal> Daemon::deploy_refusal(const std::string& tenant, const registry::FunctionConfig& c,
+                                                           bool created) const {
+  const tenants::Quotas* q = quotas_of(tenant);
+  if (!q) return std::nullopt;
+  std::size_t count = 0;
+  std::uint64_t min_instances = c.min_instances;
+  for (const auto& [key, f] : functions_) {
+    if (f.record.tenant != tenant) continue;
+    ++count;
+    if (f.record.config.name != c.name) min_instances += f.record.config.min_instances;
+  }
+  if (created && q->max_functions && count >= *q->max_functions) {
+    return QuotaRefusal{"max_functions", "quota exceeded: tenant " + tenant + " already has " + std::to_string(count) +
+                                             " functions (max_functions " + std::to_string(*q->max_functions) + ")"};
+  }
+  if (q->max_instances && min_instances > *q->max_instances) {
+    return QuotaRefusal{"max_instances", "quota exceeded: min_instances over tenant " + tenant + "'s functions would be " +
+                                             std::to_string(min_instances) + " (max_instances " +
+                                             std::to_string(*q->max_instances) + ")"};
+  }
+  return std::nullopt;
+}
+
+std::size_t Daemon::tenant_instances(const std::string& tenant) const {
+  std::size_t n = 0;
+  for (const auto& [key, f] : functions_) {
+    if (f.record.tenant != tenant || !f.pool) continue;
+    auto s = f.pool->stats();
+    n += s.starting + s.ready + s.busy;
+  }
+  return n;
+}
+
+bool Daemon::needs_new_instance(const Function& f) {
+  if (!f.pool) return false;
+  std::uint32_t concurrency = f.pool->settings().concurrency;
+  for (const auto& i : f.pool->instances()) {
+    if (i->state == pool::InstanceState::kReady && i->version == f.pool_version && i->in_flight < concurrency) {
+      return false;
+    }
+  }
+  auto s = f.pool->stats();
+  return s.starting * concurrency <= s.queued;  // starting instances cannot take this one either
+}
+
+std::optional<Daemon::QuotaRefusal> Daemon::admit(const Function& f, Slot* slot) {
+  const tenants::Quotas* q = quotas_of(f.record.tenant);
+  if (!q) return std::nullopt;
+  const std::string& t = f.record.tenant;
+  // The pool has no hook to ask before it starts an instance: an invocation that would need a
+  // new one is refused while the tenant is at its instance quota.
+  if (q->max_instances && needs_new_instance(f)) {
+    std::size_t n = tenant_instances(t);
+    if (n >= *q->max_instances) {
+      return QuotaRefusal{"max_instances", "quota exceeded: tenant " + t + " already runs " + std::to_string(n) +
+                                               " instances (max_instances " + std::to_string(*q->max_instances) + ")"};
+    }
+  }
+  auto s = limiter_.try_acquire(t, q->max_concurrent_invocations);
+  if (!s) {
+    return QuotaRefusal{"max_concurrent_invocations",
+                        "quota exceeded: tenant " + t + " already has " + std::to_string(limiter_.in_flight(t)) +
+                            " invocations in flight (max_concurrent_invocations " +
+                            std::to_string(*q->max_concurrent_invocations) + ")"};
+  }
+  *slot = std::move(*s);
+  return std::nullopt;
+}
+
+Status Daemon::prepare_tenant_logs(const std::string& tenant) {
+  if (tenant.empty()) return ok_status();
+  return registry::make_dirs(logs_dir_ + "/" + tenant);  // the logs of "TENANT/NAME"
+}
+
+asio::awaitable<void> Daemon::handle_put(Exchange& ex, const Caller& caller, const std::string& name) {
   auto& req = ex.request();
   if (stopping_) {
     {
@@ -524,9 +643,19 @@ asio::awaitable<void> Daemon::handle_put(Exchange& ex, const std::string& name) 
     }
     co_return;
   }
-  auto it = functions_.find(name);
-  bool created = it == functions_.end();
-  Function& f = functions_[name];
+  const std::string key = registry::function_key(caller.tenant, name);
+  bool created = functions_.count(key) == 0;
+  if (auto refusal = deploy_refusal(caller.tenant, *config, created)) {
+    Response r_ = quota_response(req, refusal->quota, refusal->message, false);
+    co_await ex.respond(std::move(r_));
+    co_return;
+  }
+  if (auto s = prepare_tenant_logs(caller.tenant); !s.ok()) {
+    Response r_ = json_error(req, http::status::internal_server_error, "state", s.error().message);
+    co_await ex.respond(std::move(r_));
+    co_return;
+  }
+  Function& f = functions_[key];
   bool rebuild = created || f.record.config.image != config->image ||
                  f.record.config.credentials.username != config->credentials.username ||
                  f.record.config.credentials.password != config->credentials.password ||
@@ -534,6 +663,7 @@ asio::awaitable<void> Daemon::handle_put(Exchange& ex, const std::string& name) 
                  f.record.image.state == registry::ImageState::kFailed;
   std::uint64_t now = wall_ms();
   if (created) {
+    f.record.tenant = caller.tenant;
     f.record.created_ms = now;
     f.record.version = 1;
   } else {
@@ -542,7 +672,7 @@ asio::awaitable<void> Daemon::handle_put(Exchange& ex, const std::string& name) 
   f.record.updated_ms = now;
   f.record.config = std::move(*config);
   if (rebuild) {
-    start_build(name);  // persists
+    start_build(key);  // persists
   } else {
     persist(f);
     if (f.record.image.state == registry::ImageState::kReady) make_pool(f);
@@ -552,6 +682,56 @@ asio::awaitable<void> Daemon::handle_put(Exchange& ex, const std::string& name) 
       Response r_ = make_response(req, created ? http::status::created : http::status::ok, dump(body));
       co_await ex.respond(std::move(r_));
     }
+}
+
+asio::awaitable<void> Daemon::handle_delete(Exchange& ex, const Caller& caller, const std::string& name) {
+  auto& req = ex.request();
+  auto it = functions_.find(registry::function_key(caller.tenant, name));
+  if (it == functions_.end()) {
+    Response r_ = not_found(req, name);
+    co_await ex.respond(std::move(r_));
+    co_return;
+  }
+  if (auto s = store_->remove(name, caller.tenant); !s.ok()) {
+    {
+      Response r_ = json_error(req, http::status::internal_server_error, "state", s.error().message);
+      co_await ex.respond(std::move(r_));
+    }
+    co_return;
+  }
+  if (auto p = it->second.pool) {
+    draining_.insert(p);
+    std::weak_ptr<bool> alive = alive_;
+    p->shutdown([this, alive, p] {
+      asio::post(io_, [this, alive, p] {
+        if (!alive.expired()) draining_.erase(p);
+      });
+    });
+  }
+  std::string key = it->first;
+  functions_.erase(it);
+  logs_->remove(key);
+  {
+    Response r_ = make_response(req, http::status::no_content, "", "");
+    co_await ex.respond(std::move(r_));
+  }
+}
+
+Response Daemon::list_json(const server::Request& req, const Caller& caller) {
+  json list = json::array();
+  for (auto& [key, f] : functions_) {
+    if (!caller.sees(f.record)) continue;
+    auto s = f.pool ? f.pool->stats() : pool::PoolStats{};
+    json e = {{"name", f.record.config.name},
+              {"image", f.record.config.image},
+              {"state", registry::image_state_name(f.record.image.state)},
+              {"version", f.record.version},
+              {"instances", s.starting + s.ready + s.busy},
+              {"queued", s.queued}};
+    if (!f.record.tenant.empty()) e["tenant"] = f.record.tenant;
+    list.push_back(std::move(e));
+  }
+  return make_response(req, http::status::ok, dump({{"functions", list}}));
 }
 
 Response Daemon::function_json(const server::Request& req, const Function& f) {
@@ -578,10 +758,12 @@ Response Daemon::function_json(const server::Request& req, const Function& f) {
   return make_response(req, http::status::ok, dump(j));
 }
 
-Response Daemon::status_json(const server::Request& req) {
-  std::size_t instances = 0, queued = 0;
+Response Daemon::status_json(const server::Request& req, const Caller& caller) {
+  std::size_t functions = 0, instances = 0, queued = 0;
   std::map<std::string, std::size_t> states;
-  for (auto& [n, f] : functions_) {
+  for (auto& [key, f] : functions_) {
+    if (!caller.sees(f.record)) continue;
+    ++functions;
     ++states[registry::image_state_name(f.record.image.state)];
     if (!f.pool) continue;
     auto s = f.pool->stats();
@@ -589,18 +771,23 @@ Response Daemon::status_json(const server::Request& req) {
     queued += s.queued;
   }
   json j = {{"version", options_.version},
-            {"state_dir", options_.state_dir},
             {"uptime_ms", wall_ms() - started_ms_},
-            {"functions", functions_.size()},
+            {"functions", functions},
             {"functions_by_state", states},
             {"instances", instances},
             {"queued", queued},
             {"stopping", stopping_}};
+  if (caller.principal.admin) j["state_dir"] = options_.state_dir;
+  if (auth_.enabled()) {
+    j["tenant"] = caller.principal.name;
+    if (!caller.principal.admin) j["invocations_in_flight"] = limiter_.in_flight(caller.tenant);
+  }
   return make_response(req, http::status::ok, dump(j));
 }
 
-asio::awaitable<Daemon::Invocation> Daemon::run_invocation(const std::string& name, invoke::GuestRequest guest,
-                                                           std::string request_id, const std::string& kind) {
+asio::awaitable<Daemon::Invocation> Daemon::run_invocation(std::string name, invoke::GuestRequest guest,
+                                                           std::string request_id, std::string kind,
+                                                           [[maybe_unused]] Slot slot) {
   Invocation inv;
   inv.request_id = request_id;
   auto found = functions_.find(name);
@@ -664,15 +851,14 @@ asio::awaitable<Daemon::Invocation> Daemon::run_invocation(const std::string& na
   co_return inv;
 }
 
-asio::awaitable<void> Daemon::handle_invoke(Exchange& ex, const std::string& name, std::string web_path,
-                                            std::string raw_query, bool web) {
+asio::awaitable<void> Daemon::handle_invoke(Exchange& ex, const Caller& caller, const std::string& name,
+                                            std::string web_path, std::string raw_query, bool web) {
   auto& req = ex.request();
-  auto it = functions_.find(name);
+  const std::string key = registry::function_key(caller.tenant, name);
+  auto it = functions_.find(key);
   if (it == functions_.end()) {
-    {
-      Response r_ = json_error(req, http::status::not_found, "not_found", "no function named " + name);
-      co_await ex.respond(std::move(r_));
-    }
+    Response r_ = not_found(req, name);
+    co_await ex.respond(std::move(r_));
     co_return;
   }
   if (stopping_) {
@@ -699,12 +885,17 @@ asio::awaitable<void> Daemon::handle_invoke(Exchange& ex, const std::string& nam
     }
     co_return;
   }
+  Slot slot;
+  if (auto refusal = admit(it->second, &slot)) {
+    Response r_ = quota_response(req, refusal->quota, refusal->message, true);
+    co_await ex.respond(std::move(r_));
+    co_return;
+  }
   invoke::RequestMeta meta = new_request_meta(name, it->second.record);
   invoke::GuestRequest guest = web ? invoke::make_web_request(meta, req, web_path, raw_query)
                                    : invoke::make_event_request(meta, req.body(),
                                                                 std::string(req[http::field::content_type]));
-  std::string kind = web ? "web" : "event";
-  Invocation inv = co_await run_invocation(name, std::move(guest), meta.request_id, kind);
+  Invocation inv = co_await run_invocation(key, std::move(guest), meta.request_id, web ? "web" : "event", std::move(slot));
   const auto& r = inv.result;
   Response res;
   if (r.status == invoke::InvokeStatus::kOk) {
@@ -722,15 +913,13 @@ asio::awaitable<void> Daemon::handle_invoke(Exchange& ex, const std::string& nam
   co_await ex.respond(std::move(res));
 }
 
-asio::awaitable<void> Daemon::handle_lambda(Exchange& ex, const std::string& name) {
+asio::awaitable<void> Daemon::handle_lambda(Exchange& ex, const Caller& caller, const std::string& name) {
   auto& req = ex.request();
   auto reply = [&req](const invoke::LambdaReply& r, const std::string& request_id) {
-    auto res = make_response(req, r.status, r.body, "");
-    for (auto& [k, v] : r.headers) res.set(k, v);
-    if (!request_id.empty()) res.set("x-amzn-RequestId", request_id);
-    return res;
+    return lambda_response(req, r, request_id);
   };
-  auto it = functions_.find(name);
+  const std::string key = registry::function_key(caller.tenant, name);
+  auto it = functions_.find(key);
   if (it == functions_.end()) {
     {
       Response r_ = reply(invoke::lambda_service_error(invoke::LambdaServiceError::kResourceNotFound,
@@ -788,39 +977,45 @@ asio::awaitable<void> Daemon::handle_lambda(Exchange& ex, const std::string& nam
     }
     co_return;
   }
+  Slot slot;
+  if (auto refusal = admit(it->second, &slot)) {
+    Response r_ = reply(invoke::lambda_service_error(invoke::LambdaServiceError::kTooManyRequests, refusal->message), "");
+    co_await ex.respond(std::move(r_));
+    co_return;
+  }
   invoke::RequestMeta meta = new_request_meta(name, it->second.record);
   invoke::GuestRequest guest = invoke::make_event_request(meta, payload, "application/json");
   if (*type == invoke::InvocationType::kEvent) {
-    // Asynchronous: accepted now, run in the background (errors land in the logs).
+    // Asynchronous: accepted now, run in the background (errors land in the logs); it holds
+    // its quota slot until it ends.
     std::weak_ptr<bool> alive = alive_;
-    asio::co_spawn(io_, run_invocation(name, std::move(guest), meta.request_id, std::string("lambda")),
+    asio::co_spawn(io_, run_invocation(key, std::move(guest), meta.request_id, "lambda", std::move(slot)),
                    [alive](std::exception_ptr, Invocation) {});
     auto res = make_response(req, http::status::accepted, "", "");
     res.set("x-amzn-RequestId", meta.request_id);
     co_await ex.respond(std::move(res));
     co_return;
   }
-  std::string kind = "lambda";
-  Invocation inv = co_await run_invocation(name, std::move(guest), meta.request_id, kind);
+  Invocation inv = co_await run_invocation(key, std::move(guest), meta.request_id, "lambda", std::move(slot));
   auto res = reply(invoke::lambda_from_result(inv.result, inv.request_id), inv.request_id);
-  if (beast::iequals(req["X-Amz-Log-Type"], "Tail") && functions_.count(name)) {
+  if (beast::iequals(req["X-Amz-Log-Type"], "Tail") && functions_.count(key)) {
     logs::LogQuery q;
     q.request_id = inv.request_id;
     std::string tail;
-    for (const auto& e : logs_->query(name, q)) tail += e.text + "\n";
+    for (const auto& e : logs_->query(key, q)) tail += e.text + "\n";
     if (tail.size() > 4096) tail = tail.substr(tail.size() - 4096);  // Lambda: the last 4 KB
     res.set("X-Amz-Log-Result", base64(tail));
   }
   co_await ex.respond(std::move(res));
 }
 
-asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const std::string& name, server::Target target) {
+asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const Caller& caller, const std::string& name,
+                                          server::Target target) {
   auto& req = ex.request();
-  if (!functions_.count(name)) {
-    {
-      Response r_ = json_error(req, http::status::not_found, "not_found", "no function named " + name);
-      co_await ex.respond(std::move(r_));
-    }
+  const std::string key = registry::function_key(caller.tenant, name);
+  if (!functions_.count(key)) {
+    Response r_ = not_found(req, name);
+    co_await ex.respond(std::move(r_));
     co_return;
   }
   logs::LogQuery q;
@@ -852,7 +1047,7 @@ asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const std::string& name,
   }
   bool as_json = target.query.count("format") && target.query["format"] == "json";
   bool follow = target.query.count("follow") && target.query["follow"] != "0" && target.query["follow"] != "false";
-  auto entries = logs_->query(name, q);
+  auto entries = logs_->query(key, q);
   auto render = [as_json](const logs::LogEntry& e) {
     return as_json ? logs::render_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\n"
                    : logs::render_text(e) + "\n";
@@ -876,7 +1071,7 @@ asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const std::string& name,
   }
   std::string first;
   for (const auto& e : entries) first += render(e);
-  std::uint64_t last_seq = entries.empty() ? logs_->last_seq(name) : entries.back().seq;
+  std::uint64_t last_seq = entries.empty() ? logs_->last_seq(key) : entries.back().seq;
   if (!first.empty()) {
     bool written = co_await ex.write_chunk(std::move(first));
     if (!written) co_return;
@@ -884,13 +1079,13 @@ asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const std::string& name,
   auto wake = std::make_shared<asio::steady_timer>(io_);
   auto pending = std::make_shared<std::vector<logs::LogEntry>>();
   std::string request_filter = q.request_id;
-  std::uint64_t sub = logs_->subscribe(name, [wake, pending, request_filter](const logs::LogEntry& e) {
+  std::uint64_t sub = logs_->subscribe(key, [wake, pending, request_filter](const logs::LogEntry& e) {
     if (!request_filter.empty() && e.request_id != request_filter) return;
     pending->push_back(e);
     wake->cancel();
   });
   (void)last_seq;
-  while (!stopping_ && functions_.count(name)) {
+  while (!stopping_ && functions_.count(key)) {
     if (pending->empty()) {
       wake->expires_after(std::chrono::seconds(1));  // also notices stop/delete promptly
       beast::error_code ec;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -19,6 +20,8 @@
 #include "src/registry/function_store.h"
 #include "src/server/http_server.h"
 #include "src/server/router.h"
+#include "src/tenants/authenticator.h"
+#include "src/tenants/concurrency_limiter.h"
 
 namespace kiln::kilnd::daemon {
 
@@ -37,6 +40,8 @@ struct DaemonOptions {
   std::chrono::milliseconds heartbeat_interval{5000};
   std::chrono::milliseconds drain_timeout{30000};  // SIGTERM: how long in-flight work may take
   logs::LogStoreOptions logs;  // dir defaults to <state_dir>/logs
+  // --tenants FILE: bearer tokens and quotas. nullopt: every request is the implicit admin.
+  std::optional<tenants::TenantsConfig> tenants;
   std::string version = "0.1.0";
 };
 
@@ -63,6 +68,7 @@ class Daemon {
   struct Function {
     registry::FunctionRecord record;
     std::shared_ptr<pool::FunctionPool> pool;
+    std::uint64_t pool_version = 0;  // the version the pool serves
     std::uint64_t build_generation = 0;
     // instance id -> request ids in flight there (to attribute guest log lines)
     std::map<std::string, std::set<std::string>> in_flight;
@@ -73,26 +79,60 @@ class Daemon {
     kHealth, kMetrics, kStatus, kList, kPut, kGet, kDelete, kInvoke, kWeb, kLogs, kLambda,
   };
 
+  // Who a request acts as and in which namespace (tenant) its function names live.
+  struct Caller {
+    tenants::Principal principal;
+    std::string tenant;
+    bool all = false;  // an admin in its own namespace: listings show every tenant's functions
+    bool sees(const registry::FunctionRecord& r) const { return all || r.tenant == tenant; }
+  };
+  // A quota that refuses a request (429).
+  struct QuotaRefusal {
+    std::string quota;
+    std::string message;
+  };
+  using Slot = tenants::ConcurrencyLimiter::Slot;
+
   asio::awaitable<void> handle(server::Exchange& ex);
-  asio::awaitable<void> handle_put(server::Exchange& ex, const std::string& name);
-  asio::awaitable<void> handle_invoke(server::Exchange& ex, const std::string& name, std::string web_path,
-                                      std::string raw_query, bool web);
-  asio::awaitable<void> handle_lambda(server::Exchange& ex, const std::string& name);
-  asio::awaitable<void> handle_logs(server::Exchange& ex, const std::string& name, server::Target target);
-  server::Response status_json(const server::Request& req);
+  asio::awaitable<void> handle_put(server::Exchange& ex, const Caller& caller, const std::string& name);
+  asio::awaitable<void> handle_delete(server::Exchange& ex, const Caller& caller, const std::string& name);
+  asio::awaitable<void> handle_invoke(server::Exchange& ex, const Caller& caller, const std::string& name,
+                                      std::string web_path, std::string raw_query, bool web);
+  asio::awaitable<void> handle_lambda(server::Exchange& ex, const Caller& caller, const std::string& name);
+  asio::awaitable<void> handle_logs(server::Exchange& ex, const Caller& caller, const std::string& name,
+                                    server::Target target);
+  // The caller of an authenticated request (X-Kiln-Tenant picks an admin's namespace), or the
+  // error answer.
+  std::optional<server::Response> resolve_caller(const server::Request& req, tenants::Principal principal,
+                                                 Caller* out) const;
+  server::Response status_json(const server::Request& req, const Caller& caller);
+  server::Response list_json(const server::Request& req, const Caller& caller);
   server::Response function_json(const server::Request& req, const Function& f);
+  Function* find_function(const Caller& caller, const std::string& name);
+
+  // Quotas of the tenant that owns a namespace (nullptr: none, e.g. the admin namespace).
+  const tenants::Quotas* quotas_of(const std::string& tenant) const;
+  std::optional<QuotaRefusal> deploy_refusal(const std::string& tenant, const registry::FunctionConfig& c,
+                                             bool created) const;
+  // Admits one invocation of `f` under its owner's quotas: nullopt with *slot held, or why not.
+  std::optional<QuotaRefusal> admit(const Function& f, Slot* slot);
+  std::size_t tenant_instances(const std::string& tenant) const;
+  static bool needs_new_instance(const Function& f);
 
   struct Invocation {
     invoke::InvokeResult result;
     std::string request_id;
     bool leased = false;
   };
-  asio::awaitable<Invocation> run_invocation(const std::string& name, invoke::GuestRequest guest,
-                                             std::string request_id, const std::string& kind);
+  // `key`: the function's registry::function_key. `slot` is held until the invocation ends.
+  // (By value: an asynchronous Lambda invocation outlives the request that started it.)
+  asio::awaitable<Invocation> run_invocation(std::string key, invoke::GuestRequest guest, std::string request_id,
+                                             std::string kind, Slot slot);
 
-  void start_build(const std::string& name);
+  void start_build(const std::string& key);
   void make_pool(Function& f);
-  pool::PoolSettings pool_settings(const registry::FunctionConfig& c) const;
+  pool::PoolSettings pool_settings(const registry::FunctionRecord& r) const;
+  Status prepare_tenant_logs(const std::string& tenant);
   void persist(const Function& f);
   void platform_log(const std::string& function, const std::string& instance, const std::string& request,
                     const std::string& text);
@@ -106,10 +146,13 @@ class Daemon {
   ImageBuilder builder_;
   std::unique_ptr<registry::FunctionStore> store_;
   std::unique_ptr<logs::LogStore> logs_;
+  std::string logs_dir_;
+  tenants::Authenticator auth_;
+  tenants::ConcurrencyLimiter limiter_;
   metrics::Metrics metrics_;
   server::Router router_;
   std::unique_ptr<server::HttpServer> server_;
-  std::map<std::string, Function> functions_;
+  std::map<std::string, Function> functions_;  // by registry::function_key
   std::set<std::shared_ptr<pool::FunctionPool>> draining_;  // deleted functions' pools stopping
   std::unique_ptr<asio::thread_pool> workers_;
   asio::steady_timer tick_timer_;

@@ -61,22 +61,44 @@ struct Parser {
 
 }  // namespace
 
-bool valid_function_name(std::string_view name) {
-  if (name.empty() || name.size() > kMaxNameLength) return false;
+std::optional<std::string> function_name_problem(std::string_view name) {
+  if (name.empty()) return std::string("must not be empty");
+  if (name.size() > kMaxNameLength) return "must be at most " + std::to_string(kMaxNameLength) + " characters";
+  if (has_nul(name)) return std::string("must not contain NUL bytes");
+  if (name.find('/') != std::string_view::npos) return std::string("must not contain '/'");
+  if (name.find("..") != std::string_view::npos) return std::string("must not contain '..'");
   for (std::size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
     bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && !(i > 0 && (c == '-' || c == '_'))) return false;
+    if (!alnum && !(i > 0 && (c == '-' || c == '_'))) {
+      return std::string("must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit");
+    }
+  }
+  return std::nullopt;
+}
+
+bool valid_function_name(std::string_view name) { return !function_name_problem(name); }
+
+bool valid_tenant_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTenantNameLength) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && !(i > 0 && c == '-')) return false;
   }
   return true;
+}
+
+std::string function_key(std::string_view tenant, std::string_view name) {
+  return tenant.empty() ? std::string(name) : std::string(tenant) + "/" + std::string(name);
 }
 
 Result<FunctionConfig> parse_function_config(std::string_view name, std::string_view body,
                                              FieldError* field_error) {
   Parser p{field_error};
   auto failed = [&]() -> Error { return make_error(field_error ? field_error->message : "invalid"); };
-  if (!valid_function_name(name)) {
-    p.fail("name", "must be 1-64 characters of [A-Za-z0-9_-], starting with a letter or digit");
+  if (auto problem = function_name_problem(name)) {
+    p.fail("name", *problem);
     return failed();
   }
   if (body.size() > kMaxConfigBytes) {
@@ -243,6 +265,7 @@ json image_json(const ImageStatus& s) {
 
 json record_json(const FunctionRecord& r, bool with_secrets) {
   json j;
+  if (!r.tenant.empty()) j["tenant"] = r.tenant;
   j["config"] = config_json(r.config, with_secrets);
   j["image"] = image_json(r.image);
   j["version"] = r.version;
@@ -271,6 +294,12 @@ Result<FunctionRecord> record_from_state_json(std::string_view text) {
   if (!config.ok()) return make_error("config: " + fe.message);
   FunctionRecord r;
   r.config = std::move(*config);
+  if (doc.contains("tenant")) {
+    if (!doc["tenant"].is_string() || !valid_tenant_name(doc["tenant"].get<std::string>())) {
+      return make_error("tenant: not a valid tenant name");
+    }
+    r.tenant = doc["tenant"].get<std::string>();
+  }
   try {
     const json& im = doc.at("image");
     auto st = parse_image_state(im.at("state").get<std::string>());

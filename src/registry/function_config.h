@@ -16,6 +16,7 @@
 namespace kiln::kilnd::registry {
 
 inline constexpr std::size_t kMaxNameLength = 64;
+inline constexpr std::size_t kMaxTenantNameLength = 32;
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 
 struct RegistryCredentials {
@@ -50,7 +51,16 @@ struct FieldError {
   std::string message;
 };
 
+// Function names are file and URL path names: 1-64 characters of [A-Za-z0-9_-], starting with
+// a letter or digit. The problem with `name` ("name: must not contain '..'"), or nullopt.
+std::optional<std::string> function_name_problem(std::string_view name);
 bool valid_function_name(std::string_view name);
+// Tenant names are namespace and directory names: 1-32 of [a-z0-9-], starting with a letter
+// or digit.
+bool valid_tenant_name(std::string_view name);
+// The key of a function in kilnd's maps, logs and metrics: its name in the admin namespace
+// (tenant ""), "TENANT/NAME" otherwise.
+std::string function_key(std::string_view tenant, std::string_view name);
 
 // Parses and validates a deploy body. Unknown fields are refused (typos must not silently
 // deploy defaults). Never throws.
@@ -76,11 +86,13 @@ struct ImageStatus {
 };
 
 struct FunctionRecord {
+  std::string tenant;  // its owner's namespace; "" = the admin namespace (kilnd without tenants)
   FunctionConfig config;
   ImageStatus image;
   std::uint64_t version = 1;  // bumped on every update
   std::uint64_t created_ms = 0;
   std::uint64_t updated_ms = 0;
+  std::string key() const { return function_key(tenant, config.name); }
 };
 
 // Full JSON of a record (for the state file: includes credentials).

@@ -1,5 +1,6 @@
-// FunctionStore: the function records under <state-dir>/functions/<name>.json, one file per
-// function, each replaced atomically; a restarted kilnd loads the same set.
+// FunctionStore: the function records under <state-dir>/functions/<name>.json (admin
+// namespace) and functions/<tenant>/<name>.json, one file per function, each replaced
+// atomically; a restarted kilnd loads the same set, each with its owner.
 #pragma once
 
 #include <map>
@@ -21,12 +22,13 @@ class FunctionStore {
   Result<std::vector<FunctionRecord>> load_all(std::vector<std::string>* problems) const;
 
   Status save(const FunctionRecord& record) const;
-  Status remove(const std::string& name) const;
-  std::string path_for(const std::string& name) const;
+  Status remove(const std::string& name, const std::string& tenant = {}) const;
+  std::string path_for(const std::string& name, const std::string& tenant = {}) const;
   const std::string& dir() const { return dir_; }
 
  private:
   explicit FunctionStore(std::string dir) : dir_(std::move(dir)) {}
+  Status load_dir(const std::string& tenant, std::vector<FunctionRecord>* out, std::vector<std::string>* problems) const;
   std::string dir_;
 };
 

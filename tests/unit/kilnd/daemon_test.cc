@@ -11,9 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "src/client/http_client.h"
-#include "src/daemon/daemon.h"
-#include "tests/unit/kilnd/support/fake_backend.h"
+#include "tests/unit/kilnd/support/daemon_harness.h"
 
 namespace kiln::kilnd::daemon {
 namespace {
@@ -21,128 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The fake function server: echoes the event; "hang" never answers; "crash" hangs up.
-asio::awaitable<void> fake_guest(local::socket s) {
-  beast::flat_buffer buf;
-  http::request<http::string_body> req;
-  beast::error_code ec;
-  co_await http::async_read(s, buf, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return;
-  if (req.body().find("crash") != std::string::npos) co_return;  // closes the socket
-  if (req.body().find("hang") != std::string::npos) {
-    asio::steady_timer t(s.get_executor(), std::chrono::hours(1));
-    char c;
-    co_await s.async_read_some(asio::buffer(&c, 1), asio::redirect_error(asio::use_awaitable, ec));
-    co_return;
-  }
-  json j = {{"method", std::string(req.method_string())},
-            {"target", std::string(req.target())},
-            {"body", req.body()},
-            {"request_id", std::string(req["X-Scf-Request-Id"])},
-            {"memory", std::string(req["X-Scf-Memory"])},
-            {"timeout", std::string(req["X-Kiln-Timeout-Ms"])},
-            {"custom", std::string(req["X-Custom"])}};
-  http::response<http::string_body> res{req.body().find("fail500") != std::string::npos
-                                            ? http::status::internal_server_error
-                                            : http::status::ok,
-                                        11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = j.dump();
-  res.keep_alive(false);
-  res.prepare_payload();
-  co_await http::async_write(s, res, asio::redirect_error(asio::use_awaitable, ec));
-}
+using Kilnd = test::DaemonHarness;
 
-Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
-                                         const std::function<void(const registry::ImageStatus&)>& progress) {
-  if (c.image.find("missing") != std::string::npos) return make_error("manifest unknown: " + c.image);
-  registry::ImageStatus s;
-  s.stage = "fetch";
-  progress(s);
-  s.state = registry::ImageState::kReady;
-  s.manifest_digest = "sha256:" + std::string(64, 'a');
-  s.rootfs_path = "/dev/null";
-  s.entrypoint = {"/hello"};
-  s.env = {"PATH=/bin", "GREETING=hello"};
-  s.working_dir = "/srv";
-  return s;
-}
-
-class Kilnd {
- public:
-  explicit Kilnd(const std::string& state_dir) : backend_(&io_) {
-    backend_.auto_ready = true;
-    backend_.server = [this](local::socket s) { asio::co_spawn(io_, fake_guest(std::move(s)), asio::detached); };
-    DaemonOptions o;
-    o.state_dir = state_dir;
-    o.server.tcp_host = "127.0.0.1";
-    o.server.tcp_port = 0;
-    o.server.unix_path = state_dir + "/kilnd.sock";
-    o.tick_interval = std::chrono::milliseconds(50);
-    daemon_ = std::make_unique<Daemon>(io_, o, backend_, fake_build);
-    auto st = daemon_->start();
-    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
-    ep_.host = "127.0.0.1";
-    ep_.port = std::to_string(daemon_->tcp_port());
-    unix_ep_.unix_path = state_dir + "/kilnd.sock";
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~Kilnd() { stop(); }
-
-  void stop() {
-    if (!thread_.joinable()) return;
-    asio::post(io_, [this] { daemon_->shutdown([this] { io_.stop(); }); });
-    thread_.join();
-    daemon_.reset();
-  }
-
-  template <typename F>
-  auto on_loop(F f) {
-    std::promise<decltype(f())> p;
-    asio::post(io_, [&] { p.set_value(f()); });
-    return p.get_future().get();
-  }
-
-  client::HttpResult call(const std::string& method, const std::string& target, const std::string& body = "",
-                          std::map<std::string, std::string> headers = {}) {
-    client::RequestOptions o;
-    o.headers = std::move(headers);
-    o.timeout = std::chrono::seconds(30);
-    auto r = client::request(ep_, method, target, body, o);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : client::HttpResult{};
-  }
-
-  // Deploys and waits (on the API, with a deadline) until the image is ready.
-  void deploy(const std::string& name, const std::string& body) {
-    auto r = call("PUT", "/v1/functions/" + name, body);
-    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
-    for (int i = 0; i < 2000; ++i) {
-      auto g = call("GET", "/v1/functions/" + name);
-      auto j = json::parse(g.body);
-      if (j["image"]["state"] == "ready") return;
-      ASSERT_NE(j["image"]["state"], "failed") << g.body;
-      std::this_thread::yield();
-    }
-    FAIL() << "image never became ready";
-  }
-
-  asio::io_context io_;
-  test::FakeBackend backend_;
-  std::unique_ptr<Daemon> daemon_;
-  client::Endpoint ep_, unix_ep_;
-  std::thread thread_;
-};
-
-class DaemonTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kilnd-daemon-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
-};
+using DaemonTest = test::StateDirTest;
 
 TEST_F(DaemonTest, HealthRoutingAndValidation) {
   Kilnd k(dir_);
