@@ -123,6 +123,8 @@ void declare_kilnd_metrics(Metrics& m) {
   m.declare(kColdStarts, "Instances booted for a function.", Metrics::Kind::kCounter);
   m.declare(kQueueDepth, "Invocations waiting for an instance.", Metrics::Kind::kGauge);
   m.declare(kInstances, "Instances by function and state.", Metrics::Kind::kGauge);
+  m.declare(kSnapshots, "Warm-start snapshots: created, restored, create_failed, load_failed (set aside).",
+            Metrics::Kind::kCounter);
 }
 
 }  // namespace kiln::kilnd::metrics

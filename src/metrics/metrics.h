@@ -53,6 +53,7 @@ inline constexpr const char* kDuration = "kiln_invocation_duration_seconds";
 inline constexpr const char* kColdStarts = "kiln_cold_starts_total";
 inline constexpr const char* kQueueDepth = "kiln_queue_depth";
 inline constexpr const char* kInstances = "kiln_instances";
+inline constexpr const char* kSnapshots = "kiln_snapshot_events_total";  // event=created|restored|create_failed|load_failed
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

@@ -33,10 +33,6 @@ struct SnapshotPaths {
   std::string mem;  // mem_file_path
 };
 
-struct SnapshotStats {
-  std::uint64_t created = 0, create_failures = 0, restores = 0, load_failures = 0;
-};
-
 class SnapshotStore {
  public:
   // `dir` is created if missing; temporary directories a crashed kilnd left are removed.

@@ -38,6 +38,10 @@ struct InstanceCallbacks {
   std::function<void(const std::string& text)> notice;
 };
 
+struct SnapshotStats {
+  std::uint64_t created = 0, create_failures = 0, restores = 0, load_failures = 0;
+};
+
 using ConnectHandler = std::function<void(Result<local::socket>)>;
 
 class VmInstance {
@@ -59,6 +63,8 @@ class VmBackend {
   virtual ~VmBackend() = default;
   // Starts booting; progress arrives through the callbacks (never synchronously).
   virtual std::unique_ptr<VmInstance> start(const InstanceSpec& spec, InstanceCallbacks callbacks) = 0;
+  // Warm-start snapshot counters (backends without snapshots: all zero).
+  virtual SnapshotStats snapshot_stats() const { return {}; }
 };
 
 }  // namespace kiln::kilnd::pool

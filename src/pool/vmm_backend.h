@@ -46,7 +46,7 @@ class VmmBackend : public VmBackend {
   static std::vector<std::string> reap_stale(const std::string& run_dir);
 
   // Snapshot counters (all zero without a snapshot dir).
-  SnapshotStats snapshot_stats() const;
+  SnapshotStats snapshot_stats() const override;
 
  private:
   asio::io_context& io_;
