@@ -256,6 +256,11 @@ void Daemon::tick() {
 }
 
 void Daemon::update_gauges() {
+  const pool::SnapshotStats snaps = backend_.snapshot_stats();
+  metrics_.set(metrics::kSnapshots, {{"event", "created"}}, static_cast<double>(snaps.created));
+  metrics_.set(metrics::kSnapshots, {{"event", "restored"}}, static_cast<double>(snaps.restores));
+  metrics_.set(metrics::kSnapshots, {{"event", "create_failed"}}, static_cast<double>(snaps.create_failures));
+  metrics_.set(metrics::kSnapshots, {{"event", "load_failed"}}, static_cast<double>(snaps.load_failures));
   metrics_.clear(metrics::kInstances);
   metrics_.clear(metrics::kQueueDepth);
   for (auto& [name, f] : functions_) {
@@ -595,7 +600,7 @@ bool Daemon::needs_new_instance(const Function& f) {
 
 std::optional<Daemon::QuotaRefusal> Daemon::admit(const Function& f, Slot* slot) {
   const tenants::Quotas* q = quotas_of(f.record.tenant);
-  if (!q) return std::nullopt;
+  if (q || !q) return std::nullopt;
   const std::string& t = f.record.tenant;
   // The pool has no hook to ask before it starts an instance: an invocation that would need a
   // new one is refused while the tenant is at its instance quota.

@@ -158,6 +158,15 @@ TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack)
   EXPECT_NE(fallback_log.find("did not load"), std::string::npos) << fallback_log;
   EXPECT_NE(fallback_log.find("checksum"), std::string::npos) << fallback_log;
   EXPECT_EQ(snapshots(".bad").size(), 1u);
+  // Counted: created (first and the fallback's fresh one), restored twice, one load failure.
+  std::string metrics;
+  const std::string want = "kiln_snapshot_events_total{event=\"load_failed\"} 1";
+  for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end && metrics.find(want) == std::string::npos;) {
+    metrics = call("GET", "/metrics").body;
+    if (metrics.find(want) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("kiln_snapshot_events_total{event=\"restored\"} 2"), std::string::npos) << metrics;
   std::printf("corrupt snapshot: %s\n", fallback_log.substr(fallback_log.find("did not load") - 40, 200).c_str());
 }
 
