@@ -600,7 +600,7 @@ bool Daemon::needs_new_instance(const Function& f) {
 
 std::optional<Daemon::QuotaRefusal> Daemon::admit(const Function& f, Slot* slot) {
   const tenants::Quotas* q = quotas_of(f.record.tenant);
-  if (q || !q) return std::nullopt;
+  if (!q) return std::nullopt;
   const std::string& t = f.record.tenant;
   // The pool has no hook to ask before it starts an instance: an invocation that would need a
   // new one is refused while the tenant is at its instance quota.
