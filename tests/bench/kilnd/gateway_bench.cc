@@ -1,0 +1,303 @@
+// Benchmark (issue 6): kilnd's gateway overhead. Warm event invocations of examples/hello
+// through kilnd's HTTP API against the same POST /event-invoke sent straight to the instance's
+// hybrid-vsock socket (CONNECT 9000), sequential and concurrent; plus cold start to first
+// response. Needs a KVM that runs Linux guests (tests/kvm-host/run here); see README.md.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "tests/e2e/lib/kilnd_harness.h"
+
+namespace kiln::bench {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kFunction = "hello";
+constexpr const char* kEvent = R"({"name":"bench"})";
+
+Status write_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error("send");
+    off += static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
+Result<UniqueFd> connect_unix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket");
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(a.sun_path)) return make_error("socket path too long: " + path);
+  std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return errno_error("connect " + path);
+  return fd;
+}
+
+Result<UniqueFd> connect_tcp(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return errno_error("connect kilnd");
+  return fd;
+}
+
+// Firecracker hybrid vsock: "CONNECT <port>\n" answered by "OK <host port>\n" (ARCHITECTURE.md).
+Result<UniqueFd> connect_guest(const std::string& uds) {
+  KILN_ASSIGN_OR_RETURN(UniqueFd fd, connect_unix(uds));
+  KILN_TRY(write_all(fd.get(), "CONNECT 9000\n"));
+  std::string line;
+  char c = 0;
+  while (line.size() < 64) {
+    ssize_t n = ::read(fd.get(), &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error("hybrid vsock closed during CONNECT");
+    if (c == '\n') break;
+    line += c;
+  }
+  if (line.rfind("OK ", 0) != 0) return make_error("hybrid vsock answered '" + line + "'");
+  return fd;
+}
+
+// Writes one request (Connection: close), reads the answer to EOF, returns the status code.
+Result<int> exchange(int fd, const std::string& request) {
+  KILN_TRY(write_all(fd, request));
+  std::string answer;
+  char buf[4096];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read");
+    if (n == 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  if (answer.rfind("HTTP/1.1 ", 0) != 0 || answer.size() < 12) return make_error("bad answer: " + answer);
+  if (answer.find("hello, bench") == std::string::npos) return make_error("wrong answer: " + answer);
+  return std::atoi(answer.c_str() + 9);
+}
+
+std::string http_post(const std::string& target) {
+  std::string body = kEvent;
+  return "POST " + target + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+enum class Path { kGatewayUnix, kGatewayTcp, kDirect };
+
+struct Target {
+  std::uint16_t kilnd_port = 0;
+  std::string kilnd_sock;  // kilnd's Unix socket
+  std::string uds;  // the instance's hybrid-vsock socket
+};
+
+const char* path_name(Path p) {
+  return p == Path::kGatewayUnix ? "kilnd (unix)" : p == Path::kGatewayTcp ? "kilnd (tcp)" : "direct";
+}
+
+// One invocation over a fresh connection (as kilnd itself does per request); milliseconds.
+Result<double> invoke_once(const Target& t, Path path) {
+  static const std::string gateway_req = http_post(std::string("/v1/functions/") + kFunction + "/invoke");
+  static const std::string direct_req = http_post("/event-invoke");
+  auto t0 = Clock::now();
+  Result<UniqueFd> fd = path == Path::kGatewayUnix  ? connect_unix(t.kilnd_sock)
+                        : path == Path::kGatewayTcp ? connect_tcp(t.kilnd_port)
+                                                    : connect_guest(t.uds);
+  if (!fd.ok()) return fd.error();
+  KILN_ASSIGN_OR_RETURN(int status, exchange(fd->get(), path == Path::kDirect ? direct_req : gateway_req));
+  if (status != 200) return make_error("status " + std::to_string(status));
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Series {
+  std::vector<double> ms;
+  double wall_s = 0;
+  double pct(double p) const {
+    if (ms.empty()) return 0;
+    std::vector<double> s = ms;
+    std::sort(s.begin(), s.end());
+    std::size_t i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(s.size() - 1) + 0.5);
+    return s[std::min(i, s.size() - 1)];
+  }
+  double rps() const { return wall_s > 0 ? static_cast<double>(ms.size()) / wall_s : 0; }
+};
+
+// `threads` clients, each sending `per_thread` invocations back to back.
+Result<Series> run_series(const Target& t, Path path, int threads, int per_thread) {
+  Series s;
+  std::vector<std::vector<double>> per(static_cast<std::size_t>(threads));
+  std::atomic<bool> failed{false};
+  std::string error;
+  auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      for (int k = 0; k < per_thread && !failed; ++k) {
+        auto r = invoke_once(t, path);
+        if (!r.ok()) {
+          if (!failed.exchange(true)) error = r.error().message;
+          return;
+        }
+        per[static_cast<std::size_t>(i)].push_back(*r);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  s.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (failed) return make_error(std::string(path_name(path)) + ": " + error);
+  for (auto& v : per) s.ms.insert(s.ms.end(), v.begin(), v.end());
+  return s;
+}
+
+void print_row(const std::string& name, const Series& s) {
+  std::printf("| %-32s | %6zu | %8.3f | %8.3f | %8.3f | %8.1f |\n", name.c_str(), s.ms.size(), s.pct(50), s.pct(99),
+              s.ms.empty() ? 0.0 : *std::max_element(s.ms.begin(), s.ms.end()), s.rps());
+}
+
+int run(int argc, char** argv) {
+  int requests = argc > 1 ? std::atoi(argv[1]) : 400;
+  int concurrency = argc > 2 ? std::atoi(argv[2]) : 4;
+  int colds = argc > 3 ? std::atoi(argv[3]) : 5;
+  if (requests <= 0 || concurrency <= 0 || colds < 0) {
+    std::fprintf(stderr, "usage: bench_kilnd_gateway [REQUESTS=400] [CONCURRENCY=4] [COLD_STARTS=5]\n");
+    return 2;
+  }
+  auto dir = e2e::make_temp_dir("kilnd-bench");
+  if (!dir.ok()) {
+    std::fprintf(stderr, "%s\n", dir.error().message.c_str());
+    return 1;
+  }
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { std::filesystem::remove_all(d); }
+  } cleanup{*dir};
+  e2e::KilndProcess kilnd(*dir);
+  std::string why = e2e::kvm_unusable_reason(kilnd.paths(), *dir);
+  if (!why.empty()) {
+    std::fprintf(stderr, "bench_kilnd_gateway: needs a KVM that runs Linux: %s\n", why.c_str());
+    return 1;
+  }
+  auto fail = [](const std::string& what, const Error& e) {
+    std::fprintf(stderr, "bench_kilnd_gateway: %s: %s\n", what.c_str(), e.message.c_str());
+    return 1;
+  };
+  if (auto st = kilnd.start(); !st.ok()) return fail("start kilnd", st.error());
+  json cfg = {{"image", "oci:" + kilnd.paths().hello_oci}, {"timeout_ms", 60000}, {"concurrency", 16},
+              {"min_instances", 1}, {"max_instances", 1}};
+  auto rec = kilnd.deploy(kFunction, cfg);
+  if (!rec.ok()) return fail("deploy", rec.error());
+  auto ready = kilnd.wait_ready_instances(kFunction, 1);
+  if (!ready.ok()) return fail("warm instance", ready.error());
+  Target t;
+  t.kilnd_port = kilnd.tcp_port();
+  t.kilnd_sock = kilnd.endpoint().unix_path;
+  t.uds = kilnd.instance_uds((*ready)["instances"][0]["id"].get<std::string>());
+  std::vector<Path> paths = {Path::kGatewayUnix, Path::kDirect};
+  // TCP on loopback where it is up (the nested test host has no lo unless the script raised it).
+  if (connect_tcp(t.kilnd_port).ok()) paths.insert(paths.begin() + 1, Path::kGatewayTcp);
+  std::printf("kilnd gateway benchmark: examples/hello, 1 warm instance (1 vCPU, 128 MiB), %d requests per row\n",
+              requests);
+  std::printf("kilnd: POST /v1/functions/hello/invoke on %s%s; direct: POST /event-invoke on the instance's "
+              "hybrid-vsock socket (CONNECT 9000); one connection per request on every path\n",
+              t.kilnd_sock.c_str(), paths.size() == 3 ? (" and 127.0.0.1:" + std::to_string(t.kilnd_port)).c_str() : "");
+  // Warm every path (page cache, guest server, kilnd's allocator).
+  for (Path p : paths) {
+    if (auto w = run_series(t, p, 1, 20); !w.ok()) return fail("warm-up", w.error());
+  }
+
+  // Sequential: interleave blocks so drift in the (shared, emulated) host hits every path alike.
+  std::map<Path, Series> seq, conc;
+  constexpr int kBlock = 20;
+  for (int done = 0; done < requests; done += kBlock) {
+    int n = std::min(kBlock, requests - done);
+    for (Path p : paths) {
+      auto s = run_series(t, p, 1, n);
+      if (!s.ok()) return fail("sequential", s.error());
+      seq[p].ms.insert(seq[p].ms.end(), s->ms.begin(), s->ms.end());
+      seq[p].wall_s += s->wall_s;
+    }
+  }
+  int per_thread = std::max(1, requests / concurrency);
+  for (Path p : paths) {
+    auto s = run_series(t, p, concurrency, per_thread);
+    if (!s.ok()) return fail("concurrent", s.error());
+    conc[p] = *s;
+  }
+
+  // Cold starts: each round updates the function (new version: the warm instance is retired),
+  // waits until no instance is left, then times the first invocation (boot + answer).
+  Series cold;
+  cfg["min_instances"] = 0;
+  for (int i = 0; i < colds; ++i) {
+    cfg["env"] = {{"BENCH_ROUND", std::to_string(i)}};
+    if (auto r = kilnd.deploy(kFunction, cfg); !r.ok()) return fail("update", r.error());
+    auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (true) {
+      auto f = kilnd.function(kFunction);
+      if (!f.ok()) return fail("get", f.error());
+      if ((*f)["instances"].empty()) break;
+      if (Clock::now() > deadline) return fail("scale to zero", make_error((*f).dump()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a remote state
+    }
+    auto t0 = Clock::now();
+    auto r = kilnd.call("POST", std::string("/v1/functions/") + kFunction + "/invoke", kEvent);
+    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    if (!r.ok()) return fail("cold invoke", r.error());
+    if (r->status != 200 || r->headers["x-kiln-cold-start"] != "1") {
+      return fail("cold invoke", make_error(std::to_string(r->status) + " cold=" + r->headers["x-kiln-cold-start"] +
+                                            " " + r->body));
+    }
+    cold.ms.push_back(ms);
+    cold.wall_s += ms / 1000.0;
+  }
+
+  std::printf("\n| %-32s | %6s | %8s | %8s | %8s | %8s |\n", "series", "n", "p50 ms", "p99 ms", "max ms", "req/s");
+  std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(34, '-').c_str(), std::string(8, '-').c_str(),
+              std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(10, '-').c_str(),
+              std::string(10, '-').c_str());
+  for (Path p : paths) print_row(std::string("warm, sequential, ") + path_name(p), seq[p]);
+  for (Path p : paths) {
+    print_row("warm, " + std::to_string(concurrency) + " clients, " + path_name(p), conc[p]);
+  }
+  print_row("cold start to 1st response", cold);
+  std::printf("\n");
+  for (Path p : paths) {
+    if (p == Path::kDirect) continue;
+    double added = seq[p].pct(50) - seq[Path::kDirect].pct(50);
+    std::printf("added latency, %s - direct, sequential: p50 %.3f ms (target <= 1 ms: %s), p99 %.3f ms\n",
+                path_name(p), added, added <= 1.0 ? "met" : "NOT met", seq[p].pct(99) - seq[Path::kDirect].pct(99));
+  }
+  kilnd.stop(SIGTERM);
+  return 0;
+}
+
+}  // namespace
+}  // namespace kiln::bench
+
+int main(int argc, char** argv) { return kiln::bench::run(argc, argv); }
