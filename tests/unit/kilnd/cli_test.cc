@@ -16,6 +16,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -113,13 +114,18 @@ class CliTest : public ::testing::Test {
     fs::remove_all(state_);
   }
 
-  void start() {
-    kilnd_ = spawn({build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_, "--vmm",
-                    build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel", "/nonexistent/vmlinux"},
-                   true);
+  void start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_,
+                                      "--vmm", build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel",
+                                      "/nonexistent/vmlinux"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    kilnd_ = spawn(args, true);
     ASSERT_GT(kilnd_.pid, 0);
     std::string line = read_until(kilnd_.out, [](const std::string& t) { return t.find('\n') != std::string::npos; });
-    ASSERT_NE(line.find("kilnd: listening on 127.0.0.1:"), std::string::npos) << line;
+    constexpr std::string_view kListening = "kilnd: listening on ";
+    ASSERT_NE(line.find(std::string(kListening) + "127.0.0.1:"), std::string::npos) << line;
+    std::string rest = line.substr(line.find(kListening) + kListening.size());
+    tcp_ = rest.substr(0, rest.find(' '));
   }
 
   int stop(int sig) {
@@ -132,12 +138,12 @@ class CliTest : public ::testing::Test {
     return status;
   }
 
-  Output kiln(std::vector<std::string> args) {
-    args.insert(args.begin(), {build_dir() + "/src/kiln", "--endpoint", state_ + "/kilnd.sock"});
+  Output kiln(std::vector<std::string> args, const std::string& endpoint = "") {
+    args.insert(args.begin(), {build_dir() + "/src/kiln", "--endpoint", endpoint.empty() ? state_ + "/kilnd.sock" : endpoint});
     return run(args);
   }
 
-  std::string state_, oci_;
+  std::string state_, oci_, tcp_;
   Proc kilnd_;
 };
 
@@ -217,6 +223,42 @@ TEST_F(CliTest, DeployInvokeLogsRestartAndReap) {
   EXPECT_NE(missing.code, 0);
   auto bad = kiln({"deploy", "x", "--image", "oci:/tmp", "--memory", "1"});
   EXPECT_NE(bad.code, 0);
+}
+
+// kilnd --tenants FILE: the CLI sends --token / $KILN_TOKEN as a bearer token; without one
+// (over TCP) kilnd answers 401; another tenant's function is not there; the Unix socket is
+// the admin, who picks a tenant with --tenant.
+TEST_F(CliTest, TenantTokens) {
+  std::string file = state_ + "/tenants.json";
+  std::ofstream(file) << R"({"tenants": [{"name": "acme", "token": "acme-token-0123456789"},
+                                         {"name": "beta", "token": "beta-token-0123456789"}]})";
+  start({"--tenants", file});
+  auto anonymous = kiln({"ls"}, tcp_);
+  EXPECT_EQ(anonymous.code, 1);
+  auto deployed = kiln({"--token", "acme-token-0123456789", "deploy", "hello", "--image", "oci:" + oci_, "--no-wait"}, tcp_);
+  ASSERT_EQ(deployed.code, 0) << deployed.out;
+  auto mine = kiln({"--token", "acme-token-0123456789", "--json", "status", "hello"}, tcp_);
+  ASSERT_EQ(mine.code, 0) << mine.out;
+  EXPECT_EQ(json::parse(mine.out)["tenant"], "acme");
+  ::setenv("KILN_TOKEN", "beta-token-0123456789", 1);
+  auto theirs = kiln({"status", "hello"}, tcp_);
+  auto beta_list = kiln({"--json", "ls"}, tcp_);
+  ::unsetenv("KILN_TOKEN");
+  EXPECT_EQ(theirs.code, 1);
+  ASSERT_EQ(beta_list.code, 0);
+  EXPECT_TRUE(json::parse(beta_list.out)["functions"].empty());
+  auto admin = kiln({"--json", "ls"});
+  ASSERT_EQ(admin.code, 0) << admin.out;
+  EXPECT_EQ(json::parse(admin.out)["functions"].at(0)["tenant"], "acme");
+  EXPECT_EQ(kiln({"--tenant", "acme", "status", "hello"}).code, 0);
+  EXPECT_EQ(kiln({"status", "hello"}).code, 1);  // not in the admin namespace
+  int status = stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  // A bad tenants file stops kilnd at start, naming the field.
+  std::ofstream(file) << R"({"tenants": [{"name": "acme", "token": "short"}]})";
+  auto refused = run({build_dir() + "/src/kilnd", "--state-dir", state_, "--tenants", file, "--listen", "none"});
+  EXPECT_EQ(refused.code, 2);
 }
 
 }  // namespace
