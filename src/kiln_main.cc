@@ -261,7 +261,9 @@ int ls(const Cli& cli) {
   }
   std::printf("%-24s %-9s %-8s %-10s %s\n", "NAME", "STATE", "VERSION", "INSTANCES", "IMAGE");
   for (const auto& f : j["functions"]) {
-    std::printf("%-24s %-9s %-8llu %-10llu %s\n", f.value("name", "").c_str(), f.value("state", "").c_str(),
+    // An admin sees every tenant's functions: TENANT/NAME.
+    std::string name = f.contains("tenant") ? f.value("tenant", "") + "/" + f.value("name", "") : f.value("name", "");
+    std::printf("%-24s %-9s %-8llu %-10llu %s\n", name.c_str(), f.value("state", "").c_str(),
                 static_cast<unsigned long long>(f.value("version", 0ull)),
                 static_cast<unsigned long long>(f.value("instances", 0ull)), f.value("image", "").c_str());
   }

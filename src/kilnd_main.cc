@@ -1,6 +1,7 @@
 // kilnd: the kiln host daemon. Parses flags, reaps VMs a previous run left behind, then serves
 // the HTTP API (TCP + Unix socket) until SIGTERM/SIGINT, which drains and stops every VM.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -103,10 +104,15 @@ int main(int argc, char** argv) {
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
       o.drain_timeout = std::chrono::milliseconds(n);
     } else if (a == "--tenants") {
-      auto t = kiln::kilnd::tenants::load_tenants_file(value());
+      std::string file = value();
+      auto t = kiln::kilnd::tenants::load_tenants_file(file);
       if (!t.ok()) {
         std::fprintf(stderr, "kilnd: %s\n", t.error().message.c_str());
         return 2;
+      }
+      struct stat st {};
+      if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+        std::fprintf(stderr, "kilnd: warning: %s (tokens) is readable by other users; chmod 600 it\n", file.c_str());
       }
       o.tenants = std::move(*t);
     } else {
