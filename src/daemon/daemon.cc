@@ -82,6 +82,17 @@ http::status native_status(invoke::InvokeStatus s) {
   return http::status::internal_server_error;
 }
 
+// The pool's name, which starts its instance ids ("PREFIX-N-RANDOM"): kiln-vmm (like
+// Firecracker) takes 1-64 of [A-Za-z0-9-] as --id, so '_' becomes '-' and the prefix stays
+// short enough for the suffix; the random part keeps truncated prefixes apart.
+constexpr std::size_t kMaxInstancePrefix = 40;
+std::string instance_prefix(const registry::FunctionRecord& r) {
+  std::string p = r.tenant.empty() ? r.config.name : r.tenant + "-" + r.config.name;
+  std::replace(p.begin(), p.end(), '_', '-');
+  if (p.size() > kMaxInstancePrefix) p.resize(kMaxInstancePrefix);
+  return p;
+}
+
 // An admin picks the namespace (tenant) a request acts in with this header.
 constexpr const char* kTenantHeader = "X-Kiln-Tenant";
 
@@ -334,9 +345,7 @@ void Daemon::make_pool(Function& f) {
     platform_log(name, instance, "", text);
   };
   hooks.cold_start = [this, name] { metrics_.inc(metrics::kColdStarts, {{"function", name}}); };
-  // Instance ids start with the pool's name: "TENANT-NAME" keeps them valid kiln-vmm ids.
-  std::string pool_name = rec.tenant.empty() ? rec.config.name : rec.tenant + "-" + rec.config.name;
-  f.pool = std::make_shared<pool::FunctionPool>(pool_name, pool_settings(rec), backend_, factory, rec.version,
+  f.pool = std::make_shared<pool::FunctionPool>(instance_prefix(rec), pool_settings(rec), backend_, factory, rec.version,
                                                 &pool::Clock::now, hooks);
   f.pool->tick();  // min_instances
 }

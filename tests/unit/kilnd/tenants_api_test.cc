@@ -274,6 +274,23 @@ TEST_F(TenantsApiTest, RestartKeepsOwnership) {
   EXPECT_EQ(plain.call("GET", "/v1/functions/keep", "", {{"X-Kiln-Tenant", "acme"}}).status, 200);
 }
 
+// Instance ids are kiln-vmm --id values (1-64 of [A-Za-z0-9-]) whatever the tenant and name.
+TEST_F(TenantsApiTest, InstanceIdsAreValidVmmIds) {
+  test::DaemonHarness k(dir_, tenants_config());
+  const std::string long_name = "f_" + std::string(62, 'x');
+  for (const auto& [name, headers] : std::vector<std::pair<std::string, Headers>>{
+           {"my_func", kBeta}, {long_name, kBeta}, {"plain", kOps}}) {
+    k.deploy(name, R"({"image":"oci:/i:1"})", headers);
+    auto r = k.call("POST", "/v1/functions/" + name + "/invoke", "{}", headers);
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::string id = r.headers["x-kiln-instance-id"];
+    EXPECT_FALSE(id.empty());
+    EXPECT_LE(id.size(), 64u) << id;
+    EXPECT_EQ(id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"), std::string::npos)
+        << id;
+  }
+}
+
 TEST_F(TenantsApiTest, WithoutATenantsFileNothingChanges) {
   test::DaemonHarness k(dir_);
   k.deploy("plain", R"({"image":"oci:/i:1"})");
