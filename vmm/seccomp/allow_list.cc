@@ -60,6 +60,13 @@ void add_vcpu(AllowList& l) {
   allow_ioctls(l, {KVM_RUN});
 }
 
+// Threads that never open files still see glibc try, e.g. free() shrinking a thread arena reads
+// /proc/sys/vm/overcommit_memory once (and copes with failure): read-only opens fail with
+// ENOENT there instead of killing the VMM (crosvm's policies answer openat the same way).
+void answer_read_only_opens(AllowList& l) {
+  l.errno_rules.push_back({SYS_openat, ENOENT, {{2, O_ACCMODE, O_RDONLY}}});
+}
+
 // The device event loop and the main thread once the VM is built: epoll, eventfds, timers,
 // virtio-blk file I/O, hybrid vsock over AF_UNIX, entropy, snapshot memory file writing
 // (posted to the loop), teardown.
@@ -96,7 +103,7 @@ void add_api(AllowList& l) {
             SYS_seccomp});                                   // a new thread adds its own filter
   // Threads only (pthread_create); never a new process.
   allow_if(l, SYS_clone, {bits_set(0, CLONE_THREAD)});
-  l.errno_rules.push_back({SYS_clone3, ENOSYS});
+  l.errno_rules.push_back({SYS_clone3, ENOSYS, {}});
   allow_if(l, SYS_prctl, {eq32(0, PR_SET_NAME)});
   allow_if(l, SYS_prctl, {eq32(0, PR_SET_NO_NEW_PRIVS)});  // libseccomp, before loading a filter
   allow_if(l, SYS_prctl, {eq32(0, PR_GET_SECCOMP)});
@@ -135,9 +142,9 @@ AllowList allow_list(ThreadKind kind) {
   AllowList l;
   add_common(l);
   switch (kind) {
-    case ThreadKind::kVmm: add_vmm(l); break;
+    case ThreadKind::kVmm: add_vmm(l); answer_read_only_opens(l); break;
     case ThreadKind::kApi: add_api(l); break;
-    case ThreadKind::kVcpu: add_vcpu(l); break;
+    case ThreadKind::kVcpu: add_vcpu(l); answer_read_only_opens(l); break;
   }
   return l;
 }

@@ -31,11 +31,14 @@ struct Rule {
   std::vector<ArgCheck> checks;
 };
 
-// A syscall answered with an errno instead of running: clone3 gets ENOSYS so glibc falls back
-// to clone(2), whose flags (in a register, unlike clone3's) a filter can check.
+// A syscall answered with an errno instead of running, when every check holds: clone3 gets
+// ENOSYS so glibc falls back to clone(2), whose flags (in a register, unlike clone3's) a filter
+// can check; read-only openat gets ENOENT where glibc probes files on its own (free() reads
+// /proc/sys/vm/overcommit_memory once when a thread's heap shrinks).
 struct ErrnoRule {
   int syscall = -1;
   int error = 0;
+  std::vector<ArgCheck> checks;
 };
 
 struct AllowList {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <utility>
 
 #include "common/unique_fd.h"
@@ -35,14 +36,16 @@ Result<SeccompFilter> SeccompFilter::build(ThreadKind kind, Mode mode) {
   const AllowList list = allow_list(kind);
   for (const Rule& r : list.rules) {
     std::vector<scmp_arg_cmp> cmps;
-    cmps.reserve(r.checks.size());
     for (const ArgCheck& c : r.checks) cmps.push_back({c.index, SCMP_CMP_MASKED_EQ, c.mask, c.value});
     int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, r.syscall, static_cast<unsigned>(cmps.size()),
                                     cmps.empty() ? nullptr : cmps.data());
     if (rc != 0) return scmp_error(name + " filter: syscall " + std::to_string(r.syscall), rc);
   }
   for (const ErrnoRule& r : list.errno_rules) {
-    int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(static_cast<uint32_t>(r.error)), r.syscall, 0);
+    std::vector<scmp_arg_cmp> cmps;
+    for (const ArgCheck& c : r.checks) cmps.push_back({c.index, SCMP_CMP_MASKED_EQ, c.mask, c.value});
+    int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(static_cast<uint32_t>(r.error)), r.syscall,
+                                    static_cast<unsigned>(cmps.size()), cmps.empty() ? nullptr : cmps.data());
     if (rc != 0) return scmp_error(name + " filter: syscall " + std::to_string(r.syscall), rc);
   }
   return filter;
@@ -65,9 +68,11 @@ SeccompFilter& SeccompFilter::operator=(SeccompFilter&& other) noexcept {
 }
 
 Status SeccompFilter::install() const {
-  // glibc reads the time zone file on a process's first gmtime_r/localtime_r (tzset): do it
-  // now, while files may still be opened, because log lines are stamped on filtered threads.
-  ::tzset();
+  // glibc reads the time zone file on a process's first gmtime_r/localtime_r: do it once now,
+  // while files may still be opened, because log lines are stamped on filtered threads. Only
+  // once: an explicit tzset() with TZ unset looks at /etc/localtime again every time.
+  static std::once_flag tz_once;
+  std::call_once(tz_once, [] { ::tzset(); });
   // libseccomp sets no_new_privs itself (SCMP_FLTATR_CTL_NNP defaults to on).
   int rc = seccomp_load(as_ctx(ctx_));
   if (rc != 0) return scmp_error(std::string("loading the ") + std::string(thread_kind_name(kind_)) + " filter", rc);

@@ -115,12 +115,34 @@ TEST(SeccompFilter, ForbiddenSyscallKillsWithSigsys) {
     });
     EXPECT_TRUE(killed_by_sigsys(st)) << thread_kind_name(kind) << ": " << describe(st);
   }
-  // A vCPU thread has no business opening files.
-  int st = run_filtered(ThreadKind::kVcpu, [] {
-    int fd = ::open("/etc/passwd", O_RDONLY | O_CLOEXEC);
-    return fd >= 0 ? 1 : 2;
-  });
+  // The vCPU's test hook (--debug-seccomp-violation-after-ms) opens a TCP socket.
+  int st = run_filtered(ThreadKind::kVcpu, [] { return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) >= 0 ? 1 : 2; });
   EXPECT_TRUE(killed_by_sigsys(st)) << describe(st);
+}
+
+TEST(SeccompFilter, OpensOutsideTheApiThreadFailOrKill) {
+  for (ThreadKind kind : {ThreadKind::kVmm, ThreadKind::kVcpu}) {
+    // Read-only: ENOENT (glibc's own probes, e.g. free() reading overcommit_memory, cope).
+    int st = run_filtered(kind, [] {
+      int fd = ::open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+      return fd == -1 && errno == ENOENT ? 0 : 1;
+    });
+    EXPECT_TRUE(exited_ok(st)) << thread_kind_name(kind) << ": " << describe(st);
+    // Read-write: killed.
+    st = run_filtered(kind, [] { return ::open("/dev/null", O_RDWR | O_CLOEXEC) >= 0 ? 1 : 2; });
+    EXPECT_TRUE(killed_by_sigsys(st)) << thread_kind_name(kind) << ": " << describe(st);
+  }
+  // The event loop may create the snapshot memory file with exactly these flags.
+  std::string path = ::testing::TempDir() + "kiln-seccomp-test-file";
+  int st = run_filtered(ThreadKind::kVmm, [&path] {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    return fd >= 0 && ::close(fd) == 0 ? 0 : 1;
+  });
+  EXPECT_TRUE(exited_ok(st)) << describe(st);
+  ::unlink(path.c_str());
+  // The API thread opens kernels, drives and snapshots.
+  st = run_filtered(ThreadKind::kApi, [] { return ::open("/dev/null", O_RDWR | O_CLOEXEC) >= 0 ? 0 : 1; });
+  EXPECT_TRUE(exited_ok(st)) << describe(st);
 }
 
 TEST(SeccompFilter, IoctlNumbersAreChecked) {
@@ -194,7 +216,7 @@ TEST(SeccompFilter, SignalsStayInsideTheProcess) {
 
 TEST(SeccompFilter, AuditModeAllowsAndDisabledInstallsNothing) {
   int st = run_filtered(ThreadKind::kVcpu, [] {
-    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);  // would kill when enforced
     return fd >= 0 ? 0 : 1;
   }, Mode::kAuditOnly);
   EXPECT_TRUE(exited_ok(st)) << describe(st);
