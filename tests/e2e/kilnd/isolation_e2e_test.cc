@@ -1,0 +1,70 @@
+// e2e (label e2e; the nested test host here), issue 8: from inside a function's guest nothing of
+// the host is reachable beyond its devices: the only network interface is loopback (no route
+// anywhere), the only disk is the function's read-only root image, whose end is the image's end
+// (no host bytes behind it), and it cannot be written.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/e2e/lib/kilnd_fixture.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kProbeScript =
+    "#!/bin/sh\n"
+    "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+    "echo \"net=$(ls /sys/class/net | tr '\\n' ' ')\"\n"
+    "echo \"disks=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | tr '\\n' ' ')\"\n"
+    "sectors=$(cat /sys/block/vda/size)\n"
+    "echo \"vda_bytes=$((sectors * 512))\"\n"
+    "echo \"vda_ro=$(cat /sys/block/vda/ro)\"\n"
+    "echo \"past_end=$(dd if=/dev/vda bs=512 skip=$sectors count=8 2>/dev/null | wc -c)\"\n"
+    "if echo x | dd of=/dev/vda bs=1 count=1 seek=0 conv=notrunc 2>/dev/null; then echo write=ok; else echo write=refused; fi\n"
+    "if wget -q -T 3 -O - http://10.0.2.2/ >/dev/null 2>&1 || wget -q -T 3 -O - http://169.254.169.254/ >/dev/null 2>&1; then\n"
+    "  echo outbound=reached\n"
+    "else\n"
+    "  echo outbound=unreachable\n"
+    "fi\n";
+
+std::map<std::string, std::string> fields(const std::string& body) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+class IsolationE2e : public kiln::e2e::KilndTest {};
+
+TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
+  start();
+  json config = kiln::e2e::cgi_function_config(kilnd_->paths(), {{"probe", kProbeScript}});
+  config["timeout_ms"] = 120000;
+  auto deployed = kilnd_->deploy("probe", config);
+  ASSERT_TRUE(deployed.ok()) << deployed.error().message;
+  ASSERT_EQ((*deployed)["image"]["state"], "ready") << deployed->dump();
+  const std::string rootfs = (*deployed)["image"].value("rootfs_path", "");
+
+  auto r = call("GET", "/v1/functions/probe/http/cgi-bin/probe");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::printf("guest view:\n%s", r.body.c_str());
+  auto f = fields(r.body);
+  EXPECT_EQ(f["net"], "lo ") << "network interfaces beyond loopback";
+  EXPECT_EQ(f["disks"], "vda ") << "disks beyond the function's image";
+  EXPECT_EQ(f["vda_ro"], "1");
+  EXPECT_EQ(f["past_end"], "0") << "bytes readable past the image's end";
+  EXPECT_EQ(f["write"], "refused");
+  EXPECT_EQ(f["outbound"], "unreachable");
+  ASSERT_FALSE(rootfs.empty()) << deployed->dump();
+  EXPECT_EQ(f["vda_bytes"], std::to_string(fs::file_size(rootfs))) << "the disk is not exactly the image";
+}
+
+}  // namespace
