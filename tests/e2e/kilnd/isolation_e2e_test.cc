@@ -1,13 +1,16 @@
 // e2e (label e2e; the nested test host here), issue 8: from inside a function's guest nothing of
 // the host is reachable beyond its devices: the only network interface is loopback (no route
 // anywhere), the only disk is the function's read-only root image, whose end is the image's end
-// (no host bytes behind it), and it cannot be written.
+// (no host bytes behind it), and it cannot be written. And a VMM thread that breaks its seccomp
+// filter (kiln-vmm's debug hook) ends the VMM with SIGSYS, which kilnd reports for the instance.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "tests/e2e/lib/kilnd_fixture.h"
 
@@ -65,6 +68,27 @@ TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
   EXPECT_EQ(f["outbound"], "unreachable");
   ASSERT_FALSE(rootfs.empty()) << deployed->dump();
   EXPECT_EQ(f["vda_bytes"], std::to_string(fs::file_size(rootfs))) << "the disk is not exactly the image";
+}
+
+TEST_F(IsolationE2e, ASeccompViolationEndsTheVmmAndKilndReportsIt) {
+  // The hook fires in a vCPU thread once the guest has run for a while (after ready).
+  start({"--vmm-arg=--debug-seccomp-violation-after-ms=20000"});
+  json config = kiln::e2e::cgi_function_config(kilnd_->paths(), {{"probe", kProbeScript}});
+  config["timeout_ms"] = 120000;
+  auto deployed = kilnd_->deploy("victim", config);
+  ASSERT_TRUE(deployed.ok()) << deployed.error().message;
+  auto r = call("GET", "/v1/functions/victim/http/cgi-bin/probe");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string instance = r.headers["x-kiln-instance-id"];
+  std::string logs;
+  const std::string want = "instance " + instance + " ended: kiln-vmm killed by signal 31";
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+       std::chrono::steady_clock::now() < end && logs.find(want) == std::string::npos;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    logs = call("GET", "/v1/functions/victim/logs").body;
+  }
+  ASSERT_NE(logs.find(want), std::string::npos) << logs;
+  std::printf("kilnd log: %s\n", logs.substr(logs.find(want), logs.find('\n', logs.find(want)) - logs.find(want)).c_str());
 }
 
 }  // namespace

@@ -2,140 +2,41 @@
 // real kiln-vmm, the guest kernel, the kiln-init initramfs and the hello OCI image. Deploy ->
 // event, web and Lambda invocations -> logs; 20 concurrent invocations each get their own
 // answer; SIGTERM stops every VM; a restarted kilnd keeps the function and serves it again.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <future>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
-#include "src/client/http_client.h"
+#include "tests/e2e/lib/kilnd_fixture.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-using kiln::kilnd::client::Endpoint;
 using kiln::kilnd::client::HttpResult;
 
-std::string build_root() {
-  const char* b = std::getenv("KILN_BUILD_DIR");
-  return b ? b : KILN_BUILD_ROOT;
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int count_vmms(const std::string& state) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string cmd = slurp((e.path() / "cmdline").string());
-    std::string argv0 = cmd.substr(0, cmd.find('\0'));
-    if (argv0.find("kiln-vmm") != std::string::npos && cmd.find(state) != std::string::npos) ++n;
-  }
-  return n;
-}
-
-class KilndE2e : public ::testing::Test {
+class KilndE2e : public kiln::e2e::KilndTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kilnd-e2e-XXXXXX";
-    state_ = mkdtemp(tmpl);
-    kernel_ = std::getenv("KILN_GUEST_KERNEL") ? std::getenv("KILN_GUEST_KERNEL") : build_root() + "/guest-kernel/vmlinux";
-    // The VMM's self-test decides: a host whose KVM cannot run Linux skips with its sentence.
-    std::string out = state_ + "/selftest.txt";
-    std::string cmd = std::string(KILN_VMM_BINARY) + " --self-test > " + out + " 2>&1";
-    if (std::system(cmd.c_str()) != 0) {
-      GTEST_SKIP() << slurp(out) << " (scripts/test runs the e2e tier inside the nested test host)";
-    }
-    ASSERT_TRUE(fs::exists(kernel_)) << "no guest kernel at " << kernel_ << " (ninja guest-kernel)";
-    ASSERT_TRUE(fs::exists(KILN_INITRAMFS)) << "no initramfs (ninja kiln-initramfs)";
-  }
-  void TearDown() override {
-    stop(SIGKILL);
-    fs::remove_all(state_);
-  }
-
-  void start() {
-    std::vector<std::string> args = {KILN_KILND_BINARY, "--listen", "127.0.0.1:0", "--state-dir", state_,
-                                     "--vmm", KILN_VMM_BINARY, "--kernel", kernel_, "--initrd", KILN_INITRAMFS,
-                                     "--boot-timeout-ms", "120000"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    ASSERT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    std::string line;
-    auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (line.find('\n') == std::string::npos && Clock::now() < deadline) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (poll(&p, 1, 1000) != 1) continue;
-      char buf[512];
-      ssize_t n = read(fds[0], buf, sizeof(buf));
-      if (n <= 0) break;
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-    close(fds[0]);
-    ASSERT_NE(line.find("kilnd: listening on"), std::string::npos) << line;
-    ep_.unix_path = state_ + "/kilnd.sock";
-  }
-
-  int stop(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-
-  HttpResult call(const std::string& method, const std::string& target, const std::string& body = "") {
-    kiln::kilnd::client::RequestOptions o;
-    o.timeout = std::chrono::seconds(300);
-    auto r = kiln::kilnd::client::request(ep_, method, target, body, o);
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? *r : HttpResult{};
-  }
-
-  std::string state_, kernel_;
-  pid_t pid_ = -1;
-  Endpoint ep_;
+  int stop(int sig) { return kilnd_->stop(sig); }
+  int count_vmms(const std::string& state) { return static_cast<int>(kiln::e2e::vmm_pids(state).size()); }
+  std::string build_root() const { return kilnd_->paths().build_root; }
 };
 
 TEST_F(KilndE2e, DeployInvokeLogsConcurrencyRestart) {
   start();
   std::string oci = build_root() + "/examples/hello/oci";
-  auto put = call("PUT", "/v1/functions/hello",
-                  json({{"image", "oci:" + oci}, {"timeout_ms", 120000}, {"concurrency", 4}, {"max_instances", 2}}).dump());
-  ASSERT_EQ(put.status, 201) << put.body;
-  json rec;
-  auto deadline = Clock::now() + std::chrono::seconds(300);
-  while (Clock::now() < deadline) {
-    rec = json::parse(call("GET", "/v1/functions/hello").body);
-    if (rec["image"]["state"] != "building" && rec["image"]["state"] != "pending") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling a background build
-  }
+  auto deployed = kilnd_->deploy(
+      "hello", {{"image", "oci:" + oci}, {"timeout_ms", 120000}, {"concurrency", 4}, {"max_instances", 2}});
+  ASSERT_TRUE(deployed.ok()) << deployed.error().message;
+  json rec = *deployed;
   ASSERT_EQ(rec["image"]["state"], "ready") << rec.dump();
 
   auto ev = call("POST", "/v1/functions/hello/invoke", R"({"name":"kiln"})");
@@ -154,7 +55,7 @@ TEST_F(KilndE2e, DeployInvokeLogsConcurrencyRestart) {
   EXPECT_EQ(json::parse(lam.body)["message"], "hello, lambda");
 
   std::string logs;
-  deadline = Clock::now() + std::chrono::seconds(60);
+  auto deadline = Clock::now() + std::chrono::seconds(60);
   std::string want = "hello: POST /event-invoke 200 request_id=" + rid;
   while (logs.find(want) == std::string::npos && Clock::now() < deadline) {
     logs = call("GET", "/v1/functions/hello/logs?request_id=" + rid).body;
@@ -191,26 +92,17 @@ TEST_F(KilndE2e, DeployInvokeLogsConcurrencyRestart) {
 // of the kiln-vmm mid-invocation (502 before the timeout, then a fresh instance).
 TEST_F(KilndE2e, TimeoutCrashAndKilledVmm) {
   start();
-  std::string oci = build_root() + "/examples/hello/oci";
-  std::string script =
-      "mkdir -p /tmp/www/cgi-bin && cd /tmp/www/cgi-bin && "
-      "printf '#!/bin/sh\\nsleep 600\\n' > hang && "
-      "printf '#!/bin/sh\\nkillall -9 httpd\\n' > crash && "
-      "printf '#!/bin/sh\\nprintf \"Content-Type: text/plain\\\\r\\\\n\\\\r\\\\nok\\\\n\"\\n' > ok && "
-      "chmod +x hang crash ok && exec httpd -f -p 9000 -h /tmp/www";
-  json cfg = {{"image", "oci:" + oci}, {"command", {"sh", "-c", script}}, {"timeout_ms", 20000},
-              {"min_instances", 1}, {"max_instances", 2}};
+  json cfg = kiln::e2e::cgi_function_config(
+      kilnd_->paths(), {{"hang", "#!/bin/sh\nsleep 600\n"},
+                        {"crash", "#!/bin/sh\nkillall -9 httpd\n"},
+                        {"ok", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n"}});
+  cfg.update({{"timeout_ms", 20000}, {"min_instances", 1}, {"max_instances", 2}});
   ASSERT_EQ(call("PUT", "/v1/functions/cgi", cfg.dump()).status, 201);
   // Wait (deadline) until the warm instance is up.
   auto warm = [this] {
-    auto deadline = Clock::now() + std::chrono::seconds(300);
-    while (Clock::now() < deadline) {
-      auto j = json::parse(call("GET", "/v1/functions/cgi").body, nullptr, false);
-      if (j.is_object() && j["image"]["state"] == "failed") return false;
-      if (j.is_object() && j["pool"].is_object() && j["pool"]["idle"].get<int>() >= 1) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling a remote state
-    }
-    return false;
+    auto r = kilnd_->wait_ready_instances("cgi", 1);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok();
   };
   ASSERT_TRUE(warm());
   auto ok = call("GET", "/v1/functions/cgi/http/cgi-bin/ok");
@@ -234,7 +126,7 @@ TEST_F(KilndE2e, TimeoutCrashAndKilledVmm) {
   while (vmm < 0 && Clock::now() < deadline) {
     auto j = json::parse(call("GET", "/v1/functions/cgi").body, nullptr, false);
     for (const auto& i : j["instances"]) {
-      if (i["in_flight"] == 1) std::ifstream(state_ + "/run/" + i["id"].get<std::string>() + "/vmm.pid") >> vmm;
+      if (i["in_flight"] == 1) vmm = kilnd_->instance_vmm_pid(i["id"].get<std::string>());
     }
   }
   ASSERT_GT(vmm, 0);
