@@ -253,6 +253,14 @@ Status Daemon::start() {
   return ok_status();
 }
 
+void Daemon::set_tenants(std::optional<tenants::TenantsConfig> tenants) {
+  options_.tenants = tenants;
+  auth_ = tenants::Authenticator(std::move(tenants));
+  for (auto& [key, f] : functions_) {
+    if (f.pool) make_pool(f);  // new settings for the same version
+  }
+}
+
 void Daemon::tick() {
   if (stopping_) return;
   for (auto& [name, f] : functions_) {

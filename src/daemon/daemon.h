@@ -60,6 +60,10 @@ class Daemon {
   // Graceful: stop accepting, let in-flight requests finish (bounded), stop every VM.
   void shutdown(std::function<void()> done);
 
+  // Replaces the tenants (kilnd on SIGHUP): new tokens and quotas apply from the next request;
+  // invocations in flight keep their slots; each pool's instance cap follows the new quotas.
+  void set_tenants(std::optional<tenants::TenantsConfig> tenants);
+
   std::uint16_t tcp_port() const { return server_ ? server_->tcp_port() : 0; }
   metrics::Metrics& metrics() { return metrics_; }
   logs::LogStore& logs() { return *logs_; }

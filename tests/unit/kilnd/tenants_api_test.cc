@@ -274,6 +274,26 @@ TEST_F(TenantsApiTest, RestartKeepsOwnership) {
   EXPECT_EQ(plain.call("GET", "/v1/functions/keep", "", {{"X-Kiln-Tenant", "acme"}}).status, 200);
 }
 
+// A new tenants file (SIGHUP) swaps tokens at once; functions keep their owner.
+TEST_F(TenantsApiTest, ReloadSwapsTokens) {
+  test::DaemonHarness k(dir_, tenants_config());
+  k.deploy("kept", R"({"image":"oci:/i:1"})", kAcme);
+  auto rotated = tenants::parse_tenants_config(
+      R"({"tenants": [{"name": "acme", "token": "acme-new-token-987654321"}], "unix_socket_admin": false})");
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  k.on_loop([&] {
+    k.daemon_->set_tenants(*rotated);
+    return 0;
+  });
+  EXPECT_EQ(k.call("GET", "/v1/functions/kept", "", kAcme).status, 401);
+  EXPECT_EQ(k.call("GET", "/v1/functions", "", kOps).status, 401);
+  EXPECT_EQ(k.call_on(k.unix_ep_, "GET", "/v1/functions").status, 401);
+  const Headers fresh = {{"Authorization", "Bearer acme-new-token-987654321"}};
+  EXPECT_EQ(k.call("GET", "/v1/functions/kept", "", fresh).status, 200);
+  // No quotas any more: a third function is fine.
+  for (const char* n : {"b", "c"}) EXPECT_EQ(k.call("PUT", std::string("/v1/functions/") + n, R"({"image":"oci:/i:1"})", fresh).status, 201);
+}
+
 // Instance ids are kiln-vmm --id values (1-64 of [A-Za-z0-9-]) whatever the tenant and name.
 TEST_F(TenantsApiTest, InstanceIdsAreValidVmmIds) {
   test::DaemonHarness k(dir_, tenants_config());
