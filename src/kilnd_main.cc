@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "src/daemon/daemon.h"
@@ -31,6 +32,8 @@ constexpr const char* kUsage =
     "  --boot-args ARGS      guest kernel command line\n"
     "  --boot-timeout-ms N   boot to ready (default 60000)\n"
     "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
+    "  --vmm-arg ARG         extra argument for every kiln-vmm (repeatable; debugging, e.g.\n"
+    "                        --vmm-arg=--no-seccomp)\n"
     "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
     "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
     "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
@@ -51,6 +54,16 @@ bool parse_u64(const std::string& s, std::uint64_t* out) {
   return true;
 }
 
+// The tenants file, with a warning when others may read its tokens.
+kiln::Result<tenants::TenantsConfig> load_tenants(const std::string& file) {
+  auto t = tenants::load_tenants_file(file);
+  struct stat st {};
+  if (t.ok() && ::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    std::fprintf(stderr, "kilnd: warning: %s (tokens) is readable by other users; chmod 600 it\n", file.c_str());
+  }
+  return t;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -59,6 +72,7 @@ int main(int argc, char** argv) {
   pool::VmmBackendOptions vmm;
   std::string listen = "127.0.0.1:8900";
   std::string unix_path;
+  std::string tenants_file;
   bool snapshots = true;
   const char* env_state = std::getenv("KILN_STATE_DIR");
   o.state_dir = env_state && *env_state ? env_state : "/var/lib/kiln";
@@ -99,20 +113,18 @@ int main(int argc, char** argv) {
       vmm.boot_args = value();
     } else if (a == "--boot-timeout-ms" && parse_u64(value(), &n) && n > 0) {
       vmm.boot_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--vmm-arg") {
+      vmm.extra_vmm_args.push_back(value());
     } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
       snapshots = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
       o.drain_timeout = std::chrono::milliseconds(n);
     } else if (a == "--tenants") {
-      std::string file = value();
-      auto t = kiln::kilnd::tenants::load_tenants_file(file);
+      tenants_file = value();
+      auto t = load_tenants(tenants_file);
       if (!t.ok()) {
         std::fprintf(stderr, "kilnd: %s\n", t.error().message.c_str());
         return 2;
-      }
-      struct stat st {};
-      if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-        std::fprintf(stderr, "kilnd: warning: %s (tokens) is readable by other users; chmod 600 it\n", file.c_str());
       }
       o.tenants = std::move(*t);
     } else {
@@ -185,6 +197,24 @@ int main(int argc, char** argv) {
                 o.tenants->unix_socket_admin && !o.server.unix_path.empty() ? " (the Unix socket is trusted as admin)" : "");
   }
   std::fflush(stdout);
+
+  // SIGHUP: read the tenants file again (token rotation); a bad file keeps the tenants we have.
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& e, int) {
+      if (e) return;
+      if (tenants_file.empty()) {
+        std::fprintf(stderr, "kilnd: SIGHUP: no --tenants file to read again\n");
+      } else if (auto t = load_tenants(tenants_file); !t.ok()) {
+        std::fprintf(stderr, "kilnd: SIGHUP: keeping the tenants: %s\n", t.error().message.c_str());
+      } else {
+        std::fprintf(stderr, "kilnd: SIGHUP: %zu tenants from %s\n", t->tenants.size(), tenants_file.c_str());
+        d.set_tenants(std::move(*t));
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](const boost::system::error_code& e, int sig) {

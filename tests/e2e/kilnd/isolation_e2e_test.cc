@@ -72,7 +72,7 @@ TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
 
 TEST_F(IsolationE2e, ASeccompViolationEndsTheVmmAndKilndReportsIt) {
   // The hook fires in a vCPU thread once the guest has run for a while (after ready).
-  start({"--vmm-arg=--debug-seccomp-violation-after-ms=20000"});
+  start({"--snapshots=off", "--vmm-arg=--debug-seccomp-violation-after-ms=30000"});
   json config = kiln::e2e::cgi_function_config(kilnd_->paths(), {{"probe", kProbeScript}});
   config["timeout_ms"] = 120000;
   auto deployed = kilnd_->deploy("victim", config);
