@@ -252,6 +252,16 @@ TEST_F(CliTest, TenantTokens) {
   EXPECT_EQ(json::parse(admin.out)["functions"].at(0)["tenant"], "acme");
   EXPECT_EQ(kiln({"--tenant", "acme", "status", "hello"}).code, 0);
   EXPECT_EQ(kiln({"status", "hello"}).code, 1);  // not in the admin namespace
+
+  // SIGHUP reads the file again: acme's token rotated, the function still acme's.
+  std::ofstream(file) << R"({"tenants": [{"name": "acme", "token": "acme-rotated-0123456789"}]})";
+  kill(kilnd_.pid, SIGHUP);
+  bool rotated = false;
+  for (auto deadline = Clock::now() + std::chrono::seconds(30); !rotated && Clock::now() < deadline;) {
+    rotated = kiln({"--token", "acme-rotated-0123456789", "status", "hello"}, tcp_).code == 0;
+  }
+  EXPECT_TRUE(rotated);
+  EXPECT_EQ(kiln({"--token", "acme-token-0123456789", "status", "hello"}, tcp_).code, 1);
   int status = stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 
