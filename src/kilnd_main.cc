@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  --boot-args ARGS      guest kernel command line\n"
     "  --boot-timeout-ms N   boot to ready (default 60000)\n"
     "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
+    "  --vmm-arg ARG         extra argument for every kiln-vmm (repeatable; debugging, e.g.\n"
+    "                        --vmm-arg=--no-seccomp)\n"
     "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
     "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
     "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
@@ -52,8 +54,6 @@ bool parse_u64(const std::string& s, std::uint64_t* out) {
   return true;
 }
 
-}  // namespace
-
 // The tenants file, with a warning when others may read its tokens.
 kiln::Result<tenants::TenantsConfig> load_tenants(const std::string& file) {
   auto t = tenants::load_tenants_file(file);
@@ -64,15 +64,17 @@ kiln::Result<tenants::TenantsConfig> load_tenants(const std::string& file) {
   return t;
 }
 
+}  // namespace
+
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   daemon::DaemonOptions o;
   pool::VmmBackendOptions vmm;
   std::string listen = "127.0.0.1:8900";
   std::string unix_path;
+  std::string tenants_file;
   bool snapshots = true;
   const char* env_state = std::getenv("KILN_STATE_DIR");
-  std::string tenants_file;
   o.state_dir = env_state && *env_state ? env_state : "/var/lib/kiln";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
       vmm.boot_args = value();
     } else if (a == "--boot-timeout-ms" && parse_u64(value(), &n) && n > 0) {
       vmm.boot_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--vmm-arg") {
+      vmm.extra_vmm_args.push_back(value());
     } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
       snapshots = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
