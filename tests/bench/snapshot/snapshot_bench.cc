@@ -144,8 +144,16 @@ Result<double> direct_load(const std::string& vmm, const fs::path& snap, const s
   kilnd::client::RequestOptions opts;
   opts.timeout = std::chrono::seconds(120);
   opts.headers["Content-Type"] = "application/json";
-  const auto t0 = Clock::now();
+  // The socket file exists from bind() on, a moment before listen(): a refused connect is
+  // retried (quick, and not counted: each attempt restarts the clock).
+  const auto end = Clock::now() + std::chrono::seconds(30);
+  auto t0 = Clock::now();
   auto r = kilnd::client::request(ep, "PUT", "/snapshot/load", load.dump(), opts);
+  while (!r.ok() && r.error().message.find("cannot connect") != std::string::npos && Clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    t0 = Clock::now();
+    r = kilnd::client::request(ep, "PUT", "/snapshot/load", load.dump(), opts);
+  }
   const double ms = ms_since(t0);
   if (!r.ok()) return r.error();
   if (r->status != 204) return make_error("PUT /snapshot/load: " + std::to_string(r->status) + " " + r->body);
