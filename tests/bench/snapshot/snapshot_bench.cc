@@ -226,10 +226,13 @@ int run(int argc, char** argv) {
   }
   // Stop both kilnds' instances; then PUT /snapshot/load alone, each on a fresh kiln-vmm.
   for (auto* k : {&warm, &cold}) (void)k->call("DELETE", std::string("/v1/functions/") + kFunction);
-  for (int i = 0; i < rounds; ++i) {
+  // Not fatal: kilnd's snapshots come from jailed VMMs and name jail paths (/rootfs.img), which
+  // a plain kiln-vmm outside the jail cannot open; the table then says why the row is empty.
+  std::string load_error;
+  for (int i = 0; i < rounds && load_error.empty(); ++i) {
     auto ms = direct_load(warm.paths().vmm, *snap, *dir_vmm, i);
-    if (!ms.ok()) return fail("direct PUT /snapshot/load", ms.error());
-    load_api.push_back(*ms);
+    if (ms.ok()) load_api.push_back(*ms);
+    else load_error = ms.error().message;
   }
 
   std::printf("\n| %-44s | %3s | %9s | %9s | %9s | %9s |\n", "series (ms)", "n", "median", "p90", "min", "max");
@@ -240,6 +243,7 @@ int run(int argc, char** argv) {
   row("restore -> first response (snapshots on)", restored);
   row("kilnd restore step (log: restored in N ms)", restore_log);
   row("PUT /snapshot/load alone (direct kiln-vmm)", load_api);
+  if (!load_error.empty()) std::printf("\nPUT /snapshot/load alone: not measured: %s\n", load_error.c_str());
   const double ratio = percentile(restored, 50) / std::max(percentile(booted, 50), 1e-9);
   std::printf("\nratio of medians, restore / cold boot: %.3fx (target <= 0.1x: %s)\n", ratio,
               ratio <= 0.1 ? "met" : "NOT met");
