@@ -1,4 +1,5 @@
-// One microVM per instance: run dir, kiln-vmm process, API configuration, kiln-init protocol.
+// One microVM per instance: run dir, kiln-vmm process (plain or in src/jail's jail), API
+// configuration, kiln-init protocol.
 #include "src/pool/vmm_backend.h"
 
 #include <fcntl.h>
@@ -6,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +22,7 @@
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
 #include "common/unique_fd.h"
+#include "src/jail/jail.h"
 #include "src/pool/hybrid_vsock.h"
 #include "src/pool/vmm_api_client.h"
 
@@ -59,6 +62,31 @@ std::string log_tail(const std::string& path, std::size_t max_lines = 5) {
   return out;
 }
 
+// Paths as a jailed kiln-vmm sees them (its "/" is the jail's root).
+constexpr const char* kJailApiSock = "/api.sock";
+constexpr const char* kJailVsock = "/vsock.sock";
+constexpr const char* kJailKernel = "/vmlinux";
+constexpr const char* kJailInitrd = "/initrd";
+constexpr const char* kJailRootfs = "/rootfs.img";
+constexpr const char* kJailSnapState = "/snapshot/state";  // a snapshot to load, bound read-only
+constexpr const char* kJailSnapMem = "/snapshot/mem";
+constexpr const char* kJailSnapOutDir = "/snapshot-out";  // where PUT /snapshot/create writes
+
+// Moves a file the jailed VMM wrote out of its root into kilnd's store and makes it kilnd's:
+// it must be a plain file with one link (not a symlink or hard link the VMM planted), owned by
+// kilnd afterwards and readable (not writable) by the VMMs that will load it.
+Status take_vmm_file(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return errno_error("moving " + from + " to " + to);
+  UniqueFd fd(::open(to.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return errno_error("opening " + to);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + to);
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return make_error(to + " is not a plain file");
+  if (::fchown(fd.get(), ::geteuid(), ::getegid()) != 0) return errno_error("chown " + to);
+  if (::fchmod(fd.get(), 0444) != 0) return errno_error("chmod " + to);
+  return ok_status();
+}
+
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
@@ -68,13 +96,31 @@ std::string exit_text(int status) {
 class Vm : public std::enable_shared_from_this<Vm> {
  public:
   Vm(asio::io_context& io, const VmmBackendOptions& o, std::shared_ptr<SnapshotStore> store, InstanceSpec spec,
-     InstanceCallbacks cb)
+     InstanceCallbacks cb, std::uint64_t index)
       : io_(io), o_(o), store_(std::move(store)), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io),
         boot_timer_(io), exit_wait_(io) {
     dir_ = o_.run_dir + "/" + spec_.instance_id;
-    api_sock_ = dir_ + "/api.sock";
-    vsock_ = dir_ + "/vsock.sock";
     log_path_ = dir_ + "/vmm.log";
+    if (o_.jail) {
+      // kilnd reaches the VMM's sockets by their host paths under the jail's root.
+      jail_spec_ = vmm_jail_spec(o_, spec_, index);
+      root_ = jail::chroot_dir(jail_spec_);
+      api_sock_ = root_ + kJailApiSock;
+      vsock_ = root_ + kJailVsock;
+      vmm_api_sock_ = kJailApiSock;
+      vmm_vsock_ = kJailVsock;
+      kernel_ = kJailKernel;
+      initrd_ = o_.initrd_path.empty() ? "" : kJailInitrd;
+      rootfs_ = kJailRootfs;
+    } else {
+      api_sock_ = dir_ + "/api.sock";
+      vsock_ = dir_ + "/vsock.sock";
+      vmm_api_sock_ = api_sock_;
+      vmm_vsock_ = vsock_;
+      kernel_ = o_.kernel_path;
+      initrd_ = o_.initrd_path;
+      rootfs_ = spec_.rootfs_path;
+    }
   }
 
   void begin() { asio::co_spawn(io_, boot(shared_from_this()), asio::detached); }
@@ -152,11 +198,70 @@ class Vm : public std::enable_shared_from_this<Vm> {
     if (pidfd_) pidfd_->close(ec);
     boot_timer_.cancel();
     exit_wait_.cancel();
+    end_jail();
     std::error_code fec;
     if (!dir_.empty()) fs::remove_all(dir_, fec);
   }
 
-  Status spawn_vmm() {
+  // Removes the jail (directory, cgroups) once its VMM is gone; closes kilnd's listener in it.
+  void end_jail() {
+    if (!jail_live_) return;
+    jail_live_ = false;
+    beast::error_code ec;
+    events_acceptor_.close(ec);
+    if (auto st = jail::cleanup(jail_spec_); !st.ok()) notice("removing the jail: " + st.error().message);
+  }
+
+  // Listens for the agent's event connection (hybrid vsock: guest -> host port 10001). In a
+  // jail the socket is in its root and handed to the VMM's uid/gid so the VMM can connect.
+  Status listen_events() {
+    beast::error_code ec;
+    local::endpoint events_ep(host_port_path(vsock_, kHostEventsPort));
+    events_acceptor_.open(events_ep.protocol(), ec);
+    if (!ec) events_acceptor_.bind(events_ep, ec);
+    if (!ec) events_acceptor_.listen(4, ec);
+    if (ec) return make_error("listening on " + events_ep.path() + ": " + ec.message());
+    if (o_.jail && ::chown(events_ep.path().c_str(), jail_spec_.uid, jail_spec_.gid) != 0) {
+      return errno_error("chown " + events_ep.path() + " to the VMM's user");
+    }
+    asio::co_spawn(io_, accept_events(shared_from_this()), asio::detached);
+    return ok_status();
+  }
+
+  void watch_exit(pid_t pid, int pidfd) {
+    pid_ = pid;
+    std::ofstream(dir_ + "/vmm.pid") << pid << "\n";
+    pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+    auto self = shared_from_this();
+    pidfd_->async_wait(asio::posix::stream_descriptor::wait_read, [self](const beast::error_code& ec) {
+      if (!ec) self->on_vmm_exit();
+    });
+  }
+
+  // kiln-vmm in its jail (with the snapshot to load bound read-only), then kilnd's listener.
+  Status spawn_jailed(const SnapshotPaths* snap) {
+    // The chroot base is kilnd's alone (0700): the VMMs never see host paths above their root.
+    if (::mkdir(jail_spec_.chroot_base_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return errno_error("creating the jail base " + jail_spec_.chroot_base_dir);
+    }
+    jail::JailSpec js = jail_spec_;
+    if (snap) {
+      js.files.push_back({snap->state, kJailSnapState, true});
+      js.files.push_back({snap->mem, kJailSnapMem, true});
+    }
+    UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!log) return errno_error("open " + log_path_);
+    std::vector<std::string> args = {"--api-sock", vmm_api_sock_, "--id", spec_.instance_id};
+    args.insert(args.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
+    auto vm = jail::spawn(js, args, jail::Stdio{-1, log.get(), log.get()});
+    if (!vm.ok()) return vm.error();
+    jail_live_ = true;
+    watch_exit(vm->pid, vm->pidfd.release());
+    return listen_events();
+  }
+
+  Status spawn_vmm(const SnapshotPaths* snap) {
+    if (o_.jail) return spawn_jailed(snap);
     std::vector<std::string> argv = {o_.vmm_path, "--api-sock", api_sock_, "--id", spec_.instance_id};
     argv.insert(argv.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
     std::vector<char*> cargv;
@@ -182,14 +287,12 @@ class Vm : public std::enable_shared_from_this<Vm> {
     posix_spawnattr_destroy(&attr);
     if (rc != 0) return errno_error("spawn " + o_.vmm_path, rc);
     pid_ = pid;
-    std::ofstream(dir_ + "/vmm.pid") << pid << "\n";
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) return errno_error("pidfd_open");
-    pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
-    auto self = shared_from_this();
-    pidfd_->async_wait(asio::posix::stream_descriptor::wait_read, [self](const beast::error_code& ec) {
-      if (!ec) self->on_vmm_exit();
-    });
+    if (pidfd < 0) {
+      std::ofstream(dir_ + "/vmm.pid") << pid << "\n";
+      return errno_error("pidfd_open");
+    }
+    watch_exit(pid, pidfd);
     return ok_status();
   }
 
@@ -214,17 +317,16 @@ class Vm : public std::enable_shared_from_this<Vm> {
     fs::create_directories(dir_, fec);
     if (fec) co_return make_error("creating " + dir_ + ": " + fec.message());
     fs::permissions(dir_, fs::perms::owner_all, fec);
-    beast::error_code ec;
-    // Listen for the agent before the guest can try (hybrid vsock: guest -> host port 10001).
-    local::endpoint events_ep(host_port_path(vsock_, kHostEventsPort));
-    events_acceptor_.open(events_ep.protocol(), ec);
-    if (!ec) events_acceptor_.bind(events_ep, ec);
-    if (!ec) events_acceptor_.listen(4, ec);
-    if (ec) co_return make_error("listening on " + events_ep.path() + ": " + ec.message());
-    asio::co_spawn(io_, accept_events(shared_from_this()), asio::detached);
+    // Listen for the agent before the guest can try (a jail's listener comes with the jail).
+    if (!o_.jail) {
+      Status listening = listen_events();
+      if (!listening.ok()) co_return listening;
+    }
 
     if (store_) {
-      auto key = SnapshotStore::key_for(spec_, {o_.kernel_path, o_.initrd_path, o_.vmm_path, o_.boot_args, o_.guest_cid});
+      // A jailed VMM's snapshot names jail paths (/rootfs.img), a plain one host paths: not interchangeable.
+      auto key = SnapshotStore::key_for(
+          spec_, {o_.kernel_path, o_.initrd_path, o_.vmm_path, o_.boot_args + (o_.jail ? "\n[jailed]" : ""), o_.guest_cid});
       if (key.ok()) {
         key_ = *key;
       } else {
@@ -246,6 +348,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
         store_->set_aside(key_);
         notice("snapshot " + key_.substr(0, 12) + " did not load (" + restored.error().message + "); set aside, cold boot");
         kill_now();
+        end_jail();
         launched_ = false;
       }
     }
@@ -268,8 +371,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   }
 
   // Spawns kiln-vmm and waits until its API socket answers.
-  asio::awaitable<Status> spawn_and_wait_api(Clock::time_point deadline) {
-    Status spawned = spawn_vmm();
+  asio::awaitable<Status> spawn_and_wait_api(Clock::time_point deadline, const SnapshotPaths* snap = nullptr) {
+    Status spawned = spawn_vmm(snap);
     if (!spawned.ok()) co_return spawned.error();
     // The API socket appears once kiln-vmm is up: retry connecting until then.
     asio::steady_timer retry(io_);
@@ -287,11 +390,11 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // PUT /snapshot/load (own vsock socket), then this instance's identity over the control port.
   asio::awaitable<Status> restore_steps(const SnapshotPaths& snap) {
     auto deadline = Clock::now() + o_.api_timeout;
-    Status up = co_await spawn_and_wait_api(deadline);
+    Status up = co_await spawn_and_wait_api(deadline, &snap);
     if (!up.ok() || gone()) co_return up;
-    json load = {{"snapshot_path", snap.state},
-                 {"mem_backend", {{"backend_type", "File"}, {"backend_path", snap.mem}}},
-                 {"vsock_override", {{"uds_path", vsock_}}},
+    json load = {{"snapshot_path", o_.jail ? kJailSnapState : snap.state},
+                 {"mem_backend", {{"backend_type", "File"}, {"backend_path", o_.jail ? kJailSnapMem : snap.mem}}},
+                 {"vsock_override", {{"uds_path", vmm_vsock_}}},
                  {"resume_vm", true}};
     Status loaded = co_await vmm_api_put(api_sock_, "/snapshot/load", load.dump(), deadline);
     if (!loaded.ok() || gone()) co_return loaded;
@@ -334,11 +437,11 @@ class Vm : public std::enable_shared_from_this<Vm> {
     if (!up.ok() || gone()) co_return up;
     // Firecracker API shapes (see ARCHITECTURE.md "kilnd -> kiln-vmm").
     json machine = {{"vcpu_count", spec_.vcpus}, {"mem_size_mib", spec_.memory_mib}, {"smt", false}};
-    json boot_source = {{"kernel_image_path", o_.kernel_path}, {"boot_args", o_.boot_args}};
-    if (!o_.initrd_path.empty()) boot_source["initrd_path"] = o_.initrd_path;
-    json drive = {{"drive_id", "rootfs"}, {"path_on_host", spec_.rootfs_path}, {"is_root_device", false},
+    json boot_source = {{"kernel_image_path", kernel_}, {"boot_args", o_.boot_args}};
+    if (!initrd_.empty()) boot_source["initrd_path"] = initrd_;
+    json drive = {{"drive_id", "rootfs"}, {"path_on_host", rootfs_}, {"is_root_device", false},
                   {"is_read_only", true}};
-    json vsock = {{"guest_cid", o_.guest_cid}, {"uds_path", vsock_}};
+    json vsock = {{"guest_cid", o_.guest_cid}, {"uds_path", vmm_vsock_}};
     json start = {{"action_type", "InstanceStart"}};
     const std::pair<const char*, json> steps[] = {{"/machine-config", machine}, {"/boot-source", boot_source},
                                                   {"/drives/rootfs", drive},   {"/vsock", vsock},
@@ -449,14 +552,28 @@ class Vm : public std::enable_shared_from_this<Vm> {
     const auto t0 = Clock::now();
     const auto deadline = t0 + self->o_.api_timeout;
     const std::string api = self->api_sock_;
-    Status st = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Paused"})", deadline);
-    const bool paused = st.ok();
+    // A jailed VMM writes into a directory of its own root; the files are moved out below.
+    const std::string out_dir = self->root_ + kJailSnapOutDir;
+    Status st = self->o_.jail ? self->make_vmm_dir(out_dir) : ok_status();
+    bool paused = false;
+    if (st.ok()) {
+      st = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Paused"})", deadline);
+      paused = st.ok();
+    }
     if (paused) {
-      json create = {{"snapshot_type", "Full"}, {"snapshot_path", tmp.state}, {"mem_file_path", tmp.mem}};
+      json create = {{"snapshot_type", "Full"},
+                     {"snapshot_path", self->o_.jail ? std::string(kJailSnapOutDir) + "/state" : tmp.state},
+                     {"mem_file_path", self->o_.jail ? std::string(kJailSnapOutDir) + "/mem" : tmp.mem}};
       st = co_await vmm_api_put(api, "/snapshot/create", create.dump(), deadline);
     }
     Status resumed = ok_status();
     if (paused && !self->gone()) resumed = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Resumed"})", deadline);
+    if (st.ok() && self->o_.jail) {
+      // Out of the jail before it is cleaned up; the store's directory is kilnd's alone.
+      st = take_vmm_file(out_dir + "/state", tmp.state);
+      if (st.ok()) st = take_vmm_file(out_dir + "/mem", tmp.mem);
+      if (st.ok() && ::chmod(tmp.dir.c_str(), 0700) != 0) st = errno_error("chmod " + tmp.dir);
+    }
     if (st.ok()) st = self->store_->commit(self->key_, tmp);
     else self->store_->abandon(self->key_, tmp);
     self->snapshotting_ = false;
@@ -467,6 +584,15 @@ class Vm : public std::enable_shared_from_this<Vm> {
       co_return;
     }
     self->mark_ready();
+  }
+
+  // A directory in the jail's root that only the VMM's user (and kilnd) can write.
+  Status make_vmm_dir(const std::string& path) {
+    if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + path);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error(path + " is not a directory");
+    if (::chown(path.c_str(), jail_spec_.uid, jail_spec_.gid) != 0) return errno_error("chown " + path);
+    return ok_status();
   }
 
   static asio::awaitable<void> send_spec(std::shared_ptr<Vm> self) {
@@ -532,6 +658,11 @@ class Vm : public std::enable_shared_from_this<Vm> {
   InstanceSpec spec_;
   InstanceCallbacks cb_;
   std::string dir_, api_sock_, vsock_, log_path_;
+  // As the VMM names them: the host paths above, or jail paths ("/vsock.sock") in a jail.
+  std::string vmm_api_sock_, vmm_vsock_, kernel_, initrd_, rootfs_;
+  jail::JailSpec jail_spec_;  // with o_.jail
+  std::string root_;  // the jail's root on the host
+  bool jail_live_ = false;  // a jail exists and must be cleaned up
   local::acceptor events_acceptor_;
   std::shared_ptr<local::socket> events_sock_;
   std::unique_ptr<asio::posix::stream_descriptor> pidfd_;
@@ -561,6 +692,35 @@ class VmHandle : public VmInstance {
 
 }  // namespace
 
+std::string jail_base_dir(const VmmBackendOptions& options) {
+  if (!options.jail_base.empty()) return options.jail_base;
+  std::string run = options.run_dir;
+  while (run.size() > 1 && run.back() == '/') run.pop_back();
+  return fs::path(run).parent_path().string() + "/jail";
+}
+
+jail::JailSpec vmm_jail_spec(const VmmBackendOptions& options, const InstanceSpec& spec, std::uint64_t index) {
+  jail::JailSpec j;
+  j.id = spec.instance_id;
+  j.exec_file = options.vmm_path;
+  const std::uint32_t count = std::max<std::uint32_t>(options.jail_uid_count, 1);
+  j.uid = j.gid = options.jail_uid_base + static_cast<std::uint32_t>(index % count);
+  j.chroot_base_dir = jail_base_dir(options);
+  // 64-bit sums of 32-bit values: no overflow; saturate what goes back into 32 bits.
+  const std::uint64_t bytes = (std::uint64_t{spec.memory_mib} + options.jail_memory_margin_mib) << 20;
+  constexpr std::uint64_t kU32Max = 0xffffffffu;
+  j.limits.memory_bytes = bytes;
+  j.limits.cpu_millicores = static_cast<std::uint32_t>(std::min<std::uint64_t>((std::uint64_t{spec.vcpus} + 1) * 1000, kU32Max));
+  j.limits.pids_max = static_cast<std::uint32_t>(std::min<std::uint64_t>(std::uint64_t{spec.vcpus} + options.jail_pids_margin, kU32Max));
+  j.rlimit_nofile = options.jail_nofile;
+  j.rlimit_fsize = bytes;  // the largest file it writes is a snapshot's memory file
+  j.files.push_back({options.kernel_path, kJailKernel, true});
+  if (!options.initrd_path.empty()) j.files.push_back({options.initrd_path, kJailInitrd, true});
+  j.files.push_back({spec.rootfs_path, kJailRootfs, true});
+  j.daemonize = true;  // own session: a ^C at kilnd's terminal is kilnd's to handle
+  return j;
+}
+
 VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io), options_(std::move(options)) {
   if (!options_.snapshot_dir.empty()) {
     auto store = SnapshotStore::open(options_.snapshot_dir);
@@ -575,12 +735,12 @@ VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io
 SnapshotStats VmmBackend::snapshot_stats() const { return snapshots_ ? snapshots_->stats() : SnapshotStats{}; }
 
 std::unique_ptr<VmInstance> VmmBackend::start(const InstanceSpec& spec, InstanceCallbacks callbacks) {
-  auto vm = std::make_shared<Vm>(io_, options_, snapshots_, spec, std::move(callbacks));
+  auto vm = std::make_shared<Vm>(io_, options_, snapshots_, spec, std::move(callbacks), next_index_++);
   vm->begin();
   return std::make_unique<VmHandle>(vm);
 }
 
-std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir) {
+std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir, const std::string& jail_base) {
   std::vector<std::string> report;
   std::error_code ec;
   if (!fs::is_directory(run_dir, ec)) return report;
@@ -593,7 +753,9 @@ std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir) {
       // Only a process whose command line names this run dir's API socket is ours.
       std::string cmdline = read_small("/proc/" + std::to_string(pid) + "/cmdline");
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      if (cmdline.find(dir + "/api.sock") != std::string::npos) {
+      // A jailed one names jail paths: "/kiln-vmm --api-sock /api.sock --id <this dir's name> ".
+      const std::string jailed = std::string(" --api-sock ") + kJailApiSock + " --id " + entry.path().filename().string() + " ";
+      if (cmdline.find(dir + "/api.sock") != std::string::npos || cmdline.find(jailed) != std::string::npos) {
         // Wait (bounded) until it is gone, so its run dir is not removed under it.
         UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
         ::kill(static_cast<pid_t>(pid), SIGKILL);
@@ -606,6 +768,24 @@ std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir) {
     }
     fs::remove_all(dir, ec);
     report.push_back("removed run dir " + dir);
+  }
+  // Leftover jails (<base>/<exec-name>/<id>): their VMMs were killed above.
+  VmmBackendOptions o;
+  o.run_dir = run_dir;
+  o.jail_base = jail_base;
+  const std::string base = jail_base_dir(o);
+  for (const auto& exec_dir : fs::directory_iterator(base, ec)) {
+    if (!exec_dir.is_directory() || exec_dir.is_symlink()) continue;
+    std::error_code ec2;
+    for (const auto& id_dir : fs::directory_iterator(exec_dir.path(), ec2)) {
+      jail::JailSpec j;
+      j.id = id_dir.path().filename().string();
+      j.exec_file = "/" + exec_dir.path().filename().string();
+      j.chroot_base_dir = base;
+      Status st = jail::cleanup(j);
+      report.push_back(st.ok() ? "removed jail " + id_dir.path().string()
+                               : "could not remove jail " + id_dir.path().string() + ": " + st.error().message);
+    }
   }
   return report;
 }

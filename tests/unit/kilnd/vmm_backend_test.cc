@@ -2,7 +2,8 @@
 // the guest's kiln-init), configures it over the Firecracker-style API, speaks the agent
 // protocol over hybrid-vsock Unix sockets (hello -> launch spec -> ready, logs, status,
 // shutdown), invokes through port 9000, and reports failures (exit, not ready, VMM killed,
-// boot timeout, API errors). Plus the CONNECT handshake against hostile answers and reap_stale.
+// boot timeout, API errors). Plus the CONNECT handshake against hostile answers and reap_stale,
+// and the jail settings (spec derived from the instance, refusals as values, leftover jails).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "src/jail/jail.h"
 #include "src/pool/hybrid_vsock.h"
 #include "src/pool/vmm_backend.h"
 
@@ -50,6 +52,7 @@ class BackendTest : public ::testing::Test {
     opts_.initrd_path = "/boot/initrd-test";
     opts_.run_dir = dir_ + "/run";
     fs::create_directories(opts_.run_dir);
+    opts_.jail = false;  // fake-kiln-vmm runs unjailed (a jail needs root and real boot files)
     opts_.stop_grace = std::chrono::milliseconds(2000);
   }
   void TearDown() override {
@@ -61,7 +64,10 @@ class BackendTest : public ::testing::Test {
   template <typename P>
   bool run_until(P pred) {
     auto deadline = Clock::now() + std::chrono::seconds(20);
-    while (!pred() && Clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(100));
+    while (!pred() && Clock::now() < deadline) {
+      if (io_.stopped()) io_.restart();  // it stops whenever it runs out of work (an instance that never started)
+      io_.run_one_for(std::chrono::milliseconds(100));
+    }
     return pred();
   }
 
@@ -363,6 +369,112 @@ TEST_F(BackendTest, ReapStaleKillsLeftoversAndRemovesRunDirs) {
   EXPECT_FALSE(fs::exists(opts_.run_dir + "/old-2"));
   EXPECT_EQ(::kill(getpid(), 0), 0);
   EXPECT_EQ(report.size(), 3u);
+}
+
+TEST_F(BackendTest, JailSpecFollowsTheInstance) {
+  // Real files, so the jail's own validation (paths, types, id) runs on the derived spec.
+  const std::string kernel = dir_ + "/vmlinux", initrd = dir_ + "/initrd.cpio", rootfs = dir_ + "/fn.ext4";
+  for (const auto& f : {kernel, initrd, rootfs}) std::ofstream(f) << "x";
+  opts_.kernel_path = kernel;
+  opts_.initrd_path = initrd;
+  opts_.jail_uid_count = 3;
+  InstanceSpec s = spec("fn-1");
+  s.rootfs_path = rootfs;
+  s.memory_mib = 128;
+  s.vcpus = 2;
+  jail::JailSpec j = vmm_jail_spec(opts_, s, 4);
+  EXPECT_EQ(jail_base_dir(opts_), dir_ + "/jail");
+  EXPECT_EQ(j.chroot_base_dir, dir_ + "/jail");
+  EXPECT_EQ(j.id, "fn-1");
+  EXPECT_EQ(j.exec_file, KILN_FAKE_VMM);
+  EXPECT_EQ(j.uid, 60001u);  // 60000 + 4 % 3
+  EXPECT_EQ(j.gid, 60001u);
+  EXPECT_EQ(j.limits.memory_bytes, (128ull + 256) << 20);
+  EXPECT_EQ(j.limits.cpu_millicores, 3000u);
+  EXPECT_EQ(j.limits.pids_max, 34u);
+  EXPECT_EQ(j.rlimit_fsize, (128ull + 256) << 20);
+  EXPECT_EQ(j.rlimit_nofile, 2048u);
+  ASSERT_EQ(j.files.size(), 3u);
+  for (const auto& f : j.files) {
+    EXPECT_TRUE(f.read_only) << f.host_path;
+    EXPECT_FALSE(f.chown_to_vmm) << f.host_path;
+  }
+  EXPECT_EQ(j.files[0].jail_path, "/vmlinux");
+  EXPECT_EQ(j.files[1].jail_path, "/initrd");
+  EXPECT_EQ(j.files[2].host_path, rootfs);
+  EXPECT_EQ(j.files[2].jail_path, "/rootfs.img");
+  EXPECT_TRUE(j.dev_kvm);
+  fs::create_directories(j.chroot_base_dir);  // the backend makes it before its first jail
+  EXPECT_TRUE(jail::validate_spec(j).ok()) << jail::validate_spec(j).error().message;
+
+  // Huge sizes saturate instead of wrapping; a trailing slash does not move the base.
+  s.vcpus = 0xffffffffu;
+  s.memory_mib = 0xffffffffu;
+  j = vmm_jail_spec(opts_, s, 0);
+  EXPECT_EQ(j.limits.cpu_millicores, 0xffffffffu);
+  EXPECT_EQ(j.limits.pids_max, 0xffffffffu);
+  EXPECT_EQ(j.limits.memory_bytes, (0xffffffffull + 256) << 20);
+  opts_.run_dir = dir_ + "/run//";
+  EXPECT_EQ(jail_base_dir(opts_), dir_ + "/jail");
+  opts_.jail_base = "/srv/kiln-jail";
+  EXPECT_EQ(vmm_jail_spec(opts_, s, 0).chroot_base_dir, "/srv/kiln-jail");
+}
+
+TEST_F(BackendTest, JailRefusalIsReportedAndLeavesNothing) {
+  // The kernel does not exist: the jail refuses the spec before creating anything.
+  opts_.jail = true;
+  VmmBackend backend(io_, opts_);
+  Events e;
+  auto vm = backend.start(spec("jailed-1"), callbacks(e));
+  ASSERT_TRUE(run_until([&] { return e.ended.has_value(); }));
+  EXPECT_FALSE(e.ready);
+  EXPECT_NE(e.ended->find("/boot/vmlinux-test"), std::string::npos) << *e.ended;
+  bool stopped = false;
+  vm->stop([&] { stopped = true; });
+  ASSERT_TRUE(run_until([&] { return stopped; }));
+  EXPECT_FALSE(fs::exists(opts_.run_dir + "/jailed-1"));
+  EXPECT_FALSE(fs::exists(dir_ + "/jail/" + fs::path(KILN_FAKE_VMM).filename().string() + "/jailed-1"));
+}
+
+TEST_F(BackendTest, ReapStaleKillsJailedLeftoversAndRemovesTheirJails) {
+  // A jailed VMM's command line names jail paths; this stand-in blocks in `read` on a pipe.
+  std::string run = opts_.run_dir + "/old-3";
+  fs::create_directories(run);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::vector<std::string> args = {"/kiln-vmm", "-c", "read x", "--api-sock", "/api.sock", "--id", "old-3"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, "/bin/sh", &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[0]);
+  std::ofstream(run + "/vmm.pid") << pid << "\n";
+  // A jail left behind (its VMM gone), and one whose id the jail refuses: reported, not removed.
+  const std::string jail = dir_ + "/jail/kiln-vmm/old-3";
+  fs::create_directories(jail + "/root/dev");
+  std::ofstream(jail + "/root/api.sock") << "";
+  fs::create_directories(dir_ + "/jail/kiln-vmm/bad.id");
+  // Only once sh runs with those arguments (a deadline, no sleep) is the leftover recognizable.
+  const std::string cmdline_path = "/proc/" + std::to_string(pid) + "/cmdline";
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (slurp(cmdline_path).find("/api.sock") == std::string::npos && Clock::now() < deadline) std::this_thread::yield();
+  auto report = VmmBackend::reap_stale(opts_.run_dir);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  close(fds[1]);
+  std::string all;
+  for (const auto& l : report) all += l + "\n";
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status << "\n" << all;
+  EXPECT_FALSE(fs::exists(run));
+  EXPECT_FALSE(fs::exists(jail));
+  EXPECT_TRUE(fs::exists(dir_ + "/jail/kiln-vmm/bad.id"));
+  EXPECT_NE(all.find("removed jail " + jail), std::string::npos) << all;
+  EXPECT_NE(all.find("could not remove jail"), std::string::npos) << all;
 }
 
 }  // namespace
