@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <future>
 
@@ -14,6 +15,7 @@
 #include "vmm/core/vmm.h"
 #include "vmm/snapshot/snapshot_file.h"
 #include "vmm/snapshot/vm_state.h"
+#include "vmm/logging/logger.h"
 
 namespace kiln::vmm {
 namespace {
@@ -149,6 +151,17 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
 }
 
 Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad& load, Options options) {
+  // Phase timings at info level (PUT /logger {"level": "Info"}): where a restore spends its time.
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto t_phase = t0;
+  std::string phases;
+  auto phase = [&](const char* name) {
+    const auto now = Clock::now();
+    phases += std::string(phases.empty() ? "" : ", ") + name + " " +
+              std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(now - t_phase).count() / 1000.0).substr(0, 6) + " ms";
+    t_phase = now;
+  };
   KILN_ASSIGN_OR_RETURN(std::string payload, snapshot::read_state_file(load.snapshot_path));
   KILN_ASSIGN_OR_RETURN(snapshot::VmState state, snapshot::decode_vm_state(payload));
   auto parsed = config::parse_vm_config_text(state.config_json);
@@ -169,8 +182,11 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
     if (!found) return make_error("drive override for unknown drive '" + o.drive_id + "'");
   }
 
+  phase("state file");
   KILN_ASSIGN_OR_RETURN(GuestMemory mem, map_memory_file(load.mem_backend.backend_path, state.mem_bytes));
+  phase("memory map");
   KILN_ASSIGN_OR_RETURN(auto vmm, assemble(config, options, std::move(mem)));
+  phase("VM and devices");
   if (state.devices.size() != vmm->virtio_.size()) return make_error("snapshot devices do not match its configuration");
 
   KILN_TRY(vmm->vm_.set_pit2(state.pit));
@@ -195,6 +211,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
     KILN_TRY(vcpu->set_vcpu_events(vs.events));
     vmm->vcpus_.push_back(std::move(vcpu));
   }
+  phase("vCPU state");
   KILN_TRY(vmm->serial_->restore(state.serial));
   KILN_TRY(vmm->i8042_->restore(state.i8042));
   for (size_t i = 0; i < state.devices.size(); ++i) {
@@ -207,6 +224,9 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
   if (vmm->vsock_ != nullptr) {
     if (auto s = vmm->vsock_->send_transport_reset(); !s.ok()) return s.error().wrap("vsock transport reset");
   }
+  phase("device state");
+  KILN_LOG_INFO("snapshot load: %s; total %.1f ms", phases.c_str(),
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count() / 1000.0);
   if (!load.resume_vm) {
     vmm->pause_requested_ = true;  // vCPUs park before their first KVM_RUN
     for (auto& v : vmm->vcpus_) v->run_struct()->immediate_exit = 1;
