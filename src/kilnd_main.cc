@@ -34,6 +34,8 @@ constexpr const char* kUsage =
     "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
     "  --vmm-arg ARG         extra argument for every kiln-vmm (repeatable; debugging, e.g.\n"
     "                        --vmm-arg=--no-seccomp)\n"
+    "  --jail on|off         run every kiln-vmm in its own jail (namespaces, pivot_root, cgroups,\n"
+    "                        own uid/gid, no capabilities; default on when kilnd runs as root)\n"
     "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
     "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
     "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
   std::string unix_path;
   std::string tenants_file;
   bool snapshots = true;
+  bool jail = ::geteuid() == 0;
   const char* env_state = std::getenv("KILN_STATE_DIR");
   o.state_dir = env_state && *env_state ? env_state : "/var/lib/kiln";
   for (int i = 1; i < argc; ++i) {
@@ -115,6 +118,8 @@ int main(int argc, char** argv) {
       vmm.boot_timeout = std::chrono::milliseconds(n);
     } else if (a == "--vmm-arg") {
       vmm.extra_vmm_args.push_back(value());
+    } else if (a == "--jail" && (v = value(), v == "on" || v == "off")) {
+      jail = v == "on";
     } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
       snapshots = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
@@ -175,6 +180,9 @@ int main(int argc, char** argv) {
   }
   vmm.run_dir = o.state_dir + "/run";
   if (snapshots) vmm.snapshot_dir = o.state_dir + "/snapshots";
+  vmm.jail = jail;
+  // The pool waits for a start as long as the backend may take: API, boot, then a snapshot.
+  o.start_timeout = vmm.api_timeout + vmm.boot_timeout + std::max(vmm.api_timeout, vmm.boot_timeout);
   if (vmm.kernel_path.empty()) std::fprintf(stderr, "kilnd: warning: no --kernel given; instances cannot boot\n");
 
   std::error_code ec;

@@ -41,8 +41,10 @@ Result<HttpResult> exchange(asio::io_context& io, Stream& stream, const std::str
   if (o.on_body) parser.on_chunk_body(on_chunk);
   http::async_read(stream, buf, parser, [&ec](beast::error_code e, std::size_t) { ec = e; });
   io.run();
-  if (ec && ec != http::error::end_of_stream) {
+  // end_of_stream ends a body that runs to the close, never an answer without its header.
+  if (ec && (ec != http::error::end_of_stream || !parser.is_header_done())) {
     if (ec == beast::error::timeout) return make_error("timed out waiting for kilnd");
+    if (ec == http::error::end_of_stream) return make_error("kilnd closed the connection without an answer");
     return make_error("reading the answer: " + ec.message());
   }
   auto& res = parser.get();

@@ -306,6 +306,7 @@ pool::PoolSettings Daemon::pool_settings(const registry::FunctionRecord& r) cons
   }
   s.max_queue = c.max_queue;
   s.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
+  s.start_timeout = options_.start_timeout;
   s.heartbeat_interval = options_.heartbeat_interval;
   return s;
 }

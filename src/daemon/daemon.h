@@ -38,6 +38,8 @@ struct DaemonOptions {
   server::ServerOptions server;
   std::chrono::milliseconds tick_interval{250};
   std::chrono::milliseconds heartbeat_interval{5000};
+  // Spawn to ready for one instance (the backend's API + boot allowances, and a first snapshot).
+  std::chrono::milliseconds start_timeout{60000};
   std::chrono::milliseconds drain_timeout{30000};  // SIGTERM: how long in-flight work may take
   logs::LogStoreOptions logs;  // dir defaults to <state_dir>/logs
   // --tenants FILE: bearer tokens and quotas. nullopt: every request is the implicit admin.

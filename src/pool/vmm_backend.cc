@@ -550,7 +550,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   // Pause, PUT /snapshot/create into a temporary dir, resume; the snapshot is kept only whole.
   static asio::awaitable<void> snapshot_then_ready(std::shared_ptr<Vm> self, SnapshotPaths tmp) {
     const auto t0 = Clock::now();
-    const auto deadline = t0 + self->o_.api_timeout;
+    // Writing the memory file can take long on a loaded host: the boot allowance, not the API's.
+    const auto deadline = t0 + std::max(self->o_.api_timeout, self->o_.boot_timeout);
     const std::string api = self->api_sock_;
     // A jailed VMM writes into a directory of its own root; the files are moved out below.
     const std::string out_dir = self->root_ + kJailSnapOutDir;
@@ -567,7 +568,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
       st = co_await vmm_api_put(api, "/snapshot/create", create.dump(), deadline);
     }
     Status resumed = ok_status();
-    if (paused && !self->gone()) resumed = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Resumed"})", deadline);
+    if (paused && !self->gone()) {
+      resumed = co_await vmm_api_send(api, http::verb::patch, "/vm", R"({"state": "Resumed"})", Clock::now() + self->o_.api_timeout);
+    }
     if (st.ok() && self->o_.jail) {
       // Out of the jail before it is cleaned up; the store's directory is kilnd's alone.
       st = take_vmm_file(out_dir + "/state", tmp.state);

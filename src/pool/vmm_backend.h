@@ -33,13 +33,14 @@ struct VmmBackendOptions {
   std::vector<std::string> extra_vmm_args;  // appended to kiln-vmm's argv
   std::chrono::milliseconds api_timeout{30000};  // spawn to a configured, started VM (slow under nesting)
   std::chrono::milliseconds boot_timeout{60000};  // InstanceStart to the agent's ready event
-  std::chrono::milliseconds connect_timeout{5000};
+  // A hybrid-vsock connect (invocations, launch spec, identity); invocations are bounded by
+  // their own deadline too. Generous: under load a slow guest is not a dead one.
+  std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds check_timeout{5000};
   std::chrono::milliseconds stop_grace{2000};
   std::string snapshot_dir;  // empty: no snapshots, every instance cold-boots
 
-  // The jail (issue 8). The kilnd e2e tests pass with it on (as root); it stays off by default
-  // until kilnd has a flag for runs without root or real boot files (the CLI test's fake VMM).
+  // The jail (issue 8): kilnd turns it on by default when it runs as root (`--jail on|off`).
   bool jail = false;
   std::string jail_base;  // chroot base; empty: <run_dir>/../jail (beside run/ in the state dir)
   // Instance n runs as uid = gid = jail_uid_base + n % jail_uid_count.

@@ -87,16 +87,26 @@ std::string kvm_unusable_reason(const KilndPaths& paths, const std::string& scra
 }
 
 std::vector<pid_t> vmm_pids(const std::string& state_dir) {
-  std::vector<pid_t> out;
+  // A jailed kiln-vmm's command line holds jail paths only (/api.sock, --id <instance>): it is
+  // ours when its id names an instance dir of this state dir (run/<id> or jail/kiln-vmm/<id>).
+  std::vector<std::string> ids;
   std::error_code ec;
+  for (const char* sub : {"/run", "/jail/kiln-vmm"}) {
+    for (const auto& e : fs::directory_iterator(state_dir + sub, ec)) ids.push_back(e.path().filename().string());
+  }
+  std::vector<pid_t> out;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     const std::string name = e.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::string cmd = slurp((e.path() / "cmdline").string());
     std::string argv0 = cmd.substr(0, cmd.find('\0'));
-    if (argv0.find("kiln-vmm") != std::string::npos && cmd.find(state_dir) != std::string::npos) {
-      out.push_back(static_cast<pid_t>(std::stol(name)));
+    if (argv0.find("kiln-vmm") == std::string::npos) continue;
+    bool ours = cmd.find(state_dir) != std::string::npos;
+    for (std::size_t i = 0; !ours && i < ids.size(); ++i) {
+      const std::string id_arg = std::string("--id") + '\0' + ids[i] + '\0';
+      ours = cmd.find(id_arg) != std::string::npos || cmd.find("--id=" + ids[i] + '\0') != std::string::npos;
     }
+    if (ours) out.push_back(static_cast<pid_t>(std::stol(name)));
   }
   return out;
 }

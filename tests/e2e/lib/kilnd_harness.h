@@ -37,7 +37,8 @@ Result<std::string> make_temp_dir(const std::string& prefix);
 // note that the e2e tier runs inside the nested test host (callers skip with it).
 std::string kvm_unusable_reason(const KilndPaths& paths, const std::string& scratch_dir);
 
-// kiln-vmm processes whose command line mentions `state_dir`.
+// kiln-vmm processes of `state_dir`: their command line mentions it, or (jailed) their --id is
+// one of its instance dirs.
 std::vector<pid_t> vmm_pids(const std::string& state_dir);
 bool process_alive(pid_t pid);
 

@@ -117,7 +117,7 @@ class CliTest : public ::testing::Test {
   void start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_,
                                       "--vmm", build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel",
-                                      "/nonexistent/vmlinux"};
+                                      "/nonexistent/vmlinux", "--jail", "off"};  // the fake VMM has no real boot files
     args.insert(args.end(), extra.begin(), extra.end());
     kilnd_ = spawn(args, true);
     ASSERT_GT(kilnd_.pid, 0);
