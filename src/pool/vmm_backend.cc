@@ -344,9 +344,14 @@ class Vm : public std::enable_shared_from_this<Vm> {
           mark_ready();
           co_return ok_status();
         }
-        // A snapshot that does not load is set aside; this instance cold-boots instead.
-        store_->set_aside(key_);
-        notice("snapshot " + key_.substr(0, 12) + " did not load (" + restored.error().message + "); set aside, cold boot");
+        // A snapshot the VMM refuses is set aside; any other failure (a slow start, the identity
+        // round trip) leaves it for the next instance. Either way this one cold-boots.
+        if (snapshot_refused_) {
+          store_->set_aside(key_);
+          notice("snapshot " + key_.substr(0, 12) + " did not load (" + restored.error().message + "); set aside, cold boot");
+        } else {
+          notice("restore from snapshot " + key_.substr(0, 12) + " failed (" + restored.error().message + "); cold boot");
+        }
         kill_now();
         end_jail();
         launched_ = false;
@@ -396,8 +401,13 @@ class Vm : public std::enable_shared_from_this<Vm> {
                  {"mem_backend", {{"backend_type", "File"}, {"backend_path", o_.jail ? kJailSnapMem : snap.mem}}},
                  {"vsock_override", {{"uds_path", vmm_vsock_}}},
                  {"resume_vm", true}};
-    Status loaded = co_await vmm_api_put(api_sock_, "/snapshot/load", load.dump(), deadline);
-    if (!loaded.ok() || gone()) co_return loaded;
+    auto loaded = co_await vmm_api_call(api_sock_, http::verb::put, "/snapshot/load", load.dump(), deadline);
+    if (!loaded.ok() || gone()) co_return loaded.ok() ? ok_status() : Status(loaded.error());
+    if (loaded->status < 200 || loaded->status >= 300) {
+      // The VMM refused the files (corrupt, truncated, wrong version): the snapshot is bad.
+      snapshot_refused_ = true;
+      co_return make_error("PUT /snapshot/load: " + std::to_string(loaded->status) + ": " + fault_message(loaded->body));
+    }
     launched_ = true;
     protocol::IdentityRequest id;
     id.hostname = spec_.launch.hostname;
@@ -658,6 +668,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::shared_ptr<SnapshotStore> store_;  // null: snapshots off
   std::string key_;  // this instance's snapshot key ("" = none)
   bool snapshotting_ = false;
+  bool snapshot_refused_ = false;  // the VMM refused the snapshot's files (not a transient failure)
   InstanceSpec spec_;
   InstanceCallbacks cb_;
   std::string dir_, api_sock_, vsock_, log_path_;
