@@ -38,16 +38,6 @@ constexpr const char* kProbeScript =
     "  echo outbound=unreachable\n"
     "fi\n";
 
-std::map<std::string, std::string> fields(const std::string& body) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(body);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 class IsolationE2e : public kiln::e2e::KilndTest {};
 
 TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
@@ -62,7 +52,7 @@ TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
   auto r = call("GET", "/v1/functions/probe/http/cgi-bin/probe");
   ASSERT_EQ(r.status, 200) << r.body;
   std::printf("guest view:\n%s", r.body.c_str());
-  auto f = fields(r.body);
+  auto f = kiln::e2e::key_values(r.body);
   EXPECT_EQ(f["net"], "lo ") << "network interfaces beyond loopback";
   EXPECT_EQ(f["disks"], "vda ") << "disks beyond the function's image";
   EXPECT_EQ(f["vda_ro"], "1");

@@ -35,16 +35,6 @@ constexpr const char* kInfoScript =
     "[ -n \"$QUERY_STRING\" ] && sleep \"$QUERY_STRING\"\n"
     "echo done\n";
 
-std::map<std::string, std::string> fields(const std::string& body) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(body);
-  for (std::string line; std::getline(in, line);) {
-    auto eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 std::int64_t wall_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -108,7 +98,7 @@ TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack)
   for (auto& c : calls) {
     HttpResult r = c.get();
     ASSERT_EQ(r.status, 200) << r.body;
-    by_instance[r.headers["x-kiln-instance-id"]] = fields(r.body);
+    by_instance[r.headers["x-kiln-instance-id"]] = kiln::e2e::key_values(r.body);
   }
   const std::int64_t after = wall_seconds();
   ASSERT_EQ(by_instance.size(), 3u) << "three calls should have run on three instances";

@@ -86,6 +86,16 @@ std::string kvm_unusable_reason(const KilndPaths& paths, const std::string& scra
   return slurp(out) + " (scripts/test runs the e2e tier inside the nested test host)";
 }
 
+std::map<std::string, std::string> key_values(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
 std::vector<pid_t> vmm_pids(const std::string& state_dir) {
   // A jailed kiln-vmm's command line holds jail paths only (/api.sock, --id <instance>): it is
   // ours when its id names an instance dir of this state dir (run/<id> or jail/kiln-vmm/<id>).

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,8 @@ struct KilndPaths {
 };
 
 std::string slurp(const std::string& path);
+// "key=value" lines of a text (e.g. a CGI probe's answer) as a map; other lines are ignored.
+std::map<std::string, std::string> key_values(const std::string& text);
 // A fresh directory under /tmp (mkdtemp) named after `prefix`.
 Result<std::string> make_temp_dir(const std::string& prefix);
 // Empty when this machine's KVM runs Linux guests, else kiln-vmm's self-test sentence plus a
