@@ -1,6 +1,8 @@
 // Hybrid-vsock client (CONNECT handshake) and the one-frame control exchange with kiln-init.
 #include "src/pool/hybrid_vsock.h"
 
+#include <memory>
+
 namespace kiln::kilnd::pool {
 namespace {
 
@@ -17,26 +19,44 @@ bool parse_connect_ack(std::string_view line) {
   return true;
 }
 
+namespace {
+
+// Cancels (and, with `close`, closes) a socket's pending operations when `deadline` passes;
+// the timer is cancelled when the guard goes out of scope.
+class SocketDeadline {
+ public:
+  SocketDeadline(local::socket& sock, std::chrono::steady_clock::time_point deadline, bool close)
+      : timer_(sock.get_executor()) {
+    timer_.expires_at(deadline);
+    timer_.async_wait([&sock, close, fired = fired_](const beast::error_code& ec) {
+      if (ec) return;
+      *fired = true;
+      beast::error_code ignored;
+      sock.cancel(ignored);
+      if (close) sock.close(ignored);
+    });
+  }
+  ~SocketDeadline() { timer_.cancel(); }
+  SocketDeadline(const SocketDeadline&) = delete;
+  SocketDeadline& operator=(const SocketDeadline&) = delete;
+  bool timed_out() const { return *fired_; }
+
+ private:
+  std::shared_ptr<bool> fired_ = std::make_shared<bool>(false);
+  asio::steady_timer timer_;
+};
+
+}  // namespace
+
 asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std::uint32_t port,
                                                       std::chrono::steady_clock::time_point deadline) {
   auto ex = co_await asio::this_coro::executor;
   local::socket sock(ex);
-  asio::steady_timer timer(ex);
-  timer.expires_at(deadline);
-  bool timed_out = false;
-  timer.async_wait([&sock, &timed_out](const beast::error_code& ec) {
-    if (!ec) {
-      timed_out = true;
-      beast::error_code ignored;
-      sock.cancel(ignored);
-      sock.close(ignored);
-    }
-  });
+  SocketDeadline guard(sock, deadline, true);
   beast::error_code ec;
   co_await sock.async_connect(local::endpoint(uds_path), asio::redirect_error(use_awaitable, ec));
   if (ec) {
-    timer.cancel();
-    co_return make_error("connect " + uds_path + ": " + (timed_out ? std::string("timed out") : ec.message()));
+    co_return make_error("connect " + uds_path + ": " + (guard.timed_out() ? std::string("timed out") : ec.message()));
   }
   std::string hello = "CONNECT " + std::to_string(port) + "\n";
   co_await asio::async_write(sock, asio::buffer(hello), asio::redirect_error(use_awaitable, ec));
@@ -49,8 +69,7 @@ asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std:
     if (c == '\n') break;
     line += c;
   }
-  timer.cancel();
-  if (timed_out) co_return make_error("vsock port " + std::to_string(port) + ": timed out");
+  if (guard.timed_out()) co_return make_error("vsock port " + std::to_string(port) + ": timed out");
   if (ec) {
     co_return make_error("vsock port " + std::to_string(port) + ": " +
                          (ec == asio::error::eof ? std::string("refused (nothing listens in the guest)") : ec.message()));
@@ -64,17 +83,7 @@ asio::awaitable<Result<protocol::Frame>> control_request(std::string uds_path, s
   auto conn = co_await hybrid_connect(uds_path, kGuestControlPort, deadline);
   if (!conn.ok()) co_return conn.error();
   local::socket sock = std::move(conn.value());
-  auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer timer(ex);
-  timer.expires_at(deadline);
-  bool timed_out = false;
-  timer.async_wait([&sock, &timed_out](const beast::error_code& ec) {
-    if (!ec) {
-      timed_out = true;
-      beast::error_code ignored;
-      sock.cancel(ignored);
-    }
-  });
+  SocketDeadline guard(sock, deadline, false);
   beast::error_code ec;
   co_await asio::async_write(sock, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
   protocol::FrameDecoder decoder;
@@ -84,15 +93,11 @@ asio::awaitable<Result<protocol::Frame>> control_request(std::string uds_path, s
   while (!ec && !have) {
     std::size_t n = co_await sock.async_read_some(asio::buffer(buf), asio::redirect_error(use_awaitable, ec));
     if (ec) break;
-    if (auto st = decoder.feed(std::string_view(buf, n)); !st.ok()) {
-      timer.cancel();
-      co_return st.error().wrap("control reply");
-    }
+    if (auto st = decoder.feed(std::string_view(buf, n)); !st.ok()) co_return st.error().wrap("control reply");
     have = decoder.next(&reply);
   }
-  timer.cancel();
   if (!have) {
-    co_return make_error(timed_out ? std::string("control request timed out") : "control connection: " + ec.message());
+    co_return make_error(guard.timed_out() ? std::string("control request timed out") : "control connection: " + ec.message());
   }
   co_return reply;
 }
