@@ -38,6 +38,9 @@ constexpr const char* kUsage =
     "                        own uid/gid, no capabilities; default on when kilnd runs as root)\n"
     "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
     "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
+    "  --park-vmms on|off    with snapshots: keep one kiln-vmm per function started ahead, its\n"
+    "                        snapshot bound, for the next instance (restore = one API call;\n"
+    "                        default on)\n"
     "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
     "                        every caller is the admin\n";
 
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
       jail = v == "on";
     } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
       snapshots = v == "on";
+    } else if (a == "--park-vmms" && (v = value(), v == "on" || v == "off")) {
+      vmm.park_vmms = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
       o.drain_timeout = std::chrono::milliseconds(n);
     } else if (a == "--tenants") {

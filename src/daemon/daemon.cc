@@ -280,6 +280,8 @@ void Daemon::update_gauges() {
   metrics_.set(metrics::kSnapshots, {{"event", "restored"}}, static_cast<double>(snaps.restores));
   metrics_.set(metrics::kSnapshots, {{"event", "create_failed"}}, static_cast<double>(snaps.create_failures));
   metrics_.set(metrics::kSnapshots, {{"event", "load_failed"}}, static_cast<double>(snaps.load_failures));
+  metrics_.set(metrics::kParkedVmms, {{"state", "starting"}}, static_cast<double>(snaps.parked_starting));
+  metrics_.set(metrics::kParkedVmms, {{"state", "ready"}}, static_cast<double>(snaps.parked_ready));
   metrics_.clear(metrics::kInstances);
   metrics_.clear(metrics::kQueueDepth);
   for (auto& [name, f] : functions_) {

@@ -5,11 +5,15 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "common/unique_fd.h"
 
@@ -79,6 +83,28 @@ Result<std::vector<std::string>> parse_loader_list(const std::string& text) {
 }
 
 Result<std::vector<std::string>> exec_libraries(const std::string& exec_file) {
+  // The answer of the last run per exec file, while the file is the same one (device, inode,
+  // size, mtime): a jail per VMM need not start the loader each time.
+  using FileKey = std::tuple<dev_t, ino_t, off_t, std::int64_t, long>;
+  static std::mutex mu;
+  static std::map<std::string, std::pair<FileKey, std::vector<std::string>>> cache;
+  struct stat st {};
+  const bool stat_ok = ::stat(exec_file.c_str(), &st) == 0;
+  const FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  if (stat_ok) {
+    std::lock_guard lock(mu);
+    auto it = cache.find(exec_file);
+    if (it != cache.end() && it->second.first == key) return it->second.second;
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> libs, list_libraries(exec_file));
+  if (stat_ok) {
+    std::lock_guard lock(mu);
+    cache[exec_file] = {key, libs};
+  }
+  return libs;
+}
+
+Result<std::vector<std::string>> list_libraries(const std::string& exec_file) {
   KILN_ASSIGN_OR_RETURN(std::string interp, elf_interpreter(exec_file));
   if (interp.empty()) return std::vector<std::string>{};
 

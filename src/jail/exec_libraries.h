@@ -17,6 +17,10 @@ Result<std::string> elf_interpreter(const std::string& path);
 Result<std::vector<std::string>> parse_loader_list(const std::string& text);
 
 // Interpreter + libraries of `exec_file` (absolute host paths), empty for a static file.
+// Remembered per file while it stays the same file (device, inode, size, mtime).
 Result<std::vector<std::string>> exec_libraries(const std::string& exec_file);
+
+// The same, always asking the loader.
+Result<std::vector<std::string>> list_libraries(const std::string& exec_file);
 
 }  // namespace kiln::jail

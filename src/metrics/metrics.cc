@@ -125,6 +125,8 @@ void declare_kilnd_metrics(Metrics& m) {
   m.declare(kInstances, "Instances by function and state.", Metrics::Kind::kGauge);
   m.declare(kSnapshots, "Warm-start snapshots: created, restored, create_failed, load_failed (set aside).",
             Metrics::Kind::kCounter);
+  m.declare(kParkedVmms, "kiln-vmm processes started ahead for functions' next instances (restore = one API call).",
+            Metrics::Kind::kGauge);
 }
 
 }  // namespace kiln::kilnd::metrics

@@ -54,6 +54,7 @@ inline constexpr const char* kColdStarts = "kiln_cold_starts_total";
 inline constexpr const char* kQueueDepth = "kiln_queue_depth";
 inline constexpr const char* kInstances = "kiln_instances";
 inline constexpr const char* kSnapshots = "kiln_snapshot_events_total";  // event=created|restored|create_failed|load_failed
+inline constexpr const char* kParkedVmms = "kiln_parked_vmms";  // state=starting|ready
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

@@ -1,9 +1,13 @@
 // Instance pool state machine: starting -> ready (leases up to `concurrency`) -> stopping.
 #include "src/pool/function_pool.h"
 
+#include <atomic>
 #include <random>
 
 namespace kiln::kilnd::pool {
+namespace {
+std::atomic<std::uint64_t> next_pool_owner{1};
+}  // namespace
 
 const char* instance_state_name(InstanceState s) {
   switch (s) {
@@ -22,11 +26,14 @@ FunctionPool::FunctionPool(std::string function, PoolSettings settings, VmBacken
       spec_(std::move(spec)),
       version_(version),
       clock_(std::move(clock)),
-      hooks_(std::move(hooks)) {
+      hooks_(std::move(hooks)),
+      owner_(next_pool_owner++) {
   if (settings_.concurrency == 0) settings_.concurrency = 1;
+  prepare_next();
 }
 
 FunctionPool::~FunctionPool() {
+  // No backend_.forget() here: the backend may be gone already at exit; shutdown() forgets.
   // VmInstance destructors release their resources; none of their callbacks can reach us
   // afterwards (the token dies first).
   alive_token_.reset();
@@ -39,6 +46,11 @@ std::string FunctionPool::new_instance_id() {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%08llx", static_cast<unsigned long long>(rng() & 0xffffffffull));
   return function_ + "-" + std::to_string(next_instance_++) + "-" + buf;
+}
+
+void FunctionPool::prepare_next() {
+  next_id_ = new_instance_id();
+  backend_.prepare(owner_, spec_(next_id_));
 }
 
 std::size_t FunctionPool::alive() const { return instances_.size(); }
@@ -156,7 +168,7 @@ void FunctionPool::scale_up() {
 }
 
 void FunctionPool::start_instance() {
-  std::string id = new_instance_id();
+  std::string id = next_id_.empty() ? new_instance_id() : next_id_;
   auto inst = std::make_shared<Instance>();
   inst->id = id;
   inst->version = version_;
@@ -182,6 +194,7 @@ void FunctionPool::start_instance() {
   };
   if (hooks_.event) hooks_.event(id, "instance " + id + " starting");
   inst->vm = backend_.start(spec_(id), std::move(cb));
+  if (!shutting_down_) prepare_next();
 }
 
 void FunctionPool::on_ready(const std::string& id) {
@@ -322,7 +335,9 @@ void FunctionPool::update(PoolSettings settings, SpecFactory spec, std::uint64_t
   settings_ = settings;
   if (settings_.concurrency == 0) settings_.concurrency = 1;
   spec_ = std::move(spec);
+  const bool new_version = version != version_;
   version_ = version;
+  if (new_version && !shutting_down_) prepare_next();
   std::vector<std::string> old_idle;
   for (auto& [id, inst] : instances_) {
     if (inst->version != version_ && inst->in_flight == 0) old_idle.push_back(id);
@@ -334,6 +349,8 @@ void FunctionPool::update(PoolSettings settings, SpecFactory spec, std::uint64_t
 
 void FunctionPool::shutdown(std::function<void()> done) {
   shutting_down_ = true;
+  next_id_.clear();
+  backend_.forget(owner_);
   shutdown_done_ = std::move(done);
   fail_waiters(waiters_.size(), AcquireError::kShuttingDown, "kilnd is shutting down");
   std::vector<std::string> ids;

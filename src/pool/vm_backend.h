@@ -40,6 +40,7 @@ struct InstanceCallbacks {
 
 struct SnapshotStats {
   std::uint64_t created = 0, create_failures = 0, restores = 0, load_failures = 0;
+  std::uint64_t parked_starting = 0, parked_ready = 0;  // VMMs started ahead (VmBackend::prepare)
 };
 
 using ConnectHandler = std::function<void(Result<local::socket>)>;
@@ -63,6 +64,16 @@ class VmBackend {
   virtual ~VmBackend() = default;
   // Starts booting; progress arrives through the callbacks (never synchronously).
   virtual std::unique_ptr<VmInstance> start(const InstanceSpec& spec, InstanceCallbacks callbacks) = 0;
+  // A hint from pool `owner` (one per function): the next instance it starts will have `next`
+  // (its id included). A backend may get ready for it ahead of time; kiln's VmmBackend parks a
+  // kiln-vmm with that instance's snapshot bound, so a restore is one API call. Replaces the
+  // owner's earlier hint. Default: nothing.
+  virtual void prepare(std::uint64_t owner, const InstanceSpec& next) {
+    (void)owner;
+    (void)next;
+  }
+  // Pool `owner` starts no more instances: release whatever prepare() holds for it.
+  virtual void forget(std::uint64_t owner) { (void)owner; }
   // Warm-start snapshot counters (backends without snapshots: all zero).
   virtual SnapshotStats snapshot_stats() const { return {}; }
 };

@@ -87,18 +87,40 @@ Status take_vmm_file(const std::string& from, const std::string& to) {
   return ok_status();
 }
 
+// A snapshot file as it was when a parked VMM bound it: adoption checks it is still the one.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  bool operator==(const FileId&) const = default;
+};
+
+FileId file_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino, st.st_size};
+}
+
+// A jailed VMM's snapshot names jail paths (/rootfs.img), a plain one host paths: not interchangeable.
+Result<std::string> snapshot_key(const VmmBackendOptions& o, const InstanceSpec& spec) {
+  return SnapshotStore::key_for(
+      spec, {o.kernel_path, o.initrd_path, o.vmm_path, o.boot_args + (o.jail ? "\n[jailed]" : ""), o.guest_cid});
+}
+
 std::string exit_text(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
   return "ended";
 }
 
+}  // namespace
+
 class Vm : public std::enable_shared_from_this<Vm> {
  public:
-  Vm(asio::io_context& io, const VmmBackendOptions& o, std::shared_ptr<SnapshotStore> store, InstanceSpec spec,
-     InstanceCallbacks cb, std::uint64_t index)
-      : io_(io), o_(o), store_(std::move(store)), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io),
-        boot_timer_(io), exit_wait_(io) {
+  Vm(asio::io_context& io, std::shared_ptr<asio::thread_pool> spawner, const VmmBackendOptions& o,
+     std::shared_ptr<SnapshotStore> store, InstanceSpec spec, InstanceCallbacks cb, std::uint64_t index)
+      : io_(io), spawner_(std::move(spawner)), o_(o), store_(std::move(store)), spec_(std::move(spec)), cb_(std::move(cb)), events_acceptor_(io),
+        boot_timer_(io), exit_wait_(io), adopt_gate_(io) {
     dir_ = o_.run_dir + "/" + spec_.instance_id;
     log_path_ = dir_ + "/vmm.log";
     if (o_.jail) {
@@ -124,6 +146,36 @@ class Vm : public std::enable_shared_from_this<Vm> {
   }
 
   void begin() { asio::co_spawn(io_, boot(shared_from_this()), asio::detached); }
+
+  // A parked VMM for the instance `spec_` names (InstanceSpec::instance_id included): spawned
+  // now with its snapshot bound, it waits with its API up until adopt() or destroy().
+  void begin_parked() {
+    parked_ = true;
+    begin();
+  }
+
+  // Takes the parked VMM over for `spec` (the same instance id and snapshot): true, and `cb`
+  // moved in, when it is still usable; the restore then goes on with PUT /snapshot/load.
+  bool adopt(const InstanceSpec& spec, InstanceCallbacks& cb) {
+    if (!parked_ || adopted_ || gone() || spec.instance_id != spec_.instance_id) return false;
+    if (auto key = snapshot_key(o_, spec); !key.ok() || *key != key_) return false;
+    // The snapshot must still be the one bound into the jail (not set aside or replaced since).
+    auto snap = store_ ? store_->find(key_) : std::nullopt;
+    if (!snap || file_id(snap->state) != bound_state_ || file_id(snap->mem) != bound_mem_) return false;
+    spec_ = spec;
+    cb_ = std::move(cb);
+    adopted_ = true;
+    std::error_code ec;
+    fs::remove(dir_ + "/parked", ec);
+    adopt_gate_.cancel();
+    return true;
+  }
+
+  bool parked_alive() const { return parked_ && !adopted_ && !gone(); }
+  bool parked_ready() const { return parked_alive() && parked_api_up_; }
+
+  // Called with the key of each snapshot this VM commits (the backend parks VMMs on it).
+  void on_snapshot_taken(std::function<void(const std::string&)> f) { snapshot_taken_ = std::move(f); }
 
   void connect(ConnectHandler done) {
     if (gone()) {
@@ -155,6 +207,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   void destroy() {
     destroyed_ = true;
     cb_ = InstanceCallbacks{};
+    adopt_gate_.cancel();
     kill_now();
     cleanup();
   }
@@ -239,29 +292,54 @@ class Vm : public std::enable_shared_from_this<Vm> {
   }
 
   // kiln-vmm in its jail (with the snapshot to load bound read-only), then kilnd's listener.
-  Status spawn_jailed(const SnapshotPaths* snap) {
+  // Building a jail (mounts, cgroups, clone, exec) takes a while: it runs on the spawner
+  // thread so that the loop thread goes on serving invocations meanwhile.
+  asio::awaitable<Status> spawn_jailed(const SnapshotPaths* snap) {
     // The chroot base is kilnd's alone (0700): the VMMs never see host paths above their root.
     if (::mkdir(jail_spec_.chroot_base_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return errno_error("creating the jail base " + jail_spec_.chroot_base_dir);
+      co_return errno_error("creating the jail base " + jail_spec_.chroot_base_dir);
     }
     jail::JailSpec js = jail_spec_;
     if (snap) {
       js.files.push_back({snap->state, kJailSnapState, true});
       js.files.push_back({snap->mem, kJailSnapMem, true});
     }
-    UniqueFd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!log) return errno_error("open " + log_path_);
+    auto log = std::make_shared<UniqueFd>(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (!*log) co_return errno_error("open " + log_path_);
     std::vector<std::string> args = {"--api-sock", vmm_api_sock_, "--id", spec_.instance_id};
     args.insert(args.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
-    auto vm = jail::spawn(js, args, jail::Stdio{-1, log.get(), log.get()});
-    if (!vm.ok()) return vm.error();
+    struct Done {
+      explicit Done(asio::io_context& io) : timer(io, Clock::time_point::max()) {}
+      std::optional<Result<jail::JailedProcess>> result;
+      asio::steady_timer timer;
+    };
+    auto done = std::make_shared<Done>(io_);
+    asio::post(*spawner_, [done, js, args, log, &io = io_] {
+      Result<jail::JailedProcess> r = jail::spawn(js, args, jail::Stdio{-1, log->get(), log->get()});
+      asio::post(io, [done, r = std::move(r)]() mutable {
+        done->result.emplace(std::move(r));
+        done->timer.cancel();
+      });
+    });
+    beast::error_code ec;
+    while (!done->result) co_await done->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    Result<jail::JailedProcess>& vm = *done->result;
+    if (!vm.ok()) co_return vm.error();
+    if (destroyed_) {
+      // Dropped while the jail was being built: nothing may outlive the instance.
+      ::kill(vm->pid, SIGKILL);
+      while (::waitpid(vm->pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      (void)jail::cleanup(js);
+      co_return make_error("instance dropped while its kiln-vmm started");
+    }
     jail_live_ = true;
     watch_exit(vm->pid, vm->pidfd.release());
-    return listen_events();
+    co_return listen_events();
   }
 
-  Status spawn_vmm(const SnapshotPaths* snap) {
-    if (o_.jail) return spawn_jailed(snap);
+  asio::awaitable<Status> spawn_vmm(const SnapshotPaths* snap) {
+    if (o_.jail) co_return co_await spawn_jailed(snap);
     std::vector<std::string> argv = {o_.vmm_path, "--api-sock", api_sock_, "--id", spec_.instance_id};
     argv.insert(argv.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
     std::vector<char*> cargv;
@@ -285,15 +363,15 @@ class Vm : public std::enable_shared_from_this<Vm> {
     int rc = posix_spawn(&pid, o_.vmm_path.c_str(), &fa, &attr, cargv.data(), ::environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (rc != 0) return errno_error("spawn " + o_.vmm_path, rc);
+    if (rc != 0) co_return errno_error("spawn " + o_.vmm_path, rc);
     pid_ = pid;
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (pidfd < 0) {
       std::ofstream(dir_ + "/vmm.pid") << pid << "\n";
-      return errno_error("pidfd_open");
+      co_return errno_error("pidfd_open");
     }
     watch_exit(pid, pidfd);
-    return ok_status();
+    co_return ok_status();
   }
 
   void on_vmm_exit() {
@@ -324,23 +402,22 @@ class Vm : public std::enable_shared_from_this<Vm> {
     }
 
     if (store_) {
-      // A jailed VMM's snapshot names jail paths (/rootfs.img), a plain one host paths: not interchangeable.
-      auto key = SnapshotStore::key_for(
-          spec_, {o_.kernel_path, o_.initrd_path, o_.vmm_path, o_.boot_args + (o_.jail ? "\n[jailed]" : ""), o_.guest_cid});
+      auto key = snapshot_key(o_, spec_);
       if (key.ok()) {
         key_ = *key;
       } else {
         notice("starts without snapshots: " + key.error().message);
       }
     }
+    if (parked_ && (key_.empty() || !store_->find(key_))) co_return make_error("no snapshot to park a kiln-vmm for");
     if (!key_.empty()) {
       if (auto snap = store_->find(key_)) {
-        const auto t0 = Clock::now();
         Status restored = co_await restore_steps(*snap);
         if (gone()) co_return ok_status();
         if (restored.ok()) {
           store_->count_restore();
-          notice("restored from snapshot " + key_.substr(0, 12) + " in " + std::to_string(ms_since(t0)) + " ms");
+          notice("restored from snapshot " + key_.substr(0, 12) + " in " + std::to_string(ms_since(restore_t0_)) + " ms (" +
+                 restore_phases_ + ")");
           mark_ready();
           co_return ok_status();
         }
@@ -376,10 +453,14 @@ class Vm : public std::enable_shared_from_this<Vm> {
   }
 
   // Spawns kiln-vmm and waits until its API socket answers.
-  asio::awaitable<Status> spawn_and_wait_api(Clock::time_point deadline, const SnapshotPaths* snap = nullptr) {
-    Status spawned = spawn_vmm(snap);
+  asio::awaitable<Status> spawn_and_wait_api(Clock::time_point deadline) {
+    Status spawned = co_await spawn_vmm(nullptr);
     if (!spawned.ok()) co_return spawned.error();
-    // The API socket appears once kiln-vmm is up: retry connecting until then.
+    co_return co_await wait_api(deadline);
+  }
+
+  // The API socket appears once kiln-vmm is up: retry connecting until then.
+  asio::awaitable<Status> wait_api(Clock::time_point deadline) {
     asio::steady_timer retry(io_);
     beast::error_code ec;
     while (true) {
@@ -394,9 +475,37 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   // PUT /snapshot/load (own vsock socket), then this instance's identity over the control port.
   asio::awaitable<Status> restore_steps(const SnapshotPaths& snap) {
+    restore_t0_ = Clock::now();
+    auto phase_start = restore_t0_;
+    auto phase = [this, &phase_start](const char* name) {
+      restore_phases_ += (restore_phases_.empty() ? "" : ", ") + std::string(name) + " " + std::to_string(ms_since(phase_start));
+      phase_start = Clock::now();
+    };
+    restore_phases_.clear();
     auto deadline = Clock::now() + o_.api_timeout;
-    Status up = co_await spawn_and_wait_api(deadline, &snap);
+    bound_state_ = file_id(snap.state);
+    bound_mem_ = file_id(snap.mem);
+    // Marked before the process exists, so that no observer counts it as an instance's.
+    if (parked_) std::ofstream(dir_ + "/parked") << "waiting for an instance\n";
+    Status spawned = co_await spawn_vmm(&snap);
+    if (!spawned.ok()) co_return spawned;
+    phase("spawn");
+    Status up = co_await wait_api(deadline);
     if (!up.ok() || gone()) co_return up;
+    phase("api up");
+    if (parked_) {
+      // Parked: the restore goes on once an instance adopts this VMM; its clock starts then.
+      beast::error_code ec;
+      parked_api_up_ = true;
+      if (!adopted_) {
+        adopt_gate_.expires_at(Clock::time_point::max());
+        co_await adopt_gate_.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+      if (gone() || !adopted_) co_return make_error("the parked kiln-vmm was not adopted");
+      restore_phases_ = "parked kiln-vmm";
+      restore_t0_ = phase_start = Clock::now();
+      deadline = restore_t0_ + o_.api_timeout;
+    }
     json load = {{"snapshot_path", o_.jail ? kJailSnapState : snap.state},
                  {"mem_backend", {{"backend_type", "File"}, {"backend_path", o_.jail ? kJailSnapMem : snap.mem}}},
                  {"vsock_override", {{"uds_path", vmm_vsock_}}},
@@ -408,6 +517,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
       snapshot_refused_ = true;
       co_return make_error("PUT /snapshot/load: " + std::to_string(loaded->status) + ": " + fault_message(loaded->body));
     }
+    phase("load");
     launched_ = true;
     protocol::IdentityRequest id;
     id.hostname = spec_.launch.hostname;
@@ -433,6 +543,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
                                                             : Result<protocol::Ack>(make_error("unexpected reply frame"));
         if (!ack.ok()) co_return ack.error().wrap("identity");
         if (!ack->ok) co_return make_error("kiln-init refused the identity: " + ack->message);
+        phase("identity");
         co_return ok_status();
       }
       if (Clock::now() >= id_deadline) co_return reply.error().wrap("sending the identity");
@@ -589,6 +700,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
     }
     if (st.ok()) st = self->store_->commit(self->key_, tmp);
     else self->store_->abandon(self->key_, tmp);
+    if (st.ok() && self->snapshot_taken_) self->snapshot_taken_(self->key_);
     self->snapshotting_ = false;
     self->notice(st.ok() ? "snapshot " + self->key_.substr(0, 12) + " taken in " + std::to_string(ms_since(t0)) + " ms"
                          : "no snapshot: " + st.error().message);
@@ -664,11 +776,19 @@ class Vm : public std::enable_shared_from_this<Vm> {
   }
 
   asio::io_context& io_;
+  std::shared_ptr<asio::thread_pool> spawner_;  // builds jails off the loop thread
   VmmBackendOptions o_;
   std::shared_ptr<SnapshotStore> store_;  // null: snapshots off
   std::string key_;  // this instance's snapshot key ("" = none)
   bool snapshotting_ = false;
   bool snapshot_refused_ = false;  // the VMM refused the snapshot's files (not a transient failure)
+  std::string restore_phases_;  // "spawn N, api up N, load N, identity N" (ms) for the restore notice
+  Clock::time_point restore_t0_{};  // the restore's start (a parked VMM's: its adoption)
+  bool parked_ = false;  // spawned ahead for a future instance (begin_parked)
+  bool adopted_ = false;  // ... and an instance took it over
+  bool parked_api_up_ = false;  // ... and its API answers
+  FileId bound_state_, bound_mem_;  // the snapshot files bound into the jail
+  std::function<void(const std::string&)> snapshot_taken_;
   InstanceSpec spec_;
   InstanceCallbacks cb_;
   std::string dir_, api_sock_, vsock_, log_path_;
@@ -682,6 +802,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   std::unique_ptr<asio::posix::stream_descriptor> pidfd_;
   asio::steady_timer boot_timer_;
   asio::steady_timer exit_wait_;
+  asio::steady_timer adopt_gate_;  // a parked VMM waits on it for adopt()
   pid_t pid_ = -1;
   std::uint64_t peak_mib_ = 0;
   bool launched_ = false;
@@ -690,6 +811,8 @@ class Vm : public std::enable_shared_from_this<Vm> {
   bool stopping_ = false;
   bool destroyed_ = false;
 };
+
+namespace {
 
 class VmHandle : public VmInstance {
  public:
@@ -735,6 +858,12 @@ jail::JailSpec vmm_jail_spec(const VmmBackendOptions& options, const InstanceSpe
   return j;
 }
 
+VmmBackend::~VmmBackend() {
+  for (auto& [owner, parked] : parked_) {
+    if (parked.vm) parked.vm->destroy();
+  }
+}
+
 VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io), options_(std::move(options)) {
   if (!options_.snapshot_dir.empty()) {
     auto store = SnapshotStore::open(options_.snapshot_dir);
@@ -746,12 +875,97 @@ VmmBackend::VmmBackend(asio::io_context& io, VmmBackendOptions options) : io_(io
   }
 }
 
-SnapshotStats VmmBackend::snapshot_stats() const { return snapshots_ ? snapshots_->stats() : SnapshotStats{}; }
+SnapshotStats VmmBackend::snapshot_stats() const {
+  SnapshotStats s = snapshots_ ? snapshots_->stats() : SnapshotStats{};
+  for (const auto& [owner, parked] : parked_) {
+    if (!parked.vm || !parked.vm->parked_alive()) continue;
+    ++(parked.vm->parked_ready() ? s.parked_ready : s.parked_starting);
+  }
+  return s;
+}
+
+std::shared_ptr<Vm> VmmBackend::make_vm(const InstanceSpec& spec, InstanceCallbacks callbacks) {
+  auto vm = std::make_shared<Vm>(io_, spawner_, options_, snapshots_, spec, std::move(callbacks), next_index_++);
+  std::weak_ptr<bool> alive = alive_;
+  vm->on_snapshot_taken([this, alive](const std::string& key) {
+    if (!alive.expired()) park_waiting(key);
+  });
+  return vm;
+}
 
 std::unique_ptr<VmInstance> VmmBackend::start(const InstanceSpec& spec, InstanceCallbacks callbacks) {
-  auto vm = std::make_shared<Vm>(io_, options_, snapshots_, spec, std::move(callbacks), next_index_++);
+  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+    if (it->second.spec.instance_id != spec.instance_id) continue;
+    std::shared_ptr<Vm> vm = std::move(it->second.vm);
+    parked_.erase(it);
+    InstanceCallbacks tracked = track_start(std::move(callbacks));
+    if (vm && vm->adopt(spec, tracked)) return std::make_unique<VmHandle>(vm);
+    callbacks = std::move(tracked);
+    if (vm) vm->destroy();  // gone, or its snapshot changed since: this instance starts afresh
+    break;
+  }
+  auto vm = make_vm(spec, track_start(std::move(callbacks)));
   vm->begin();
   return std::make_unique<VmHandle>(vm);
+}
+
+InstanceCallbacks VmmBackend::track_start(InstanceCallbacks cb) {
+  // Counts the instance as starting until it is ready, ended or dropped (the guard goes with
+  // the last callback); then, once nothing starts, the waiting parked VMMs are spawned.
+  struct Guard {
+    VmmBackend* backend = nullptr;
+    std::weak_ptr<bool> alive;
+    bool done = false;
+    void finish() {
+      if (done || alive.expired()) return;
+      done = true;
+      if (--backend->starting_ == 0) {
+        asio::post(backend->io_, [b = backend, a = alive] {
+          if (!a.expired() && b->starting_ == 0) b->park_waiting("");
+        });
+      }
+    }
+    ~Guard() { finish(); }
+  };
+  ++starting_;
+  auto guard = std::make_shared<Guard>();  // built in place: a moved-from copy would finish() too
+  guard->backend = this;
+  guard->alive = alive_;
+  cb.ready = [guard, inner = std::move(cb.ready)] {
+    guard->finish();
+    if (inner) inner();
+  };
+  cb.ended = [guard, inner = std::move(cb.ended)](const std::string& reason) {
+    guard->finish();
+    if (inner) inner(reason);
+  };
+  return cb;
+}
+
+void VmmBackend::prepare(std::uint64_t owner, const InstanceSpec& next) {
+  forget(owner);
+  if (!snapshots_ || !options_.park_vmms) return;
+  auto key = snapshot_key(options_, next);
+  if (!key.ok()) return;
+  parked_[owner] = Parked{next, *key, nullptr};
+  park_waiting(*key);
+}
+
+void VmmBackend::forget(std::uint64_t owner) {
+  auto it = parked_.find(owner);
+  if (it == parked_.end()) return;
+  if (it->second.vm) it->second.vm->destroy();
+  parked_.erase(it);
+}
+
+void VmmBackend::park_waiting(const std::string& key) {
+  // Spawning a jailed VMM takes the loop thread a while: never while an instance starts.
+  if (starting_ > 0) return;
+  for (auto& [owner, parked] : parked_) {
+    if (parked.vm || (!key.empty() && parked.key != key) || !snapshots_->find(parked.key)) continue;
+    parked.vm = make_vm(parked.spec, InstanceCallbacks{});
+    parked.vm->begin_parked();
+  }
 }
 
 std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir, const std::string& jail_base) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@
 #include "src/pool/vm_backend.h"
 
 namespace kiln::kilnd::pool {
+
+class Vm;  // one microVM (vmm_backend.cc)
 
 struct VmmBackendOptions {
   std::string vmm_path;  // kiln-vmm binary
@@ -39,6 +42,9 @@ struct VmmBackendOptions {
   std::chrono::milliseconds check_timeout{5000};
   std::chrono::milliseconds stop_grace{2000};
   std::string snapshot_dir;  // empty: no snapshots, every instance cold-boots
+  // With snapshots: keep one kiln-vmm per function spawned ahead (jailed, its snapshot bound,
+  // API up) for the function's next instance, so a restore skips the process start.
+  bool park_vmms = true;
 
   // The jail (issue 8): kilnd turns it on by default when it runs as root (`--jail on|off`).
   bool jail = false;
@@ -61,7 +67,15 @@ jail::JailSpec vmm_jail_spec(const VmmBackendOptions& options, const InstanceSpe
 class VmmBackend : public VmBackend {
  public:
   VmmBackend(asio::io_context& io, VmmBackendOptions options);
+  ~VmmBackend() override;  // kills the parked VMMs
+  VmmBackend(const VmmBackend&) = delete;
+  VmmBackend& operator=(const VmmBackend&) = delete;
+  // Adopts the VMM parked for `spec.instance_id` when there is one (restore = load + identity).
   std::unique_ptr<VmInstance> start(const InstanceSpec& spec, InstanceCallbacks callbacks) override;
+  // Parks a kiln-vmm for `next` once a snapshot for its key exists (now, or when an instance
+  // commits one); replaces the owner's parked VMM.
+  void prepare(std::uint64_t owner, const InstanceSpec& next) override;
+  void forget(std::uint64_t owner) override;
 
   // Restart recovery: kills kiln-vmm processes an earlier kilnd left running (found through
   // <run_dir>/*/vmm.pid, checked against /proc/<pid>/cmdline), removes their run dirs, and
@@ -78,6 +92,22 @@ class VmmBackend : public VmBackend {
   std::shared_ptr<SnapshotStore> snapshots_;
   std::string snapshot_error_;  // why snapshots are off although a dir was given
   std::uint64_t next_index_ = 0;  // instance sequence number (jail uid/gid)
+  struct Parked {
+    InstanceSpec spec;  // the instance it is for
+    std::string key;  // its snapshot key
+    std::shared_ptr<Vm> vm;  // null until a snapshot for `key` exists
+  };
+  std::map<std::uint64_t, Parked> parked_;  // by pool (prepare's owner)
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // Vm callbacks check it
+  std::shared_ptr<asio::thread_pool> spawner_ = std::make_shared<asio::thread_pool>(1);  // jail building
+
+  std::shared_ptr<Vm> make_vm(const InstanceSpec& spec, InstanceCallbacks callbacks);
+  // Parks a VMM for every entry waiting on `key` ("": on any key) whose snapshot exists, unless
+  // an instance is starting.
+  void park_waiting(const std::string& key);
+  // Wraps an instance's callbacks so that it counts in starting_ until ready, ended or dropped.
+  InstanceCallbacks track_start(InstanceCallbacks cb);
+  std::size_t starting_ = 0;  // instances between start() and ready/ended/dropped
 };
 
 }  // namespace kiln::kilnd::pool

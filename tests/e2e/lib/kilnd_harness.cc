@@ -121,6 +121,20 @@ std::vector<pid_t> vmm_pids(const std::string& state_dir) {
   return out;
 }
 
+std::vector<pid_t> instance_vmm_pids(const std::string& state_dir) {
+  std::vector<pid_t> out;
+  for (pid_t pid : vmm_pids(state_dir)) {
+    const std::string cmd = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+    const std::string flag = std::string("--id") + '\0';
+    const auto at = cmd.find(flag);
+    std::string id = at == std::string::npos ? "" : cmd.substr(at + flag.size());
+    id = id.substr(0, id.find('\0'));
+    std::error_code ec;
+    if (id.empty() || !fs::exists(state_dir + "/run/" + id + "/parked", ec)) out.push_back(pid);
+  }
+  return out;
+}
+
 bool process_alive(pid_t pid) {
   if (pid <= 0) return false;
   // A zombie still answers kill(0): look at its state too.

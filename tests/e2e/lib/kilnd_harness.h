@@ -43,6 +43,9 @@ std::string kvm_unusable_reason(const KilndPaths& paths, const std::string& scra
 // kiln-vmm processes of `state_dir`: their command line mentions it, or (jailed) their --id is
 // one of its instance dirs.
 std::vector<pid_t> vmm_pids(const std::string& state_dir);
+// The same without the kiln-vmms kilnd parked for functions' next instances (run/<id>/parked):
+// one per running instance.
+std::vector<pid_t> instance_vmm_pids(const std::string& state_dir);
 bool process_alive(pid_t pid);
 
 // One /proc sample of a process: open fds, threads, resident memory.

@@ -337,5 +337,37 @@ TEST(FunctionPool, ShutdownFailsQueueAndStopsAll) {
   EXPECT_EQ(late.results[0].error, AcquireError::kShuttingDown);
 }
 
+// The pool names its next instance ahead (VmBackend::prepare, where VmmBackend parks a
+// kiln-vmm): that instance starts with exactly that id, a new one is announced after each
+// start and after a new version, and shutdown withdraws the hint.
+TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
+  Harness h(settings(1, 5, 10));
+  ASSERT_EQ(h.backend.prepared.size(), 1u);
+  const std::uint64_t owner = h.backend.prepared.begin()->first;
+  const std::string announced = h.backend.prepared[owner];
+  ASSERT_FALSE(announced.empty());
+  EXPECT_TRUE(h.backend.started().empty());
+
+  Got got;
+  h.pool->acquire(got.handler());
+  ASSERT_EQ(h.backend.started().size(), 1u);
+  EXPECT_EQ(h.backend.started()[0], announced);
+  const std::string second = h.backend.prepared[owner];
+  EXPECT_FALSE(second.empty());
+  EXPECT_NE(second, announced);
+
+  h.pool->update(settings(1, 5, 10), [](const std::string& id) {
+    InstanceSpec spec;
+    spec.instance_id = id;
+    spec.function = "fn";
+    return spec;
+  }, 2);
+  const std::string third = h.backend.prepared[owner];
+  EXPECT_NE(third, second);
+  h.backend.ready(announced);
+  h.pool->shutdown([] {});
+  EXPECT_EQ(h.backend.prepared[owner], "");
+}
+
 }  // namespace
 }  // namespace kiln::kilnd::pool

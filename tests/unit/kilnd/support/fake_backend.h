@@ -21,6 +21,10 @@ class FakeBackend : public pool::VmBackend {
   explicit FakeBackend(asio::io_context* io = nullptr) : io_(io) {}
 
   std::unique_ptr<pool::VmInstance> start(const pool::InstanceSpec& spec, pool::InstanceCallbacks cb) override;
+  // Records the hints: prepared[owner] = the announced next instance's id ("" once forgotten).
+  void prepare(std::uint64_t owner, const pool::InstanceSpec& next) override { prepared[owner] = next.instance_id; }
+  void forget(std::uint64_t owner) override { prepared[owner] = ""; }
+  std::map<std::uint64_t, std::string> prepared;
 
   // Test controls (by instance id).
   void ready(const std::string& id);
