@@ -2,10 +2,13 @@
 // its pass criterion: a frozen guest (no heartbeat) is killed and replaced within the heartbeat
 // bound; guest out of memory; host disk full during image build; kill -9 of kilnd during a
 // deploy and during invocations, then restart (functions kept, no orphan VMM, state files whole).
-// Already elsewhere: kill -9 of kiln-vmm, user server crash, timeout (tests/e2e/kilnd), guest
+// Host disk full during snapshot creation (<state-dir>/snapshots on a small tmpfs), jailed and
+// plain VMMs. Already elsewhere: kill -9 of kiln-vmm, user server crash, timeout (tests/e2e/kilnd), guest
 // kernel panic (tests/e2e/vmm/boot_test.sh).
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -13,11 +16,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/e2e/lib/kilnd_fixture.h"
@@ -258,5 +266,192 @@ TEST_F(FaultsE2e, KilndKilledDuringDeployAndInvocations) {
               "both functions served after the restart\n",
               kCalls, right, wrong, errors, phantom, late_state.c_str(), orphans);
 }
+
+// kilnd's /metrics value of `series` (e.g. kiln_snapshot_events_total{event="created"}), -1 if absent.
+double metric_value(const std::string& metrics, const std::string& series) {
+  std::istringstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ') {
+      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+    }
+  }
+  return -1;
+}
+
+std::string snapshot_series(const std::string& event) {
+  return "kiln_snapshot_events_total{event=\"" + event + "\"}";
+}
+
+// A CGI that names the call (?NAME) and, for ?slow-..., keeps the instance busy for 20 s so a
+// concurrent call makes the pool start another instance, which is up (a cold boot takes 5-7 s
+// in the test host) before the slow call ends.
+constexpr const char* kProbeScript =
+    "#!/bin/sh\n"
+    "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+    "case \"$QUERY_STRING\" in slow-*) sleep 20 ;; esac\n"
+    "echo \"q=$QUERY_STRING\"\n";
+
+// Host disk full during snapshot creation: <state-dir>/snapshots on a 1 MiB tmpfs, far too small
+// for the guest's memory file. Pass: the cold-started invocation still answers 200; the failure
+// is in the function's logs and in /metrics (create_failed); nothing is left in the snapshot
+// store (no committed <key> dir, no .tmp- leftover); a later instance cold-boots (no restore)
+// and serves; once the filesystem is grown, a new version's first instance is snapshotted and a
+// second instance is restored from it (restored grows). Run with jailed VMMs (kilnd's default as
+// root: the VMM writes into its jail, kilnd moves the files into the store) and plain ones (the
+// VMM writes into the store itself).
+class SnapshotDiskFull : public FaultsE2e, public ::testing::WithParamInterface<bool> {
+ protected:
+  // The /metrics value of a snapshot event once it reaches `at_least` (gauges refresh on kilnd's
+  // tick), else the last value seen.
+  double wait_snapshot_metric(const std::string& event, double at_least) {
+    double v = -1;
+    for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end;) {
+      v = metric_value(call("GET", "/metrics").body, snapshot_series(event));
+      if (v >= at_least) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a remote gauge
+    }
+    return v;
+  }
+  double snapshot_metric(const std::string& event) {
+    return metric_value(call("GET", "/metrics").body, snapshot_series(event));
+  }
+  // Entries of the snapshot store: committed snapshots are 64 hex characters, temporaries hold
+  // ".tmp-", set-aside ones end in ".bad".
+  std::vector<std::string> store_entries() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(state_ + "/snapshots", ec)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  // Two calls at once on a concurrency-1 function (one slow): the second needs another instance.
+  std::pair<kiln::kilnd::client::HttpResult, kiln::kilnd::client::HttpResult> two_at_once(const std::string& fn,
+                                                                                      const std::string& tag) {
+    auto slow = std::async(std::launch::async,
+                           [&] { return call("GET", "/v1/functions/" + fn + "/http/cgi-bin/probe?slow-" + tag); });
+    // The slow one is inside an instance before the second is sent.
+    for (auto end = Clock::now() + std::chrono::seconds(60); Clock::now() < end;) {
+      auto f = kilnd_->function(fn);
+      if (f.ok() && (*f)["pool"]["busy"].get<int>() > 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling a remote state
+    }
+    auto other = call("GET", "/v1/functions/" + fn + "/http/cgi-bin/probe?other-" + tag);
+    return {slow.get(), other};
+  }
+  static std::string joined(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+    return s.empty() ? "(empty)" : s;
+  }
+};
+
+TEST_P(SnapshotDiskFull, FailedSnapshotLeavesNothingAndInstancesStillServe) {
+  const bool jailed = GetParam();
+  if (jailed && ::geteuid() != 0) GTEST_SKIP() << "jailed VMMs need root (the nested test host runs as root)";
+  const std::string snap_dir = state_ + "/snapshots";
+  fs::create_directories(snap_dir);
+  if (::mount("kiln-faults-snap", snap_dir.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root; the nested test host runs as root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    std::string d;
+    ~Unmount() { ::umount2(d.c_str(), MNT_DETACH); }
+  } unmount{snap_dir};
+  start({"--snapshots", "on", "--jail", jailed ? "on" : "off"});
+  json cfg = kiln::e2e::cgi_function_config(kilnd_->paths(), {{"probe", kProbeScript}});
+  cfg.update({{"memory_mib", 64}, {"concurrency", 1}, {"min_instances", 0}, {"max_instances", 2}, {"timeout_ms", 120000}});
+  cfg["env"] = {{"VERSION", "1"}};
+  auto rec = kilnd_->deploy("snapfull", cfg);
+  ASSERT_TRUE(rec.ok()) << rec.error().message;
+  ASSERT_EQ((*rec)["image"]["state"], "ready") << rec->dump();
+
+  // 1. The first instance cold-boots; its snapshot does not fit; the invocation still answers.
+  auto first = call("GET", "/v1/functions/snapfull/http/cgi-bin/probe?first");
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.body, "q=first\n");
+  const std::string first_instance = first.headers["x-kiln-instance-id"];
+  const double create_failed = wait_snapshot_metric("create_failed", 1);
+  EXPECT_GE(create_failed, 1) << "create_failed not counted";
+  EXPECT_EQ(snapshot_metric("created"), 0);
+  std::string l = logs("snapfull");
+  const auto no_snap = l.find("instance " + first_instance + " no snapshot: ");
+  EXPECT_NE(no_snap, std::string::npos) << l;
+  const std::string reason = no_snap == std::string::npos ? "" : l.substr(no_snap, l.find('\n', no_snap) - no_snap);
+  // Nothing partial is left in (or referenced from) the store: no committed snapshot, no temporary.
+  const std::vector<std::string> after_failure = store_entries();
+  EXPECT_TRUE(after_failure.empty()) << joined(after_failure);
+  // A jailed VMM wrote into its jail first: what it wrote must not stay there either (the
+  // instance lives on, and the disk is full).
+  const std::string jail_out = state_ + "/jail/kiln-vmm/" + first_instance + "/root/snapshot-out";
+  std::vector<std::string> left_in_jail;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(jail_out, ec)) left_in_jail.push_back(e.path().filename().string());
+  EXPECT_TRUE(left_in_jail.empty()) << jail_out << ": " << joined(left_in_jail);
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(snap_dir.c_str(), &sv), 0);
+  const std::uint64_t used_kib = (sv.f_blocks - sv.f_bfree) * sv.f_frsize / 1024;
+
+  // 2. A later instance of the same version cold-boots (no snapshot to restore) and serves.
+  auto [slow1, other1] = two_at_once("snapfull", "v1");
+  EXPECT_EQ(slow1.status, 200) << slow1.body;
+  EXPECT_EQ(slow1.body, "q=slow-v1\n");
+  EXPECT_EQ(other1.status, 200) << other1.body;
+  EXPECT_EQ(other1.body, "q=other-v1\n");
+  std::set<std::string> v1_instances = {first_instance, slow1.headers["x-kiln-instance-id"],
+                                        other1.headers["x-kiln-instance-id"]};
+  EXPECT_EQ(v1_instances.size(), 2u) << "the second call should have run on a second instance";
+  l = logs("snapfull");
+  EXPECT_EQ(l.find("restored from snapshot"), std::string::npos) << l;
+  EXPECT_EQ(snapshot_metric("restored"), 0);
+  const double create_failed_v1 = wait_snapshot_metric("create_failed", create_failed + 1);
+  const std::vector<std::string> after_second = store_entries();
+  EXPECT_TRUE(after_second.empty()) << joined(after_second);
+
+  // 3. The disk grows; a new version's first instance is snapshotted, its second is restored.
+  ASSERT_EQ(::mount(nullptr, snap_dir.c_str(), nullptr, MS_REMOUNT, "size=512m,mode=0700"), 0) << std::strerror(errno);
+  cfg["env"] = {{"VERSION", "2"}};
+  rec = kilnd_->deploy("snapfull", cfg);
+  ASSERT_TRUE(rec.ok()) << rec.error().message;
+  ASSERT_EQ((*rec)["image"]["state"], "ready") << rec->dump();
+  auto v2 = call("GET", "/v1/functions/snapfull/http/cgi-bin/probe?v2");
+  EXPECT_EQ(v2.status, 200) << v2.body;
+  const std::string v2_instance = v2.headers["x-kiln-instance-id"];
+  EXPECT_EQ(v1_instances.count(v2_instance), 0u) << "version 2 answered from a version 1 instance";
+  EXPECT_GE(wait_snapshot_metric("created", 1), 1) << logs("snapfull");
+  std::vector<std::string> committed;
+  for (const auto& e : store_entries()) {
+    if (e.size() == 64 && e.find_first_not_of("0123456789abcdef") == std::string::npos) committed.push_back(e);
+  }
+  ASSERT_EQ(committed.size(), 1u) << joined(store_entries()) << "\n" << logs("snapfull");
+  EXPECT_TRUE(fs::is_regular_file(snap_dir + "/" + committed[0] + "/state"));
+  EXPECT_TRUE(fs::is_regular_file(snap_dir + "/" + committed[0] + "/mem"));
+  auto [slow2, other2] = two_at_once("snapfull", "v2");
+  EXPECT_EQ(slow2.status, 200) << slow2.body;
+  EXPECT_EQ(slow2.body, "q=slow-v2\n");
+  EXPECT_EQ(other2.status, 200) << other2.body;
+  EXPECT_EQ(other2.body, "q=other-v2\n");
+  std::string restored_instance;
+  for (auto* r : {&slow2, &other2}) {
+    const std::string id = r->headers["x-kiln-instance-id"];
+    if (!id.empty() && id != v2_instance) restored_instance = id;
+  }
+  ASSERT_FALSE(restored_instance.empty()) << "the second call should have run on a second instance";
+  l = logs("snapfull");
+  EXPECT_NE(l.find("instance " + restored_instance + " restored from snapshot " + committed[0].substr(0, 12)),
+            std::string::npos)
+      << l;
+  const double restored = wait_snapshot_metric("restored", 1);
+  EXPECT_GE(restored, 1);
+  EXPECT_EQ(kilnd_->stop(SIGTERM), 0);
+  std::printf("fault snapshot-disk-full (%s VMM): %s; create_failed %.0f after the first instance, %.0f after the "
+              "second (cold boot, served); store after the failures: %s (%ju KiB used); left in the jail: %s; after "
+              "growing the fs: created %s, restored %.0f on %s\n",
+              jailed ? "jailed" : "plain", reason.c_str(), create_failed, create_failed_v1, joined(after_second).c_str(),
+              static_cast<std::uintmax_t>(used_kib), joined(left_in_jail).c_str(), committed.empty() ? "none" : committed[0].substr(0, 12).c_str(),
+              restored, restored_instance.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(FaultsE2e, SnapshotDiskFull, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "JailedVmm" : "PlainVmm"; });
 
 }  // namespace
