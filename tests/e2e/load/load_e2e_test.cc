@@ -1,153 +1,36 @@
-// e2e load (issue 9, label e2e; real microVMs, the nested test host here): 10 functions x 2 warm
-// instances = 20 kiln-vmm microVMs, 200 concurrent event invocations each echoing its own nonce:
-// no wrong and no lost answer. Soak (skipped unless KILN_LOAD_SOAK_SECONDS is set): bursts for
-// that long while fd count, threads and RSS of kilnd and every kiln-vmm are sampled from /proc.
-#include <signal.h>
-
+// e2e load (issue 9, label load; real microVMs, the nested test host here): 10 functions x 2
+// warm instances = 20 kiln-vmm microVMs, KILN_LOAD_ROUNDS bursts of 200 concurrent event
+// invocations each echoing its own nonce: no wrong and no lost answer. Soak (skipped unless
+// KILN_LOAD_SOAK_SECONDS is set): bursts for that long while fd count, threads and RSS of kilnd
+// and every kiln-vmm are sampled from /proc. The one-burst variant is load_short_e2e_test.cc.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "tests/e2e/lib/kilnd_fixture.h"
+#include "tests/e2e/load/load_fleet.h"
 
 namespace {
 
-using nlohmann::json;
+using kiln::e2e::load::BurstResult;
+using kiln::e2e::load::env_long;
+using kiln::e2e::load::kConcurrent;
+using kiln::e2e::load::LoadE2e;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kFunctions = 10;
-constexpr int kConcurrent = 200;
-constexpr int kMemoryMib = 64;  // 20 guests fit the test host's RAM (tests/kvm-host/run: 6G)
-
-std::string function_name(int i) { return "load" + std::to_string(i); }
-
-struct BurstResult {
-  int ok = 0;
-  int wrong = 0;  // 200 with someone else's answer
-  int lost = 0;  // no answer, or an error status
-  std::vector<std::string> samples;  // the first few failures, for the message
-};
-
-long env_long(const char* name, long fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::strtol(v, nullptr, 10) : fallback;
-}
-
-// Issue 9's shape is 2 per function (20 microVMs); KILN_LOAD_INSTANCES_PER_FUNCTION=1 gives the
-// 10-microVM variant the emulated test host sustains (docs/reliability.md).
-const int kInstancesPerFunction = static_cast<int>(env_long("KILN_LOAD_INSTANCES_PER_FUNCTION", 2));
-
-class LoadE2e : public kiln::e2e::KilndTest {
- protected:
-  void SetUp() override {
-    KilndTest::SetUp();
-    if (IsSkipped() || HasFatalFailure()) return;
-    start({"--boot-timeout-ms", "300000"});  // boots queue up behind each other on an emulated host
-  }
-
-  // 10 functions with 2 warm instances each. All 200 invocations are in kilnd at once; each
-  // instance takes KILN_LOAD_INSTANCE_CONCURRENCY of them (default 1) and kilnd queues the rest
-  // (max_queue 200). With 10 per instance (all 200 inside the guests at once) most fail kilnd's
-  // 5 s vsock connect deadline on the emulated test host (docs/reliability.md). Deployed one after the other so that only two
-  // guests boot at a time (the pool gives an instance 60 s from spawn to ready).
-  void deploy_fleet() {
-    for (int f = 0; f < kFunctions; ++f) {
-      json cfg = {{"image", "oci:" + kilnd_->paths().hello_oci},
-                  {"memory_mib", kMemoryMib},
-                  {"timeout_ms", 120000},
-                  {"concurrency", env_long("KILN_LOAD_INSTANCE_CONCURRENCY", 1)},
-                  {"min_instances", kInstancesPerFunction},
-                  {"max_instances", kInstancesPerFunction},
-                  {"max_queue", kConcurrent}};
-      auto rec = kilnd_->deploy(function_name(f), cfg);
-      ASSERT_TRUE(rec.ok()) << rec.error().message;
-      ASSERT_EQ((*rec)["image"]["state"], "ready") << rec->dump();
-      auto ready = kilnd_->wait_ready_instances(function_name(f), kInstancesPerFunction);
-      ASSERT_TRUE(ready.ok()) << ready.error().message;
-    }
-    ASSERT_EQ(kiln::e2e::vmm_pids(state_).size(), static_cast<std::size_t>(kFunctions * kInstancesPerFunction));
-  }
-
-  // `n` invocations at once, round-robin over the functions, each with a unique nonce.
-  BurstResult burst(int n, std::uint64_t round) {
-    std::vector<std::thread> threads;
-    std::vector<int> verdict(static_cast<std::size_t>(n), 0);  // 1 ok, 2 wrong, 3 lost
-    std::vector<std::string> detail(static_cast<std::size_t>(n));
-    std::mt19937_64 rng(std::random_device{}());
-    std::vector<std::string> nonces;
-    for (int i = 0; i < n; ++i) {
-      nonces.push_back("n" + std::to_string(round) + "-" + std::to_string(i) + "-" + std::to_string(rng()));
-    }
-    for (int i = 0; i < n; ++i) {
-      threads.emplace_back([&, i] {
-        auto idx = static_cast<std::size_t>(i);
-        std::string fn = function_name(i % kFunctions);
-        auto r = kilnd_->call("POST", "/v1/functions/" + fn + "/invoke", json({{"name", nonces[idx]}}).dump());
-        if (!r.ok() || r->status != 200) {
-          verdict[idx] = 3;
-          detail[idx] = fn + ": " + (r.ok() ? std::to_string(r->status) + " " + r->body : r.error().message);
-          return;
-        }
-        json j = json::parse(r->body, nullptr, false);
-        bool right = j.is_object() && j["message"] == "hello, " + nonces[idx] &&
-                     j["request_id"] == r->headers["x-kiln-request-id"];
-        verdict[idx] = right ? 1 : 2;
-        if (!right) detail[idx] = fn + ": wanted " + nonces[idx] + ", got " + r->body;
-      });
-    }
-    for (auto& t : threads) t.join();
-    BurstResult out;
-    for (int i = 0; i < n; ++i) {
-      auto idx = static_cast<std::size_t>(i);
-      (verdict[idx] == 1 ? out.ok : verdict[idx] == 2 ? out.wrong : out.lost)++;
-      if (verdict[idx] != 1 && out.samples.size() < 5) out.samples.push_back(detail[idx]);
-    }
-    return out;
-  }
-
-  static std::string joined(const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += "\n  " + x;
-    return s;
-  }
-
-};
-
-// Short variant (the e2e tier): KILN_LOAD_ROUNDS bursts of 200 (default 2).
+// KILN_LOAD_ROUNDS bursts of 200 (default 2).
 TEST_F(LoadE2e, TwoHundredConcurrentNoncesOverTwentyInstances) {
   deploy_fleet();
   if (HasFatalFailure()) return;
-  long rounds = env_long("KILN_LOAD_ROUNDS", 2);
+  const long rounds = env_long("KILN_LOAD_ROUNDS", 2);
   int total_ok = 0;
-  for (long r = 0; r < rounds; ++r) {
-    auto t0 = Clock::now();
-    BurstResult b = burst(kConcurrent, static_cast<std::uint64_t>(r));
-    double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("load: round %ld: %d concurrent over %d functions / %d instances: %d ok, %d wrong, %d lost in %.1f s\n",
-                r, kConcurrent, kFunctions, kFunctions * kInstancesPerFunction, b.ok, b.wrong, b.lost, s);
-    EXPECT_EQ(b.wrong, 0) << joined(b.samples);
-    EXPECT_EQ(b.lost, 0) << joined(b.samples);
-    total_ok += b.ok;
-  }
+  for (long r = 0; r < rounds; ++r) total_ok += checked_burst(static_cast<std::uint64_t>(r)).ok;
   EXPECT_EQ(total_ok, kConcurrent * rounds);
-  // Every instance stayed up: no replacement under load.
-  for (int f = 0; f < kFunctions; ++f) {
-    auto rec = kilnd_->function(function_name(f));
-    ASSERT_TRUE(rec.ok()) << rec.error().message;
-    EXPECT_EQ((*rec)["pool"]["replaced"], 0) << rec->dump();
-  }
-  EXPECT_EQ(kilnd_->stop(SIGTERM), 0);
-  EXPECT_TRUE(kiln::e2e::vmm_pids(state_).empty());
+  expect_no_replacement_and_clean_stop();
 }
 
 // Soak: KILN_LOAD_SOAK_SECONDS of back-to-back bursts; usage of kilnd and each kiln-vmm must
@@ -184,6 +67,7 @@ TEST_F(LoadE2e, Soak) {
     wrong += b.wrong;
     lost += b.lost;
     EXPECT_EQ(b.wrong + b.lost, 0) << joined(b.samples);
+    for (const auto& [kind, n] : b.kinds) std::printf("soak: round %ju: %4d x %s\n", static_cast<std::uintmax_t>(round - 1), n, kind.c_str());
     // Between bursts: in-flight work is over, so the sample reflects steady state.
     sample(last);
     if (HasFatalFailure()) return;
