@@ -1,11 +1,15 @@
 // Proxy sessions: two bounded buffers per connection; reading from a side pauses while its
-// buffer is full; EOF on one side becomes shutdown(SHUT_WR) on the other once drained.
+// buffer is full; EOF on one side becomes shutdown(SHUT_WR) on the other once drained. The
+// app side is connected once the host side first has something (bytes or EOF): a connection
+// the host opened ahead (kilnd's spare) stays invisible to the app until it is used.
 #include "guest-agent/agent/proxy.h"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <functional>
 
 #include "guest-agent/agent/endpoint.h"
 
@@ -28,12 +32,14 @@ struct Direction {
 struct Proxy::Session {
   std::uint64_t id = 0;
   UniqueFd host;  // accepted connection (vsock or Unix)
-  UniqueFd app;  // TCP to 127.0.0.1:port
+  UniqueFd app;  // TCP to 127.0.0.1:port, once the host side is readable
+  bool app_started = false;  // connect issued
   bool app_connected = false;
   std::uint32_t host_mask = 0;
   std::uint32_t app_mask = 0;
   Direction to_app;
   Direction to_host;
+  std::shared_ptr<std::function<void(bool, std::uint32_t)>> step;  // the fds' event handler
 };
 
 Proxy::Proxy(EventLoop& loop, UniqueFd listener, std::uint16_t target_port)
@@ -42,7 +48,7 @@ Proxy::Proxy(EventLoop& loop, UniqueFd listener, std::uint16_t target_port)
 Proxy::~Proxy() {
   for (auto& [id, s] : sessions_) {
     loop_.remove(s->host.get());
-    loop_.remove(s->app.get());
+    if (s->app) loop_.remove(s->app.get());
   }
   if (listener_) loop_.remove(listener_.get());
 }
@@ -100,20 +106,48 @@ void Proxy::on_accept() {
       return;  // EAGAIN, or a transient error (e.g. ECONNABORTED): wait for the next event
     }
     if (sessions_.size() >= kMaxSessions) continue;  // closes conn: the host sees EOF
-    bool in_progress = false;
-    auto app = connect_loopback_tcp(target_port_, &in_progress);
-    if (!app.ok()) continue;  // refused: the host sees its connection closed
     auto s = std::make_unique<Session>();
     s->id = next_id_++;
     s->host = std::move(conn);
-    s->app = std::move(app.value());
-    s->app_connected = !in_progress;
     std::uint64_t id = s->id;
     Session* raw = s.get();
     sessions_[id] = std::move(s);
 
-    auto step = [this, id, raw](bool from_app_event, std::uint32_t ev) {
+    // Shared by both fds' callbacks (the app's is registered once it is connecting).
+    auto step = std::make_shared<std::function<void(bool, std::uint32_t)>>();
+    *step = [this, id, raw, weak = std::weak_ptr(step)](bool from_app_event, std::uint32_t ev) {
       Session& ss = *raw;
+      if (!ss.app_started) {
+        // The host side spoke. EOF or an error before any byte: an unused connection, closed
+        // without the app ever seeing it. Bytes: now connect to the app.
+        char first = 0;
+        ssize_t n = ::recv(ss.host.get(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        if (n <= 0) {
+          close_session(id);
+          return;
+        }
+        bool in_progress = false;
+        auto app = connect_loopback_tcp(target_port_, &in_progress);
+        if (!app.ok()) {
+          close_session(id);  // refused: the host sees its connection closed
+          return;
+        }
+        ss.app = std::move(app.value());
+        ss.app_started = true;
+        ss.app_connected = !in_progress;
+        ss.app_mask = ss.app_connected ? 0u : static_cast<std::uint32_t>(EPOLLOUT);
+        auto fn = weak.lock();
+        if (!fn || !loop_.add(ss.app.get(), ss.app_mask, [fn](std::uint32_t e) { (*fn)(true, e); }).ok()) {
+          close_session(id);
+          return;
+        }
+        if (!ss.app_connected) {
+          ss.host_mask = 0;  // nothing more read from the host until the app side is connected
+          (void)loop_.modify(ss.host.get(), 0);
+          return;
+        }
+      }
       if (from_app_event && !ss.app_connected) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         if (!connect_result(ss.app.get()).ok()) {
@@ -151,15 +185,12 @@ void Proxy::on_accept() {
         (void)loop_.modify(ss.app.get(), app_mask);
       }
     };
-    raw->host_mask = 0;  // nothing read from the host until the app side is connected
-    raw->app_mask = EPOLLOUT;
-    auto a = loop_.add(raw->host.get(), raw->host_mask, [step](std::uint32_t ev) { step(false, ev); });
-    auto b = loop_.add(raw->app.get(), raw->app_mask, [step](std::uint32_t ev) { step(true, ev); });
-    if (!a.ok() || !b.ok()) {
+    raw->host_mask = EPOLLIN | EPOLLRDHUP;  // the first bytes (or EOF) start the app side
+    raw->step = step;
+    if (!loop_.add(raw->host.get(), raw->host_mask, [step](std::uint32_t ev) { (*step)(false, ev); }).ok()) {
       close_session(id);
       continue;
     }
-    if (raw->app_connected) step(false, 0);
   }
 }
 
@@ -167,7 +198,7 @@ void Proxy::close_session(std::uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   loop_.remove(it->second->host.get());
-  loop_.remove(it->second->app.get());
+  if (it->second->app) loop_.remove(it->second->app.get());
   sessions_.erase(it);
 }
 

@@ -180,7 +180,7 @@ TEST_F(FaultsE2e, KilndKilledDuringDeployAndInvocations) {
   auto rec = kilnd_->deploy("busy", cfg);
   ASSERT_TRUE(rec.ok()) << rec.error().message;
   ASSERT_TRUE(kilnd_->wait_ready_instances("busy", 2).ok());
-  std::vector<pid_t> before = kiln::e2e::vmm_pids(state_);
+  std::vector<pid_t> before = kiln::e2e::instance_vmm_pids(state_);
   ASSERT_EQ(before.size(), 2u);
 
   // A second function whose image preparation is under way when kilnd dies.

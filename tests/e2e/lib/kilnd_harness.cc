@@ -270,6 +270,10 @@ Result<json> KilndProcess::wait_ready_instances(const std::string& name, std::si
 }
 
 std::string KilndProcess::instance_uds(const std::string& instance_id) const {
+  // A jailed kiln-vmm makes its sockets in its jail's root (<state>/jail/kiln-vmm/<id>/root).
+  const std::string jailed = state_dir_ + "/jail/kiln-vmm/" + instance_id + "/root/vsock.sock";
+  std::error_code ec;
+  if (fs::exists(jailed, ec)) return jailed;
   return state_dir_ + "/run/" + instance_id + "/vsock.sock";
 }
 

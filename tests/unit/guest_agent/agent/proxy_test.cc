@@ -1,5 +1,6 @@
 // Proxy: a 1 MiB request and answer through one session (back-pressure both ways), the
-// half-close of the request side, and a refused upstream closing the host connection.
+// half-close of the request side, a refused upstream closing the host connection, and host
+// connections opened ahead (kilnd's spares) reaching the app only once they carry bytes.
 #include "guest-agent/agent/proxy.h"
 
 #include <arpa/inet.h>
@@ -151,6 +152,54 @@ TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
   });
   EXPECT_EQ(answer, "");
   EXPECT_EQ(proxy.sessions(), 0u);
+}
+
+TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
+  std::uint16_t port = 0;
+  UniqueFd upstream = tcp_listener(&port);
+  ASSERT_TRUE(upstream.valid());
+  auto l = listen_on(Endpoint::unix_path(path_));
+  ASSERT_TRUE(l.ok());
+  Proxy proxy(loop_, std::move(l.value()), port);
+  ASSERT_TRUE(proxy.start().ok());
+
+  // Upstream: serves connections one at a time, echoing "<n>:<request>" (n = its accept count).
+  // Had the proxy connected upstream for the idle connection, that one would come first and
+  // block this server (its request never comes).
+  std::thread server([&] {
+    for (int n = 1; n <= 3; ++n) {
+      UniqueFd c(accept4(upstream.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      bound_reads(c.get());
+      char buf[256];
+      ssize_t got = recv(c.get(), buf, sizeof(buf), 0);
+      write_all(c.get(), std::to_string(n) + ":" + std::string(buf, got > 0 ? static_cast<std::size_t>(got) : 0));
+    }
+  });
+  std::string spare_answer, first, second;
+  run_with_client([&](int idle) {
+    auto request = [&](const std::string& text) {
+      bool in_progress = false;
+      auto c = connect_to(Endpoint::unix_path(path_), &in_progress);
+      if (!c.ok()) return std::string("connect failed");
+      fcntl(c->get(), F_SETFL, fcntl(c->get(), F_GETFL) & ~O_NONBLOCK);
+      write_all(c->get(), text);
+      shutdown(c->get(), SHUT_WR);
+      return read_to_eof(c->get());
+    };
+    first = request("a");  // served while `idle` stays open and silent
+    {
+      bool in_progress = false;
+      auto unused = connect_to(Endpoint::unix_path(path_), &in_progress);  // opened, then closed unused
+    }
+    second = request("b");
+    write_all(idle, "c");  // the connection opened first, used last
+    shutdown(idle, SHUT_WR);
+    spare_answer = read_to_eof(idle);
+  });
+  server.join();
+  EXPECT_EQ(first, "1:a");
+  EXPECT_EQ(second, "2:b");  // the unused connection never reached the app
+  EXPECT_EQ(spare_answer, "3:c");
 }
 
 }  // namespace
