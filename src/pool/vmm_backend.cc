@@ -535,7 +535,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
     asio::steady_timer retry(io_);
     beast::error_code ec;
     const auto id_deadline = Clock::now() + o_.connect_timeout;
-    while (true) {
+    for (int attempt = 1;; ++attempt) {
       auto reply = co_await control_request(vsock_, *frame, id_deadline);
       if (gone()) co_return ok_status();
       if (reply.ok()) {
@@ -543,11 +543,11 @@ class Vm : public std::enable_shared_from_this<Vm> {
                                                             : Result<protocol::Ack>(make_error("unexpected reply frame"));
         if (!ack.ok()) co_return ack.error().wrap("identity");
         if (!ack->ok) co_return make_error("kiln-init refused the identity: " + ack->message);
-        phase("identity");
+        phase(attempt == 1 ? "identity" : ("identity (" + std::to_string(attempt) + " tries)").c_str());
         co_return ok_status();
       }
       if (Clock::now() >= id_deadline) co_return reply.error().wrap("sending the identity");
-      retry.expires_after(std::chrono::milliseconds(20));
+      retry.expires_after(std::chrono::milliseconds(5));
       co_await retry.async_wait(asio::redirect_error(use_awaitable, ec));
     }
   }
