@@ -170,6 +170,7 @@ Status VsockDevice::activate(const GuestMemory& mem, std::vector<virtio::Queue> 
 void VsockDevice::reset() {
   std::lock_guard lock(mu_);
   drop_all_connections();
+  reset_hold_since_.reset();
   active_ = false;
   broken_ = false;
   queues_.clear();
@@ -482,6 +483,10 @@ uint32_t VsockDevice::handle_tx_chain(const virtio::DescriptorChain& chain) {
 
 Status VsockDevice::fill_rx() {
   if (!active_ || broken_) return ok_status();
+  if (reset_hold_since_) {
+    if (std::chrono::steady_clock::now() - *reset_hold_since_ < kResetHold) return ok_status();
+    reset_hold_since_.reset();  // the driver never confirmed: deliver anyway
+  }
   virtio::Queue& rxq = queues_[kRxQueue];
   std::vector<uint8_t> payload;
   for (uint32_t i = 0; i < rxq.size; ++i) {
@@ -570,7 +575,13 @@ Status VsockDevice::process_queue(uint16_t index) {
       return service_all();
     }
     default:
-      return ok_status();  // event buffers wait for send_transport_reset()
+      // The driver re-posted an event buffer: it has handled the transport reset (virtio 1.2
+      // §5.10.6.6); held rx packets may go now. Event buffers wait for send_transport_reset().
+      if (reset_hold_since_) {
+        reset_hold_since_.reset();
+        return fill_rx();
+      }
+      return ok_status();
   }
 }
 
@@ -604,6 +615,7 @@ Status VsockDevice::send_transport_reset() {
   }
   auto notify = evq.needs_notification(*mem_);
   if (notify.ok() && *notify) interrupt_->signal_used_queue();
+  if (result.ok()) reset_hold_since_ = std::chrono::steady_clock::now();
   return result;
 }
 

@@ -133,6 +133,11 @@ class VsockDevice : public virtio::VirtioDevice {
   std::map<int, std::unique_ptr<Handshake>> handshakes_;
   std::map<Key, std::unique_ptr<Conn>> conns_;
   std::deque<VsockHeader> rst_queue_;  // connectionless RSTs waiting for rx buffers
+  // After a transport reset (restore), rx packets wait until the driver has taken the event in
+  // (it re-posts an event buffer and notifies the event queue), at most kResetHold: a host
+  // connection made meanwhile would otherwise be accepted and then reset by that event.
+  static constexpr std::chrono::milliseconds kResetHold{500};
+  std::optional<std::chrono::steady_clock::time_point> reset_hold_since_;
   std::vector<Key> dirty_;             // connections touched by guest packets
   Key rr_cursor_{0, 0};                // round-robin position among connections
   uint32_t next_local_port_ = kFirstLocalPort;

@@ -501,6 +501,26 @@ TEST_F(VsockTest, TransportResetEvent) {
   EXPECT_TRUE(eof);
 }
 
+// After a transport reset (restore), a host connection made before the driver took the event
+// in would be accepted and then reset by it: its REQUEST waits until the driver re-posts an
+// event buffer (notifying the event queue), then goes out.
+TEST_F(VsockTest, HostConnectAfterTransportResetWaitsForTheDriver) {
+  activate();
+  ev_.add_chain({{0x30000, 8, true}});
+  ASSERT_TRUE(dev_->send_transport_reset().ok());
+  UniqueFd client = unix_connect(uds_);
+  ASSERT_TRUE(client.valid());
+  send_str(client.get(), "CONNECT 10000\n");
+  ASSERT_TRUE(pump_until([&] { return dev_->connection_count() == 1; }));
+  EXPECT_TRUE(guest_recv().empty()) << "REQUEST delivered before the driver handled the reset";
+  ev_.add_chain({{0x30008, 8, true}});  // the driver re-posts its event buffer and notifies
+  ASSERT_TRUE(dev_->process_queue(2).ok());
+  auto req = guest_recv();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0].hdr.vsock_op(), VsockOp::kRequest);
+  EXPECT_EQ(req[0].hdr.dst_port, 10000u);
+}
+
 TEST_F(VsockTest, ResetDropsConnections) {
   activate();
   auto [client, host_port] = host_connect(52);
