@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,10 +46,16 @@ TEST_F(LoadE2e, Soak) {
   std::vector<pid_t> pids = {kilnd_->pid()};
   for (pid_t p : kiln::e2e::vmm_pids(state_)) pids.push_back(p);
   std::map<pid_t, kiln::e2e::ProcUsage> first, last, peak;
+  std::set<pid_t> died;  // a fleet process that ended: a failure, but the soak goes on to report
   auto sample = [&](std::map<pid_t, kiln::e2e::ProcUsage>& into) {
     for (pid_t p : pids) {
+      if (died.count(p)) continue;
       auto u = kiln::e2e::proc_usage(p);
-      ASSERT_TRUE(u.ok()) << u.error().message << " (a process of the fleet died)";
+      EXPECT_TRUE(u.ok()) << (u.ok() ? "" : u.error().message) << " (a process of the fleet died)";
+      if (!u.ok()) {
+        died.insert(p);
+        continue;
+      }
       into[p] = *u;
       auto& pk = peak[p];
       pk.fds = std::max(pk.fds, u->fds);
@@ -67,14 +74,27 @@ TEST_F(LoadE2e, Soak) {
     wrong += b.wrong;
     lost += b.lost;
     EXPECT_EQ(b.wrong + b.lost, 0) << joined(b.samples);
-    for (const auto& [kind, n] : b.kinds) std::printf("soak: round %ju: %4d x %s\n", static_cast<std::uintmax_t>(round - 1), n, kind.c_str());
+    for (const auto& [kind, n] : b.kinds) {
+      std::printf("soak: round %ju: %4d x %s\n", static_cast<std::uintmax_t>(round - 1), n, kind.c_str());
+    }
+    if (b.wrong + b.lost > 0) print_platform_logs(b);
     // Between bursts: in-flight work is over, so the sample reflects steady state.
     sample(last);
-    if (HasFatalFailure()) return;
     if (Clock::now() >= next_report) {
-      std::printf("soak: %ld invocations, %ld wrong, %ld lost; kilnd fds %zu threads %zu rss %llu KiB\n", invocations,
-                  wrong, lost, last[kilnd_->pid()].fds, last[kilnd_->pid()].threads,
-                  static_cast<unsigned long long>(last[kilnd_->pid()].rss_kib));
+      // The kiln-vmms that live on, summed (the per-process table comes at the end).
+      std::size_t vmms = 0, fds = 0, threads = 0;
+      unsigned long long rss = 0;
+      for (pid_t p : pids) {
+        if (p == kilnd_->pid() || died.count(p)) continue;
+        ++vmms;
+        fds += last[p].fds;
+        threads += last[p].threads;
+        rss += last[p].rss_kib;
+      }
+      std::printf("soak: %ld invocations, %ld wrong, %ld lost; kilnd fds %zu threads %zu rss %llu KiB; %zu kiln-vmm: "
+                  "fds %zu threads %zu rss %llu KiB in all\n",
+                  invocations, wrong, lost, last[kilnd_->pid()].fds, last[kilnd_->pid()].threads,
+                  static_cast<unsigned long long>(last[kilnd_->pid()].rss_kib), vmms, fds, threads, rss);
       std::fflush(stdout);
       next_report = Clock::now() + std::chrono::seconds(60);
     }
@@ -83,6 +103,11 @@ TEST_F(LoadE2e, Soak) {
               wrong, lost);
   std::printf("%-8s %-7s %13s %13s %17s\n", "process", "pid", "fds first/last", "threads f/l", "rss KiB f/l/peak");
   for (pid_t p : pids) {
+    if (died.count(p)) {
+      std::printf("%-8s %-7d died during the soak (first: fds %zu threads %zu rss %llu KiB)\n", "kiln-vmm", p, first[p].fds,
+                  first[p].threads, static_cast<unsigned long long>(first[p].rss_kib));
+      continue;
+    }
     const auto &a = first[p], &b = last[p];
     std::printf("%-8s %-7d %6zu/%-6zu %6zu/%-6zu %8llu/%llu/%llu\n", p == kilnd_->pid() ? "kilnd" : "kiln-vmm", p, a.fds,
                 b.fds, a.threads, b.threads, static_cast<unsigned long long>(a.rss_kib),

@@ -15,6 +15,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,7 @@ struct BurstResult {
   int lost = 0;  // no answer, or an error status
   std::vector<std::string> samples;  // the first few failures, for the message
   std::map<std::string, int> kinds;  // failures by status and the start of the answer
+  std::set<std::string> failed_functions;
 };
 
 inline long env_long(const char* name, long fallback) {
@@ -76,7 +79,7 @@ class LoadE2e : public KilndTest {
       auto ready = kilnd_->wait_ready_instances(function_name(f), kInstancesPerFunction);
       ASSERT_TRUE(ready.ok()) << ready.error().message;
     }
-    ASSERT_EQ(instance_vmm_pids(state_).size(), static_cast<std::size_t>(kFunctions * kInstancesPerFunction));
+    ASSERT_EQ(vmm_pids(state_).size(), static_cast<std::size_t>(kFunctions * kInstancesPerFunction));
   }
 
   // `n` invocations at once, round-robin over the functions, each with a unique nonce.
@@ -113,6 +116,7 @@ class LoadE2e : public KilndTest {
       (verdict[idx] == 1 ? out.ok : verdict[idx] == 2 ? out.wrong : out.lost)++;
       if (verdict[idx] != 1 && out.samples.size() < 5) out.samples.push_back(detail[idx]);
       if (verdict[idx] != 1) {
+        out.failed_functions.insert(function_name(i % kFunctions));
         // "load3: 502 {...}": the function's name off, the answer cut, so like failures group.
         const std::string& d = detail[idx];
         out.kinds[d.substr(std::min(d.find(": "), d.size()), 110)]++;
@@ -133,7 +137,26 @@ class LoadE2e : public KilndTest {
     std::fflush(stdout);
     EXPECT_EQ(b.wrong, 0) << joined(b.samples);
     EXPECT_EQ(b.lost, 0) << joined(b.samples);
+    if (b.wrong + b.lost > 0) print_platform_logs(b);
     return b;
+  }
+
+  // kilnd's platform lines (instance starts, ends, snapshots; not START/END/REPORT) of the
+  // functions that lost or mixed up answers in `b`: why an instance went away.
+  void print_platform_logs(const BurstResult& b) {
+    for (const auto& fn : b.failed_functions) {
+      auto r = kilnd_->call("GET", "/v1/functions/" + fn + "/logs", "", std::chrono::seconds(60));
+      if (!r.ok()) continue;
+      std::istringstream in(r->body);
+      for (std::string line; std::getline(in, line);) {
+        const bool platform = line.find(" platform ") != std::string::npos;
+        const bool per_call = line.find(" platform START") != std::string::npos ||
+                              line.find(" platform END") != std::string::npos ||
+                              line.find(" platform REPORT") != std::string::npos;
+        if (platform && !per_call) std::printf("load: %s: %s\n", fn.c_str(), line.c_str());
+      }
+    }
+    std::fflush(stdout);
   }
 
   // No instance was replaced under load, and SIGTERM leaves no kiln-vmm behind.
