@@ -79,7 +79,7 @@ class LoadE2e : public KilndTest {
       auto ready = kilnd_->wait_ready_instances(function_name(f), kInstancesPerFunction);
       ASSERT_TRUE(ready.ok()) << ready.error().message;
     }
-    ASSERT_EQ(vmm_pids(state_).size(), static_cast<std::size_t>(kFunctions * kInstancesPerFunction));
+    ASSERT_EQ(instance_vmm_pids(state_).size(), static_cast<std::size_t>(kFunctions * kInstancesPerFunction));
   }
 
   // `n` invocations at once, round-robin over the functions, each with a unique nonce.
