@@ -291,7 +291,9 @@ void FunctionPool::tick() {
       continue;
     }
     if (inst->check_pending) {
-      if (now - inst->last_check >= settings_.heartbeat_interval * settings_.heartbeat_misses) {
+      // A busy instance's slow answer is load, not a hang: its invocations' own timeouts
+      // recycle a guest that really hangs.
+      if (inst->in_flight == 0 && now - inst->last_check >= settings_.heartbeat_interval * settings_.heartbeat_misses) {
         to_retire.emplace_back(id, "hung: no heartbeat answer");
       }
     } else if (now - inst->last_check >= settings_.heartbeat_interval) {
@@ -306,7 +308,9 @@ void FunctionPool::tick() {
         i->check_pending = false;
         i->last_check = clock_();
         // One failed probe can be load (a slow guest); heartbeat_misses in a row is a verdict.
-        i->missed_checks = healthy ? 0 : i->missed_checks + 1;
+        // A busy instance is not judged by heartbeats (its invocations' timeouts cover a hang).
+        if (healthy) i->missed_checks = 0;
+        else if (i->in_flight == 0) ++i->missed_checks;
         if (i->missed_checks >= settings_.heartbeat_misses) {
           ++counters_.replaced;
           retire(i->id, "unhealthy: " + std::to_string(i->missed_checks) + " failed heartbeats in a row");

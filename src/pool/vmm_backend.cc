@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,8 +76,35 @@ constexpr const char* kJailSnapOutDir = "/snapshot-out";  // where PUT /snapshot
 // Moves a file the jailed VMM wrote out of its root into kilnd's store and makes it kilnd's:
 // it must be a plain file with one link (not a symlink or hard link the VMM planted), owned by
 // kilnd afterwards and readable (not writable) by the VMMs that will load it.
+// Across filesystems (the store on its own disk) it is copied and the original removed.
+Status copy_vmm_file(const std::string& from, const std::string& to) {
+  UniqueFd in(::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!in) return errno_error("opening " + from);
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return errno_error("stat " + from);
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return make_error(from + " is not a plain file");
+  UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) return errno_error("creating " + to);
+  for (off_t left = st.st_size; left > 0;) {
+    // sendfile(2): file to file on any filesystems (copy_file_range refuses some across them).
+    ssize_t n = ::sendfile(out.get(), in.get(), nullptr, static_cast<size_t>(std::min<off_t>(left, 1 << 30)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status err = n < 0 ? errno_error("copying " + from + " to " + to) : make_error(from + " shrank while copied");
+      ::unlink(to.c_str());
+      return err;
+    }
+    left -= n;
+  }
+  if (::unlink(from.c_str()) != 0) return errno_error("removing " + from);
+  return ok_status();
+}
+
 Status take_vmm_file(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return errno_error("moving " + from + " to " + to);
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    if (errno != EXDEV) return errno_error("moving " + from + " to " + to);
+    KILN_TRY(copy_vmm_file(from, to));
+  }
   UniqueFd fd(::open(to.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errno_error("opening " + to);
   struct stat st {};
@@ -697,6 +725,12 @@ class Vm : public std::enable_shared_from_this<Vm> {
       st = take_vmm_file(out_dir + "/state", tmp.state);
       if (st.ok()) st = take_vmm_file(out_dir + "/mem", tmp.mem);
       if (st.ok() && ::chmod(tmp.dir.c_str(), 0700) != 0) st = errno_error("chmod " + tmp.dir);
+    }
+    if (self->o_.jail) {
+      // Whatever is left of a failed snapshot in the jail goes now (not at the instance's end).
+      std::error_code ec;
+      fs::remove(out_dir + "/state", ec);
+      fs::remove(out_dir + "/mem", ec);
     }
     if (st.ok()) st = self->store_->commit(self->key_, tmp);
     else self->store_->abandon(self->key_, tmp);

@@ -228,11 +228,15 @@ TEST(FunctionPool, TimedOutInvocationRecyclesInstance) {
 }
 
 TEST(FunctionPool, HungInstanceDetectedByMissedHeartbeats) {
-  Harness h(settings(1, 2, 10));
+  PoolSettings st = settings(1, 2, 10);
+  st.idle_timeout = Millis(60000);  // only heartbeats stop it here
+  Harness h(st);
   Got got;
   h.pool->acquire(got.handler());
   std::string id = h.backend.started()[0];
   h.backend.ready(id);
+  ASSERT_EQ(got.results.size(), 1u);
+  h.pool->release(got.results[0].lease, Outcome::kOk);  // idle: heartbeats judge it
   h.advance(Millis(500));
   h.pool->tick();
   EXPECT_EQ(h.backend.pending_checks(id), 1u);
@@ -241,6 +245,37 @@ TEST(FunctionPool, HungInstanceDetectedByMissedHeartbeats) {
   EXPECT_TRUE(h.backend.stopped().empty());  // one miss is tolerated
   h.advance(Millis(500));
   h.pool->tick();
+  EXPECT_EQ(h.backend.stopped(), std::vector<std::string>{id});
+  EXPECT_EQ(h.pool->stats().replaced, 1u);
+}
+
+// A busy instance's unanswered heartbeats are load, not a verdict: its invocation's own timeout
+// recycles a guest that really hangs. Once idle, the misses count again.
+TEST(FunctionPool, BusyInstanceIsNotRetiredForMissedHeartbeats) {
+  PoolSettings st = settings(1, 2, 10);
+  st.idle_timeout = Millis(60000);  // only heartbeats stop it here
+  Harness h(st);
+  Got got;
+  h.pool->acquire(got.handler());
+  std::string id = h.backend.started()[0];
+  h.backend.ready(id);
+  ASSERT_EQ(got.results.size(), 1u);
+  for (int i = 0; i < 6; ++i) {
+    h.advance(Millis(500));
+    h.pool->tick();
+  }
+  EXPECT_TRUE(h.backend.stopped().empty());
+  h.backend.answer_checks(id, false);
+  h.advance(Millis(500));
+  h.pool->tick();
+  h.backend.answer_checks(id, false);
+  EXPECT_TRUE(h.backend.stopped().empty());
+  h.pool->release(got.results[0].lease, Outcome::kOk);
+  for (int i = 0; i < 6 && h.backend.stopped().empty(); ++i) {
+    h.advance(Millis(500));
+    h.pool->tick();
+    h.backend.answer_checks(id, false);
+  }
   EXPECT_EQ(h.backend.stopped(), std::vector<std::string>{id});
   EXPECT_EQ(h.pool->stats().replaced, 1u);
 }
