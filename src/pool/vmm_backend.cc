@@ -240,7 +240,13 @@ class Vm : public std::enable_shared_from_this<Vm> {
     cleanup();
   }
 
-  std::uint64_t max_memory_mib() {
+  // Per invocation (REPORT) it is read at most once a second (`fresh`: now), which keeps a
+  // /proc read off most invocations' path; VmHWM only grows, so a skipped read under-reports
+  // at most the last second's growth.
+  std::uint64_t max_memory_mib(bool fresh = true) {
+    const auto now = Clock::now();
+    if (!fresh && peak_read_at_ && now - *peak_read_at_ < std::chrono::seconds(1)) return peak_mib_;
+    peak_read_at_ = now;
     if (pid_ > 0) {
       // VmHWM: peak resident set of the VMM process (guest memory it touched + its own).
       std::istringstream ss(read_small("/proc/" + std::to_string(pid_) + "/status"));
@@ -839,6 +845,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
   asio::steady_timer adopt_gate_;  // a parked VMM waits on it for adopt()
   pid_t pid_ = -1;
   std::uint64_t peak_mib_ = 0;
+  std::optional<Clock::time_point> peak_read_at_;
   bool launched_ = false;
   bool ready_ = false;
   bool ended_ = false;
@@ -855,7 +862,7 @@ class VmHandle : public VmInstance {
   void connect(ConnectHandler done) override { vm_->connect(std::move(done)); }
   void check(std::function<void(bool)> done) override { vm_->check(std::move(done)); }
   void stop(std::function<void()> done) override { vm_->stop(std::move(done)); }
-  std::uint64_t max_memory_mib() const override { return vm_->max_memory_mib(); }
+  std::uint64_t max_memory_mib() const override { return vm_->max_memory_mib(false); }
 
  private:
   std::shared_ptr<Vm> vm_;
