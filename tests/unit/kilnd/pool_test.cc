@@ -49,6 +49,21 @@ PoolSettings settings(std::uint32_t concurrency, std::uint32_t max_instances, st
   return s;
 }
 
+// Settings under which only heartbeats stop an instance (a long idle timeout).
+PoolSettings heartbeat_only_settings() {
+  PoolSettings st = settings(1, 2, 10);
+  st.idle_timeout = Millis(60000);
+  return st;
+}
+
+// Acquires once: the cold-started instance becomes ready and `got` holds its lease.
+std::string start_leased(Harness& h, Got& got) {
+  h.pool->acquire(got.handler());
+  const std::string id = h.backend.started()[0];
+  h.backend.ready(id);
+  return id;
+}
+
 TEST(FunctionPool, ColdStartThenWarmReuse) {
   Harness h(settings(1, 5, 10));
   Got got;
@@ -228,13 +243,9 @@ TEST(FunctionPool, TimedOutInvocationRecyclesInstance) {
 }
 
 TEST(FunctionPool, HungInstanceDetectedByMissedHeartbeats) {
-  PoolSettings st = settings(1, 2, 10);
-  st.idle_timeout = Millis(60000);  // only heartbeats stop it here
-  Harness h(st);
+  Harness h(heartbeat_only_settings());
   Got got;
-  h.pool->acquire(got.handler());
-  std::string id = h.backend.started()[0];
-  h.backend.ready(id);
+  const std::string id = start_leased(h, got);
   ASSERT_EQ(got.results.size(), 1u);
   h.pool->release(got.results[0].lease, Outcome::kOk);  // idle: heartbeats judge it
   h.advance(Millis(500));
@@ -252,13 +263,9 @@ TEST(FunctionPool, HungInstanceDetectedByMissedHeartbeats) {
 // A busy instance's unanswered heartbeats are load, not a verdict: its invocation's own timeout
 // recycles a guest that really hangs. Once idle, the misses count again.
 TEST(FunctionPool, BusyInstanceIsNotRetiredForMissedHeartbeats) {
-  PoolSettings st = settings(1, 2, 10);
-  st.idle_timeout = Millis(60000);  // only heartbeats stop it here
-  Harness h(st);
+  Harness h(heartbeat_only_settings());
   Got got;
-  h.pool->acquire(got.handler());
-  std::string id = h.backend.started()[0];
-  h.backend.ready(id);
+  const std::string id = start_leased(h, got);
   ASSERT_EQ(got.results.size(), 1u);
   for (int i = 0; i < 6; ++i) {
     h.advance(Millis(500));
