@@ -41,6 +41,8 @@ constexpr const char* kUsage =
     "  --park-vmms on|off    with snapshots: keep one kiln-vmm per function started ahead, its\n"
     "                        snapshot bound, for the next instance (restore = one API call;\n"
     "                        default on)\n"
+    "  --log-memory-mib N    memory for recent log lines, all functions together (default 8;\n"
+    "                        older lines stay in <state-dir>/logs files)\n"
     "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
     "                        every caller is the admin\n";
 
@@ -129,6 +131,8 @@ int main(int argc, char** argv) {
       vmm.park_vmms = v == "on";
     } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
       o.drain_timeout = std::chrono::milliseconds(n);
+    } else if (a == "--log-memory-mib" && parse_u64(value(), &n) && n > 0 && n <= 65536) {
+      o.logs.max_memory_bytes = static_cast<std::size_t>(n) << 20;
     } else if (a == "--tenants") {
       tenants_file = value();
       auto t = load_tenants(tenants_file);

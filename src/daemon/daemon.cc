@@ -282,6 +282,7 @@ void Daemon::update_gauges() {
   metrics_.set(metrics::kSnapshots, {{"event", "load_failed"}}, static_cast<double>(snaps.load_failures));
   metrics_.set(metrics::kParkedVmms, {{"state", "starting"}}, static_cast<double>(snaps.parked_starting));
   metrics_.set(metrics::kParkedVmms, {{"state", "ready"}}, static_cast<double>(snaps.parked_ready));
+  metrics_.set(metrics::kLogMemory, {}, static_cast<double>(logs_->memory_bytes()));
   metrics_.clear(metrics::kInstances);
   metrics_.clear(metrics::kQueueDepth);
   for (auto& [name, f] : functions_) {

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace kiln::kilnd::logs {
@@ -15,6 +16,17 @@ std::uint64_t realtime_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Heap bytes an entry costs in the ring: the struct in the deque, each string's buffer (when it
+// outgrew the small-string buffer) and the allocator's per-block header.
+std::size_t entry_cost(const LogEntry& e) {
+  constexpr std::size_t kBlockHeader = 16;
+  std::size_t n = sizeof(LogEntry);
+  for (const std::string* s : {&e.instance_id, &e.request_id, &e.text}) {
+    if (s->capacity() > 15) n += s->capacity() + 1 + kBlockHeader;
+  }
+  return n;
 }
 
 }  // namespace
@@ -36,8 +48,7 @@ LogStore::Log& LogStore::log_for(const std::string& function) {
           auto e = entry_from_json(j);
           if (!e) continue;
           e->seq = l.next_seq++;
-          l.entries.push_back(std::move(*e));
-          if (l.entries.size() > options_.max_entries) l.entries.pop_front();
+          keep(l, std::move(*e));
         }
       }
       l.file.reset(::open(path(function).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -49,6 +60,34 @@ LogStore::Log& LogStore::log_for(const std::string& function) {
 }
 
 void LogStore::load(const std::string& function) { (void)log_for(function); }
+
+void LogStore::drop_oldest(Log& log) {
+  std::size_t cost = entry_cost(log.entries.front());
+  log.memory_bytes -= cost;
+  memory_bytes_ -= cost;
+  log.entries.pop_front();
+}
+
+void LogStore::keep(Log& log, LogEntry e) {
+  e.text.shrink_to_fit();
+  std::size_t cost = entry_cost(e);
+  log.entries.push_back(std::move(e));
+  log.memory_bytes += cost;
+  memory_bytes_ += cost;
+  if (log.entries.size() > std::max<std::size_t>(options_.max_entries, 1)) drop_oldest(log);
+  while (memory_bytes_ > options_.max_memory_bytes) {
+    // The function holding the most gives up its oldest entry; the newest entry of all stays.
+    // When `log` holds at least its fair share it is that function or close to it: no scan.
+    Log* victim = &log;
+    if (log.memory_bytes < options_.max_memory_bytes / logs_.size()) {
+      for (auto& [name, other] : logs_) {
+        if (other.memory_bytes > victim->memory_bytes) victim = &other;
+      }
+    }
+    if (victim == &log && log.entries.size() <= 1) break;
+    drop_oldest(*victim);
+  }
+}
 
 void LogStore::write_line(const std::string& function, Log& log, const LogEntry& e) {
   if (!log.file) return;
@@ -74,8 +113,7 @@ const LogEntry& LogStore::append(const std::string& function, LogEntry entry) {
   }
   entry.seq = l.next_seq++;
   write_line(function, l, entry);
-  l.entries.push_back(std::move(entry));
-  if (l.entries.size() > options_.max_entries) l.entries.pop_front();
+  keep(l, std::move(entry));
   const LogEntry& stored = l.entries.back();
   // Subscribers may unsubscribe from inside the callback: iterate over a snapshot of ids.
   std::vector<std::uint64_t> ids;
@@ -103,7 +141,11 @@ std::vector<LogEntry> LogStore::query(const std::string& function, const LogQuer
 }
 
 void LogStore::remove(const std::string& function) {
-  logs_.erase(function);
+  auto it = logs_.find(function);
+  if (it != logs_.end()) {
+    memory_bytes_ -= it->second.memory_bytes;
+    logs_.erase(it);
+  }
   if (!options_.dir.empty()) {
     ::unlink(path(function).c_str());
     ::unlink((path(function) + ".1").c_str());

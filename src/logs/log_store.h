@@ -1,5 +1,6 @@
-// LogStore: per-function logs in memory (bounded ring) and on disk (<dir>/<name>.log as JSON
-// lines, rotated once at a size cap), with queries and live subscribers for `follow`.
+// LogStore: per-function logs in memory (bounded rings under one byte budget for all functions)
+// and on disk (<dir>/<name>.log as JSON lines, rotated once at a size cap), with queries and live
+// subscribers for `follow`.
 // Single-threaded: kilnd calls it from its event loop only.
 #pragma once
 
@@ -21,6 +22,9 @@ struct LogStoreOptions {
   std::size_t max_entries = 10000;  // per function, in memory
   std::uint64_t max_file_bytes = 8 * 1024 * 1024;  // per file; one rotated file is kept
   std::size_t max_line_bytes = 64 * 1024;  // longer messages are truncated
+  // All functions' in-memory entries together (estimated heap use). Over it, the oldest entries
+  // of the function holding the most go first, so a chatty function cannot evict a quiet one's.
+  std::size_t max_memory_bytes = 8 * 1024 * 1024;
 };
 
 struct LogQuery {
@@ -50,6 +54,8 @@ class LogStore {
   std::uint64_t subscribe(const std::string& function, Subscriber s);
   void unsubscribe(std::uint64_t id);
   std::uint64_t last_seq(const std::string& function) const;
+  // Estimated heap bytes held by the in-memory entries of every function.
+  std::size_t memory_bytes() const { return memory_bytes_; }
 
  private:
   struct Log {
@@ -57,14 +63,19 @@ class LogStore {
     std::uint64_t next_seq = 1;
     UniqueFd file;
     std::uint64_t file_bytes = 0;
+    std::size_t memory_bytes = 0;  // estimated heap use of `entries`
     bool loaded = false;
   };
   Log& log_for(const std::string& function);
+  // Stores `e` in memory and evicts oldest entries while over the entry count or byte budget.
+  void keep(Log& log, LogEntry e);
+  void drop_oldest(Log& log);
   std::string path(const std::string& function) const { return options_.dir + "/" + function + ".log"; }
   void write_line(const std::string& function, Log& log, const LogEntry& e);
 
   LogStoreOptions options_;
   std::map<std::string, Log> logs_;
+  std::size_t memory_bytes_ = 0;
   struct Sub {
     std::string function;
     Subscriber fn;

@@ -127,6 +127,8 @@ void declare_kilnd_metrics(Metrics& m) {
             Metrics::Kind::kCounter);
   m.declare(kParkedVmms, "kiln-vmm processes started ahead for functions' next instances (restore = one API call).",
             Metrics::Kind::kGauge);
+  m.declare(kLogMemory, "Estimated bytes of recent log lines kilnd keeps in memory (all functions; --log-memory-mib).",
+            Metrics::Kind::kGauge);
 }
 
 }  // namespace kiln::kilnd::metrics

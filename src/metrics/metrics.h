@@ -55,6 +55,7 @@ inline constexpr const char* kQueueDepth = "kiln_queue_depth";
 inline constexpr const char* kInstances = "kiln_instances";
 inline constexpr const char* kSnapshots = "kiln_snapshot_events_total";  // event=created|restored|create_failed|load_failed
 inline constexpr const char* kParkedVmms = "kiln_parked_vmms";  // state=starting|ready
+inline constexpr const char* kLogMemory = "kiln_log_memory_bytes";  // the in-memory log rings
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

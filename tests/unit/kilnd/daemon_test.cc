@@ -110,6 +110,10 @@ TEST_F(DaemonTest, DeployInvokeLogsDelete) {
       << metrics.body;
   EXPECT_NE(metrics.body.find("kiln_cold_starts_total{function=\"echo\"} 1"), std::string::npos);
   EXPECT_NE(metrics.body.find("kiln_instances{function=\"echo\",state=\"idle\"} 1"), std::string::npos);
+  // The log rings' memory is reported (START/END/REPORT lines are held: more than nothing).
+  auto log_memory = metrics.body.find("\nkiln_log_memory_bytes ");
+  ASSERT_NE(log_memory, std::string::npos) << metrics.body;
+  EXPECT_GT(std::stod(metrics.body.substr(log_memory + 23)), 300.0);
 
   EXPECT_EQ(k.call("DELETE", "/v1/functions/echo").status, 204);
   EXPECT_EQ(k.call("GET", "/v1/functions/echo").status, 404);

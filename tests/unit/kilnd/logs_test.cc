@@ -131,6 +131,45 @@ TEST_F(LogStoreTest, BoundedMemoryAndFilesAndReload) {
   EXPECT_FALSE(fs::exists(dir_ + "/f.log"));
 }
 
+// One byte budget for all functions: a chatty function's oldest lines go first, a quiet one's
+// stay, the newest line always stays, and removing a function gives its bytes back.
+TEST_F(LogStoreTest, MemoryBudgetIsSharedAndTheChattyFunctionPaysForIt) {
+  LogStoreOptions o;
+  o.dir = dir_;
+  o.max_memory_bytes = 64 * 1024;
+  LogStore store(o);
+  const std::string text(200, 'x');
+  for (int i = 0; i < 5; ++i) store.append("quiet", line(static_cast<std::uint64_t>(i + 1), "q", text));
+  for (int i = 0; i < 2000; ++i) {
+    store.append("chatty", line(static_cast<std::uint64_t>(i + 1), "c", text + std::to_string(i)));
+    ASSERT_LE(store.memory_bytes(), o.max_memory_bytes) << "after line " << i;
+  }
+  EXPECT_EQ(store.query("quiet", LogQuery{}).size(), 5u);
+  LogQuery all;
+  all.limit = 100000;
+  auto chatty = store.query("chatty", all);
+  ASSERT_FALSE(chatty.empty());
+  EXPECT_LT(chatty.size(), 2000u);
+  EXPECT_GT(chatty.size(), 100u);  // the budget holds ~64 KiB / ~300 B, not a handful
+  EXPECT_EQ(chatty.back().text, text + "1999");
+  EXPECT_EQ(chatty.front().seq + chatty.size() - 1, chatty.back().seq);  // oldest dropped, no gaps
+  // The files keep everything (under their own cap): memory eviction loses nothing on disk.
+  EXPECT_GT(fs::file_size(dir_ + "/chatty.log"), 2000u * 200u);
+
+  std::size_t before = store.memory_bytes();
+  store.remove("chatty");
+  EXPECT_LT(store.memory_bytes(), before / 10);
+  // A line bigger than the whole budget is still kept (the newest always stays).
+  o.max_memory_bytes = 1024;
+  LogStore tiny(o);
+  tiny.append("f", line(1, "", std::string(4000, 'y')));
+  EXPECT_EQ(tiny.query("f", LogQuery{}).size(), 1u);
+  tiny.append("f", line(2, "", "small"));
+  auto f = tiny.query("f", LogQuery{});
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].text, "small");
+}
+
 TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
   LogStore store({"", 100, 1 << 20, 8});
   std::vector<std::string> seen;
