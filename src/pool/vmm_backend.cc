@@ -456,7 +456,12 @@ class Vm : public std::enable_shared_from_this<Vm> {
           co_return ok_status();
         }
         // A snapshot the VMM refuses is set aside; any other failure (a slow start, the identity
-        // round trip) leaves it for the next instance. Either way this one cold-boots.
+        // round trip) leaves it for the next instance. Either way this one cold-boots (a parked
+        // VMM no instance took over yet just ends: the instance that comes starts afresh).
+        if (parked_ && !adopted_) {
+          if (snapshot_refused_) store_->set_aside(key_);
+          co_return restored;
+        }
         if (snapshot_refused_) {
           store_->set_aside(key_);
           notice("snapshot " + key_.substr(0, 12) + " did not load (" + restored.error().message + "); set aside, cold boot");
@@ -527,6 +532,21 @@ class Vm : public std::enable_shared_from_this<Vm> {
     Status up = co_await wait_api(deadline);
     if (!up.ok() || gone()) co_return up;
     phase("api up");
+    // A parked VMM loads its snapshot paused now (resume_vm false): the guest stays still, its
+    // clock and vsock reset wait for the resume; an instance adopting it only resumes it.
+    json load = {{"snapshot_path", o_.jail ? kJailSnapState : snap.state},
+                 {"mem_backend", {{"backend_type", "File"}, {"backend_path", o_.jail ? kJailSnapMem : snap.mem}}},
+                 {"vsock_override", {{"uds_path", vmm_vsock_}}},
+                 {"resume_vm", !parked_}};
+    auto loaded = co_await vmm_api_call(api_sock_, http::verb::put, "/snapshot/load", load.dump(), deadline);
+    if (!loaded.ok() || gone()) co_return loaded.ok() ? ok_status() : Status(loaded.error());
+    if (loaded->status < 200 || loaded->status >= 300) {
+      // The VMM refused the files (corrupt, truncated, wrong version): the snapshot is bad.
+      snapshot_refused_ = true;
+      co_return make_error("PUT /snapshot/load: " + std::to_string(loaded->status) + ": " + fault_message(loaded->body));
+    }
+    const long long load_ms = ms_since(phase_start);
+    if (!parked_) phase("load");
     if (parked_) {
       // Parked: the restore goes on once an instance adopts this VMM; its clock starts then.
       beast::error_code ec;
@@ -536,22 +556,16 @@ class Vm : public std::enable_shared_from_this<Vm> {
         co_await adopt_gate_.async_wait(asio::redirect_error(use_awaitable, ec));
       }
       if (gone() || !adopted_) co_return make_error("the parked kiln-vmm was not adopted");
-      restore_phases_ = "parked kiln-vmm";
+      restore_phases_ = "parked kiln-vmm, load paused ahead " + std::to_string(load_ms);
       restore_t0_ = phase_start = Clock::now();
       deadline = restore_t0_ + o_.api_timeout;
+      auto resumed = co_await vmm_api_call(api_sock_, http::verb::patch, "/vm", R"({"state":"Resumed"})", deadline);
+      if (!resumed.ok() || gone()) co_return resumed.ok() ? ok_status() : Status(resumed.error());
+      if (resumed->status < 200 || resumed->status >= 300) {
+        co_return make_error("PATCH /vm Resumed: " + std::to_string(resumed->status) + ": " + fault_message(resumed->body));
+      }
+      phase("resume");
     }
-    json load = {{"snapshot_path", o_.jail ? kJailSnapState : snap.state},
-                 {"mem_backend", {{"backend_type", "File"}, {"backend_path", o_.jail ? kJailSnapMem : snap.mem}}},
-                 {"vsock_override", {{"uds_path", vmm_vsock_}}},
-                 {"resume_vm", true}};
-    auto loaded = co_await vmm_api_call(api_sock_, http::verb::put, "/snapshot/load", load.dump(), deadline);
-    if (!loaded.ok() || gone()) co_return loaded.ok() ? ok_status() : Status(loaded.error());
-    if (loaded->status < 200 || loaded->status >= 300) {
-      // The VMM refused the files (corrupt, truncated, wrong version): the snapshot is bad.
-      snapshot_refused_ = true;
-      co_return make_error("PUT /snapshot/load: " + std::to_string(loaded->status) + ": " + fault_message(loaded->body));
-    }
-    phase("load");
     launched_ = true;
     protocol::IdentityRequest id;
     id.hostname = spec_.launch.hostname;

@@ -84,6 +84,8 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
     vc.uds_path = config.vsock->uds_path;
     KILN_ASSIGN_OR_RETURN(auto vsock, devices::VsockDevice::create(vc, *vmm->loop_));
     vmm->vsock_ = vsock.get();
+    Vmm* self = vmm.get();
+    vsock->set_diagnostics([self] { return self->vcpu_exit_text(); });
     KILN_TRY(vmm->attach_virtio("vsock", std::move(vsock)));
   }
   if (config.entropy) {
@@ -190,6 +192,7 @@ Status Vmm::start() {
   sa.sa_handler = on_kick;
   ::sigaction(kKickSignal, &sa, nullptr);
   started_ = true;
+  vcpu_exits_ = std::make_unique<std::atomic<uint64_t>[]>(vcpus_.size());  // before any thread reads it
   if (debug_violation_after_) debug_violation_at_ = std::chrono::steady_clock::now() + *debug_violation_after_;
   loop_thread_ = std::thread([this] {
     // The device thread's filter goes on before it serves any guest request.
@@ -234,9 +237,11 @@ void Vmm::maybe_commit_debug_violation(size_t index) {
 void Vmm::vcpu_loop(size_t index) {
   Vcpu& vcpu = *vcpus_[index];
   kvm_run* run = vcpu.run_struct();
+  std::atomic<uint64_t>& exits = vcpu_exits_[index];
   while (!stopping_.load()) {
     maybe_commit_debug_violation(index);
     auto reason = vcpu.run();
+    exits.fetch_add(1, std::memory_order_relaxed);
     if (!reason.ok()) {
       if (reason.error().sys_errno == EINTR || reason.error().sys_errno == EAGAIN) {
         // With immediate_exit set, KVM finished any pending port/MMIO completion first.
@@ -365,7 +370,19 @@ nlohmann::json Vmm::metrics() const {
                  {"refused_register_writes", s.transport->refused_writes()}};
   }
   j["serial"] = {{"bytes_written", serial_->bytes_written()}, {"bytes_dropped", serial_->bytes_dropped()}};
+  if (vcpu_exits_) {
+    nlohmann::json exits = nlohmann::json::array();
+    for (size_t i = 0; i < vcpus_.size(); ++i) exits.push_back(vcpu_exits_[i].load(std::memory_order_relaxed));
+    j["vcpu_exits"] = exits;
+  }
   return j;
+}
+
+std::string Vmm::vcpu_exit_text() const {
+  if (!vcpu_exits_) return "vCPUs not started";
+  std::string out = "vCPU exits";
+  for (size_t i = 0; i < vcpus_.size(); ++i) out += " " + std::to_string(vcpu_exits_[i].load(std::memory_order_relaxed));
+  return out + (pause_requested_.load() ? " (paused)" : "");
 }
 
 Vmm::~Vmm() {

@@ -76,6 +76,8 @@ class Vmm {
   Status pause();
   Status resume();
   bool paused() const { return pause_requested_.load(); }
+  // "vCPU exits N M ..." (exits to user space per vCPU so far), for diagnostics.
+  std::string vcpu_exit_text() const;
   // Full snapshot of a paused VM: state file (magic, format version, checksum) + memory file.
   Status create_snapshot(const config::SnapshotCreate& params);
   const config::VmConfig& config() const { return config_; }
@@ -115,6 +117,10 @@ class Vmm {
   GuestMemory mem_;
   std::unique_ptr<EventLoop> loop_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  // Per vCPU: exits to user space (KVM_RUN returns) and HLT exits; shown in /metrics and in
+  // the vsock device's unresponsive-guest warning (a vCPU whose count stands still is stuck in
+  // the guest or halted without interrupts).
+  std::unique_ptr<std::atomic<uint64_t>[]> vcpu_exits_;
   std::vector<VirtioSlot> virtio_;
   std::unique_ptr<legacy::Serial8250> serial_;
   std::unique_ptr<legacy::I8042> i8042_;
@@ -131,6 +137,14 @@ class Vmm {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reset_requested_{false};
   std::atomic<bool> pause_requested_{false};
+  // A snapshot loaded without resume_vm: the guest's clock and the vsock transport reset wait
+  // for the first resume, so that the guest sees neither the time it stayed loaded (no clock
+  // jump) nor host connections before its driver took in the reset (guarded by pause_mu_).
+  std::optional<kvm_clock_data> clock_at_resume_;
+  // Per vCPU, its saved time stamp counter, then its TSC-deadline timer: written again at that
+  // resume so the TSC (the guest's clocksource when it is invariant) does not jump either.
+  std::vector<std::vector<std::pair<uint32_t, uint64_t>>> tsc_at_resume_;
+  bool reset_at_resume_ = false;
   std::mutex pause_mu_;
   std::condition_variable pause_cv_;
   size_t parked_ = 0;

@@ -21,6 +21,8 @@ namespace kiln::vmm {
 namespace {
 
 constexpr auto kPauseDeadline = std::chrono::seconds(10);
+constexpr uint32_t kMsrTsc = 0x10;           // IA32_TIME_STAMP_COUNTER (SDM vol. 4, table 2-2)
+constexpr uint32_t kMsrTscDeadline = 0x6e0;  // IA32_TSC_DEADLINE: absolute, so after the TSC
 constexpr size_t kPage = 4096;
 
 // Reads every MSR in `indices` that this vCPU can read (KVM_GET_MSRS stops at the first one
@@ -104,6 +106,21 @@ Status Vmm::resume() {
   if (!running()) return make_error("the VM is not running");
   std::lock_guard lock(pause_mu_);
   if (!pause_requested_.load()) return ok_status();
+  // First resume after a paused snapshot load: the guest's clocks continue from the snapshot's
+  // (KVM_SET_CLOCK for kvmclock, the TSC and then its deadline timer per vCPU), and the vsock
+  // transport reset goes out as the guest starts to run.
+  if (clock_at_resume_) {
+    KILN_TRY(vm_.set_clock(*clock_at_resume_));
+    clock_at_resume_.reset();
+  }
+  for (size_t i = 0; i < tsc_at_resume_.size() && i < vcpus_.size(); ++i) {
+    for (const auto& msr : tsc_at_resume_[i]) KILN_TRY(vcpus_[i]->set_msrs({msr}));  // one by one: in order
+  }
+  tsc_at_resume_.clear();
+  if (reset_at_resume_) {
+    reset_at_resume_ = false;
+    if (auto s = vsock_->send_transport_reset(); !s.ok()) return s.error().wrap("vsock transport reset");
+  }
   for (auto& v : vcpus_) v->run_struct()->immediate_exit = 0;
   pause_requested_ = false;
   pause_cv_.notify_all();
@@ -190,7 +207,11 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
   if (state.devices.size() != vmm->virtio_.size()) return make_error("snapshot devices do not match its configuration");
 
   KILN_TRY(vmm->vm_.set_pit2(state.pit));
-  KILN_TRY(vmm->vm_.set_clock(state.clock));
+  if (load.resume_vm) {
+    KILN_TRY(vmm->vm_.set_clock(state.clock));
+  } else {
+    vmm->clock_at_resume_ = state.clock;
+  }
   KILN_TRY(vmm->vm_.set_irqchip(state.pic_master));
   KILN_TRY(vmm->vm_.set_irqchip(state.pic_slave));
   KILN_TRY(vmm->vm_.set_irqchip(state.ioapic));
@@ -209,6 +230,15 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
     KILN_TRY(vcpu->set_lapic(vs.lapic));
     KILN_TRY(vcpu->set_msrs(vs.msrs));
     KILN_TRY(vcpu->set_vcpu_events(vs.events));
+    if (!load.resume_vm) {
+      std::vector<std::pair<uint32_t, uint64_t>> tsc;
+      for (uint32_t index : {kMsrTsc, kMsrTscDeadline}) {
+        for (const auto& m : vs.msrs) {
+          if (m.first == index) tsc.push_back(m);
+        }
+      }
+      vmm->tsc_at_resume_.push_back(std::move(tsc));
+    }
     vmm->vcpus_.push_back(std::move(vcpu));
   }
   phase("vCPU state");
@@ -220,10 +250,12 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
     auto s = slot.transport->restore_state(state.devices[i].transport);
     if (!s.ok()) return s.error().wrap("restoring " + slot.name);
   }
-  // Connections did not survive: tell the guest's vsock driver (virtio 1.2 §5.10.6.8).
-  if (vmm->vsock_ != nullptr) {
+  // Connections did not survive: tell the guest's vsock driver (virtio 1.2 §5.10.6.8), now or,
+  // loaded paused, when the guest first runs.
+  if (vmm->vsock_ != nullptr && load.resume_vm) {
     if (auto s = vmm->vsock_->send_transport_reset(); !s.ok()) return s.error().wrap("vsock transport reset");
   }
+  vmm->reset_at_resume_ = vmm->vsock_ != nullptr && !load.resume_vm;
   phase("device state");
   KILN_LOG_INFO("snapshot load: %s; total %.1f ms", phases.c_str(),
                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count() / 1000.0);

@@ -97,6 +97,24 @@ void VsockDevice::update_timer() {
   if (::timerfd_settime(timer_.get(), 0, &spec, nullptr) == 0) timer_armed_ = need;
 }
 
+std::string VsockDevice::queue_diagnostics() {
+  // The driver's side as the device sees it: pending interrupt bits (set and never acknowledged
+  // means the guest takes no interrupts), rx buffers posted, ring positions.
+  std::string out = "interrupt status " + std::to_string(interrupt_ ? interrupt_->status() : 0) + ", raised " +
+                    std::to_string(interrupt_ ? interrupt_->triggered_count() : 0);
+  if (active_ && mem_ != nullptr) {
+    const char* names[] = {"rx", "tx", "event"};
+    for (uint16_t q = 0; q < queues_.size() && q < 3; ++q) {
+      auto avail = queues_[q].has_available(*mem_);
+      out += std::string(", ") + names[q] + " next avail " + std::to_string(queues_[q].next_avail()) + " used " +
+             std::to_string(queues_[q].next_used()) + (avail.ok() && *avail ? " (more posted)" : "");
+    }
+  }
+  if (reset_hold_since_) out += ", rx held for a transport reset";
+  if (diagnostics_) out += ", " + diagnostics_();
+  return out;
+}
+
 void VsockDevice::on_timer() {
   std::lock_guard lock(mu_);
   uint64_t ticks;
@@ -118,8 +136,8 @@ void VsockDevice::on_timer() {
     Conn& c = *conns_[key];
     c.connect_deadline.reset();
     if (c.sm.state() == VsockConnection::State::kConnecting) {
-      KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: guest did not answer connection to port %u",
-                     key.second);
+      KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: guest did not answer connection to port %u (%s)",
+                     key.second, queue_diagnostics().c_str());
       c.sm.on_host_error();  // cancels the request (RST if it was sent) and closes the client
     }
     service_conn(key);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,9 @@ class VsockDevice : public virtio::VirtioDevice {
   // driver left no event buffer.
   Status send_transport_reset();
   size_t connection_count() const;
+  // Extra state (e.g. the VMM's vCPU exit counts) appended to the warning logged when the
+  // guest does not answer a connection: what a diagnosis of an unresponsive guest needs.
+  void set_diagnostics(std::function<std::string()> fn) { diagnostics_ = std::move(fn); }
 
   uint32_t device_id() const override;
   uint64_t device_features() const override;
@@ -118,7 +122,10 @@ class VsockDevice : public virtio::VirtioDevice {
   void on_timer();
   void update_timer();  // arms the tick while anything has a deadline
 
+  std::string queue_diagnostics();  // mu_ held
+
   const VsockDeviceConfig config_;
+  std::function<std::string()> diagnostics_;
   EventLoop& loop_;
   UniqueFd listener_;
   UniqueFd timer_;  // timerfd ticking while handshakes or connection requests are pending

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -104,15 +105,42 @@ Result<int> exchange(int fd, const std::string& request) {
   return std::atoi(answer.c_str() + 9);
 }
 
-std::string http_post(const std::string& target) {
-  std::string body = kEvent;
-  return "POST " + target + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+// Reads one answer on a kept-alive connection: the header, then Content-Length bytes.
+Result<int> exchange_kept(int fd, const std::string& request) {
+  KILN_TRY(write_all(fd, request));
+  std::string answer;
+  char buf[4096];
+  std::size_t header_end = std::string::npos, want = 0;
+  while (header_end == std::string::npos || answer.size() < want) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("read");
+    if (n == 0) return make_error("kilnd closed a kept-alive connection: " + answer);
+    answer.append(buf, static_cast<std::size_t>(n));
+    if (header_end == std::string::npos && (header_end = answer.find("\r\n\r\n")) != std::string::npos) {
+      std::string head = answer.substr(0, header_end);
+      std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+      auto cl = head.find("\r\ncontent-length:");
+      if (cl == std::string::npos) return make_error("no Content-Length in " + head);
+      want = header_end + 4 + std::strtoull(head.c_str() + cl + 17, nullptr, 10);
+    }
+  }
+  if (answer.rfind("HTTP/1.1 ", 0) != 0 || answer.size() < 12) return make_error("bad answer: " + answer);
+  if (answer.find("hello, bench") == std::string::npos) return make_error("wrong answer: " + answer);
+  return std::atoi(answer.c_str() + 9);
 }
 
+std::string http_post(const std::string& target, bool keep_alive = false) {
+  std::string body = kEvent;
+  return "POST " + target + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + (keep_alive ? "" : "\r\nConnection: close") + "\r\n\r\n" + body;
+}
+
+// kGatewayTcpKept: kilnd over TCP, each client keeping its connection alive as HTTP/1.1 clients
+// (SDKs, the AWS CLI) do; kilnd still opens a fresh instance connection per request.
 // kDirectAhead: straight to the instance too, but with the hybrid-vsock connection (CONNECT
 // 9000 / OK) made before the clock starts: what the handshake itself costs.
-enum class Path { kGatewayUnix, kGatewayTcp, kDirect, kDirectAhead };
+enum class Path { kGatewayUnix, kGatewayTcp, kGatewayTcpKept, kDirect, kDirectAhead };
 
 struct Target {
   std::uint16_t kilnd_port = 0;
@@ -123,14 +151,26 @@ struct Target {
 const char* path_name(Path p) {
   return p == Path::kGatewayUnix ? "kilnd (unix)"
          : p == Path::kGatewayTcp ? "kilnd (tcp)"
+         : p == Path::kGatewayTcpKept ? "kilnd (tcp, keep-alive)"
          : p == Path::kDirect     ? "direct"
                                   : "direct, connected ahead";
 }
 
-// One invocation over a fresh connection (as kilnd itself does per request); milliseconds.
-Result<double> invoke_once(const Target& t, Path path) {
+// One invocation over a fresh connection (as kilnd itself does per request), or on the client's
+// kept connection `kept` (made on first use); milliseconds.
+Result<double> invoke_once(const Target& t, Path path, UniqueFd& kept) {
   static const std::string gateway_req = http_post(std::string("/v1/functions/") + kFunction + "/invoke");
+  static const std::string kept_req = http_post(std::string("/v1/functions/") + kFunction + "/invoke", true);
   static const std::string direct_req = http_post("/event-invoke");
+  if (path == Path::kGatewayTcpKept) {
+    if (!kept) {
+      KILN_ASSIGN_OR_RETURN(kept, connect_tcp(t.kilnd_port));
+    }
+    auto t0 = Clock::now();
+    KILN_ASSIGN_OR_RETURN(int status, exchange_kept(kept.get(), kept_req));
+    if (status != 200) return make_error("status " + std::to_string(status));
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
   Result<UniqueFd> ahead = path == Path::kDirectAhead ? connect_guest(t.uds) : Result<UniqueFd>(UniqueFd());
   if (!ahead.ok()) return ahead.error();
   auto t0 = Clock::now();
@@ -168,8 +208,9 @@ Result<Series> run_series(const Target& t, Path path, int threads, int per_threa
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&, i] {
+      UniqueFd kept;
       for (int k = 0; k < per_thread && !failed; ++k) {
-        auto r = invoke_once(t, path);
+        auto r = invoke_once(t, path, kept);
         if (!r.ok()) {
           if (!failed.exchange(true)) error = r.error().message;
           return;
@@ -236,13 +277,14 @@ int run(int argc, char** argv) {
   t.uds = kilnd.instance_uds((*ready)["instances"][0]["id"].get<std::string>());
   std::vector<Path> paths = {Path::kGatewayUnix, Path::kDirect, Path::kDirectAhead};
   // TCP on loopback where it is up (the nested test host has no lo unless the script raised it).
-  if (connect_tcp(t.kilnd_port).ok()) paths.insert(paths.begin() + 1, Path::kGatewayTcp);
+  if (connect_tcp(t.kilnd_port).ok()) paths.insert(paths.begin() + 1, {Path::kGatewayTcp, Path::kGatewayTcpKept});
   std::printf("kilnd gateway benchmark: examples/hello, 1 warm instance (1 vCPU, 128 MiB), %d requests per row\n",
               requests);
   std::printf("kilnd: POST /v1/functions/hello/invoke on %s%s; direct: POST /event-invoke on the instance's "
               "hybrid-vsock socket (CONNECT 9000); one connection per request on every path ('direct, "
-              "connected ahead' does the hybrid-vsock handshake before its clock)\n",
-              t.kilnd_sock.c_str(), paths.size() == 3 ? (" and 127.0.0.1:" + std::to_string(t.kilnd_port)).c_str() : "");
+              "connected ahead' does the hybrid-vsock handshake before its clock; 'keep-alive' keeps the client's "
+              "connection to kilnd)\n",
+              t.kilnd_sock.c_str(), paths.size() > 3 ? (" and 127.0.0.1:" + std::to_string(t.kilnd_port)).c_str() : "");
   // Warm every path (page cache, guest server, kilnd's allocator).
   for (Path p : paths) {
     if (auto w = run_series(t, p, 1, 20); !w.ok()) return fail("warm-up", w.error());

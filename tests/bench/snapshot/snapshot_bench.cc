@@ -61,10 +61,13 @@ struct Sample {
   double park_ms = -1;           // deploy answered -> parked kiln-vmm ready (parked mode)
   double restore_log_ms = -1;    // kilnd's own "restored ... in N ms" (restored instances only)
   double load_ms = -1;           // its "load N" phase: kilnd's PUT /snapshot/load round trip
+                                 // (parked: "load paused ahead N", off the invocation's path)
+  double resume_ms = -1;         // parked: its "resume N" phase, PATCH /vm Resumed round trip
   std::string restore_line;      // that log line, with its phases
 };
 
-// `what N` in a restore notice's phase list ("(parked kiln-vmm, load 117, identity 114)").
+// `what N` in a restore notice's phase list ("(parked kiln-vmm, load paused ahead 70, resume 3,
+// identity 60)", "(spawn 40, api up 20, load 68, identity 61)").
 double phase_ms(const std::string& line, const std::string& what) {
   const auto at = line.find(", " + what + " ");
   const auto first = line.find("(" + what + " ");
@@ -120,7 +123,8 @@ Result<Sample> run_round(e2e::KilndProcess& kilnd, const json& cfg, Mode mode) {
     }
     const auto in = s.restore_line.find(" in ", needle.size());
     if (in != std::string::npos) s.restore_log_ms = std::atof(s.restore_line.c_str() + in + 4);
-    s.load_ms = phase_ms(s.restore_line, "load");
+    s.load_ms = phase_ms(s.restore_line, parked ? "load paused ahead" : "load");
+    s.resume_ms = phase_ms(s.restore_line, "resume");
   }
   return s;
 }
@@ -194,7 +198,7 @@ int run(int argc, char** argv) {
   std::printf("snapshot: %s (state %ju bytes, mem %ju bytes)\n", snap->filename().c_str(),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "state")),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "mem")));
-  std::vector<double> first[3], park, restore_log[2], load_api[2];
+  std::vector<double> first[3], park, restore_log[2], load_api[2], resume_api;
   for (int i = 0; i < rounds; ++i) {
     // Rotate which kilnd goes first so drift in the shared host hits all alike.
     for (int k = 0; k < 3; ++k) {
@@ -205,6 +209,7 @@ int run(int argc, char** argv) {
       if (s->park_ms >= 0) park.push_back(s->park_ms);
       if (m < 2 && s->restore_log_ms >= 0) restore_log[m].push_back(s->restore_log_ms);
       if (m < 2 && s->load_ms >= 0) load_api[m].push_back(s->load_ms);
+      if (s->resume_ms >= 0) resume_api.push_back(s->resume_ms);
       std::fprintf(stderr, "round %d %s: %.1f ms %s\n", i, mode_name(modes[m]), s->first_response_ms,
                    s->restore_line.c_str());
     }
@@ -219,8 +224,9 @@ int run(int argc, char** argv) {
   row("restore -> first response (kiln-vmm spawned)", first[1]);
   row("kilnd restore step, parked (log: restored in N)", restore_log[0]);
   row("kilnd restore step, spawned (log: restored in N)", restore_log[1]);
-  row("PUT /snapshot/load round trip (parked kiln-vmm)", load_api[0]);
   row("PUT /snapshot/load round trip (spawned kiln-vmm)", load_api[1]);
+  row("PUT /snapshot/load, paused, parked (off the path)", load_api[0]);
+  row("PATCH /vm Resumed round trip (parked kiln-vmm)", resume_api);
   row("deploy -> parked kiln-vmm ready (off the path)", park);
   const double cold_median = std::max(percentile(first[2], 50), 1e-9);
   const double ratio = percentile(first[0], 50) / cold_median;

@@ -1,6 +1,6 @@
 // e2e fault injection (issue 9, label e2e; real microVMs, the nested test host here), each with
-// its pass criterion: a frozen guest (no heartbeat) is killed and replaced within the heartbeat
-// bound; guest out of memory; host disk full during image build; kill -9 of kilnd during a
+// its pass criterion: a frozen guest (no heartbeat; the VMM stopped, or only the guest paused
+// behind a responsive VMM) is killed and replaced within the heartbeat bound; guest out of memory; host disk full during image build; kill -9 of kilnd during a
 // deploy and during invocations, then restart (functions kept, no orphan VMM, state files whole).
 // Host disk full during snapshot creation (<state-dir>/snapshots on a small tmpfs), jailed and
 // plain VMMs. Already elsewhere: kill -9 of kiln-vmm, user server crash, timeout (tests/e2e/kilnd), guest
@@ -91,6 +91,51 @@ TEST_F(FaultsE2e, FrozenGuestIsKilledAndReplaced) {
   EXPECT_NE(l.find("instance " + first + " stopping: "), std::string::npos) << l;
   EXPECT_TRUE(l.find("no heartbeat") != std::string::npos || l.find("failed heartbeats") != std::string::npos) << l;
   std::printf("fault guest-hang: frozen VMM killed after %.1f s (bound %lld s), replacement ready after %.1f s\n",
+              killed_s, static_cast<long long>(kHangBound.count()), replaced_s);
+}
+
+// Guest hang with a responsive VMM: the guest's vCPUs stop (PATCH /vm Paused through the
+// instance's own kiln-vmm API) while the VMM process, its API and its vsock device keep running,
+// so kilnd's heartbeat connections reach the VMM but the guest never answers. Pass: as above,
+// kilnd kills that VMM within the heartbeat bound and a new instance serves.
+TEST_F(FaultsE2e, HungGuestBehindALiveVmmIsKilledAndReplaced) {
+  start();
+  json cfg = hello_config(*kilnd_);
+  cfg.update({{"min_instances", 1}, {"max_instances", 1}, {"timeout_ms", 60000}});
+  auto rec = kilnd_->deploy("hung", cfg);
+  ASSERT_TRUE(rec.ok()) << rec.error().message;
+  std::string first = ready_instance("hung");
+  ASSERT_FALSE(first.empty());
+  pid_t vmm = kilnd_->instance_vmm_pid(first);
+  ASSERT_GT(vmm, 0);
+  kiln::kilnd::client::Endpoint api;
+  api.unix_path = kilnd_->instance_api_sock(first);
+  auto paused = kiln::kilnd::client::request(api, "PATCH", "/vm", R"({"state":"Paused"})");
+  ASSERT_TRUE(paused.ok()) << paused.error().message;
+  ASSERT_EQ(paused->status, 204) << paused->body;
+  auto t0 = Clock::now();
+  // The VMM stays responsive while its guest hangs: its API still answers.
+  auto info = kiln::kilnd::client::request(api, "GET", "/", "");
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_NE(info->body.find("Paused"), std::string::npos) << info->body;
+  while (process_alive(vmm) && Clock::now() - t0 < kHangBound) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // waiting on a process outside our control
+  }
+  double killed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (process_alive(vmm)) kill(vmm, SIGKILL);  // do not leave it behind
+  ASSERT_LT(killed_s, std::chrono::duration<double>(kHangBound).count()) << "VMM of the hung guest still alive";
+  std::string second = ready_instance("hung");
+  double replaced_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  auto r = call("POST", "/v1/functions/hung/invoke", R"({"name":"after-hung-guest"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["message"], "hello, after-hung-guest");
+  EXPECT_EQ(r.headers["x-kiln-instance-id"], second);
+  std::string l = logs("hung");
+  EXPECT_NE(l.find("instance " + first + " stopping: "), std::string::npos) << l;
+  EXPECT_TRUE(l.find("no heartbeat") != std::string::npos || l.find("failed heartbeats") != std::string::npos) << l;
+  std::printf("fault guest-hang, VMM responsive: killed after %.1f s (bound %lld s), replacement ready after %.1f s\n",
               killed_s, static_cast<long long>(kHangBound.count()), replaced_s);
 }
 

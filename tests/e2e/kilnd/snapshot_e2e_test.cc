@@ -119,7 +119,8 @@ TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack)
   EXPECT_EQ(restored, 2);
   // One of the two took over the kiln-vmm kilnd parked for the function's next instance (spawned
   // while the first instance served), so its restore was PUT /snapshot/load plus the identity.
-  EXPECT_NE(log_text.find("(parked kiln-vmm, load "), std::string::npos) << log_text;
+  EXPECT_NE(log_text.find("(parked kiln-vmm, load paused ahead "), std::string::npos) << log_text;
+  EXPECT_NE(log_text.find(", resume "), std::string::npos) << log_text;
   EXPECT_EQ(rands.size(), 3u) << "instances restored from one snapshot share random state";
 
   // 3. Restored instances share the snapshot's memory pages (page cache, MAP_PRIVATE).

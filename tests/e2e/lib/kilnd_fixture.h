@@ -1,6 +1,7 @@
 // KilndTest: GoogleTest fixture over KilndProcess for e2e tests: a fresh state dir per test,
 // skipped (with kiln-vmm's self-test sentence) where this machine's KVM cannot run Linux,
-// kilnd killed and the state dir removed afterwards.
+// kilnd killed and the state dir removed afterwards (after a failure, first printing what it
+// holds for a diagnosis: every function's log tail and every instance's console tail).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -30,6 +31,7 @@ class KilndTest : public ::testing::Test {
   }
   void TearDown() override {
     kilnd_.reset();  // SIGKILL if still running
+    if (HasFailure() && !state_.empty()) print_state_tails(state_);
     std::error_code ec;
     std::filesystem::remove_all(state_, ec);
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,30 @@ std::string slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void print_state_tails(const std::string& state_dir, std::size_t lines) {
+  auto tail = [lines](const fs::path& p) {
+    std::string text = slurp(p.string());
+    std::size_t at = text.size(), n = 0;
+    while (at > 0 && n <= lines) {
+      at = text.rfind('\n', at - 1);
+      if (at == std::string::npos) {
+        at = 0;
+        break;
+      }
+      ++n;
+    }
+    std::printf("---- %s (last %zu lines)\n%s\n", p.c_str(), lines, text.substr(at).c_str());
+  };
+  std::error_code ec;
+  for (const char* sub : {"/logs", "/run"}) {
+    for (const auto& e : fs::directory_iterator(state_dir + sub, ec)) {
+      if (e.is_regular_file() && e.path().extension() == ".log") tail(e.path());
+      if (e.is_directory() && fs::exists(e.path() / "vmm.log")) tail(e.path() / "vmm.log");
+    }
+  }
+  std::fflush(stdout);
 }
 
 Result<std::string> make_temp_dir(const std::string& prefix) {
@@ -269,12 +294,20 @@ Result<json> KilndProcess::wait_ready_instances(const std::string& name, std::si
   }
 }
 
-std::string KilndProcess::instance_uds(const std::string& instance_id) const {
+std::string KilndProcess::instance_socket(const std::string& instance_id, const std::string& name) const {
   // A jailed kiln-vmm makes its sockets in its jail's root (<state>/jail/kiln-vmm/<id>/root).
-  const std::string jailed = state_dir_ + "/jail/kiln-vmm/" + instance_id + "/root/vsock.sock";
+  const std::string jailed = state_dir_ + "/jail/kiln-vmm/" + instance_id + "/root/" + name;
   std::error_code ec;
   if (fs::exists(jailed, ec)) return jailed;
-  return state_dir_ + "/run/" + instance_id + "/vsock.sock";
+  return state_dir_ + "/run/" + instance_id + "/" + name;
+}
+
+std::string KilndProcess::instance_uds(const std::string& instance_id) const {
+  return instance_socket(instance_id, "vsock.sock");
+}
+
+std::string KilndProcess::instance_api_sock(const std::string& instance_id) const {
+  return instance_socket(instance_id, "api.sock");
 }
 
 pid_t KilndProcess::instance_vmm_pid(const std::string& instance_id) const {

@@ -62,6 +62,10 @@ Result<ProcUsage> proc_usage(pid_t pid);
 nlohmann::json cgi_function_config(const KilndPaths& paths,
                                    const std::vector<std::pair<std::string, std::string>>& scripts);
 
+// Prints the last lines of every function log (<state>/logs/*.log) and of every instance's
+// kiln-vmm log (<state>/run/*/vmm.log): what a failed e2e test leaves for its diagnosis.
+void print_state_tails(const std::string& state_dir, std::size_t lines = 120);
+
 class KilndProcess {
  public:
   using Clock = std::chrono::steady_clock;
@@ -93,12 +97,16 @@ class KilndProcess {
   // Waits until the function has at least `count` ready instances; fails early when its image failed.
   Result<nlohmann::json> wait_ready_instances(const std::string& name, std::size_t count,
                                               std::chrono::seconds timeout = std::chrono::seconds(300));
-  // The hybrid-vsock socket of an instance (run/<id>/vsock.sock).
+  // The hybrid-vsock socket of an instance (run/<id>/vsock.sock, or in its jail's root).
   std::string instance_uds(const std::string& instance_id) const;
+  // The API socket of an instance's kiln-vmm (run/<id>/api.sock, or in its jail's root).
+  std::string instance_api_sock(const std::string& instance_id) const;
   // kiln-vmm pid of an instance (run/<id>/vmm.pid), -1 when unknown.
   pid_t instance_vmm_pid(const std::string& instance_id) const;
 
  private:
+  std::string instance_socket(const std::string& instance_id, const std::string& name) const;
+
   std::string state_dir_;
   KilndPaths paths_;
   pid_t pid_ = -1;

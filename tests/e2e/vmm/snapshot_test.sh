@@ -2,7 +2,9 @@
 # e2e (issue 7, VMM side): PATCH /vm Paused, PUT /snapshot/create, PATCH /vm Resumed on a
 # running guest; a new kiln-vmm restores it with PUT /snapshot/load and the guest's counter
 # continues where the snapshot left it. Corrupt, truncated and wrong-version snapshots are
-# refused with 400 and a clear fault_message. Prints the snapshot/load API latency.
+# refused with 400 and a clear fault_message. A snapshot loaded paused (resume_vm false) stays
+# still until PATCH /vm Resumed, and its clock does not count the time it stayed loaded.
+# Prints the snapshot/load API latency.
 set -euo pipefail
 build=${KILN_BUILD_DIR:?}
 kernel=${KILN_GUEST_KERNEL:-$build/guest-kernel/vmlinux}
@@ -41,6 +43,9 @@ wait_for_line() {  # wait_for_line FILE REGEX SECONDS (console lines end in \r\n
 }
 stop_vmm() { kill "$vmm_pid" 2>/dev/null || true; wait "$vmm_pid" 2>/dev/null || true; }
 last_tick() { grep -aoE 'tick [0-9]+' "$1" | tail -n 1 | cut -d' ' -f2; }
+uptime_at() {  # uptime_at FILE TICK -> the guest's uptime printed with that tick (seconds)
+  tr -d '\r' <"$1" | grep -aE "^tick $2 up " | head -n 1 | cut -d' ' -f4
+}
 
 # --- original VM ------------------------------------------------------------------------------
 start_vmm a
@@ -51,7 +56,7 @@ expect 204 "$(api "$A" PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$tmp/a.vso
 expect 204 "$(api "$A" PUT /entropy '{}')" entropy
 expect 400 "$(api "$A" PATCH /vm '{"state": "Paused"}')" "pause before start"
 expect 204 "$(api "$A" PUT /actions '{"action_type": "InstanceStart"}')" InstanceStart
-wait_for_line "$tmp/a.console" '^tick 5$' 240
+wait_for_line "$tmp/a.console" '^tick 5 ' 240
 expect 204 "$(api "$A" PATCH /vm '{"state": "Paused"}')" pause
 expect 200 "$(api "$A" GET /)" "instance info"
 grep -q '"Paused"' "$tmp/resp" || { echo "FAIL: GET / does not say Paused: $(cat "$tmp/resp")"; exit 1; }
@@ -62,7 +67,7 @@ sleep 1
 expect 204 "$(api "$A" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$tmp/snap\", \"mem_file_path\": \"$tmp/mem\"}")" snapshot/create
 echo "snapshot: paused at tick $paused_at; state $(stat -c %s "$tmp/snap") bytes, memory $(stat -c %s "$tmp/mem") bytes ($(du -k "$tmp/mem" | cut -f1) KiB on disk)"
 expect 204 "$(api "$A" PATCH /vm '{"state": "Resumed"}')" resume
-wait_for_line "$tmp/a.console" "^tick $((paused_at + 3))\$" 120
+wait_for_line "$tmp/a.console" "^tick $((paused_at + 3)) " 120
 stop_vmm
 
 # --- hostile snapshots are refused ---------------------------------------------------------------
@@ -83,11 +88,32 @@ start_vmm b
 t0=$(date +%s%N)
 expect 204 "$(api "$tmp/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"vsock_override\": {\"uds_path\": \"$tmp/b.vsock\"}, \"resume_vm\": true}")" snapshot/load
 echo "snapshot: PUT /snapshot/load took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-wait_for_line "$tmp/b.console" "^tick $((paused_at + 3))\$" 120
+wait_for_line "$tmp/b.console" "^tick $((paused_at + 3)) " 120
 first=$(grep -m1 -aoE 'tick [0-9]+' "$tmp/b.console" | cut -d' ' -f2)
 [ "$first" = $((paused_at + 1)) ] || { echo "FAIL: the restored guest started at tick $first, want $((paused_at + 1))"; exit 1; }
 [ -S "$tmp/b.vsock" ] || { echo "FAIL: the vsock uds_path override was not applied"; exit 1; }
 expect 400 "$(api "$tmp/b.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}")" "boot-source after restore"
 echo "snapshot: restored guest continued from tick $first (paused at $paused_at)"
+stop_vmm
+
+# --- load paused, resume later (kilnd's parked VMMs) -------------------------------------------
+start_vmm c
+expect 204 "$(api "$tmp/c.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"vsock_override\": {\"uds_path\": \"$tmp/c.vsock\"}, \"resume_vm\": false}")" "snapshot/load paused"
+expect 200 "$(api "$tmp/c.sock" GET /)" "instance info after a paused load"
+grep -q '"Paused"' "$tmp/resp" || { echo "FAIL: GET / after a paused load does not say Paused: $(cat "$tmp/resp")"; exit 1; }
+sleep 6  # loaded, not running: no tick may appear, and the guest's clock must not count this
+if grep -aqE 'tick [0-9]+' "$tmp/c.console"; then echo "FAIL: a guest loaded paused ran: $(tail -n 3 "$tmp/c.console")"; exit 1; fi
+t0=$(date +%s%N)
+expect 204 "$(api "$tmp/c.sock" PATCH /vm '{"state": "Resumed"}')" "resume after a paused load"
+echo "snapshot: PATCH /vm Resumed after a paused load took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+wait_for_line "$tmp/c.console" "^tick $((paused_at + 2)) " 120
+# The same first tick after the same snapshot: restored at once (b) and after 6 s loaded paused
+# (c) the guest's uptime must agree (kvmclock also ran while "a" stayed paused before the
+# snapshot, so both are past a's last tick); a clock set at load would put c 6 s ahead.
+at_once=$(uptime_at "$tmp/b.console" $((paused_at + 1)))
+after_park=$(uptime_at "$tmp/c.console" $((paused_at + 1)))
+awk -v a="$at_once" -v b="$after_park" 'BEGIN { d = b - a; if (d < 0) d = -d; exit !(d < 3.0) }' ||
+  { echo "FAIL: the guest's clock counted the paused load: uptime at tick $((paused_at + 1)) $at_once restored at once, $after_park after 6 s loaded paused"; exit 1; }
+echo "snapshot: loaded paused for 6 s, then resumed: uptime at tick $((paused_at + 1)) $after_park (restored at once: $at_once)"
 stop_vmm
 echo "snapshot: ok"
