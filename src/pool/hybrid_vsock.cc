@@ -1,6 +1,7 @@
 // Hybrid-vsock client (CONNECT handshake) and the one-frame control exchange with kiln-init.
 #include "src/pool/hybrid_vsock.h"
 
+#include <cstring>
 #include <memory>
 
 namespace kiln::kilnd::pool {
@@ -60,15 +61,27 @@ asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std:
   }
   std::string hello = "CONNECT " + std::to_string(port) + "\n";
   co_await asio::async_write(sock, asio::buffer(hello), asio::redirect_error(use_awaitable, ec));
-  // Read the answer byte by byte: anything after the newline already belongs to the guest.
+  // Peek at what arrived and take only up to the newline: anything after it already belongs to
+  // the guest's stream (two system calls for the usual one-segment answer, not one per byte).
   std::string line;
-  while (!ec && line.size() < kMaxAckLine) {
-    char c = 0;
-    co_await asio::async_read(sock, asio::buffer(&c, 1), asio::redirect_error(use_awaitable, ec));
+  bool complete = false;
+  while (!ec && !complete && line.size() < kMaxAckLine) {
+    char buf[kMaxAckLine];
+    std::size_t n = co_await sock.async_receive(asio::buffer(buf, kMaxAckLine - line.size()),
+                                                local::socket::message_peek, asio::redirect_error(use_awaitable, ec));
     if (ec) break;
-    if (c == '\n') break;
-    line += c;
+    if (n == 0) {
+      ec = asio::error::eof;
+      break;
+    }
+    const auto* nl = static_cast<const char*>(std::memchr(buf, '\n', n));
+    const std::size_t take = nl != nullptr ? static_cast<std::size_t>(nl - buf) + 1 : n;
+    std::size_t got = asio::read(sock, asio::buffer(buf, take), ec);  // already there: no wait
+    if (ec) break;
+    complete = nl != nullptr && got == take;
+    line.append(buf, complete ? take - 1 : got);
   }
+  if (!ec && !complete) co_return make_error("vsock port " + std::to_string(port) + ": answer line too long");
   if (guard.timed_out()) co_return make_error("vsock port " + std::to_string(port) + ": timed out");
   if (ec) {
     co_return make_error("vsock port " + std::to_string(port) + ": " +

@@ -226,6 +226,81 @@ Result<Series> run_series(const Target& t, Path path, int threads, int per_threa
   return s;
 }
 
+// What the transport alone costs per request on this host: a trivial local HTTP server (one
+// answer per connection, no kilnd, no guest) reached over TCP loopback and over a Unix socket,
+// a new connection per request as in the rows above. Their difference is the kernel's price of
+// a TCP connection (handshake, teardown), which no gateway on the same host can avoid.
+struct TransportCost {
+  double tcp_p50 = 0, unix_p50 = 0;
+};
+
+Result<TransportCost> transport_cost(const std::string& dir, int requests) {
+  UniqueFd tcp(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd unx(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!tcp || !unx) return errno_error("socket");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(a);
+  if (::bind(tcp.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(tcp.get(), 64) != 0 ||
+      ::getsockname(tcp.get(), reinterpret_cast<sockaddr*>(&a), &alen) != 0) {
+    return errno_error("tcp listener");
+  }
+  const std::string path = dir + "/transport.sock";
+  sockaddr_un u{};
+  u.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(u.sun_path)) return make_error("socket path too long: " + path);
+  std::memcpy(u.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(unx.get(), reinterpret_cast<sockaddr*>(&u), sizeof(u)) != 0 || ::listen(unx.get(), 64) != 0) {
+    return errno_error("unix listener");
+  }
+  auto serve = [](int listener) {
+    static const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, bench";
+    while (true) {
+      UniqueFd c(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+      if (!c) return;  // the listener was shut down
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = ::read(c.get(), buf, sizeof(buf));
+        if (n <= 0) break;
+        req.append(buf, static_cast<std::size_t>(n));
+      }
+      (void)write_all(c.get(), answer);
+    }
+  };
+  std::thread tcp_server(serve, tcp.get()), unix_server(serve, unx.get());
+  const std::string req = http_post("/");
+  std::vector<double> t_ms, u_ms;
+  Status st = ok_status();
+  for (int i = 0; i < requests && st.ok(); ++i) {
+    for (bool over_tcp : {true, false}) {
+      auto t0 = Clock::now();
+      Result<UniqueFd> fd = over_tcp ? connect_tcp(ntohs(a.sin_port)) : connect_unix(path);
+      if (!fd.ok()) {
+        st = fd.error();
+        break;
+      }
+      auto r = exchange(fd->get(), req);
+      if (!r.ok()) {
+        st = r.error();
+        break;
+      }
+      (over_tcp ? t_ms : u_ms).push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+  }
+  ::shutdown(tcp.get(), SHUT_RDWR);
+  ::shutdown(unx.get(), SHUT_RDWR);
+  tcp_server.join();
+  unix_server.join();
+  ::unlink(path.c_str());
+  if (!st.ok()) return st.error();
+  Series ts, us;
+  ts.ms = t_ms;
+  us.ms = u_ms;
+  return TransportCost{ts.pct(50), us.pct(50)};
+}
+
 void print_row(const std::string& name, const Series& s) {
   std::printf("| %-32s | %6zu | %8.3f | %8.3f | %8.3f | %8.1f |\n", name.c_str(), s.ms.size(), s.pct(50), s.pct(99),
               s.ms.empty() ? 0.0 : *std::max_element(s.ms.begin(), s.ms.end()), s.rps());
@@ -351,6 +426,13 @@ int run(int argc, char** argv) {
     double added = seq[p].pct(50) - seq[Path::kDirect].pct(50);
     std::printf("added latency, %s - direct, sequential: p50 %.3f ms (target <= 1 ms: %s), p99 %.3f ms\n",
                 path_name(p), added, added <= 1.0 ? "met" : "NOT met", seq[p].pct(99) - seq[Path::kDirect].pct(99));
+  }
+  if (auto tc = transport_cost(*dir, requests); tc.ok()) {
+    std::printf("transport alone (a trivial local HTTP server, new connection per request, no kilnd): tcp p50 %.3f ms, "
+                "unix p50 %.3f ms; a TCP connection costs %.3f ms more than a Unix one on this host\n",
+                tc->tcp_p50, tc->unix_p50, tc->tcp_p50 - tc->unix_p50);
+  } else {
+    std::printf("transport alone: %s\n", tc.error().message.c_str());
   }
   std::printf("hybrid-vsock handshake (CONNECT 9000 / OK through kiln-vmm and the guest), direct - direct connected "
               "ahead, sequential: p50 %.3f ms\n",

@@ -324,6 +324,21 @@ TEST_F(BackendTest, HybridConnectHandshake) {
   char first = 0;
   asio::read(good.value(), asio::buffer(&first, 1));
   EXPECT_EQ(first, 'H');  // bytes after the ack line belong to the stream
+  // The answer line in two pieces (a short read first): still one line, the rest the stream's.
+  acc.async_accept([this](const beast::error_code& ec, local::socket s) {
+    if (ec) return;
+    auto sp = std::make_shared<local::socket>(std::move(s));
+    auto line = std::make_shared<asio::streambuf>();
+    asio::async_read_until(*sp, *line, '\n', [this, sp, line](const beast::error_code&, std::size_t) {
+      asio::write(*sp, asio::buffer(std::string("OK 10737")));
+      auto later = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+      later->async_wait([sp, later](const beast::error_code&) { asio::write(*sp, asio::buffer(std::string("41824\nZ"))); });
+    });
+  });
+  auto split = attempt(std::chrono::seconds(5));
+  ASSERT_TRUE(split.ok()) << split.error().message;
+  asio::read(split.value(), asio::buffer(&first, 1));
+  EXPECT_EQ(first, 'Z');
   serve("");
   auto refused = attempt(std::chrono::seconds(5));
   ASSERT_FALSE(refused.ok());
