@@ -119,6 +119,9 @@ Status Agent::run() {
   KILN_TRY(loop_.add(control_listener_.get(), EPOLLIN, [this](std::uint32_t) { on_control_accept(); }));
   KILN_ASSIGN_OR_RETURN(UniqueFd proxy_listener, listen_on(opt_.proxy));
   proxy_ = std::make_unique<Proxy>(loop_, std::move(proxy_listener), kProxyPort);
+  proxy_->set_reporter([this](const std::string& what) {
+    if (events_) events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: proxy: " + what, false);
+  });
   KILN_TRY(proxy_->start());
 
   events_->start();

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
 #include "guest-agent/agent/endpoint.h"
@@ -59,7 +60,8 @@ Status Proxy::start() {
 
 namespace {
 
-// Moves bytes src -> dir -> dst. Returns false on a hard error (session must close).
+// Moves bytes src -> dir -> dst. Returns false on a hard error (session must close), with
+// errno left as the failing call set it.
 bool pump(int src, int dst, Direction& d, bool dst_ready) {
   // Compact so a slow reader does not stall a fast writer on a never-refilled tail.
   if (d.start == d.end) d.start = d.end = 0;
@@ -130,6 +132,8 @@ void Proxy::on_accept() {
         bool in_progress = false;
         auto app = connect_loopback_tcp(target_port_, &in_progress);
         if (!app.ok()) {
+          report("cannot reach the function's server on 127.0.0.1:" + std::to_string(target_port_) + ": " +
+                 app.error().message);
           close_session(id);  // refused: the host sees its connection closed
           return;
         }
@@ -150,7 +154,9 @@ void Proxy::on_accept() {
       }
       if (from_app_event && !ss.app_connected) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-        if (!connect_result(ss.app.get()).ok()) {
+        if (auto c = connect_result(ss.app.get()); !c.ok()) {
+          report("cannot reach the function's server on 127.0.0.1:" + std::to_string(target_port_) + ": " +
+                 c.error().message);
           close_session(id);
           return;
         }
@@ -158,8 +164,16 @@ void Proxy::on_accept() {
       }
       bool ok = true;
       if (ss.app_connected) {
-        ok = pump(ss.host.get(), ss.app.get(), ss.to_app, true) &&
-             pump(ss.app.get(), ss.host.get(), ss.to_host, true);
+        const char* broke = nullptr;
+        if (!pump(ss.host.get(), ss.app.get(), ss.to_app, true)) {
+          broke = "request to the function's server";
+        } else if (!pump(ss.app.get(), ss.host.get(), ss.to_host, true)) {
+          broke = "response from the function's server";
+        }
+        if (broke != nullptr) {
+          report(std::string("connection broke (") + broke + "): " + std::strerror(errno));
+          ok = false;
+        }
       }
       bool done = ss.to_app.shut && ss.to_host.shut;
       if (!ok || done) {

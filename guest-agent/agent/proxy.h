@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -24,18 +26,25 @@ class Proxy {
 
   Status start();
   void set_target_port(std::uint16_t port) { target_port_ = port; }
+  // Told (one line) when a connection ends on an error rather than a clean close: the app could
+  // not be reached, or a socket failed mid-stream. The agent puts it in the function's log.
+  void set_reporter(std::function<void(const std::string&)> report) { report_ = std::move(report); }
   std::size_t sessions() const { return sessions_.size(); }
 
  private:
   struct Session;
   void on_accept();
   void close_session(std::uint64_t id);
+  void report(const std::string& what) const {
+    if (report_) report_(what);
+  }
 
   EventLoop& loop_;
   UniqueFd listener_;
   std::uint16_t target_port_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+  std::function<void(const std::string&)> report_;
 };
 
 }  // namespace kiln::agent

@@ -63,6 +63,26 @@ std::string log_tail(const std::string& path, std::size_t max_lines = 5) {
   return out;
 }
 
+// The VMM's own warnings and errors (kiln-vmm log lines "[<id>] WARN ..."/"ERROR"), the last
+// few: what an instance leaves behind for a diagnosis once its run dir is gone.
+std::string log_warnings(const std::string& path, std::size_t max_lines = 3) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<std::int64_t>(in.tellg());
+  in.seekg(size > 65536 ? size - 65536 : 0);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines;
+  std::istringstream ss(text);
+  for (std::string l; std::getline(ss, l);) {
+    if (l.find("] WARN ") != std::string::npos || l.find("] ERROR ") != std::string::npos) lines.push_back(l);
+  }
+  std::string out;
+  std::size_t start = lines.size() > max_lines ? lines.size() - max_lines : 0;
+  for (std::size_t i = start; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
 // Paths as a jailed kiln-vmm sees them (its "/" is the jail's root).
 constexpr const char* kJailApiSock = "/api.sock";
 constexpr const char* kJailVsock = "/vsock.sock";
@@ -825,6 +845,7 @@ class Vm : public std::enable_shared_from_this<Vm> {
     }
     self->max_memory_mib();
     self->kill_now();
+    if (std::string w = log_warnings(self->log_path_); !w.empty()) self->notice("kiln-vmm warned: " + w);
     self->cleanup();
     asio::post(self->io_, std::move(done));
   }

@@ -137,6 +137,7 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
   KILN_ASSIGN_OR_RETURN(state.ioapic, vm_.get_irqchip(KVM_IRQCHIP_IOAPIC));
   KILN_ASSIGN_OR_RETURN(state.pit, vm_.get_pit2());
   KILN_ASSIGN_OR_RETURN(state.clock, vm_.get_clock());
+  if (clock_at_resume_) state.clock = *clock_at_resume_;  // loaded paused, never resumed: still the loaded clock
   KILN_ASSIGN_OR_RETURN(std::vector<uint32_t> msr_indices, kvm_.msr_index_list());
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     Vcpu& v = *vcpus_[i];
@@ -148,6 +149,13 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
     KILN_ASSIGN_OR_RETURN(vs.xsave, v.get_xsave());
     KILN_ASSIGN_OR_RETURN(vs.xcrs, v.get_xcrs());
     KILN_ASSIGN_OR_RETURN(vs.msrs, read_msrs(v, msr_indices));
+    if (i < tsc_at_resume_.size()) {
+      for (const auto& saved : tsc_at_resume_[i]) {
+        for (auto& m : vs.msrs) {
+          if (m.first == saved.first) m.second = saved.second;
+        }
+      }
+    }
     KILN_ASSIGN_OR_RETURN(vs.lapic, v.get_lapic());
     KILN_ASSIGN_OR_RETURN(vs.mp_state, v.get_mp_state());
     KILN_ASSIGN_OR_RETURN(vs.events, v.get_vcpu_events());

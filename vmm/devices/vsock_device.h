@@ -32,8 +32,10 @@ struct VsockDeviceConfig {
   size_t max_connections = 1024;  // host clients (incl. handshakes) + guest connections
   // A host client must finish its CONNECT line within this time.
   std::chrono::milliseconds handshake_timeout{5000};
-  // The guest must answer a host-initiated REQUEST within this time (else RST + close).
-  std::chrono::milliseconds connect_timeout{2000};
+  // The guest must answer a host-initiated REQUEST within this time (else RST + close). A guest
+  // with nothing listening answers at once (RST); this bounds only a guest too busy to answer,
+  // which on an oversubscribed host (20 microVMs on 2 emulated cores here) can take seconds.
+  std::chrono::milliseconds connect_timeout{10000};
 };
 
 class VsockDevice : public virtio::VirtioDevice {

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "guest-agent/agent/endpoint.h"
 
@@ -144,6 +145,8 @@ TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
   auto l = listen_on(Endpoint::unix_path(path_));
   ASSERT_TRUE(l.ok());
   Proxy proxy(loop_, std::move(l.value()), port);
+  std::vector<std::string> reports;
+  proxy.set_reporter([&reports](const std::string& what) { reports.push_back(what); });
   ASSERT_TRUE(proxy.start().ok());
   std::string answer = "unset";
   run_with_client([&](int fd) {
@@ -152,6 +155,10 @@ TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
   });
   EXPECT_EQ(answer, "");
   EXPECT_EQ(proxy.sessions(), 0u);
+  // The function's log learns why (kiln-init reports it as a stderr line).
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("cannot reach the function's server on 127.0.0.1:" + std::to_string(port)), std::string::npos)
+      << reports[0];
 }
 
 TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
