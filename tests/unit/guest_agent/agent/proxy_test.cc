@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <filesystem>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -100,6 +101,19 @@ class ProxyTest : public ::testing::Test {
     EXPECT_FALSE(timed_out);
   }
 
+  // A started proxy from this test's Unix socket to 127.0.0.1:<port>; null (and a failure) if not.
+  std::unique_ptr<Proxy> start_proxy(std::uint16_t port) {
+    auto l = listen_on(Endpoint::unix_path(path_));
+    EXPECT_TRUE(l.ok());
+    if (!l.ok()) return nullptr;
+    auto proxy = std::make_unique<Proxy>(loop_, std::move(l.value()), port);
+    if (!proxy->start().ok()) {
+      ADD_FAILURE() << "proxy did not start";
+      return nullptr;
+    }
+    return proxy;
+  }
+
   std::string dir_;
   std::string path_;
   EventLoop loop_;
@@ -109,10 +123,8 @@ TEST_F(ProxyTest, BulkBothWaysWithHalfClose) {
   std::uint16_t port = 0;
   UniqueFd upstream = tcp_listener(&port);
   ASSERT_TRUE(upstream.valid());
-  auto l = listen_on(Endpoint::unix_path(path_));
-  ASSERT_TRUE(l.ok());
-  Proxy proxy(loop_, std::move(l.value()), port);
-  ASSERT_TRUE(proxy.start().ok());
+  auto proxy = start_proxy(port);
+  ASSERT_TRUE(proxy);
 
   // Upstream: reads the whole request (to EOF, i.e. the proxied half-close), then answers
   // with the request reversed, then closes.
@@ -142,19 +154,17 @@ TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
   {
     UniqueFd probe = tcp_listener(&port);  // find a free port, then close it
   }
-  auto l = listen_on(Endpoint::unix_path(path_));
-  ASSERT_TRUE(l.ok());
-  Proxy proxy(loop_, std::move(l.value()), port);
+  auto proxy = start_proxy(port);
+  ASSERT_TRUE(proxy);
   std::vector<std::string> reports;
-  proxy.set_reporter([&reports](const std::string& what) { reports.push_back(what); });
-  ASSERT_TRUE(proxy.start().ok());
+  proxy->set_reporter([&reports](const std::string& what) { reports.push_back(what); });
   std::string answer = "unset";
   run_with_client([&](int fd) {
     write_all(fd, "GET / HTTP/1.1\r\n\r\n");
     answer = read_to_eof(fd);
   });
   EXPECT_EQ(answer, "");
-  EXPECT_EQ(proxy.sessions(), 0u);
+  EXPECT_EQ(proxy->sessions(), 0u);
   // The function's log learns why (kiln-init reports it as a stderr line).
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_NE(reports[0].find("cannot reach the function's server on 127.0.0.1:" + std::to_string(port)), std::string::npos)
@@ -165,10 +175,8 @@ TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
   std::uint16_t port = 0;
   UniqueFd upstream = tcp_listener(&port);
   ASSERT_TRUE(upstream.valid());
-  auto l = listen_on(Endpoint::unix_path(path_));
-  ASSERT_TRUE(l.ok());
-  Proxy proxy(loop_, std::move(l.value()), port);
-  ASSERT_TRUE(proxy.start().ok());
+  auto proxy = start_proxy(port);
+  ASSERT_TRUE(proxy);
 
   // Upstream: serves connections one at a time, echoing "<n>:<request>" (n = its accept count).
   // Had the proxy connected upstream for the idle connection, that one would come first and
