@@ -226,6 +226,12 @@ Status Daemon::start() {
   KILN_TRY(registry::make_dirs(lo.dir));
   logs_dir_ = lo.dir;
   logs_ = std::make_unique<logs::LogStore>(lo);
+  // Log files are written once per loop turn: an invocation's END/REPORT after its response.
+  logs_->set_flush_scheduler([this, alive = std::weak_ptr<bool>(alive_)] {
+    asio::post(io_, [this, alive] {
+      if (!alive.expired() && logs_) logs_->flush();
+    });
+  });
   workers_ = std::make_unique<asio::thread_pool>(1);
 
   std::vector<std::string> problems;

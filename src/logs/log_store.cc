@@ -32,7 +32,7 @@ std::size_t entry_cost(const LogEntry& e) {
 }  // namespace
 
 LogStore::LogStore(LogStoreOptions options) : options_(std::move(options)) {}
-LogStore::~LogStore() = default;
+LogStore::~LogStore() { flush(); }
 
 LogStore::Log& LogStore::log_for(const std::string& function) {
   Log& l = logs_[function];
@@ -92,7 +92,33 @@ void LogStore::keep(Log& log, LogEntry e) {
 void LogStore::write_line(const std::string& function, Log& log, const LogEntry& e) {
   if (!log.file) return;
   std::string line = render_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  if (log.file_bytes + line.size() > options_.max_file_bytes) {
+  if (!schedule_flush_) {
+    write_out(function, log, line);
+    return;
+  }
+  log.unwritten += line;
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    schedule_flush_();
+  }
+}
+
+void LogStore::write_out(const std::string& function, Log& log, const std::string& lines) {
+  if (!log.file || lines.empty()) return;
+  if (log.file_bytes + lines.size() > options_.max_file_bytes) {
+    // A batch that crosses the cap goes line by line, so the rotation falls between lines.
+    std::size_t nl = lines.find('\n');
+    if (nl != std::string::npos && nl + 1 < lines.size()) {
+      for (std::size_t at = 0; at < lines.size();) {
+        std::size_t end = lines.find('\n', at);
+        end = end == std::string::npos ? lines.size() : end + 1;
+        write_out(function, log, lines.substr(at, end - at));
+        at = end;
+      }
+      return;
+    }
+  }
+  if (log.file_bytes > 0 && log.file_bytes + lines.size() > options_.max_file_bytes) {
     // Bounded retention: the current file becomes .1 (replacing the older one).
     std::string p = path(function);
     ::rename(p.c_str(), (p + ".1").c_str());
@@ -100,8 +126,18 @@ void LogStore::write_line(const std::string& function, Log& log, const LogEntry&
     log.file_bytes = 0;
     if (!log.file) return;
   }
-  ssize_t n = ::write(log.file.get(), line.data(), line.size());
+  ssize_t n = ::write(log.file.get(), lines.data(), lines.size());
   if (n > 0) log.file_bytes += static_cast<std::uint64_t>(n);
+}
+
+void LogStore::flush() {
+  flush_scheduled_ = false;
+  for (auto& [function, log] : logs_) {
+    if (log.unwritten.empty()) continue;
+    std::string lines;
+    lines.swap(log.unwritten);
+    write_out(function, log, lines);
+  }
 }
 
 const LogEntry& LogStore::append(const std::string& function, LogEntry entry) {

@@ -54,6 +54,14 @@ class LogStore {
   std::uint64_t subscribe(const std::string& function, Subscriber s);
   void unsubscribe(std::uint64_t id);
   std::uint64_t last_seq(const std::string& function) const;
+
+  // Disk writes in batches: with a scheduler set (kilnd: a post to its event loop), append()
+  // queues the line and the scheduler is asked once for a flush() of everything queued, so a
+  // request's END/REPORT lines reach the disk after its response went out, in one write per
+  // file. Queries and subscribers see every line at once either way. Without one, each line is
+  // written as it comes. The destructor flushes.
+  void set_flush_scheduler(std::function<void()> schedule) { schedule_flush_ = std::move(schedule); }
+  void flush();
   // Estimated heap bytes held by the in-memory entries of every function.
   std::size_t memory_bytes() const { return memory_bytes_; }
 
@@ -64,6 +72,7 @@ class LogStore {
     UniqueFd file;
     std::uint64_t file_bytes = 0;
     std::size_t memory_bytes = 0;  // estimated heap use of `entries`
+    std::string unwritten;  // rendered lines waiting for flush()
     bool loaded = false;
   };
   Log& log_for(const std::string& function);
@@ -72,10 +81,13 @@ class LogStore {
   void drop_oldest(Log& log);
   std::string path(const std::string& function) const { return options_.dir + "/" + function + ".log"; }
   void write_line(const std::string& function, Log& log, const LogEntry& e);
+  void write_out(const std::string& function, Log& log, const std::string& lines);
 
   LogStoreOptions options_;
   std::map<std::string, Log> logs_;
   std::size_t memory_bytes_ = 0;
+  std::function<void()> schedule_flush_;
+  bool flush_scheduled_ = false;
   struct Sub {
     std::string function;
     Subscriber fn;

@@ -170,6 +170,41 @@ TEST_F(LogStoreTest, MemoryBudgetIsSharedAndTheChattyFunctionPaysForIt) {
   EXPECT_EQ(f[0].text, "small");
 }
 
+// With a flush scheduler the file gets a turn's lines in one go, when the scheduler calls
+// flush(); queries see them at once; the size cap still rotates between lines; the destructor
+// writes what is left.
+TEST_F(LogStoreTest, BatchedFileWritesWaitForTheScheduledFlush) {
+  int scheduled = 0;
+  {
+    LogStore store({dir_, 100, 1 << 20, 1024});
+    store.set_flush_scheduler([&scheduled] { ++scheduled; });
+    store.append("f", line(1, "r1", "START"));
+    store.append("f", line(2, "r1", "END"));
+    EXPECT_EQ(scheduled, 1);  // one flush asked for the whole turn
+    EXPECT_EQ(store.query("f", LogQuery{}).size(), 2u);
+    EXPECT_EQ(fs::file_size(dir_ + "/f.log"), 0u);
+    store.flush();
+    const auto after_flush = fs::file_size(dir_ + "/f.log");
+    EXPECT_GT(after_flush, 0u);
+    store.append("f", line(3, "r2", "left for the destructor"));
+    EXPECT_EQ(scheduled, 2);
+    EXPECT_EQ(fs::file_size(dir_ + "/f.log"), after_flush);
+  }
+  LogStore again({dir_, 100, 1 << 20, 1024});
+  again.load("f");
+  auto all = again.query("f", LogQuery{});
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.back().text, "left for the destructor");
+
+  fs::create_directories(dir_ + "/capped");
+  LogStore small({dir_ + "/capped", 100, 400, 1024});
+  small.set_flush_scheduler([] {});
+  for (int i = 0; i < 20; ++i) small.append("g", line(static_cast<std::uint64_t>(i + 1), "", "line " + std::to_string(i)));
+  small.flush();
+  EXPECT_LE(fs::file_size(dir_ + "/capped/g.log"), 400u);
+  EXPECT_LE(fs::file_size(dir_ + "/capped/g.log.1"), 400u);
+}
+
 TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
   LogStore store({"", 100, 1 << 20, 8});
   std::vector<std::string> seen;
