@@ -229,7 +229,11 @@ void VsockDevice::on_listener(uint32_t) {
     }
     int raw = fd.get();
     auto st = loop_.add(raw, EPOLLIN, [this, raw](uint32_t ev) { on_handshake(raw, ev); });
-    if (!st.ok()) continue;
+    if (!st.ok()) {
+      counters_.add_error();
+      KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: dropping host client: %s", st.error().message.c_str());
+      continue;
+    }
     auto h = std::make_unique<Handshake>();
     h->fd = std::move(fd);
     h->deadline = std::chrono::steady_clock::now() + config_.handshake_timeout;
@@ -267,9 +271,13 @@ void VsockDevice::on_handshake(int fd, uint32_t events) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (events & (EPOLLHUP | EPOLLERR)) drop_handshake(fd);
+      if (events & (EPOLLHUP | EPOLLERR)) {
+        KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: host client hung up during its CONNECT line");
+        drop_handshake(fd);
+      }
       return;
     }
+    if (n < 0) KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: host client: %s", std::strerror(errno));
     drop_handshake(fd);  // EOF or error before a full line
     return;
   }
@@ -409,7 +417,11 @@ void VsockDevice::service_conn(Key key) {
 void VsockDevice::remove_conn(Key key) {
   auto it = conns_.find(key);
   if (it == conns_.end()) return;
-  if (it->second->sm.protocol_error()) counters_.add_error();
+  if (it->second->sm.protocol_error()) {
+    counters_.add_error();
+    KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: connection %u <-> guest port %u reset: the guest broke the protocol",
+                   key.first, key.second);
+  }
   if (it->second->registered) (void)loop_.remove(it->second->fd.get());
   conns_.erase(it);
 }
@@ -456,6 +468,10 @@ void VsockDevice::handle_guest_packet(const VsockHeader& h, std::span<const uint
       queue_rst(make_rst_reply(h));  // no such connection
     }
     return;
+  }
+  if (h.vsock_op() == VsockOp::kRst && it->second->sm.state() == VsockConnection::State::kConnecting) {
+    KILN_LOG_GUEST(logging::LogLevel::kWarning, "vsock: guest refused connection to port %u (%s)", key.second,
+                   queue_diagnostics().c_str());
   }
   it->second->sm.on_guest_packet(h, payload);
   dirty_.push_back(key);

@@ -329,8 +329,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "bench_kilnd_gateway: needs a KVM that runs Linux: %s\n", why.c_str());
     return 1;
   }
-  auto fail = [](const std::string& what, const Error& e) {
+  auto fail = [&dir](const std::string& what, const Error& e) {
     std::fprintf(stderr, "bench_kilnd_gateway: %s: %s\n", what.c_str(), e.message.c_str());
+    std::fflush(stderr);
+    e2e::print_state_tails(*dir);  // the function's log and the instance's kiln-vmm log
     return 1;
   };
   // KILN_BENCH_KILND_ARGS: extra kilnd flags, space-separated (e.g. "--spare-connections off").
