@@ -79,12 +79,14 @@ void LogStore::keep(Log& log, LogEntry e) {
     // The function holding the most gives up its oldest entry; the newest entry of all stays.
     // When `log` holds at least its fair share it is that function or close to it: no scan.
     Log* victim = &log;
-    if (log.memory_bytes < options_.max_memory_bytes / logs_.size()) {
+    if (log.entries.size() <= 1 || log.memory_bytes < options_.max_memory_bytes / logs_.size()) {
+      victim = nullptr;
       for (auto& [name, other] : logs_) {
-        if (other.memory_bytes > victim->memory_bytes) victim = &other;
+        const bool usable = &other == &log ? other.entries.size() > 1 : !other.entries.empty();
+        if (usable && (victim == nullptr || other.memory_bytes > victim->memory_bytes)) victim = &other;
       }
     }
-    if (victim == &log && log.entries.size() <= 1) break;
+    if (victim == nullptr) break;  // only the newest entry is left
     drop_oldest(*victim);
   }
 }

@@ -168,6 +168,11 @@ TEST_F(LogStoreTest, MemoryBudgetIsSharedAndTheChattyFunctionPaysForIt) {
   auto f = tiny.query("f", LogQuery{});
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].text, "small");
+  // A giant newest line of one function makes room from the others.
+  tiny.append("g", line(3, "", "g-small"));
+  tiny.append("f", line(4, "", std::string(4000, 'z')));
+  EXPECT_TRUE(tiny.query("g", LogQuery{}).empty());
+  EXPECT_EQ(tiny.query("f", LogQuery{}).size(), 1u);
 }
 
 // With a flush scheduler the file gets a turn's lines in one go, when the scheduler calls
