@@ -117,9 +117,9 @@ class Vmm {
   GuestMemory mem_;
   std::unique_ptr<EventLoop> loop_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  // Per vCPU: exits to user space (KVM_RUN returns) and HLT exits; shown in /metrics and in
-  // the vsock device's unresponsive-guest warning (a vCPU whose count stands still is stuck in
-  // the guest or halted without interrupts).
+  // Per vCPU: returns from KVM_RUN (exits to user space); shown in /metrics and in the vsock
+  // device's unresponsive-guest warning (a count that stands still: stuck in the guest, or
+  // halted with no interrupt coming).
   std::unique_ptr<std::atomic<uint64_t>[]> vcpu_exits_;
   std::vector<VirtioSlot> virtio_;
   std::unique_ptr<legacy::Serial8250> serial_;
@@ -139,7 +139,8 @@ class Vmm {
   std::atomic<bool> pause_requested_{false};
   // A snapshot loaded without resume_vm: the guest's clock and the vsock transport reset wait
   // for the first resume, so that the guest sees neither the time it stayed loaded (no clock
-  // jump) nor host connections before its driver took in the reset (guarded by pause_mu_).
+  // jump) nor host connections before its driver took in the reset. API thread only (load,
+  // resume and snapshot creation run there, one at a time).
   std::optional<kvm_clock_data> clock_at_resume_;
   // Per vCPU, its saved time stamp counter, then its TSC-deadline timer: written again at that
   // resume so the TSC (the guest's clocksource when it is invariant) does not jump either.
