@@ -22,6 +22,12 @@ using server::json_error;
 using server::make_response;
 using server::Response;
 
+std::uint64_t wall_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 std::uint64_t wall_ms() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -343,14 +349,7 @@ void Daemon::make_pool(Function& f) {
   hooks.log = [this, name](const std::string& instance, const protocol::LogEvent& e) {
     auto it = functions_.find(name);
     std::string request;
-    if (it != functions_.end()) {
-      auto fl = it->second.in_flight.find(instance);
-      if (fl != it->second.in_flight.end()) {
-        if (fl->second.size() == 1) request = *fl->second.begin();
-      } else if (auto lr = it->second.last_request.find(instance); lr != it->second.last_request.end()) {
-        request = lr->second;  // output that trails the answer, with nothing else in flight
-      }
-    }
+    if (it != functions_.end()) request = it->second.windows.attribute(instance, e.ts_ns);
     logs::LogEntry entry;
     entry.ts_ns = e.ts_ns;
     entry.instance_id = instance;
@@ -839,20 +838,12 @@ asio::awaitable<Daemon::Invocation> Daemon::run_invocation(std::string name, inv
     *leased = true;
     platform_log(name, instance, request_id, logs::format_start(request_id, "$LATEST"));
     auto it = functions_.find(name);
-    if (it != functions_.end()) {
-      it->second.in_flight[instance].insert(request_id);
-      if (it->second.last_request.size() > 4096) it->second.last_request.clear();  // bound
-      it->second.last_request[instance] = request_id;
-    }
+    if (it != functions_.end()) it->second.windows.begin(instance, request_id, wall_ns());
     (void)version;
   };
   hooks.released = [this, name, request_id](const std::string& instance) {
     auto it = functions_.find(name);
-    if (it == functions_.end()) return;
-    auto fl = it->second.in_flight.find(instance);
-    if (fl == it->second.in_flight.end()) return;
-    fl->second.erase(request_id);
-    if (fl->second.empty()) it->second.in_flight.erase(fl);
+    if (it != functions_.end()) it->second.windows.end(instance, request_id, wall_ns());
   };
   metrics_.inc(metrics::kInvocations, {{"function", name}, {"kind", kind}});
   auto t0 = std::chrono::steady_clock::now();

@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "src/invoke/invoker.h"
 #include "src/logs/log_store.h"
+#include "src/logs/request_windows.h"
 #include "src/metrics/metrics.h"
 #include "src/pool/function_pool.h"
 #include "src/registry/function_config.h"
@@ -76,10 +77,8 @@ class Daemon {
     std::shared_ptr<pool::FunctionPool> pool;
     std::uint64_t pool_version = 0;  // the version the pool serves
     std::uint64_t build_generation = 0;
-    // instance id -> request ids in flight there (to attribute guest log lines)
-    std::map<std::string, std::set<std::string>> in_flight;
-    // instance id -> the last request it served (lines that trail its END belong to it)
-    std::map<std::string, std::string> last_request;
+    // per instance, the recent requests' windows (to attribute guest log lines by their stamps)
+    logs::RequestWindows windows;
   };
   enum Route : int {
     kHealth, kMetrics, kStatus, kList, kPut, kGet, kDelete, kInvoke, kWeb, kLogs, kLambda,

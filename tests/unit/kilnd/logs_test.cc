@@ -7,6 +7,7 @@
 
 #include "src/logs/log_entry.h"
 #include "src/logs/log_store.h"
+#include "src/logs/request_windows.h"
 #include "src/metrics/metrics.h"
 
 namespace kiln::kilnd::logs {
@@ -224,6 +225,37 @@ TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
   store.append("f", line(1, "", "c"));
   ASSERT_EQ(seen.size(), 2u);
   EXPECT_EQ(seen[1], "a very l...[truncated]");
+}
+
+// Guest output goes to the request whose window holds its stamp, even when it arrives after the
+// next request was leased; trailing output to the last request begun before it; concurrent
+// windows on one instance leave it unattributed.
+TEST(RequestWindows, AttributesGuestLinesByTheirStamps) {
+  RequestWindows w;
+  EXPECT_EQ(w.attribute("i", 5), "");  // nothing known
+  w.begin("i", "a", 100);
+  EXPECT_EQ(w.attribute("i", 150), "a");
+  w.end("i", "a", 200);
+  w.begin("i", "b", 250);
+  EXPECT_EQ(w.attribute("i", 180), "a");  // written during a, arriving while b runs
+  EXPECT_EQ(w.attribute("i", 220), "a");  // after a's answer, before b: a's trailing output
+  EXPECT_EQ(w.attribute("i", 260), "b");
+  EXPECT_EQ(w.attribute("i", 50), "b");   // stamped before every window: the one in flight
+  w.end("i", "b", 300);
+  EXPECT_EQ(w.attribute("i", 400), "b");  // nothing in flight: the last one
+  EXPECT_EQ(w.attribute("other", 260), "");
+  // Two requests at once on one instance (concurrency > 1): the stamp cannot decide.
+  w.begin("i", "c", 500);
+  w.begin("i", "d", 510);
+  EXPECT_EQ(w.attribute("i", 520), "");
+  w.end("i", "c", 530);
+  EXPECT_EQ(w.attribute("i", 540), "d");
+  EXPECT_EQ(w.attribute("i", 505), "c");
+  // Bounded: old windows go.
+  for (int k = 0; k < 100; ++k) w.begin("j", "r" + std::to_string(k), 1000 + static_cast<std::uint64_t>(k));
+  EXPECT_EQ(w.attribute("j", 1000), "");  // r0's window is gone; 16 requests in flight: ambiguous
+  w.forget("j");
+  EXPECT_EQ(w.attribute("j", 1099), "");
 }
 
 TEST(Metrics, PrometheusText) {
