@@ -56,42 +56,60 @@ class FaultsE2e : public kiln::e2e::KilndTest {
     return "";
   }
   std::string logs(const std::string& name) { return call("GET", "/v1/functions/" + name + "/logs").body; }
+
+  // A hello function with exactly one instance, its id and its kiln-vmm's pid.
+  struct HangTarget {
+    std::string name, first;
+    pid_t vmm = -1;
+  };
+  HangTarget deploy_hang_target(const std::string& name) {
+    HangTarget t{name, "", -1};
+    start();
+    if (HasFatalFailure()) return t;
+    json cfg = hello_config(*kilnd_);
+    cfg.update({{"min_instances", 1}, {"max_instances", 1}, {"timeout_ms", 60000}});
+    auto rec = kilnd_->deploy(name, cfg);
+    EXPECT_TRUE(rec.ok()) << rec.error().message;
+    if (!rec.ok()) return t;
+    t.first = ready_instance(name);
+    if (!t.first.empty()) t.vmm = kilnd_->instance_vmm_pid(t.first);
+    if (t.first.empty() || t.vmm <= 0) ADD_FAILURE() << "no ready instance with a kiln-vmm pid";
+    return t;
+  }
+
+  // Its guest hangs from `t0` on: kilnd must kill that kiln-vmm within the heartbeat bound, log
+  // why, and a new instance must serve the next invocation.
+  void expect_killed_and_replaced(const HangTarget& t, Clock::time_point t0, const std::string& what) {
+    while (process_alive(t.vmm) && Clock::now() - t0 < kHangBound) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // waiting on a process outside our control
+    }
+    double killed_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (process_alive(t.vmm)) kill(t.vmm, SIGKILL);  // do not leave it behind
+    ASSERT_LT(killed_s, std::chrono::duration<double>(kHangBound).count()) << what << " still alive";
+    std::string second = ready_instance(t.name);
+    double replaced_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    ASSERT_FALSE(second.empty());
+    EXPECT_NE(second, t.first);
+    auto r = call("POST", "/v1/functions/" + t.name + "/invoke", R"({"name":"after-hang"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["message"], "hello, after-hang");
+    EXPECT_EQ(r.headers["x-kiln-instance-id"], second);
+    std::string l = logs(t.name);
+    EXPECT_NE(l.find("instance " + t.first + " stopping: "), std::string::npos) << l;
+    EXPECT_TRUE(l.find("no heartbeat") != std::string::npos || l.find("failed heartbeats") != std::string::npos) << l;
+    std::printf("fault guest-hang: %s killed after %.1f s (bound %lld s), replacement ready after %.1f s\n",
+                what.c_str(), killed_s, static_cast<long long>(kHangBound.count()), replaced_s);
+  }
 };
 
 // Guest hang: the VM freezes (SIGSTOP of its kiln-vmm: vCPUs and devices stop, the process
 // lives on), so heartbeats go unanswered. Pass: kilnd kills that VMM within the heartbeat bound
 // (interval x misses + check timeouts + stop grace), a new instance replaces it and serves.
 TEST_F(FaultsE2e, FrozenGuestIsKilledAndReplaced) {
-  start();
-  json cfg = hello_config(*kilnd_);
-  cfg.update({{"min_instances", 1}, {"max_instances", 1}, {"timeout_ms", 60000}});
-  auto rec = kilnd_->deploy("hang", cfg);
-  ASSERT_TRUE(rec.ok()) << rec.error().message;
-  std::string first = ready_instance("hang");
-  ASSERT_FALSE(first.empty());
-  pid_t vmm = kilnd_->instance_vmm_pid(first);
-  ASSERT_GT(vmm, 0);
-  ASSERT_EQ(kill(vmm, SIGSTOP), 0);
-  auto t0 = Clock::now();
-  while (process_alive(vmm) && Clock::now() - t0 < kHangBound) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // waiting on a process outside our control
-  }
-  double killed_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (process_alive(vmm)) kill(vmm, SIGKILL);  // do not leave it behind
-  ASSERT_LT(killed_s, std::chrono::duration<double>(kHangBound).count()) << "frozen VMM still alive";
-  std::string second = ready_instance("hang");
-  double replaced_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  ASSERT_FALSE(second.empty());
-  EXPECT_NE(second, first);
-  auto r = call("POST", "/v1/functions/hang/invoke", R"({"name":"after-hang"})");
-  ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(json::parse(r.body)["message"], "hello, after-hang");
-  EXPECT_EQ(r.headers["x-kiln-instance-id"], second);
-  std::string l = logs("hang");
-  EXPECT_NE(l.find("instance " + first + " stopping: "), std::string::npos) << l;
-  EXPECT_TRUE(l.find("no heartbeat") != std::string::npos || l.find("failed heartbeats") != std::string::npos) << l;
-  std::printf("fault guest-hang: frozen VMM killed after %.1f s (bound %lld s), replacement ready after %.1f s\n",
-              killed_s, static_cast<long long>(kHangBound.count()), replaced_s);
+  HangTarget t = deploy_hang_target("hang");
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(kill(t.vmm, SIGSTOP), 0);
+  expect_killed_and_replaced(t, Clock::now(), "frozen VMM");
 }
 
 // Guest hang with a responsive VMM: the guest's vCPUs stop (PATCH /vm Paused through the
@@ -99,17 +117,10 @@ TEST_F(FaultsE2e, FrozenGuestIsKilledAndReplaced) {
 // so kilnd's heartbeat connections reach the VMM but the guest never answers. Pass: as above,
 // kilnd kills that VMM within the heartbeat bound and a new instance serves.
 TEST_F(FaultsE2e, HungGuestBehindALiveVmmIsKilledAndReplaced) {
-  start();
-  json cfg = hello_config(*kilnd_);
-  cfg.update({{"min_instances", 1}, {"max_instances", 1}, {"timeout_ms", 60000}});
-  auto rec = kilnd_->deploy("hung", cfg);
-  ASSERT_TRUE(rec.ok()) << rec.error().message;
-  std::string first = ready_instance("hung");
-  ASSERT_FALSE(first.empty());
-  pid_t vmm = kilnd_->instance_vmm_pid(first);
-  ASSERT_GT(vmm, 0);
+  HangTarget t = deploy_hang_target("hung");
+  if (HasFatalFailure()) return;
   kiln::kilnd::client::Endpoint api;
-  api.unix_path = kilnd_->instance_api_sock(first);
+  api.unix_path = kilnd_->instance_api_sock(t.first);
   auto paused = kiln::kilnd::client::request(api, "PATCH", "/vm", R"({"state":"Paused"})");
   ASSERT_TRUE(paused.ok()) << paused.error().message;
   ASSERT_EQ(paused->status, 204) << paused->body;
@@ -118,25 +129,7 @@ TEST_F(FaultsE2e, HungGuestBehindALiveVmmIsKilledAndReplaced) {
   auto info = kiln::kilnd::client::request(api, "GET", "/", "");
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_NE(info->body.find("Paused"), std::string::npos) << info->body;
-  while (process_alive(vmm) && Clock::now() - t0 < kHangBound) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // waiting on a process outside our control
-  }
-  double killed_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (process_alive(vmm)) kill(vmm, SIGKILL);  // do not leave it behind
-  ASSERT_LT(killed_s, std::chrono::duration<double>(kHangBound).count()) << "VMM of the hung guest still alive";
-  std::string second = ready_instance("hung");
-  double replaced_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  ASSERT_FALSE(second.empty());
-  EXPECT_NE(second, first);
-  auto r = call("POST", "/v1/functions/hung/invoke", R"({"name":"after-hung-guest"})");
-  ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(json::parse(r.body)["message"], "hello, after-hung-guest");
-  EXPECT_EQ(r.headers["x-kiln-instance-id"], second);
-  std::string l = logs("hung");
-  EXPECT_NE(l.find("instance " + first + " stopping: "), std::string::npos) << l;
-  EXPECT_TRUE(l.find("no heartbeat") != std::string::npos || l.find("failed heartbeats") != std::string::npos) << l;
-  std::printf("fault guest-hang, VMM responsive: killed after %.1f s (bound %lld s), replacement ready after %.1f s\n",
-              killed_s, static_cast<long long>(kHangBound.count()), replaced_s);
+  expect_killed_and_replaced(t, t0, "VMM of the hung guest (responsive)");
 }
 
 // Guest out of memory: a handler that grows a shell variable far past the guest's 64 MiB.
