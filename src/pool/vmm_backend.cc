@@ -44,18 +44,20 @@ std::string read_small(const std::string& path, std::size_t max = 64 * 1024) {
 }
 
 // The last few lines of the VMM's log (serial console and its own messages) for error reports.
-std::string log_tail(const std::string& path, std::size_t max_lines = 5) {
+// The last `max_lines` non-empty lines of a file's last `window` bytes that `keep` accepts,
+// joined with " | ": what an instance's kiln-vmm log says, for a notice.
+template <typename Keep>
+std::string last_lines(const std::string& path, std::int64_t window, std::size_t max_lines, Keep keep) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
   in.seekg(0, std::ios::end);
   auto size = static_cast<std::int64_t>(in.tellg());
-  std::int64_t from = size > 4096 ? size - 4096 : 0;
-  in.seekg(from);
+  in.seekg(size > window ? size - window : 0);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::string> lines;
   std::istringstream ss(text);
   for (std::string l; std::getline(ss, l);) {
-    if (!l.empty()) lines.push_back(l);
+    if (!l.empty() && keep(l)) lines.push_back(l);
   }
   std::string out;
   std::size_t start = lines.size() > max_lines ? lines.size() - max_lines : 0;
@@ -63,24 +65,16 @@ std::string log_tail(const std::string& path, std::size_t max_lines = 5) {
   return out;
 }
 
+std::string log_tail(const std::string& path) {
+  return last_lines(path, 4096, 5, [](const std::string&) { return true; });
+}
+
 // The VMM's own warnings and errors (kiln-vmm log lines "[<id>] WARN ..."/"ERROR"), the last
 // few: what an instance leaves behind for a diagnosis once its run dir is gone.
-std::string log_warnings(const std::string& path, std::size_t max_lines = 3) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  auto size = static_cast<std::int64_t>(in.tellg());
-  in.seekg(size > 65536 ? size - 65536 : 0);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> lines;
-  std::istringstream ss(text);
-  for (std::string l; std::getline(ss, l);) {
-    if (l.find("] WARN ") != std::string::npos || l.find("] ERROR ") != std::string::npos) lines.push_back(l);
-  }
-  std::string out;
-  std::size_t start = lines.size() > max_lines ? lines.size() - max_lines : 0;
-  for (std::size_t i = start; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
-  return out;
+std::string log_warnings(const std::string& path) {
+  return last_lines(path, 65536, 3, [](const std::string& l) {
+    return l.find("] WARN ") != std::string::npos || l.find("] ERROR ") != std::string::npos;
+  });
 }
 
 // Paths as a jailed kiln-vmm sees them (its "/" is the jail's root).
@@ -845,7 +839,9 @@ class Vm : public std::enable_shared_from_this<Vm> {
     }
     self->max_memory_mib();
     self->kill_now();
-    if (std::string w = log_warnings(self->log_path_); !w.empty()) self->notice("kiln-vmm warned: " + w);
+    // One line per stop, with what kiln-vmm warned of, if anything (a lost call's diagnosis).
+    std::string w = log_warnings(self->log_path_);
+    self->notice(w.empty() ? std::string("stopped") : "stopped; kiln-vmm warned: " + w);
     self->cleanup();
     asio::post(self->io_, std::move(done));
   }

@@ -31,6 +31,10 @@ mount --move /sys /newroot/sys
 mount -t cgroup2 cgroup2 /newroot/sys/fs/cgroup 2>/dev/null
 mkdir -p "/newroot$work" 2>/dev/null  # needed when the work tree lives under /tmp (a tmpfs here)
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "/newroot$work" || fail "9p work mount failed"
+# The kernel's symbols, once per test-host kernel (run caches them; Debian's System.map is a stub).
+grep -q kiln.kallsyms=1 /newroot/proc/cmdline && cat /newroot/proc/kallsyms > "/newroot${cmd%/*}/kallsyms"
+# Heartbeat for tests/kvm-host/run's stall watchdog: a counter in the job folder, every 5 s.
+( n=0; while :; do n=$((n + 1)); echo $n > "/newroot${cmd%/*}/beat"; sleep 5; done ) &
 echo "kiln-test-host: up"
 chroot /newroot /bin/bash "$cmd"
 echo $? > "/newroot${cmd%/*}/rc"

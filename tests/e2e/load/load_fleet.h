@@ -41,6 +41,7 @@ struct BurstResult {
   std::vector<std::string> samples;  // the first few failures, for the message
   std::map<std::string, int> kinds;  // failures by status and the start of the answer
   std::set<std::string> failed_functions;
+  std::set<std::string> failed_instances;  // named by kilnd's error answers
 };
 
 inline long env_long(const char* name, long fallback) {
@@ -87,6 +88,7 @@ class LoadE2e : public KilndTest {
     std::vector<std::thread> threads;
     std::vector<int> verdict(static_cast<std::size_t>(n), 0);  // 1 ok, 2 wrong, 3 lost
     std::vector<std::string> detail(static_cast<std::size_t>(n));
+    std::vector<std::string> instance(static_cast<std::size_t>(n));  // of a failed call, if kilnd named it
     std::mt19937_64 rng(std::random_device{}());
     std::vector<std::string> nonces;
     for (int i = 0; i < n; ++i) {
@@ -100,6 +102,7 @@ class LoadE2e : public KilndTest {
         if (!r.ok() || r->status != 200) {
           verdict[idx] = 3;
           detail[idx] = fn + ": " + (r.ok() ? std::to_string(r->status) + " " + r->body : r.error().message);
+          if (r.ok()) instance[idx] = r->headers["x-kiln-instance-id"];
           return;
         }
         json j = json::parse(r->body, nullptr, false);
@@ -117,6 +120,7 @@ class LoadE2e : public KilndTest {
       if (verdict[idx] != 1 && out.samples.size() < 5) out.samples.push_back(detail[idx]);
       if (verdict[idx] != 1) {
         out.failed_functions.insert(function_name(i % kFunctions));
+        if (!instance[idx].empty()) out.failed_instances.insert(instance[idx]);
         // "load3: 502 {...}": the function's name off, the answer cut, so like failures group.
         const std::string& d = detail[idx];
         out.kinds[d.substr(std::min(d.find(": "), d.size()), 110)]++;
@@ -141,19 +145,36 @@ class LoadE2e : public KilndTest {
     return b;
   }
 
-  // kilnd's platform lines (instance starts, ends, snapshots; not START/END/REPORT) of the
-  // functions that lost or mixed up answers in `b`: why an instance went away.
+  // kilnd's platform lines (instance starts, ends, stops with kiln-vmm's warnings, snapshots;
+  // not START/END/REPORT) and kiln-init's own reports, of the functions that lost or mixed up
+  // answers in `b`: why an instance went away. Waits (at most 30 s) for the failed instances'
+  // "stopped" lines, which carry kiln-vmm's warnings.
   void print_platform_logs(const BurstResult& b) {
-    for (const auto& fn : b.failed_functions) {
-      auto r = kilnd_->call("GET", "/v1/functions/" + fn + "/logs", "", std::chrono::seconds(60));
-      if (!r.ok()) continue;
-      std::istringstream in(r->body);
+    std::map<std::string, std::string> logs;
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (true) {
+      bool all_stopped = true;
+      for (const auto& fn : b.failed_functions) {
+        auto r = kilnd_->call("GET", "/v1/functions/" + fn + "/logs", "", std::chrono::seconds(60));
+        logs[fn] = r.ok() ? r->body : "";
+      }
+      for (const auto& id : b.failed_instances) {
+        bool stopped = false;
+        for (const auto& [fn, text] : logs) stopped |= text.find("instance " + id + " stopped") != std::string::npos;
+        all_stopped &= stopped;
+      }
+      if (all_stopped || Clock::now() > deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling a remote state
+    }
+    for (const auto& [fn, text] : logs) {
+      std::istringstream in(text);
       for (std::string line; std::getline(in, line);) {
         const bool platform = line.find(" platform ") != std::string::npos;
         const bool per_call = line.find(" platform START") != std::string::npos ||
                               line.find(" platform END") != std::string::npos ||
                               line.find(" platform REPORT") != std::string::npos;
-        if (platform && !per_call) std::printf("load: %s: %s\n", fn.c_str(), line.c_str());
+        const bool agent = line.find("kiln-init:") != std::string::npos;
+        if ((platform && !per_call) || agent) std::printf("load: %s: %s\n", fn.c_str(), line.c_str());
       }
     }
     std::fflush(stdout);
