@@ -1,6 +1,7 @@
 // hello: kiln's example function. A tiny static HTTP/1.1 server for the Tencent SCF
 // custom-image contract: listens on 0.0.0.0:9000, answers POST /event-invoke with JSON derived
-// from the event, GET / with a small page, and logs one line per request to stdout.
+// from the event, GET / with a small page, and logs one line per request to stdout. A thread
+// per connection; connections are kept alive (HTTP/1.1) until the client closes them.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -8,11 +9,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace {
 
@@ -86,90 +89,98 @@ bool send_all(int fd, const std::string& data) {
   return true;
 }
 
-void respond(int fd, int status, const char* reason, const char* type, const std::string& body) {
+void respond(int fd, int status, const char* reason, const char* type, const std::string& body, bool keep_alive) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   r += "Content-Type: " + std::string(type) + "\r\n";
   r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  r += "Connection: close\r\n\r\n";
+  r += keep_alive ? "\r\n" : "Connection: close\r\n\r\n";
   r += body;
   send_all(fd, r);
 }
 
+// One connection: its requests one after the other until the client closes it or asks to
+// (HTTP/1.1 keeps a connection open by default; kilnd reuses it for the next invocation).
 void serve(int fd) {
   std::string buf;
   char chunk[16384];
-  std::size_t header_end = std::string::npos;
-  while (header_end == std::string::npos) {
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // readiness probes connect and close without a request
-    buf.append(chunk, static_cast<std::size_t>(n));
-    header_end = buf.find("\r\n\r\n");
-    if (header_end == std::string::npos && buf.size() > kMaxHeader) {
-      respond(fd, 431, "Request Header Fields Too Large", "text/plain", "header too large\n");
+  while (true) {
+    std::size_t header_end;
+    while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
+      if (buf.size() > kMaxHeader) {
+        respond(fd, 431, "Request Header Fields Too Large", "text/plain", "header too large\n", false);
+        return;
+      }
+      ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // closed (readiness probes connect and close without a request), or idle too long
+      buf.append(chunk, static_cast<std::size_t>(n));
+    }
+    std::string_view head(buf.data(), header_end);
+    auto line_end = head.find("\r\n");
+    std::string_view request_line = head.substr(0, line_end);
+    auto sp1 = request_line.find(' ');
+    auto sp2 = request_line.find(' ', sp1 == std::string_view::npos ? 0 : sp1 + 1);
+    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
+      respond(fd, 400, "Bad Request", "text/plain", "bad request line\n", false);
       return;
     }
-  }
-  std::string_view head(buf.data(), header_end);
-  auto line_end = head.find("\r\n");
-  std::string_view request_line = head.substr(0, line_end);
-  auto sp1 = request_line.find(' ');
-  auto sp2 = request_line.find(' ', sp1 == std::string_view::npos ? 0 : sp1 + 1);
-  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
-    respond(fd, 400, "Bad Request", "text/plain", "bad request line\n");
-    return;
-  }
-  std::string method(request_line.substr(0, sp1));
-  std::string path(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
-  std::size_t content_length = 0;
-  std::string request_id = "-";
-  std::size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
-  while (pos < head.size()) {
-    auto e = head.find("\r\n", pos);
-    if (e == std::string_view::npos) e = head.size();
-    std::string_view h = head.substr(pos, e - pos);
-    auto colon = h.find(':');
-    if (colon != std::string_view::npos) {
-      std::string name = lower(h.substr(0, colon));
-      std::string_view value = h.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      if (name == "content-length") {
-        content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
-      } else if (name == "x-scf-request-id") {
-        request_id = std::string(value);
+    std::string method(request_line.substr(0, sp1));
+    std::string path(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
+    bool keep_alive = request_line.substr(sp2 + 1) == "HTTP/1.1";
+    std::size_t content_length = 0;
+    std::string request_id = "-";
+    std::size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      auto e = head.find("\r\n", pos);
+      if (e == std::string_view::npos) e = head.size();
+      std::string_view h = head.substr(pos, e - pos);
+      auto colon = h.find(':');
+      if (colon != std::string_view::npos) {
+        std::string name = lower(h.substr(0, colon));
+        std::string_view value = h.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        if (name == "content-length") {
+          content_length = std::strtoull(std::string(value).c_str(), nullptr, 10);
+        } else if (name == "x-scf-request-id") {
+          request_id = std::string(value);
+        } else if (name == "connection" && lower(value) == "close") {
+          keep_alive = false;
+        }
       }
+      pos = e + 2;
     }
-    pos = e + 2;
-  }
-  if (content_length > kMaxBody) {
-    respond(fd, 413, "Payload Too Large", "text/plain", "event too large\n");
-    return;
-  }
-  std::string body = buf.substr(header_end + 4);
-  while (body.size() < content_length) {
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    body.append(chunk, static_cast<std::size_t>(n));
-  }
-  body.resize(content_length);
+    if (content_length > kMaxBody) {
+      respond(fd, 413, "Payload Too Large", "text/plain", "event too large\n", false);
+      return;
+    }
+    const std::size_t body_at = header_end + 4;
+    while (buf.size() < body_at + content_length) {
+      ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      buf.append(chunk, static_cast<std::size_t>(n));
+    }
+    std::string body = buf.substr(body_at, content_length);
+    buf.erase(0, body_at + content_length);  // what is left belongs to the next request
 
-  int status = 200;
-  if (method == "POST" && path == "/event-invoke") {
-    std::string name = "world";
-    find_string_field(body, "name", &name);
-    std::string answer = "{\"message\":\"hello, " + json_escape(name) + "\",\"event_bytes\":" +
-                         std::to_string(body.size()) + ",\"request_id\":\"" + json_escape(request_id) + "\"}";
-    respond(fd, 200, "OK", "application/json", answer);
-  } else if (method == "GET" && path == "/") {
-    respond(fd, 200, "OK", "text/html; charset=utf-8",
-            "<!doctype html><title>kiln hello</title><h1>hello from kiln</h1>\n");
-  } else {
-    status = 404;
-    respond(fd, 404, "Not Found", "text/plain", "not found\n");
+    int status = 200;
+    if (method == "POST" && path == "/event-invoke") {
+      std::string name = "world";
+      find_string_field(body, "name", &name);
+      std::string answer = "{\"message\":\"hello, " + json_escape(name) + "\",\"event_bytes\":" +
+                           std::to_string(body.size()) + ",\"request_id\":\"" + json_escape(request_id) + "\"}";
+      respond(fd, 200, "OK", "application/json", answer, keep_alive);
+    } else if (method == "GET" && path == "/") {
+      respond(fd, 200, "OK", "text/html; charset=utf-8",
+              "<!doctype html><title>kiln hello</title><h1>hello from kiln</h1>\n", keep_alive);
+    } else {
+      status = 404;
+      respond(fd, 404, "Not Found", "text/plain", "not found\n", keep_alive);
+    }
+    log_line("hello: " + method + " " + path + " " + std::to_string(status) +
+             " request_id=" + request_id + " bytes=" + std::to_string(body.size()));
+    if (!keep_alive) return;
   }
-  log_line("hello: " + method + " " + path + " " + std::to_string(status) +
-           " request_id=" + request_id + " bytes=" + std::to_string(body.size()));
 }
 
 void on_term(int) {
@@ -205,9 +216,11 @@ int main() {
       std::perror("hello: accept");
       continue;
     }
-    timeval tv{10, 0};  // a stuck client cannot hold the (sequential) server forever
+    timeval tv{10, 0};  // a stuck or idle client lets go of its thread after 10 s
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    serve(c);
-    close(c);
+    std::thread([c] {
+      serve(c);
+      close(c);
+    }).detach();
   }
 }

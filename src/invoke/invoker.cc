@@ -1,6 +1,11 @@
 // One invocation: lease (with deadline) -> connect -> write request -> read answer -> release.
 #include "src/invoke/invoker.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
 #include "src/invoke/response_reader.h"
 
 namespace kiln::kilnd::invoke {
@@ -27,6 +32,35 @@ struct Slot {
   std::optional<T> value;
   asio::steady_timer timer;
 };
+
+// How long a kept-alive stream is reused after its last answer: below the idle timeouts
+// servers commonly keep (Node.js 5 s), so the server rarely closes one just as it is reused.
+constexpr std::chrono::milliseconds kIdleStreamReuse{4000};
+
+// The newest kept-alive stream of `inst` that is fresh and still open, if any (older or closed
+// ones are dropped on the way).
+std::optional<local::socket> take_idle_stream(pool::Instance& inst) {
+  const auto now = Clock::now();
+  while (!inst.idle_streams.empty()) {
+    pool::IdleStream idle = std::move(inst.idle_streams.back());
+    inst.idle_streams.pop_back();
+    if (now - idle.since > kIdleStreamReuse) {
+      inst.idle_streams.clear();  // the rest are older still
+      break;
+    }
+    // Open and quiet: a peek finds nothing to read (EOF or stray bytes: not reusable).
+    char c = 0;
+    ssize_t n = ::recv(idle.socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.socket);
+  }
+  return std::nullopt;
+}
+
+void give_back_idle_stream(pool::Instance& inst, local::socket socket, std::uint32_t max_idle) {
+  if (inst.state == pool::InstanceState::kStopping || !socket.is_open()) return;
+  inst.idle_streams.push_back(pool::IdleStream{std::move(socket), Clock::now()});
+  if (inst.idle_streams.size() > std::max<std::uint32_t>(max_idle, 1)) inst.idle_streams.erase(inst.idle_streams.begin());
+}
 
 }  // namespace
 
@@ -98,38 +132,55 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
   const auto deadline = leased_at + options.timeout;
   pool::Outcome outcome = pool::Outcome::kOk;
 
-  // 2. A stream to the instance.
-  auto conn_slot = std::make_shared<Slot<Result<local::socket>>>(ex);
-  conn_slot->timer.expires_at(deadline);
-  lease.instance->vm->connect([conn_slot](Result<local::socket> s) {
-    conn_slot->value.emplace(std::move(s));
-    conn_slot->timer.cancel();
-  });
-  if (!conn_slot->value) {
-    beast::error_code ec;
-    co_await conn_slot->timer.async_wait(asio::redirect_error(use_awaitable, ec));
-  }
-  if (!conn_slot->value) {
-    out.status = InvokeStatus::kTimeout;
-    out.detail = timeout_text() + " (connecting to the instance)";
-    outcome = pool::Outcome::kRecycle;
-  } else if (!conn_slot->value->ok()) {
-    out.status = InvokeStatus::kCrash;
-    out.detail = "cannot reach the function: " + conn_slot->value->error().message;
-    outcome = pool::Outcome::kBroken;
-  } else {
+  // 2. A stream to the instance: a kept-alive one if the instance has one, else a new one; a
+  // kept-alive stream the server closed before this request could be answered (nothing came
+  // back at all) is dropped and the request goes once more on a new stream.
+  std::shared_ptr<pool::Instance> inst = lease.instance;
+  for (int attempt = 0;; ++attempt) {
+    std::optional<local::socket> kept = attempt == 0 ? take_idle_stream(*inst) : std::nullopt;
+    const bool reused = kept.has_value();
+    if (!reused) {
+      auto conn_slot = std::make_shared<Slot<Result<local::socket>>>(ex);
+      conn_slot->timer.expires_at(deadline);
+      inst->vm->connect([conn_slot](Result<local::socket> s) {
+        conn_slot->value.emplace(std::move(s));
+        conn_slot->timer.cancel();
+      });
+      if (!conn_slot->value) {
+        beast::error_code ec;
+        co_await conn_slot->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      }
+      if (!conn_slot->value) {
+        out.status = InvokeStatus::kTimeout;
+        out.detail = timeout_text() + " (connecting to the instance)";
+        outcome = pool::Outcome::kRecycle;
+        break;
+      }
+      if (!conn_slot->value->ok()) {
+        out.status = InvokeStatus::kCrash;
+        out.detail = "cannot reach the function: " + conn_slot->value->error().message;
+        outcome = pool::Outcome::kBroken;
+        break;
+      }
+      kept.emplace(std::move(conn_slot->value->value()));
+    }
     // 3. Request and answer, both bounded by the deadline.
-    LocalStream stream(std::move(conn_slot->value->value()));
+    LocalStream stream(std::move(*kept));
     stream.expires_at(deadline);
-    request.keep_alive(false);
+    request.keep_alive(true);
     request.prepare_payload();
     beast::error_code ec;
     co_await http::async_write(stream, request, asio::redirect_error(use_awaitable, ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_response_bytes);
-    if (!ec) ec = co_await read_response(stream, parser);
+    ReadInfo read;
+    if (!ec) ec = co_await read_response(stream, parser, &read);
+    if (reused && ec && ec != beast::error::timeout && !read.got_bytes) continue;  // closed while idle
     if (!ec) {
       out.response = parser.release();
+      if (out.response.keep_alive() && read.unread == 0) {
+        give_back_idle_stream(*inst, stream.release_socket(), pool->settings().concurrency);
+      }
     } else if (ec == beast::error::timeout) {
       out.status = InvokeStatus::kTimeout;
       out.detail = timeout_text();
@@ -148,12 +199,12 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
       out.detail = "the function's server closed the connection without a complete response (" + ec.message() +
                    "): it crashed or exited";
       outcome = pool::Outcome::kBroken;
-      if (!lease.instance->end_reason.empty()) out.detail += "; " + lease.instance->end_reason;
+      if (!inst->end_reason.empty()) out.detail += "; " + inst->end_reason;
     }
-    stream.close();
+    break;
   }
   out.duration_ms = ms_between(leased_at, Clock::now());
-  out.max_memory_mib = lease.instance->vm ? lease.instance->vm->max_memory_mib() : 0;
+  out.max_memory_mib = inst->vm ? inst->vm->max_memory_mib() : 0;
   if (hooks.released) hooks.released(out.instance_id);
   pool->release(lease, outcome);
   co_return out;

@@ -22,7 +22,10 @@ std::string normalize_header_block(std::string_view header) {
   return out;
 }
 
-asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::response_parser<http::string_body>& parser) {
+asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::response_parser<http::string_body>& parser,
+                                                 ReadInfo* info) {
+  ReadInfo ignored;
+  if (info == nullptr) info = &ignored;
   // 1. Raw bytes up to the end of the header block (bounded).
   std::string raw;
   beast::error_code ec;
@@ -32,6 +35,7 @@ asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::resp
     if (raw.size() > kMaxResponseHeaderBytes) co_return http::error::header_limit;
     std::size_t n = co_await stream.async_read_some(asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return ec;
+    info->got_bytes = info->got_bytes || n > 0;
     raw.append(chunk, n);
   }
   if (*end > kMaxResponseHeaderBytes) co_return http::error::header_limit;
@@ -48,6 +52,7 @@ asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::resp
   put(std::string_view(raw).substr(*end));
   parser.header_limit(static_cast<std::uint32_t>(head.size() + 1));
   co_await http::async_read(stream, buf, parser, asio::redirect_error(asio::use_awaitable, ec));
+  info->unread = buf.size();
   co_return ec;
 }
 

@@ -24,9 +24,16 @@ std::optional<std::size_t> header_block_end(std::string_view data);
 // The header block with every bare LF turned into CRLF (CRLF pairs are kept as they are).
 std::string normalize_header_block(std::string_view header);
 
+// What a read saw of the stream, beyond the parsed response.
+struct ReadInfo {
+  bool got_bytes = false;  // anything arrived at all (a kept-alive stream the server had closed: nothing)
+  std::size_t unread = 0;  // bytes that arrived after the response (a stream with any is not reusable)
+};
+
 // Reads one response into `parser` (its body limit applies). Errors: beast::error::timeout
 // (the stream's deadline), http::error::body_limit, http::error::header_limit (header block
 // over kMaxResponseHeaderBytes), or whatever the stream or parser reports.
-asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::response_parser<http::string_body>& parser);
+asio::awaitable<beast::error_code> read_response(LocalStream& stream, http::response_parser<http::string_body>& parser,
+                                                 ReadInfo* info = nullptr);
 
 }  // namespace kiln::kilnd::invoke

@@ -62,6 +62,29 @@ struct Harness {
     };
   }
 
+  // Guest side speaking HTTP/1.1 keep-alive: answers requests on each connection until the
+  // client closes; `reply(connection, request)` gives the answer, "" = close without one.
+  // Counts the connections it was given.
+  int connections = 0;
+  void serve_kept(std::function<std::string(int connection, int request)> reply) {
+    backend.server = [this, reply](local::socket guest) {
+      int conn = ++connections;
+      asio::co_spawn(io, [guest = std::move(guest), reply, conn]() mutable -> asio::awaitable<void> {
+        beast::flat_buffer buf;
+        for (int n = 1;; ++n) {
+          http::request<http::string_body> req;
+          beast::error_code ec;
+          co_await http::async_read(guest, buf, req, asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) co_return;
+          std::string answer = reply(conn, n);
+          if (answer.empty()) co_return;  // closes
+          co_await asio::async_write(guest, asio::buffer(answer), asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) co_return;
+        }
+      }, asio::detached);
+    };
+  }
+
   InvokeResult run(std::chrono::milliseconds timeout) {
     GuestRequest req{http::verb::post, "/event-invoke", 11};
     req.body() = "{}";
@@ -132,6 +155,61 @@ TEST(Invoker, WaitingForAnInstanceIsBoundedByTheStartAllowancePlusTimeout) {
   InvokeResult r = h.run(100ms);
   EXPECT_EQ(r.status, InvokeStatus::kTimeout);
   EXPECT_NE(r.detail.find("no instance became available within 0.30 seconds"), std::string::npos) << r.detail;
+}
+
+// Keep-alive to the function's server: a stream it keeps open serves the next invocation (no
+// new vsock connection); one it closes, or asks to close, does not; a kept stream the server
+// closed just as it was reused costs the request nothing (it goes once more on a new stream),
+// while a new stream closed without an answer is still the function's crash.
+TEST(Invoker, KeptAliveStreamServesTheNextInvocations) {
+  Harness h;
+  h.backend.auto_ready = true;
+  h.serve_kept([](int conn, int n) {
+    std::string body = std::to_string(conn) + "/" + std::to_string(n);
+    return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  });
+  for (const char* want : {"1/1", "1/2", "1/3"}) {
+    InvokeResult r = h.run(2000ms);
+    ASSERT_EQ(r.status, InvokeStatus::kOk) << r.detail;
+    EXPECT_EQ(r.response.body(), want);
+  }
+  EXPECT_EQ(h.connections, 1);
+}
+
+TEST(Invoker, ConnectionCloseAnswersAreNotReused) {
+  Harness h;
+  h.backend.auto_ready = true;
+  h.serve_kept([](int conn, int) {
+    std::string body = std::to_string(conn);
+    return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  });
+  EXPECT_EQ(h.run(2000ms).response.body(), "1");
+  EXPECT_EQ(h.run(2000ms).response.body(), "2");
+  EXPECT_EQ(h.connections, 2);
+}
+
+TEST(Invoker, KeptStreamClosedAsItIsReusedRetriesOnANewOne) {
+  Harness h;
+  h.backend.auto_ready = true;
+  h.serve_kept([](int conn, int n) -> std::string {
+    if (conn == 1 && n == 2) return "";  // the server drops the kept stream, unanswered
+    return "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n" + std::to_string(conn) + "/" + std::to_string(n);
+  });
+  EXPECT_EQ(h.run(2000ms).response.body(), "1/1");
+  InvokeResult r = h.run(2000ms);
+  ASSERT_EQ(r.status, InvokeStatus::kOk) << r.detail;
+  EXPECT_EQ(r.response.body(), "2/1");
+  EXPECT_EQ(h.connections, 2);
+}
+
+TEST(Invoker, NewStreamClosedWithoutAnAnswerIsACrash) {
+  Harness h;
+  h.backend.auto_ready = true;
+  h.serve_kept([](int, int) { return std::string(); });
+  InvokeResult r = h.run(2000ms);
+  EXPECT_EQ(r.status, InvokeStatus::kCrash);
+  EXPECT_NE(r.detail.find("closed the connection without a complete response"), std::string::npos) << r.detail;
+  EXPECT_EQ(h.connections, 1);
 }
 
 }  // namespace
