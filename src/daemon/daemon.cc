@@ -1072,7 +1072,7 @@ asio::awaitable<void> Daemon::handle_logs(Exchange& ex, const Caller& caller, co
   bool follow = target.query.count("follow") && target.query["follow"] != "0" && target.query["follow"] != "false";
   auto entries = logs_->query(key, q);
   auto render = [as_json](const logs::LogEntry& e) {
-    return as_json ? logs::render_json(e).dump(-1, ' ', false, json::error_handler_t::replace) + "\n"
+    return as_json ? logs::render_json_line(e)
                    : logs::render_text(e) + "\n";
   };
   if (!follow) {

@@ -136,6 +136,46 @@ nlohmann::json render_json(const LogEntry& e) {
           {"message", e.text}};
 }
 
+namespace {
+
+// A JSON string literal for `s`: printable ASCII without '"' and '\\' as it is; anything else
+// through nlohmann's serializer (escapes, UTF-8 checks), so the two never differ.
+void append_json_string(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s) plain = plain && c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string render_json_line(const LogEntry& e) {
+  // nlohmann's objects keep their keys sorted: the same order here.
+  std::string out;
+  out.reserve(160 + e.text.size());
+  out += "{\"instance_id\":";
+  append_json_string(out, e.instance_id);
+  out += ",\"message\":";
+  append_json_string(out, e.text);
+  out += ",\"request_id\":";
+  append_json_string(out, e.request_id);
+  out += ",\"seq\":";
+  out += std::to_string(e.seq);
+  out += ",\"stream\":\"";
+  out += log_source_name(e.source);
+  out += "\",\"ts\":\"";
+  out += format_timestamp(e.ts_ns);
+  out += "\",\"ts_ns\":";
+  out += std::to_string(e.ts_ns);
+  out += "}\n";
+  return out;
+}
+
 std::optional<LogEntry> entry_from_json(const nlohmann::json& j) {
   if (!j.is_object()) return std::nullopt;
   LogEntry e;

@@ -52,6 +52,10 @@ std::optional<std::uint64_t> parse_timestamp(std::string_view text);
 // "<ts> <instance> <request or -> <source> <text>" (one line, no newline).
 std::string render_text(const LogEntry& e);
 nlohmann::json render_json(const LogEntry& e);
+// render_json(e) as one compact line with "\n" (invalid UTF-8 replaced by U+FFFD), the form
+// of the log files and of the logs API's JSON lines; written directly, without building the
+// JSON object (it is on every invocation's path), byte for byte what dump() would give.
+std::string render_json_line(const LogEntry& e);
 std::optional<LogEntry> entry_from_json(const nlohmann::json& j);
 
 }  // namespace kiln::kilnd::logs

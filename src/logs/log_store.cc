@@ -93,7 +93,7 @@ void LogStore::keep(Log& log, LogEntry e) {
 
 void LogStore::write_line(const std::string& function, Log& log, const LogEntry& e) {
   if (!log.file) return;
-  std::string line = render_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string line = render_json_line(e);
   if (!schedule_flush_) {
     write_out(function, log, line);
     return;

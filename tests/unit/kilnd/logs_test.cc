@@ -70,6 +70,24 @@ TEST(LogFormat, TextAndJson) {
   EXPECT_FALSE(entry_from_json({{"stream", "nope"}, {"ts_ns", 1}}).has_value());
 }
 
+// The hand-written JSON line is what nlohmann's dump of render_json() gives, byte for byte:
+// plain text, escapes, control bytes, non-ASCII and invalid UTF-8 (replaced).
+TEST(LogFormat, JsonLineIsTheJsonObjectDumped) {
+  for (const std::string& text : {std::string("plain text"), std::string("quote \" and \\ back"),
+                                 std::string("tab\tnew\nline\x01\x7f"), std::string("caf\xc3\xa9 \xe2\x82\xac"),
+                                 std::string("bad \xff\xfe utf-8"), std::string()}) {
+    LogEntry e;
+    e.seq = 42;
+    e.ts_ns = 1764213456123456789ull;
+    e.instance_id = "fn-1-ab";
+    e.request_id = text.empty() ? "" : "req-\x80";
+    e.source = LogSource::kPlatform;
+    e.text = text;
+    EXPECT_EQ(render_json_line(e), render_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n")
+        << text;
+  }
+}
+
 class LogStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
