@@ -1,4 +1,5 @@
-// One invocation: lease (with deadline) -> connect -> write request -> read answer -> release.
+// One invocation: lease (with deadline) -> kept or new stream -> write request -> read answer ->
+// keep the stream if the server does -> release.
 #include "src/invoke/invoker.h"
 
 #include <sys/socket.h>

@@ -1,8 +1,9 @@
 // Invoker: one invocation against a function's pool: wait for a lease (bounded by the pool's
 // start allowance plus the timeout: as in Lambda, a cold start's init is not billed against the
-// timeout), open a stream to the instance's port 9000, send the HTTP request, read the answer
-// with a size cap, and report the outcome to the pool (a timed-out instance is recycled, a
-// broken one replaced). The timeout runs from the lease; nothing outlives these two deadlines.
+// timeout), take a kept-alive stream of the instance or open one to its port 9000, send the HTTP
+// request, read the answer with a size cap, keep the stream if the server keeps it (HTTP/1.1),
+// and report the outcome to the pool (a timed-out instance is recycled, a broken one
+// replaced). The timeout runs from the lease; nothing outlives these two deadlines.
 #pragma once
 
 #include <chrono>

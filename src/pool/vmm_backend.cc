@@ -43,7 +43,6 @@ std::string read_small(const std::string& path, std::size_t max = 64 * 1024) {
   return s;
 }
 
-// The last few lines of the VMM's log (serial console and its own messages) for error reports.
 // The last `max_lines` non-empty lines of a file's last `window` bytes that `keep` accepts,
 // joined with " | ": what an instance's kiln-vmm log says, for a notice.
 template <typename Keep>
@@ -65,6 +64,7 @@ std::string last_lines(const std::string& path, std::int64_t window, std::size_t
   return out;
 }
 
+// The last few lines of the VMM's log (serial console and its own messages) for error reports.
 std::string log_tail(const std::string& path) {
   return last_lines(path, 4096, 5, [](const std::string&) { return true; });
 }
