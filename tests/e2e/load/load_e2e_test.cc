@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/load/load_fleet.h"
@@ -42,6 +43,16 @@ TEST_F(LoadE2e, Soak) {
   deploy_fleet();
   if (HasFatalFailure()) return;
   ASSERT_EQ(burst(kConcurrent, 0).ok, kConcurrent);  // warm-up: first-touch memory, lazily made fds
+  // Every function's parked kiln-vmm done loading its snapshot (it opens its files and starts
+  // its threads then), so the first sample is each process's steady state.
+  auto parked_ready = Clock::now() + std::chrono::seconds(120);
+  while (true) {
+    auto m = kilnd_->call("GET", "/metrics");
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    if (m->body.find("kiln_parked_vmms{state=\"starting\"} 0\n") != std::string::npos) break;
+    ASSERT_LT(Clock::now(), parked_ready) << "parked kiln-vmms still starting after 120 s";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a remote state
+  }
 
   std::vector<pid_t> pids = {kilnd_->pid()};
   for (pid_t p : kiln::e2e::vmm_pids(state_)) pids.push_back(p);
