@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -216,14 +218,35 @@ TEST_F(StartChecks, NeedsBootSourceAndReadableFiles) {
   EXPECT_EQ(validate_for_start(vm).error().message, "A root block device already exists!");
 }
 
+// A drive attached writable must be writable by the VMM. Root writes any file whatever its
+// mode, so as root the checks run in a child that has become nobody (uid/gid 65534).
 TEST_F(StartChecks, WritableDriveMustBeWritable) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores file modes";
   VmConfig vm;
   vm.boot_source = BootSource{write("vmlinux", "ELF"), std::nullopt, std::nullopt};
   vm.drives.push_back(Drive{"data", write("data.img", "x", 0444), false, false, {}, CacheType::kUnsafe});
-  EXPECT_FALSE(validate_for_start(vm).ok());
-  vm.drives[0].is_read_only = true;
-  EXPECT_TRUE(validate_for_start(vm).ok());
+  auto checks = [&vm] {
+    bool writable_refused = !validate_for_start(vm).ok();
+    vm.drives[0].is_read_only = true;
+    bool read_only_accepted = validate_for_start(vm).ok();
+    return writable_refused && read_only_accepted;
+  };
+  if (::geteuid() != 0) {
+    EXPECT_TRUE(checks());
+    return;
+  }
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(2);
+    }
+    ::_exit(checks() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a check failed as nobody; 2: could not become nobody";
 }
 
 }  // namespace
