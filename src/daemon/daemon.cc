@@ -349,9 +349,13 @@ void Daemon::make_pool(Function& f) {
   hooks.log = [this, name](const std::string& instance, const protocol::LogEvent& e) {
     auto it = functions_.find(name);
     std::string request;
-    if (it != functions_.end()) request = it->second.windows.attribute(instance, e.ts_ns);
+    std::uint64_t ts = e.ts_ns;
+    if (it != functions_.end()) {
+      ts = it->second.windows.host_time(instance, e.ts_ns, wall_ns());  // one clock for every line
+      request = it->second.windows.attribute(instance, ts);
+    }
     logs::LogEntry entry;
-    entry.ts_ns = e.ts_ns;
+    entry.ts_ns = ts;
     entry.instance_id = instance;
     entry.request_id = request;
     entry.source = e.stream == protocol::LogStream::kStderr ? logs::LogSource::kStderr : logs::LogSource::kStdout;

@@ -1,19 +1,25 @@
 // Attribution of guest output lines to requests by their time stamps (see request_windows.h).
 #include "src/logs/request_windows.h"
 
+#include <algorithm>
+
 namespace kiln::kilnd::logs {
 
+RequestWindows::PerInstance& RequestWindows::slot(const std::string& instance) {
+  if (instances_.size() >= kInstances && instances_.count(instance) == 0) instances_.erase(instances_.begin());
+  return instances_[instance];
+}
+
 void RequestWindows::begin(const std::string& instance, const std::string& request, std::uint64_t now_ns) {
-  if (windows_.size() >= kInstances && windows_.count(instance) == 0) windows_.erase(windows_.begin());
-  auto& w = windows_[instance];
+  auto& w = slot(instance).windows;
   w.push_back(Window{request, now_ns, 0});
   while (w.size() > kPerInstance) w.pop_front();
 }
 
 void RequestWindows::end(const std::string& instance, const std::string& request, std::uint64_t now_ns) {
-  auto it = windows_.find(instance);
-  if (it == windows_.end()) return;
-  for (auto w = it->second.rbegin(); w != it->second.rend(); ++w) {
+  auto it = instances_.find(instance);
+  if (it == instances_.end()) return;
+  for (auto w = it->second.windows.rbegin(); w != it->second.windows.rend(); ++w) {
     if (w->request == request && w->end_ns == 0) {
       w->end_ns = now_ns;
       return;
@@ -21,10 +27,20 @@ void RequestWindows::end(const std::string& instance, const std::string& request
   }
 }
 
+std::uint64_t RequestWindows::host_time(const std::string& instance, std::uint64_t guest_ns, std::uint64_t arrival_ns) {
+  PerInstance& p = slot(instance);
+  const std::int64_t delta = static_cast<std::int64_t>(arrival_ns - guest_ns);  // two's complement: may be < 0
+  if (!p.have_offset || delta < p.offset_ns) {
+    p.offset_ns = delta;
+    p.have_offset = true;
+  }
+  return std::min(arrival_ns, guest_ns + static_cast<std::uint64_t>(p.offset_ns));
+}
+
 std::string RequestWindows::attribute(const std::string& instance, std::uint64_t ts_ns) const {
-  auto it = windows_.find(instance);
-  if (it == windows_.end() || it->second.empty()) return "";
-  const std::deque<Window>& ws = it->second;  // in lease order
+  auto it = instances_.find(instance);
+  if (it == instances_.end() || it->second.windows.empty()) return "";
+  const std::deque<Window>& ws = it->second.windows;  // in lease order
   const Window* holder = nullptr;
   const Window* latest_before = nullptr;  // the last window that began before the stamp
   const Window* in_flight = nullptr;
@@ -44,7 +60,7 @@ std::string RequestWindows::attribute(const std::string& instance, std::uint64_t
   if (holders == 1) return holder->request;
   if (holders > 1) return "";  // concurrent requests on one instance: the stamp does not decide
   if (latest_before != nullptr) return latest_before->request;  // output that trails its answer
-  // Stamped before every window (a guest clock behind the host's): as before stamps were used.
+  // Stamped before every window (output from before the first request kept here).
   if (flying == 1) return in_flight->request;
   if (flying == 0) return ws.back().request;
   return "";

@@ -245,6 +245,31 @@ TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
   EXPECT_EQ(seen[1], "a very l...[truncated]");
 }
 
+// A guest clock 50 ms behind the host's (as seen in the demo): its stamps are brought onto the
+// host's clock by the smallest arrival-minus-stamp seen, so each line still lands in (or just
+// after) its own request's window, not in the one before; a clock ahead works the same way.
+TEST(RequestWindows, GuestStampsAreShiftedOntoTheHostClock) {
+  constexpr std::uint64_t ms = 1000000;
+  RequestWindows w;
+  w.begin("i", "a", 1000 * ms);
+  // a's line: written at host 1008 ms (guest 958), delivered at 1009.
+  std::uint64_t t = w.host_time("i", 958 * ms, 1009 * ms);
+  EXPECT_EQ(t, 1009 * ms);
+  w.end("i", "a", 1010 * ms);
+  w.begin("i", "b", 1020 * ms);
+  // b's line: written at 1028 (guest 978), delivered late at 1040, after b's release at 1030.
+  w.end("i", "b", 1030 * ms);
+  t = w.host_time("i", 978 * ms, 1040 * ms);
+  EXPECT_EQ(t, 1029 * ms);  // the offset learnt from a's line: 51 ms
+  EXPECT_EQ(w.attribute("i", t), "b");
+  w.begin("i", "c", 1050 * ms);
+  EXPECT_EQ(w.attribute("i", w.host_time("i", 1003 * ms, 1054 * ms)), "c");  // written at 1053
+  EXPECT_EQ(w.attribute("i", 1003 * ms), "a");  // the raw stamp would give it to a
+  // A guest ahead of the host: negative offsets work the same.
+  EXPECT_EQ(w.host_time("j", 2100 * ms, 2001 * ms), 2001 * ms);
+  EXPECT_EQ(w.host_time("j", 2200 * ms, 2110 * ms), 2101 * ms);
+}
+
 // Guest output goes to the request whose window holds its stamp, even when it arrives after the
 // next request was leased; trailing output to the last request begun before it; concurrent
 // windows on one instance leave it unattributed.
