@@ -1,6 +1,7 @@
 # kiln's front door. `make demo`: set up, build everything and run the main job.
 # `make test`: set up, build everything and run every test tier. Both need root (apt, /dev/kvm).
-.PHONY: all setup build test demo clean
+# `make fuzz`: every fuzz target for FUZZ_SECONDS (default 60) each; FUZZ_TARGETS picks some.
+.PHONY: all setup build test demo fuzz clean
 
 BUILD ?= build
 
@@ -19,6 +20,11 @@ test: setup
 
 demo: build
 	KILN_BUILD_DIR=$(abspath $(BUILD)) scripts/demo
+
+# Every libFuzzer target for FUZZ_SECONDS each on its checked-in corpus (README: Fuzzing).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	tests/fuzz/run --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) .kvm-host
