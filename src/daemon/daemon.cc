@@ -22,17 +22,7 @@ using server::json_error;
 using server::make_response;
 using server::Response;
 
-std::uint64_t wall_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t wall_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+std::uint64_t wall_ms() { return logs::realtime_ns() / 1000000; }
 
 // Metadata for one invocation of `record`: a fresh request id and the deadline from its timeout.
 invoke::RequestMeta new_request_meta(const std::string& name, const registry::FunctionRecord& record) {
@@ -351,7 +341,7 @@ void Daemon::make_pool(Function& f) {
     std::string request;
     std::uint64_t ts = e.ts_ns;
     if (it != functions_.end()) {
-      ts = it->second.windows.host_time(instance, e.ts_ns, wall_ns());  // one clock for every line
+      ts = it->second.windows.host_time(instance, e.ts_ns, logs::realtime_ns());  // one clock for every line
       request = it->second.windows.attribute(instance, ts);
     }
     logs::LogEntry entry;
@@ -838,16 +828,15 @@ asio::awaitable<Daemon::Invocation> Daemon::run_invocation(std::string name, inv
   opts.timeout = std::chrono::milliseconds(f.record.config.timeout_ms);
   invoke::InvokeHooks hooks;
   bool* leased = &inv.leased;
-  hooks.leased = [this, name, request_id, leased, version = f.record.version](const std::string& instance) {
+  hooks.leased = [this, name, request_id, leased](const std::string& instance) {
     *leased = true;
     platform_log(name, instance, request_id, logs::format_start(request_id, "$LATEST"));
     auto it = functions_.find(name);
-    if (it != functions_.end()) it->second.windows.begin(instance, request_id, wall_ns());
-    (void)version;
+    if (it != functions_.end()) it->second.windows.begin(instance, request_id, logs::realtime_ns());
   };
   hooks.released = [this, name, request_id](const std::string& instance) {
     auto it = functions_.find(name);
-    if (it != functions_.end()) it->second.windows.end(instance, request_id, wall_ns());
+    if (it != functions_.end()) it->second.windows.end(instance, request_id, logs::realtime_ns());
   };
   metrics_.inc(metrics::kInvocations, {{"function", name}, {"kind", kind}});
   auto t0 = std::chrono::steady_clock::now();

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,12 +10,6 @@
 
 namespace kiln::kilnd::logs {
 namespace {
-
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // Heap bytes an entry costs in the ring: the struct in the deque, each string's buffer (when it
 // outgrew the small-string buffer) and the allocator's per-block header.
