@@ -107,7 +107,7 @@ class FaultsE2e : public kiln::e2e::KilndTest {
 // (interval x misses + check timeouts + stop grace), a new instance replaces it and serves.
 TEST_F(FaultsE2e, FrozenGuestIsKilledAndReplaced) {
   HangTarget t = deploy_hang_target("hang");
-  if (HasFatalFailure()) return;
+  ASSERT_GT(t.vmm, 0) << "no instance to freeze";  // never kill(-1, ...)
   ASSERT_EQ(kill(t.vmm, SIGSTOP), 0);
   expect_killed_and_replaced(t, Clock::now(), "frozen VMM");
 }
@@ -118,7 +118,7 @@ TEST_F(FaultsE2e, FrozenGuestIsKilledAndReplaced) {
 // kilnd kills that VMM within the heartbeat bound and a new instance serves.
 TEST_F(FaultsE2e, HungGuestBehindALiveVmmIsKilledAndReplaced) {
   HangTarget t = deploy_hang_target("hung");
-  if (HasFatalFailure()) return;
+  ASSERT_GT(t.vmm, 0) << "no instance to hang";
   kiln::kilnd::client::Endpoint api;
   api.unix_path = kilnd_->instance_api_sock(t.first);
   auto paused = kiln::kilnd::client::request(api, "PATCH", "/vm", R"({"state":"Paused"})");
@@ -143,7 +143,7 @@ TEST_F(FaultsE2e, GuestOutOfMemory) {
                "printf 'Content-Type: text/plain\\r\\n\\r\\nsurvived %s\\n' \"${#x}\"\n"},
        {"ok", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n"}});
   // Filling 64 MiB through a pipe and thrashing until the OOM killer acts takes the emulated
-  // guest 32-107 s: the timeout leaves room, the pass criterion stays "answered before it".
+  // guest 24-107 s: the timeout leaves room, the pass criterion stays "answered before it".
   cfg.update({{"memory_mib", 64}, {"min_instances", 1}, {"max_instances", 1}, {"timeout_ms", 240000}});
   auto rec = kilnd_->deploy("oom", cfg);
   ASSERT_TRUE(rec.ok()) << rec.error().message;
