@@ -65,6 +65,9 @@ paused_at=$(last_tick "$tmp/a.console")
 sleep 1
 [ "$(last_tick "$tmp/a.console")" = "$paused_at" ] || { echo "FAIL: the guest kept running while paused"; exit 1; }
 expect 204 "$(api "$A" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$tmp/snap\", \"mem_file_path\": \"$tmp/mem\"}")" snapshot/create
+# What the guest had written when the snapshot was taken: a restored guest's console continues it,
+# possibly in mid-line (a pause can fall between two bytes the guest writes to its serial port).
+cp "$tmp/a.console" "$tmp/a.at_snapshot"
 echo "snapshot: paused at tick $paused_at; state $(stat -c %s "$tmp/snap") bytes, memory $(stat -c %s "$tmp/mem") bytes ($(du -k "$tmp/mem" | cut -f1) KiB on disk)"
 expect 204 "$(api "$A" PATCH /vm '{"state": "Resumed"}')" resume
 wait_for_line "$tmp/a.console" "^tick $((paused_at + 3)) " 120
@@ -89,8 +92,13 @@ t0=$(date +%s%N)
 expect 204 "$(api "$tmp/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"vsock_override\": {\"uds_path\": \"$tmp/b.vsock\"}, \"resume_vm\": true}")" snapshot/load
 echo "snapshot: PUT /snapshot/load took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 wait_for_line "$tmp/b.console" "^tick $((paused_at + 3)) " 120
-first=$(grep -m1 -aoE 'tick [0-9]+' "$tmp/b.console" | cut -d' ' -f2)
-[ "$first" = $((paused_at + 1)) ] || { echo "FAIL: the restored guest started at tick $first, want $((paused_at + 1))"; exit 1; }
+cat "$tmp/a.at_snapshot" "$tmp/b.console" >"$tmp/ab.console"
+first=$(grep -aoE 'tick [0-9]+' "$tmp/ab.console" | cut -d' ' -f2 | awk -v p="$paused_at" '$1 > p { print; exit }')
+# Every tick once, in order, across the snapshot: none lost, none repeated.
+grep -aoE 'tick [0-9]+' "$tmp/ab.console" | cut -d' ' -f2 | awk '$1 != NR { exit 1 }' &&
+  [ "$first" = $((paused_at + 1)) ] || {
+  echo "FAIL: the restored guest started at tick $first, want $((paused_at + 1)); the original's last bytes and the restored console's first:"
+  tail -c 120 "$tmp/a.at_snapshot" | od -c | tail -n 4; head -c 200 "$tmp/b.console" | od -c | head -n 8; exit 1; }
 [ -S "$tmp/b.vsock" ] || { echo "FAIL: the vsock uds_path override was not applied"; exit 1; }
 expect 400 "$(api "$tmp/b.sock" PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}")" "boot-source after restore"
 echo "snapshot: restored guest continued from tick $first (paused at $paused_at)"
@@ -110,8 +118,9 @@ wait_for_line "$tmp/c.console" "^tick $((paused_at + 2)) " 120
 # The same first tick after the same snapshot: restored at once (b) and after 6 s loaded paused
 # (c) the guest's uptime must agree (kvmclock also ran while "a" stayed paused before the
 # snapshot, so both are past a's last tick); a clock set at load would put c 6 s ahead.
-at_once=$(uptime_at "$tmp/b.console" $((paused_at + 1)))
-after_park=$(uptime_at "$tmp/c.console" $((paused_at + 1)))
+cat "$tmp/a.at_snapshot" "$tmp/c.console" >"$tmp/ac.console"
+at_once=$(uptime_at "$tmp/ab.console" $((paused_at + 1)))
+after_park=$(uptime_at "$tmp/ac.console" $((paused_at + 1)))
 awk -v a="$at_once" -v b="$after_park" 'BEGIN { d = b - a; if (d < 0) d = -d; exit !(d < 3.0) }' ||
   { echo "FAIL: the guest's clock counted the paused load: uptime at tick $((paused_at + 1)) $at_once restored at once, $after_park after 6 s loaded paused"; exit 1; }
 echo "snapshot: loaded paused for 6 s, then resumed: uptime at tick $((paused_at + 1)) $after_park (restored at once: $at_once)"
