@@ -192,7 +192,8 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, pool::VmBackend& bac
       backend_(backend),
       builder_(std::move(builder)),
       auth_(options_.tenants),
-      tick_timer_(io) {
+      tick_timer_(io),
+      log_flush_timer_(io) {
   metrics::declare_kilnd_metrics(metrics_);
   router_.add("GET", "/healthz", kHealth);
   router_.add("GET", "/metrics", kMetrics);
@@ -222,10 +223,20 @@ Status Daemon::start() {
   KILN_TRY(registry::make_dirs(lo.dir));
   logs_dir_ = lo.dir;
   logs_ = std::make_unique<logs::LogStore>(lo);
-  // Log files are written once per loop turn: an invocation's END/REPORT after its response.
+  // Log files are written in batches, after the responses: one write per function for all the
+  // lines of the last log_flush_interval (a START, END and REPORT per invocation would otherwise
+  // cost two writes each); the destructor writes what is left.
   logs_->set_flush_scheduler([this, alive = std::weak_ptr<bool>(alive_)] {
-    asio::post(io_, [this, alive] {
+    auto flush = [this, alive] {
       if (!alive.expired() && logs_) logs_->flush();
+    };
+    if (options_.log_flush_interval.count() <= 0) {
+      asio::post(io_, flush);
+      return;
+    }
+    log_flush_timer_.expires_after(options_.log_flush_interval);
+    log_flush_timer_.async_wait([flush](const beast::error_code& ec) {
+      if (!ec) flush();
     });
   });
   workers_ = std::make_unique<asio::thread_pool>(1);

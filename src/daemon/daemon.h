@@ -43,6 +43,9 @@ struct DaemonOptions {
   std::chrono::milliseconds start_timeout{60000};
   std::chrono::milliseconds drain_timeout{30000};  // SIGTERM: how long in-flight work may take
   logs::LogStoreOptions logs;  // dir defaults to <state_dir>/logs
+  // Log lines reach their files in one write per function at most this long after the first of
+  // them (every line is in memory, for queries and followers, at once). 0: once per loop turn.
+  std::chrono::milliseconds log_flush_interval{50};
   // --tenants FILE: bearer tokens and quotas. nullopt: every request is the implicit admin.
   std::optional<tenants::TenantsConfig> tenants;
   std::string version = "0.1.0";
@@ -161,6 +164,7 @@ class Daemon {
   std::set<std::shared_ptr<pool::FunctionPool>> draining_;  // deleted functions' pools stopping
   std::unique_ptr<asio::thread_pool> workers_;
   asio::steady_timer tick_timer_;
+  asio::steady_timer log_flush_timer_;
   std::uint64_t next_generation_ = 1;
   std::uint64_t started_ms_ = 0;
   bool stopping_ = false;

@@ -55,7 +55,7 @@ class LogStore {
   void unsubscribe(std::uint64_t id);
   std::uint64_t last_seq(const std::string& function) const;
 
-  // Disk writes in batches: with a scheduler set (kilnd: a post to its event loop), append()
+  // Disk writes in batches: with a scheduler set (kilnd: a timer on its event loop), append()
   // queues the line and the scheduler is asked once for a flush() of everything queued, so a
   // request's END/REPORT lines reach the disk after its response went out, in one write per
   // file. Queries and subscribers see every line at once either way. Without one, each line is

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <future>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -273,6 +275,41 @@ TEST_F(DaemonTest, FollowStreamsNewLines) {
   auto res = follower.get();
   ASSERT_TRUE(res.ok()) << res.error().message;
   EXPECT_EQ(res->status, 200);
+}
+
+// The log file gets a running kilnd's lines shortly after the invocations (a timed batch, not
+// only when kilnd stops), in order, every line whole.
+TEST_F(DaemonTest, LogFilesGetTheLinesWhileKilndRuns) {
+  Kilnd k(dir_);
+  k.deploy("echo", R"({"image":"oci:/img:1"})");
+  std::vector<std::string> rids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = k.call("POST", "/v1/functions/echo/invoke", "{}");
+    ASSERT_EQ(r.status, 200) << r.body;
+    rids.push_back(r.headers["x-kiln-request-id"]);
+  }
+  const std::string file = dir_ + "/logs/echo.log";
+  const std::string last_report = "REPORT RequestId: " + rids.back();
+  std::string text;
+  for (int i = 0; i < 500 && text.find(last_report) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_NE(text.find(last_report), std::string::npos) << "no REPORT of the last request in " << file << " within 5 s:\n"
+                                                       << text;
+  std::size_t at = 0;
+  for (const auto& rid : rids) {
+    for (const char* kind : {"START", "END", "REPORT"}) {
+      std::size_t found = text.find(std::string(kind) + " RequestId: " + rid, at);
+      ASSERT_NE(found, std::string::npos) << kind << " " << rid << " missing or out of order:\n" << text;
+      at = found;
+    }
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_FALSE(json::parse(line, nullptr, false).is_discarded()) << line;
+  }
 }
 
 TEST_F(DaemonTest, RestartKeepsFunctions) {
