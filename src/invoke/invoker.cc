@@ -2,11 +2,6 @@
 // keep the stream if the server does -> release.
 #include "src/invoke/invoker.h"
 
-#include <sys/socket.h>
-
-#include <algorithm>
-#include <cerrno>
-
 #include "src/invoke/response_reader.h"
 
 namespace kiln::kilnd::invoke {
@@ -33,35 +28,6 @@ struct Slot {
   std::optional<T> value;
   asio::steady_timer timer;
 };
-
-// How long a kept-alive stream is reused after its last answer: below the idle timeouts
-// servers commonly keep (Node.js 5 s), so the server rarely closes one just as it is reused.
-constexpr std::chrono::milliseconds kIdleStreamReuse{4000};
-
-// The newest kept-alive stream of `inst` that is fresh and still open, if any (older or closed
-// ones are dropped on the way).
-std::optional<local::socket> take_idle_stream(pool::Instance& inst) {
-  const auto now = Clock::now();
-  while (!inst.idle_streams.empty()) {
-    pool::IdleStream idle = std::move(inst.idle_streams.back());
-    inst.idle_streams.pop_back();
-    if (now - idle.since > kIdleStreamReuse) {
-      inst.idle_streams.clear();  // the rest are older still
-      break;
-    }
-    // Open and quiet: a peek finds nothing to read (EOF or stray bytes: not reusable).
-    char c = 0;
-    ssize_t n = ::recv(idle.socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.socket);
-  }
-  return std::nullopt;
-}
-
-void give_back_idle_stream(pool::Instance& inst, local::socket socket, std::uint32_t max_idle) {
-  if (inst.state == pool::InstanceState::kStopping || !socket.is_open()) return;
-  inst.idle_streams.push_back(pool::IdleStream{std::move(socket), Clock::now()});
-  if (inst.idle_streams.size() > std::max<std::uint32_t>(max_idle, 1)) inst.idle_streams.erase(inst.idle_streams.begin());
-}
 
 }  // namespace
 
@@ -138,7 +104,7 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
   // back at all) is dropped and the request goes once more on a new stream.
   std::shared_ptr<pool::Instance> inst = lease.instance;
   for (int attempt = 0;; ++attempt) {
-    std::optional<local::socket> kept = attempt == 0 ? take_idle_stream(*inst) : std::nullopt;
+    std::optional<local::socket> kept = attempt == 0 ? inst->kept_streams.take(Clock::now()) : std::nullopt;
     const bool reused = kept.has_value();
     if (!reused) {
       auto conn_slot = std::make_shared<Slot<Result<local::socket>>>(ex);
@@ -180,7 +146,9 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
     if (!ec) {
       out.response = parser.release();
       if (out.response.keep_alive() && read.unread == 0) {
-        give_back_idle_stream(*inst, stream.release_socket(), pool->settings().concurrency);
+        if (inst->state != pool::InstanceState::kStopping) {
+          inst->kept_streams.give(stream.release_socket(), Clock::now(), pool->settings().concurrency);
+        }
       }
     } else if (ec == beast::error::timeout) {
       out.status = InvokeStatus::kTimeout;

@@ -231,7 +231,7 @@ void FunctionPool::on_ended(const std::string& id, const std::string& reason) {
   instances_.erase(it);
   bool was_starting = inst->state == InstanceState::kStarting;
   inst->state = InstanceState::kStopping;
-  inst->idle_streams.clear();
+  inst->kept_streams.clear();
   inst->end_reason = reason;
   if (hooks_.event) hooks_.event(id, "instance " + id + " ended: " + reason);
   // stop() releases what is left (the VMM process if alive, sockets, run dir). The instance
@@ -265,7 +265,7 @@ void FunctionPool::retire(const std::string& id, const std::string& reason) {
   std::shared_ptr<Instance> inst = it->second;
   instances_.erase(it);
   inst->state = InstanceState::kStopping;
-  inst->idle_streams.clear();
+  inst->kept_streams.clear();
   stopping_[id] = inst;
   if (hooks_.event) hooks_.event(id, "instance " + id + " stopping: " + reason);
   std::weak_ptr<bool> token = alive_token_;

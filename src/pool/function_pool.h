@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "src/pool/kept_streams.h"
 #include "src/pool/vm_backend.h"
 
 namespace kiln::kilnd::pool {
@@ -36,13 +37,6 @@ struct PoolSettings {
 enum class InstanceState { kStarting, kReady, kStopping };
 const char* instance_state_name(InstanceState s);
 
-// A stream to an instance's function server left open by HTTP/1.1 keep-alive (through kiln-init),
-// and since when it is idle.
-struct IdleStream {
-  local::socket socket;
-  Clock::time_point since;
-};
-
 struct Instance {
   std::string id;
   std::uint64_t version = 0;
@@ -57,9 +51,9 @@ struct Instance {
   Clock::time_point last_check;
   std::uint32_t missed_checks = 0;
   std::string end_reason;  // why it ended on its own (crash detail for in-flight requests)
-  // Kept-alive streams the invoker reuses before opening a new one (newest last); at most
-  // `concurrency`; closed when the instance stops.
-  std::vector<IdleStream> idle_streams;
+  // Kept-alive streams the invoker reuses before opening a new one: at most `concurrency`,
+  // closed when the instance stops.
+  KeptStreams kept_streams;
 };
 
 enum class AcquireError { kNone, kQueueFull, kStartFailed, kShuttingDown };

@@ -966,17 +966,16 @@ std::shared_ptr<Vm> VmmBackend::make_vm(const InstanceSpec& spec, InstanceCallba
 }
 
 std::unique_ptr<VmInstance> VmmBackend::start(const InstanceSpec& spec, InstanceCallbacks callbacks) {
+  InstanceCallbacks tracked = track_start(std::move(callbacks));  // counted once, however it starts
   for (auto it = parked_.begin(); it != parked_.end(); ++it) {
     if (it->second.spec.instance_id != spec.instance_id) continue;
     std::shared_ptr<Vm> vm = std::move(it->second.vm);
     parked_.erase(it);
-    InstanceCallbacks tracked = track_start(std::move(callbacks));
-    if (vm && vm->adopt(spec, tracked)) return std::make_unique<VmHandle>(vm);
-    callbacks = std::move(tracked);
+    if (vm && vm->adopt(spec, tracked)) return std::make_unique<VmHandle>(vm);  // took `tracked`
     if (vm) vm->destroy();  // gone, or its snapshot changed since: this instance starts afresh
     break;
   }
-  auto vm = make_vm(spec, track_start(std::move(callbacks)));
+  auto vm = make_vm(spec, std::move(tracked));
   vm->begin();
   return std::make_unique<VmHandle>(vm);
 }
