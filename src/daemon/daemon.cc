@@ -227,16 +227,9 @@ Status Daemon::start() {
   // lines of the last log_flush_interval (a START, END and REPORT per invocation would otherwise
   // cost two writes each); the destructor writes what is left.
   logs_->set_flush_scheduler([this, alive = std::weak_ptr<bool>(alive_)] {
-    auto flush = [this, alive] {
-      if (!alive.expired() && logs_) logs_->flush();
-    };
-    if (options_.log_flush_interval.count() <= 0) {
-      asio::post(io_, flush);
-      return;
-    }
     log_flush_timer_.expires_after(options_.log_flush_interval);
-    log_flush_timer_.async_wait([flush](const beast::error_code& ec) {
-      if (!ec) flush();
+    log_flush_timer_.async_wait([this, alive](const beast::error_code& ec) {
+      if (!ec && !alive.expired() && logs_) logs_->flush();
     });
   });
   workers_ = std::make_unique<asio::thread_pool>(1);

@@ -44,7 +44,7 @@ struct DaemonOptions {
   std::chrono::milliseconds drain_timeout{30000};  // SIGTERM: how long in-flight work may take
   logs::LogStoreOptions logs;  // dir defaults to <state_dir>/logs
   // Log lines reach their files in one write per function at most this long after the first of
-  // them (every line is in memory, for queries and followers, at once). 0: once per loop turn.
+  // them (every line is in memory, for queries and followers, at once). 0: on the next loop turn.
   std::chrono::milliseconds log_flush_interval{50};
   // --tenants FILE: bearer tokens and quotas. nullopt: every request is the implicit admin.
   std::optional<tenants::TenantsConfig> tenants;

@@ -145,10 +145,8 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
     if (reused && ec && ec != beast::error::timeout && !read.got_bytes) continue;  // closed while idle
     if (!ec) {
       out.response = parser.release();
-      if (out.response.keep_alive() && read.unread == 0) {
-        if (inst->state != pool::InstanceState::kStopping) {
-          inst->kept_streams.give(stream.release_socket(), Clock::now(), pool->settings().concurrency);
-        }
+      if (out.response.keep_alive() && read.unread == 0 && inst->state != pool::InstanceState::kStopping) {
+        inst->kept_streams.give(stream.release_socket(), Clock::now(), pool->settings().concurrency);
       }
     } else if (ec == beast::error::timeout) {
       out.status = InvokeStatus::kTimeout;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/bench/percentile.h"
 #include "tests/unit/kilnd/support/daemon_harness.h"
 
 namespace kiln::bench {
@@ -61,12 +62,6 @@ double thread_cpu_ms(pthread_t t) {
   timespec ts{};
   clock_gettime(cid, &ts);
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
 // N requests on one kept connection; each answer must be 200. Returns per-request wall ms.
@@ -150,11 +145,11 @@ int main_impl(int argc, char** argv) {
       std::printf("kilnd in-process, fake instance (keep-alive HTTP server on a socketpair), %d invocations, "
                   "kept connections on both paths\n",
                   n);
-      std::printf("through kilnd (tcp, keep-alive): p50 %.3f ms, p99 %.3f ms, %.0f req/s\n", percentile(through, 0.5),
-                  percentile(through, 0.99), n / wall_s);
-      std::printf("straight to the instance:        p50 %.3f ms, p99 %.3f ms\n", percentile(straight, 0.5),
-                  percentile(straight, 0.99));
-      std::printf("added p50: %.3f ms\n", percentile(through, 0.5) - percentile(straight, 0.5));
+      std::printf("through kilnd (tcp, keep-alive): p50 %.3f ms, p99 %.3f ms, %.0f req/s\n", percentile(through, 50),
+                  percentile(through, 99), n / wall_s);
+      std::printf("straight to the instance:        p50 %.3f ms, p99 %.3f ms\n", percentile(straight, 50),
+                  percentile(straight, 99));
+      std::printf("added p50: %.3f ms\n", percentile(through, 50) - percentile(straight, 50));
       std::printf("kilnd event-loop CPU per invocation: %.1f us\n", cpu * 1000.0 / n);
     }
     to_kilnd.close(ec);

@@ -28,6 +28,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "tests/bench/percentile.h"
 #include "tests/e2e/lib/kilnd_harness.h"
 
 namespace kiln::bench {
@@ -196,13 +197,7 @@ Result<double> invoke_once(const Target& t, Path path, UniqueFd& kept) {
 struct Series {
   std::vector<double> ms;
   double wall_s = 0;
-  double pct(double p) const {
-    if (ms.empty()) return 0;
-    std::vector<double> s = ms;
-    std::sort(s.begin(), s.end());
-    std::size_t i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(s.size() - 1) + 0.5);
-    return s[std::min(i, s.size() - 1)];
-  }
+  double pct(double p) const { return percentile(ms, p); }
   double rps() const { return wall_s > 0 ? static_cast<double>(ms.size()) / wall_s : 0; }
 };
 

@@ -19,6 +19,7 @@
 
 #include "common/result.h"
 #include "src/client/http_client.h"
+#include "tests/bench/percentile.h"
 #include "tests/e2e/lib/kilnd_harness.h"
 
 namespace kiln::bench {
@@ -32,14 +33,6 @@ constexpr const char* kFunction = "hello";
 constexpr const char* kEvent = R"({"name":"bench"})";
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
-// Nearest-rank percentile of `v` (p in [0, 100]); 0 for an empty series.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size()) + 0.999999);
-  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
-}
 
 // Polls `done` every 20 ms (remote state: a process going away, a file appearing) until it holds.
 template <typename Pred>
