@@ -91,6 +91,10 @@ Result<std::string> encode(const LogEvent& e) {
   r.add_u64("seq", e.seq).add_u64("ts", e.ts_ns).add("stream", log_stream_name(e.stream));
   r.add("data", e.data);
   if (e.partial) r.add("partial", "1");
+  if (!e.request_id.empty()) {
+    if (e.request_id.size() > kMaxLogRequestId) return make_error("log: request id too long");
+    r.add("request", e.request_id);
+  }
   return frame_of(FrameType::kLog, r);
 }
 
@@ -195,6 +199,10 @@ Result<LogEvent> decode_log(std::string_view payload) {
   if (!data) return make_error("log: missing data");
   e.data = std::string(*data);
   e.partial = flag(r, "partial");
+  if (auto req = r.get("request")) {
+    if (req->size() > kMaxLogRequestId) return make_error("log: request id too long");
+    e.request_id = std::string(*req);
+  }
   return e;
 }
 

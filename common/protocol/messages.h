@@ -39,13 +39,18 @@ struct NotReadyEvent {
 };
 // kLog keys: seq, ts (ns since the Unix epoch, guest CLOCK_REALTIME when read), stream
 // ("stdout"|"stderr"), data (line bytes without the newline), partial ("1" when the line was
-// split at the length limit and continues in the next kLog of the same stream).
+// split at the length limit and continues in the next kLog of the same stream), request
+// (optional: the invocation the line belongs to as kiln-init saw it, its X-Kiln-Request-Id;
+// absent when it could not tell. A hint from the guest: the host checks it against the
+// requests it sent to this instance).
+inline constexpr std::size_t kMaxLogRequestId = 128;
 struct LogEvent {
   std::uint64_t seq = 0;
   std::uint64_t ts_ns = 0;
   LogStream stream = LogStream::kStdout;
   std::string data;
   bool partial = false;
+  std::string request_id;
 };
 // kExit keys: seq, pid, and either code (exited normally) or signal (killed by a signal).
 struct ExitEvent {

@@ -108,7 +108,7 @@ Status Agent::run() {
       loop_,
       Supervisor::Callbacks{
           [this](protocol::LogStream s, std::uint64_t ts, std::string_view d, bool partial) {
-            events_->log(s, ts, d, partial);
+            events_->log(s, ts, d, partial, requests_.current());
           },
           [this](const ExitInfo& info) { on_exited(info); }},
       opt_.drain_ms);
@@ -122,6 +122,15 @@ Status Agent::run() {
   proxy_->set_reporter([this](const std::string& what) {
     if (events_) events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: proxy: " + what, false);
   });
+  // Output the command wrote before a request reached it belongs to the requests before: read
+  // the pipes before the request's head goes on, then tag what follows with the new request.
+  proxy_->set_observer(Proxy::Observer{
+      [this](std::uint64_t session, std::string_view head) {
+        supervisor_->drain();
+        requests_.started(session, RequestTracker::request_id_in_head(head));
+      },
+      [this](std::uint64_t session) { requests_.answered(session); },
+      [this](std::uint64_t session) { requests_.closed(session); }});
   KILN_TRY(proxy_->start());
 
   events_->start();

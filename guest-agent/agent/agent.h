@@ -18,6 +18,7 @@
 #include "guest-agent/agent/event_loop.h"
 #include "guest-agent/agent/event_stream.h"
 #include "guest-agent/agent/proxy.h"
+#include "guest-agent/agent/request_tracker.h"
 #include "guest-agent/agent/supervisor.h"
 
 namespace kiln::agent {
@@ -89,6 +90,7 @@ class Agent {
   std::unique_ptr<EventStream> events_;
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<Supervisor> supervisor_;
+  RequestTracker requests_;  // which invocation the command's output belongs to
   std::map<std::uint64_t, std::unique_ptr<ControlConn>> controls_;
   std::uint64_t next_control_ = 1;
   State state_ = State::kWaiting;

@@ -38,7 +38,8 @@ void EventStream::enqueue(Result<std::string> frame, bool is_log) {
   pump();
 }
 
-void EventStream::log(LogStream stream, std::uint64_t ts_ns, std::string_view data, bool partial) {
+void EventStream::log(LogStream stream, std::uint64_t ts_ns, std::string_view data, bool partial,
+                      std::string_view request) {
   if (log_events_ >= limits_.max_log_events || log_bytes_ + data.size() > limits_.max_log_bytes) {
     ++dropped_pending_;
     ++dropped_total_;
@@ -48,7 +49,8 @@ void EventStream::log(LogStream stream, std::uint64_t ts_ns, std::string_view da
     enqueue(protocol::encode(protocol::DroppedEvent{next_seq_++, dropped_pending_}), false);
     dropped_pending_ = 0;
   }
-  enqueue(protocol::encode(protocol::LogEvent{next_seq_++, ts_ns, stream, std::string(data), partial}),
+  enqueue(protocol::encode(
+              protocol::LogEvent{next_seq_++, ts_ns, stream, std::string(data), partial, std::string(request)}),
           true);
 }
 

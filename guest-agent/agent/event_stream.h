@@ -35,7 +35,9 @@ class EventStream {
 
   // Each assigns the next seq. Log lines are dropped (and counted) when the buffer is full;
   // the other events are never dropped.
-  void log(protocol::LogStream stream, std::uint64_t ts_ns, std::string_view data, bool partial);
+  // request: the invocation the line belongs to, "" when unknown (LogEvent::request_id).
+  void log(protocol::LogStream stream, std::uint64_t ts_ns, std::string_view data, bool partial,
+           std::string_view request = {});
   void ready(std::uint16_t port, std::uint64_t elapsed_ms);
   void not_ready(std::uint16_t port, std::uint64_t waited_ms, std::string message);
   void exit(std::uint64_t pid, bool signaled, int code);

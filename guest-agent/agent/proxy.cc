@@ -1,12 +1,14 @@
 // Proxy sessions: two bounded buffers per connection; reading from a side pauses while its
 // buffer is full; EOF on one side becomes shutdown(SHUT_WR) on the other once drained. The
 // app side is connected once the host side first has something (bytes or EOF): a connection
-// the host opened ahead (kilnd's spare) stays invisible to the app until it is used.
+// the host opened ahead (kilnd's spare) stays invisible to the app until it is used. Bytes read
+// from the host are shown to the head watch (host_bytes) before any of them is sent on.
 #include "guest-agent/agent/proxy.h"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -40,6 +42,8 @@ struct Proxy::Session {
   std::uint32_t app_mask = 0;
   Direction to_app;
   Direction to_host;
+  enum class Phase { kHead, kBody, kAnswered } phase = Phase::kHead;  // of the current request
+  std::string head;  // the head so far, while kHead
   std::shared_ptr<std::function<void(bool, std::uint32_t)>> step;  // the fds' event handler
 };
 
@@ -60,9 +64,9 @@ Status Proxy::start() {
 
 namespace {
 
-// Moves bytes src -> dir -> dst. Returns false on a hard error (session must close), with
+// Reads src into d while it has room. Returns false on a hard error (session must close), with
 // errno left as the failing call set it.
-bool pump(int src, int dst, Direction& d, bool dst_ready) {
+bool fill(int src, Direction& d) {
   // Compact so a slow reader does not stall a fast writer on a never-refilled tail.
   if (d.start == d.end) d.start = d.end = 0;
   while (!d.eof && d.space() > 0) {
@@ -79,7 +83,12 @@ bool pump(int src, int dst, Direction& d, bool dst_ready) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     return false;
   }
-  if (!dst_ready) return true;
+  return true;
+}
+
+// Writes d's pending bytes to dst, then SHUT_WR once the source's EOF is drained. Returns
+// false on a hard error, as fill().
+bool drain(int dst, Direction& d) {
   while (d.pending() > 0) {
     ssize_t n = ::send(dst, d.buf + d.start, d.pending(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -165,10 +174,18 @@ void Proxy::on_accept() {
       bool ok = true;
       if (ss.app_connected) {
         const char* broke = nullptr;
-        if (!pump(ss.host.get(), ss.app.get(), ss.to_app, true)) {
+        if (ss.to_app.start == ss.to_app.end) ss.to_app.start = ss.to_app.end = 0;
+        const std::size_t had = ss.to_app.end;
+        bool read_ok = fill(ss.host.get(), ss.to_app);
+        host_bytes(ss, ss.to_app.buf + had, ss.to_app.end - had);  // before any of them goes on
+        if (!read_ok || !drain(ss.app.get(), ss.to_app)) {
           broke = "request to the function's server";
-        } else if (!pump(ss.app.get(), ss.host.get(), ss.to_host, true)) {
-          broke = "response from the function's server";
+        } else {
+          if (ss.to_host.start == ss.to_host.end) ss.to_host.start = ss.to_host.end = 0;
+          const std::size_t answered = ss.to_host.end;
+          read_ok = fill(ss.app.get(), ss.to_host);
+          if (ss.to_host.end > answered) app_bytes(ss);
+          if (!read_ok || !drain(ss.host.get(), ss.to_host)) broke = "response from the function's server";
         }
         if (broke != nullptr) {
           report(std::string("connection broke (") + broke + "): " + std::strerror(errno));
@@ -208,9 +225,35 @@ void Proxy::on_accept() {
   }
 }
 
+void Proxy::host_bytes(Session& s, const char* p, std::size_t n) {
+  if (n == 0) return;
+  if (s.phase == Session::Phase::kAnswered) {
+    s.phase = Session::Phase::kHead;  // the app answered: these bytes begin the next request
+    s.head.clear();
+  }
+  if (s.phase != Session::Phase::kHead) return;
+  const std::size_t from = s.head.size() < 3 ? 0 : s.head.size() - 3;  // "\r\n\r\n" may straddle reads
+  s.head.append(p, std::min(n, kMaxHead - s.head.size()));
+  auto end = s.head.find("\r\n\r\n", from);
+  if (end == std::string::npos && s.head.size() < kMaxHead) return;
+  if (end != std::string::npos) s.head.resize(end + 4);
+  s.phase = Session::Phase::kBody;
+  if (observer_.request) observer_.request(s.id, s.head);
+  s.head.clear();
+  s.head.shrink_to_fit();
+}
+
+void Proxy::app_bytes(Session& s) {
+  if (s.phase == Session::Phase::kAnswered) return;
+  s.phase = Session::Phase::kAnswered;
+  s.head.clear();
+  if (observer_.answer) observer_.answer(s.id);
+}
+
 void Proxy::close_session(std::uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
+  if (observer_.closed) observer_.closed(id);
   loop_.remove(it->second->host.get());
   if (it->second->app) loop_.remove(it->second->app.get());
   sessions_.erase(it);

@@ -180,6 +180,12 @@ void Supervisor::maybe_report() {
   if (cb_.exited) cb_.exited(exit_);
 }
 
+void Supervisor::drain() {
+  for (Pipe* p : {out_.get(), err_.get()}) {
+    if (p && p->open) on_pipe(*p);
+  }
+}
+
 void Supervisor::signal_group(int sig) {
   if (pid_ <= 0 || main_exited_) return;
   // The command called setsid(), so its pid is its process group id.

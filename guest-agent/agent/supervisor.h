@@ -45,6 +45,9 @@ class Supervisor {
 
   // Reaps every exited child (call on SIGCHLD). Non-main children are just collected.
   void reap();
+  // Reads what the command has written to its pipes so far, now (its lines go out through
+  // Callbacks::line before this returns), rather than at the loop's next turn.
+  void drain();
   // Sends sig to the command's whole process group (its session).
   void signal_group(int sig);
 

@@ -346,7 +346,9 @@ void Daemon::make_pool(Function& f) {
     std::uint64_t ts = e.ts_ns;
     if (it != functions_.end()) {
       ts = it->second.windows.host_time(instance, e.ts_ns, logs::realtime_ns());  // one clock for every line
-      request = it->second.windows.attribute(instance, ts);
+      // kiln-init's word when it names a request sent to this instance; else the stamp decides.
+      request = it->second.windows.served(instance, e.request_id) ? e.request_id
+                                                                   : it->second.windows.attribute(instance, ts);
     }
     logs::LogEntry entry;
     entry.ts_ns = ts;

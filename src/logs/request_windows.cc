@@ -37,6 +37,15 @@ std::uint64_t RequestWindows::host_time(const std::string& instance, std::uint64
   return std::min(arrival_ns, guest_ns + static_cast<std::uint64_t>(p.offset_ns));
 }
 
+bool RequestWindows::served(const std::string& instance, const std::string& request) const {
+  auto it = instances_.find(instance);
+  if (it == instances_.end() || request.empty()) return false;
+  for (const Window& w : it->second.windows) {
+    if (w.request == request) return true;
+  }
+  return false;
+}
+
 std::string RequestWindows::attribute(const std::string& instance, std::uint64_t ts_ns) const {
   auto it = instances_.find(instance);
   if (it == instances_.end() || it->second.windows.empty()) return "";

@@ -1,4 +1,5 @@
-// RequestWindows: which request a guest's output line belongs to. Per instance, the recent
+// RequestWindows: which request a guest's output line belongs to, when kiln-init did not say
+// (LogEvent::request_id, checked with served()). Per instance, the recent
 // requests' windows (lease to release, host wall clock); a line stamped by the guest's clock,
 // brought onto the host's (host_time), goes to the one request whose window holds its stamp, so
 // output that trails its answer is not given to the next request. Single-threaded (kilnd's loop).
@@ -22,6 +23,9 @@ class RequestWindows {
   // else, with one request in flight, that one; else, nothing in flight, the last one served;
   // else "" (ambiguous: several requests in flight at once and the stamp does not decide).
   std::string attribute(const std::string& instance, std::uint64_t ts_ns) const;
+  // Whether `request` is one of the recent requests kept for `instance` (a guest's own claim
+  // that a line belongs to it is taken only then).
+  bool served(const std::string& instance, const std::string& request) const;
   // The host's time of a line the guest stamped `guest_ns` (its wall clock) and that arrived at
   // `arrival_ns` (the host's). A guest's clock is off the host's by a steady offset (set at boot,
   // seen at ~50 ms behind under the emulated test host); the smallest arrival-minus-stamp seen on

@@ -208,7 +208,8 @@ def agent_protocol():
     write("agent_protocol", "launch-spec-payload", b"\x07" + spec)
     events = (frame(16, record([("seq", 1), ("version", "0.1"), ("boot_id", "b"), ("instance_id", "i"), ("state", "starting")]))
               + frame(17, record([("seq", 2), ("port", 9000), ("elapsed_ms", 12)]))
-              + frame(19, record([("seq", 3), ("ts", 123), ("stream", "stderr"), ("data", b"hello\x00world"), ("partial", "1")]))
+              + frame(19, record([("seq", 3), ("ts", 123), ("stream", "stderr"), ("data", b"hello\x00world"), ("partial", "1"),
+                                  ("request", "2f7c-req")]))
               + frame(20, record([("seq", 4), ("pid", 7), ("signal", 9)]))
               + frame(21, record([("seq", 5), ("count", 3)]))
               + frame(18, record([("seq", 6), ("port", 9000), ("waited_ms", 10000), ("message", "not ready")])))

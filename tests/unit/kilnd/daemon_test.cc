@@ -277,6 +277,39 @@ TEST_F(DaemonTest, FollowStreamsNewLines) {
   EXPECT_EQ(res->status, 200);
 }
 
+// kiln-init's tag on a guest line decides its request when it names one sent to that instance,
+// even against the stamp (a line that reaches kilnd after the next request began, as back to
+// back calls make); a tag naming anything else is ignored and the stamp decides.
+TEST_F(DaemonTest, GuestTaggedLinesGoToTheRequestTheyName) {
+  Kilnd k(dir_);
+  k.deploy("tag", R"({"image":"oci:/img:1"})");
+  auto first = k.call("POST", "/v1/functions/tag/invoke", "{}");
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto second = k.call("POST", "/v1/functions/tag/invoke", "{}");
+  ASSERT_EQ(second.status, 200) << second.body;
+  const std::string r1 = first.headers["x-kiln-request-id"], r2 = second.headers["x-kiln-request-id"];
+  ASSERT_NE(r1, r2);
+  auto live = k.on_loop([&k] { return k.backend_.live(); });
+  ASSERT_EQ(live.size(), 1u);
+  const std::string inst = live[0];
+  k.on_loop([&] {
+    const std::uint64_t now = logs::realtime_ns();  // after both windows: the stamp says r2
+    k.backend_.log(inst, "late line of the first call", r1, now);
+    k.backend_.log(inst, "line tagged with a stranger", "not-a-request-of-this-instance", now);
+    k.backend_.log(inst, "untagged line", "", now);
+    return 0;
+  });
+  auto of = [&k](const std::string& rid) {
+    return k.call("GET", "/v1/functions/tag/logs?request_id=" + rid).body;
+  };
+  const std::string logs1 = of(r1), logs2 = of(r2);
+  EXPECT_NE(logs1.find("late line of the first call"), std::string::npos) << logs1;
+  EXPECT_EQ(logs2.find("late line of the first call"), std::string::npos) << logs2;
+  EXPECT_NE(logs2.find("line tagged with a stranger"), std::string::npos) << logs2;
+  EXPECT_NE(logs2.find("untagged line"), std::string::npos) << logs2;
+  EXPECT_EQ(of("not-a-request-of-this-instance").find("stranger"), std::string::npos);
+}
+
 // The log file gets a running kilnd's lines shortly after the invocations (a timed batch, not
 // only when kilnd stops), in order, every line whole.
 TEST_F(DaemonTest, LogFilesGetTheLinesWhileKilndRuns) {

@@ -270,6 +270,22 @@ TEST(RequestWindows, GuestStampsAreShiftedOntoTheHostClock) {
   EXPECT_EQ(w.host_time("j", 2200 * ms, 2110 * ms), 2101 * ms);
 }
 
+// served(): only the recent requests of that very instance (what a guest's own tag is checked
+// against).
+TEST(RequestWindows, ServedKnowsTheInstancesRecentRequestsOnly) {
+  RequestWindows w;
+  w.begin("i", "a", 100);
+  w.end("i", "a", 200);
+  w.begin("j", "b", 150);
+  EXPECT_TRUE(w.served("i", "a"));
+  EXPECT_FALSE(w.served("i", "b"));  // another instance's request
+  EXPECT_FALSE(w.served("i", ""));
+  EXPECT_FALSE(w.served("k", "a"));
+  for (int k = 0; k < 16; ++k) w.begin("i", "r" + std::to_string(k), 300 + static_cast<std::uint64_t>(k));
+  EXPECT_FALSE(w.served("i", "a"));  // gone with its window
+  EXPECT_TRUE(w.served("i", "r15"));
+}
+
 // Guest output goes to the request whose window holds its stamp, even when it arrives after the
 // next request was leased; trailing output to the last request begun before it; concurrent
 // windows on one instance leave it unattributed.

@@ -17,7 +17,7 @@ Frame decode_one(const Result<std::string>& bytes) {
 }
 
 TEST(Messages, LogRoundTrip) {
-  LogEvent e{7, 1700000000123456789ull, LogStream::kStderr, std::string("a\0b", 3), true};
+  LogEvent e{7, 1700000000123456789ull, LogStream::kStderr, std::string("a\0b", 3), true, "req-1"};
   Frame f = decode_one(encode(e));
   ASSERT_EQ(f.type, FrameType::kLog);
   auto d = decode_log(f.payload);
@@ -27,6 +27,21 @@ TEST(Messages, LogRoundTrip) {
   EXPECT_EQ(d->stream, LogStream::kStderr);
   EXPECT_EQ(d->data, std::string("a\0b", 3));
   EXPECT_TRUE(d->partial);
+  EXPECT_EQ(d->request_id, "req-1");
+  // Without a request the key is left out and decodes to "".
+  auto bare = decode_log(decode_one(encode(LogEvent{8, 1, LogStream::kStdout, "x", false, ""})).payload);
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->request_id, "");
+}
+
+TEST(Messages, LogRequestIdIsBounded) {
+  const std::string long_id(kMaxLogRequestId + 1, 'r');
+  EXPECT_FALSE(encode(LogEvent{1, 1, LogStream::kStdout, "x", false, long_id}).ok());
+  auto payload = Record().add("seq", "1").add("ts", "1").add("stream", "stdout").add("data", "x").add("request", long_id).encode();
+  ASSERT_TRUE(payload.ok());
+  auto d = decode_log(*payload);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("request id too long"), std::string::npos) << d.error().message;
 }
 
 TEST(Messages, ExitCodeAndSignal) {

@@ -463,6 +463,59 @@ TEST_F(HostProcess, LaunchReadyInvokeLogsReconnectShutdown) {
 
 // Runs the command as the image's user with its supplementary groups, in the working dir,
 // with the spec's env; output of a launch failure and of a crash both end in an exit event.
+// Calls back to back on one kept connection, as kilnd makes them: hello writes its line for a
+// call just after answering it, and the next call follows at once. kiln-init tags each line with
+// the X-Kiln-Request-Id of the call it belongs to (the pipes are read before the next head
+// reaches the app), never with the next one's. Output before any call carries no tag.
+TEST_F(HostProcess, BackToBackCallsTagEachLineWithItsRequest) {
+  AgentHost host;
+  host.start(image().spec);
+  ASSERT_TRUE(host.accept_events().ok());
+  ASSERT_TRUE(host.wait_event(FrameType::kReady).ok());
+  auto listening = host.wait_log("hello: listening on 0.0.0.0:9000");
+  ASSERT_TRUE(listening.ok()) << listening.error().message;
+  EXPECT_EQ(listening->request_id, "");
+
+  bool in_progress = false;
+  auto conn = connect_to(Endpoint::unix_path(host.sock_dir() + "/proxy.sock"), &in_progress);
+  ASSERT_TRUE(conn.ok()) << conn.error().message;
+  const int fd = conn->get();
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval tv{20, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  constexpr int kCalls = 40;
+  std::string pending;  // bytes read past an answer
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string id = "b2b-" + std::to_string(i);
+    const std::string body = R"({"name":"n)" + std::to_string(i) + R"("})";
+    const std::string req = "POST /event-invoke HTTP/1.1\r\nHost: localhost\r\nX-Kiln-Request-Id: " + id +
+                            "\r\nX-Scf-Request-Id: " + id + "\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\n\r\n" + body;
+    ASSERT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    // One whole answer (head + Content-Length bytes), then straight on to the next call.
+    std::size_t head_end = std::string::npos, want = 0;
+    char buf[4096];
+    while (head_end == std::string::npos || pending.size() < want) {
+      ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      ASSERT_GT(n, 0) << "answer " << i << " cut short: " << pending;
+      pending.append(buf, static_cast<std::size_t>(n));
+      if (head_end == std::string::npos && (head_end = pending.find("\r\n\r\n")) != std::string::npos) {
+        auto cl = pending.find("Content-Length: ");
+        ASSERT_NE(cl, std::string::npos) << pending;
+        want = head_end + 4 + std::stoul(pending.substr(cl + 16));
+      }
+    }
+    ASSERT_NE(pending.find("\"request_id\":\"" + id + "\""), std::string::npos) << pending;
+    pending.erase(0, want);
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string id = "b2b-" + std::to_string(i);
+    auto line = host.wait_log("request_id=" + id + " ");
+    ASSERT_TRUE(line.ok()) << line.error().message;
+    EXPECT_EQ(line->request_id, id) << line->data;
+  }
+}
+
 TEST_F(HostProcess, CrashReportsExitWithLogs) {
   AgentHost host;
   LaunchSpec spec = image().spec;

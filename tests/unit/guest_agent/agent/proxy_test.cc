@@ -1,6 +1,7 @@
 // Proxy: a 1 MiB request and answer through one session (back-pressure both ways), the
 // half-close of the request side, a refused upstream closing the host connection, and host
-// connections opened ahead (kilnd's spares) reaching the app only once they carry bytes.
+// connections opened ahead (kilnd's spares) reaching the app only once they carry bytes, and
+// the observer told of each request head before the app has it.
 #include "guest-agent/agent/proxy.h"
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -215,6 +217,84 @@ TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
   EXPECT_EQ(first, "1:a");
   EXPECT_EQ(second, "2:b");  // the unused connection never reached the app
   EXPECT_EQ(spare_answer, "3:c");
+}
+
+// Two requests back to back on one kept connection, the first head split over two writes: the
+// observer hears of each head (whole, up to its blank line) before the app has read all of it,
+// of the app's first answer bytes, and of the connection's end; a body that follows an answer
+// (the app answered early) is taken for a head only up to kMaxHead and then let through.
+TEST_F(ProxyTest, ObserverHearsOfEachHeadBeforeTheAppHasIt) {
+  std::uint16_t port = 0;
+  UniqueFd upstream = tcp_listener(&port);
+  ASSERT_TRUE(upstream.valid());
+  auto proxy = start_proxy(port);
+  ASSERT_TRUE(proxy);
+  std::vector<std::string> events;  // loop thread only
+  std::atomic<int> heads{0};
+  proxy->set_observer(Proxy::Observer{
+      [&](std::uint64_t, std::string_view head) {
+        events.push_back("request " + std::string(head));
+        heads.fetch_add(1);
+      },
+      [&](std::uint64_t) { events.push_back("answer"); },
+      [&](std::uint64_t) { events.push_back("closed"); }});
+
+  const std::string head1 = "POST /a HTTP/1.1\r\nX-Kiln-Request-Id: one\r\nContent-Length: 3\r\n\r\n";
+  const std::string head2 = "GET /b HTTP/1.1\r\nX-Kiln-Request-Id: two\r\n\r\n";
+  std::vector<int> heads_seen_by_app;  // the observer's count when the app had each whole head
+  std::thread server([&] {
+    UniqueFd c(accept4(upstream.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    bound_reads(c.get());
+    std::string got;
+    char buf[65536];
+    auto read_until = [&](std::size_t size) {
+      while (got.size() < size) {
+        ssize_t n = recv(c.get(), buf, sizeof(buf), 0);
+        if (n <= 0) return false;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      return true;
+    };
+    if (!read_until(head1.size())) return;
+    heads_seen_by_app.push_back(heads.load());
+    if (!read_until(head1.size() + 3)) return;
+    write_all(c.get(), "A1");
+    if (!read_until(head1.size() + 3 + head2.size())) return;
+    heads_seen_by_app.push_back(heads.load());
+    write_all(c.get(), "A2");
+    // An early answer, then a body with no blank line in it: let through once kMaxHead long.
+    if (!read_until(head1.size() + 3 + head2.size() + Proxy::kMaxHead + 10)) return;
+    write_all(c.get(), "A3");
+  });
+  std::string answers;
+  run_with_client([&](int fd) {
+    bound_reads(fd);
+    char buf[16];
+    write_all(fd, head1.substr(0, 20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the head arrives in two reads
+    write_all(fd, head1.substr(20) + "abc");
+    ssize_t n = recv(fd, buf, 2, MSG_WAITALL);
+    answers.append(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    write_all(fd, head2);
+    n = recv(fd, buf, 2, MSG_WAITALL);
+    answers.append(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    write_all(fd, std::string(Proxy::kMaxHead + 10, 'x'));
+    n = recv(fd, buf, 2, MSG_WAITALL);
+    answers.append(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    shutdown(fd, SHUT_WR);
+    read_to_eof(fd);
+  });
+  server.join();
+  EXPECT_EQ(answers, "A1A2A3");
+  EXPECT_EQ(heads_seen_by_app, (std::vector<int>{1, 2}));
+  ASSERT_EQ(events.size(), 7u);
+  EXPECT_EQ(events[0], "request " + head1);
+  EXPECT_EQ(events[1], "answer");
+  EXPECT_EQ(events[2], "request " + head2);
+  EXPECT_EQ(events[3], "answer");
+  EXPECT_EQ(events[4], "request " + std::string(Proxy::kMaxHead, 'x'));
+  EXPECT_EQ(events[5], "answer");
+  EXPECT_EQ(events[6], "closed");
 }
 
 }  // namespace

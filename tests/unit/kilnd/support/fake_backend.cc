@@ -56,10 +56,13 @@ void FakeBackend::end(const std::string& id, const std::string& reason) {
   if (!st->destroyed && !st->stopped) st->cb.ended(reason);
 }
 
-void FakeBackend::log(const std::string& id, const std::string& line) {
+void FakeBackend::log(const std::string& id, const std::string& line, const std::string& request_id,
+                      std::uint64_t ts_ns) {
   auto st = states_.at(id);
   protocol::LogEvent e;
   e.data = line;
+  e.request_id = request_id;
+  e.ts_ns = ts_ns;
   if (!st->destroyed && !st->stopped) st->cb.log(e);
 }
 

@@ -29,7 +29,9 @@ class FakeBackend : public pool::VmBackend {
   // Test controls (by instance id).
   void ready(const std::string& id);
   void end(const std::string& id, const std::string& reason);
-  void log(const std::string& id, const std::string& line);
+  // A guest output line; request_id: kiln-init's tag (LogEvent::request_id); ts_ns: its stamp.
+  void log(const std::string& id, const std::string& line, const std::string& request_id = "",
+           std::uint64_t ts_ns = 0);
   void answer_checks(const std::string& id, bool healthy);  // completes pending checks
 
   std::vector<std::string> started() const { return started_; }
