@@ -116,16 +116,22 @@ class ProxyTest : public ::testing::Test {
     return proxy;
   }
 
+  // A TCP listener for the app side (*upstream) and a started proxy to it.
+  std::unique_ptr<Proxy> start_proxy_to_upstream(UniqueFd* upstream) {
+    std::uint16_t port = 0;
+    *upstream = tcp_listener(&port);
+    EXPECT_TRUE(upstream->valid());
+    return upstream->valid() ? start_proxy(port) : nullptr;
+  }
+
   std::string dir_;
   std::string path_;
   EventLoop loop_;
 };
 
 TEST_F(ProxyTest, BulkBothWaysWithHalfClose) {
-  std::uint16_t port = 0;
-  UniqueFd upstream = tcp_listener(&port);
-  ASSERT_TRUE(upstream.valid());
-  auto proxy = start_proxy(port);
+  UniqueFd upstream;
+  auto proxy = start_proxy_to_upstream(&upstream);
   ASSERT_TRUE(proxy);
 
   // Upstream: reads the whole request (to EOF, i.e. the proxied half-close), then answers
@@ -174,10 +180,8 @@ TEST_F(ProxyTest, RefusedUpstreamClosesHostConnection) {
 }
 
 TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
-  std::uint16_t port = 0;
-  UniqueFd upstream = tcp_listener(&port);
-  ASSERT_TRUE(upstream.valid());
-  auto proxy = start_proxy(port);
+  UniqueFd upstream;
+  auto proxy = start_proxy_to_upstream(&upstream);
   ASSERT_TRUE(proxy);
 
   // Upstream: serves connections one at a time, echoing "<n>:<request>" (n = its accept count).
@@ -224,10 +228,8 @@ TEST_F(ProxyTest, AnIdleHostConnectionReachesTheAppOnlyOnceItCarriesBytes) {
 // of the app's first answer bytes, and of the connection's end; a body that follows an answer
 // (the app answered early) is taken for a head only up to kMaxHead and then let through.
 TEST_F(ProxyTest, ObserverHearsOfEachHeadBeforeTheAppHasIt) {
-  std::uint16_t port = 0;
-  UniqueFd upstream = tcp_listener(&port);
-  ASSERT_TRUE(upstream.valid());
-  auto proxy = start_proxy(port);
+  UniqueFd upstream;
+  auto proxy = start_proxy_to_upstream(&upstream);
   ASSERT_TRUE(proxy);
   std::vector<std::string> events;  // loop thread only
   std::atomic<int> heads{0};
