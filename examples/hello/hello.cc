@@ -1,7 +1,8 @@
 // hello: kiln's example function. A tiny static HTTP/1.1 server for the Tencent SCF
 // custom-image contract: listens on 0.0.0.0:9000, answers POST /event-invoke with JSON derived
-// from the event, GET / with a small page, and logs one line per request to stdout. A thread
-// per connection; connections are kept alive (HTTP/1.1) until the client closes them.
+// from the event, GET / with a small page, and logs one line per request to stdout (before
+// answering it). A thread per connection; connections are kept alive (HTTP/1.1) until the
+// client closes them.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -163,22 +164,28 @@ void serve(int fd) {
     std::string body = buf.substr(body_at, content_length);
     buf.erase(0, body_at + content_length);  // what is left belongs to the next request
 
-    int status = 200;
+    // Each request's line is written before its answer, as a Lambda handler's output comes
+    // before it returns: kiln-init then files it under this request however soon the next one
+    // follows (a line written after the answer can meet the next request first).
+    auto log_request = [&](int status) {
+      log_line("hello: " + method + " " + path + " " + std::to_string(status) + " request_id=" + request_id +
+               " bytes=" + std::to_string(body.size()));
+    };
     if (method == "POST" && path == "/event-invoke") {
       std::string name = "world";
       find_string_field(body, "name", &name);
       std::string answer = "{\"message\":\"hello, " + json_escape(name) + "\",\"event_bytes\":" +
                            std::to_string(body.size()) + ",\"request_id\":\"" + json_escape(request_id) + "\"}";
+      log_request(200);
       respond(fd, 200, "OK", "application/json", answer, keep_alive);
     } else if (method == "GET" && path == "/") {
+      log_request(200);
       respond(fd, 200, "OK", "text/html; charset=utf-8",
               "<!doctype html><title>kiln hello</title><h1>hello from kiln</h1>\n", keep_alive);
     } else {
-      status = 404;
+      log_request(404);
       respond(fd, 404, "Not Found", "text/plain", "not found\n", keep_alive);
     }
-    log_line("hello: " + method + " " + path + " " + std::to_string(status) +
-             " request_id=" + request_id + " bytes=" + std::to_string(body.size()));
     if (!keep_alive) return;
   }
 }

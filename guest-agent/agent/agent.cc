@@ -2,7 +2,6 @@
 // not-ready, (log lines...), exit. Control requests on port 10000 each get one reply frame.
 #include "guest-agent/agent/agent.h"
 
-#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -123,12 +122,11 @@ Status Agent::run() {
   proxy_->set_reporter([this](const std::string& what) {
     if (events_) events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: proxy: " + what, false);
   });
-  // Output the command wrote before a request reached it belongs to the requests before: let it
-  // finish and read the pipes before the request's head goes on, then tag what follows with
-  // the new request.
+  // Output the command wrote before a request reached it belongs to the requests before: read
+  // the pipes before the request's head goes on, then tag what follows with the new request.
   proxy_->set_observer(Proxy::Observer{
       [this](std::uint64_t session, std::string_view head) {
-        settle_command();
+        supervisor_->drain();
         requests_.started(session, RequestTracker::request_id_in_head(head));
       },
       [this](std::uint64_t session) { requests_.answered(session); },
@@ -435,20 +433,6 @@ void Agent::shutdown(std::uint64_t grace_ms, int first_signal) {
     say("grace period over, sending SIGKILL");
     supervisor_->signal_group(SIGKILL);
   });
-}
-
-void Agent::settle_command() {
-  // A call's head is here while the command may still be at the end of the call before (the
-  // line it logs after answering): on a one-vCPU guest the agent, woken by the host's bytes, can
-  // run while the command waits for the CPU. Give it the CPU while it is runnable (it cannot
-  // take the new call yet: its head has not been passed on), at most a few times and 2 ms, then
-  // read what it wrote.
-  const std::uint64_t until = EventLoop::now_ms() + 2;
-  for (int i = 0; i < 4 && supervisor_->command_runnable() && EventLoop::now_ms() < until; ++i) {
-    sched_yield();
-    supervisor_->drain();  // a full pipe blocks it: make room
-  }
-  supervisor_->drain();
 }
 
 void Agent::on_exited(const ExitInfo& info) {

@@ -77,7 +77,6 @@ class Agent {
   void launch(const protocol::LaunchSpec& spec);
   void launch_failed(const std::string& message, int code);
   void probe();
-  void settle_command();
   void shutdown(std::uint64_t grace_ms, int first_signal);
   void on_exited(const ExitInfo& info);
   void finish();

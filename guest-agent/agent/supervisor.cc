@@ -11,8 +11,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <string>
-#include <string_view>
 #include <vector>
 
 namespace kiln::agent {
@@ -95,7 +93,6 @@ Result<pid_t> Supervisor::start(const ExecPlan& plan) {
   if (pid < 0) return errno_error("fork");
   if (pid == 0) exec_child(plan, out_w.get(), err_w.get(), argv.data(), envp.data());
   pid_ = pid;
-  stat_fd_.reset(::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
   main_exited_ = false;
   reported_ = false;
 
@@ -151,7 +148,6 @@ void Supervisor::reap() {
     }
     if (r == pid_ && !main_exited_) {
       main_exited_ = true;
-      stat_fd_.reset();
       exit_.pid = r;
       if (WIFSIGNALED(status)) {
         exit_.signaled = true;
@@ -188,17 +184,6 @@ void Supervisor::drain() {
   for (Pipe* p : {out_.get(), err_.get()}) {
     if (p && p->open) on_pipe(*p);
   }
-}
-
-bool Supervisor::command_runnable() const {
-  if (!stat_fd_ || main_exited_) return false;
-  char buf[512];
-  ssize_t n = ::pread(stat_fd_.get(), buf, sizeof(buf) - 1, 0);
-  if (n <= 0) return false;
-  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so the state follows the last ')'.
-  std::string_view stat(buf, static_cast<std::size_t>(n));
-  auto paren = stat.rfind(')');
-  return paren != std::string_view::npos && paren + 2 < stat.size() && stat[paren + 2] == 'R';
 }
 
 void Supervisor::signal_group(int sig) {

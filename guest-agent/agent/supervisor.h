@@ -48,10 +48,6 @@ class Supervisor {
   // Reads what the command has written to its pipes so far, now (its lines go out through
   // Callbacks::line before this returns), rather than at the loop's next turn.
   void drain();
-  // Whether the command's main process is running or waiting for a CPU (state R in its
-  // /proc/PID/stat), i.e. may still be writing output; false once it has exited, is blocked,
-  // or cannot be read. One pread of a file kept open since start().
-  bool command_runnable() const;
   // Sends sig to the command's whole process group (its session).
   void signal_group(int sig);
 
@@ -72,7 +68,6 @@ class Supervisor {
   Callbacks cb_;
   std::uint64_t drain_ms_;
   pid_t pid_ = -1;
-  UniqueFd stat_fd_;  // /proc/PID/stat of the main process
   bool main_exited_ = false;
   bool reported_ = false;
   ExitInfo exit_;

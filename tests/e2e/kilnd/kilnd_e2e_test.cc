@@ -65,9 +65,9 @@ TEST_F(KilndE2e, DeployInvokeLogsConcurrencyRestart) {
   EXPECT_NE(logs.find("\tInit Duration: "), std::string::npos);
 
   // Short warm calls back to back (each right after the previous answer): each one's own output
-  // line (hello logs the request id it was given, just after answering) is filed under its
-  // request id and under no other, although it may reach kilnd after the next call has begun:
-  // kiln-init tags each line with the request it belongs to (src/README.md, Logs).
+  // line (hello logs the request id it was given, before answering) is filed under its request
+  // id and under no other, although it may reach kilnd after the next call has begun: kiln-init
+  // tags each line with the request it belongs to (src/README.md, Logs).
   std::vector<std::string> rids;
   for (int i = 0; i < 6; ++i) {
     auto r = call("POST", "/v1/functions/hello/invoke", R"({"name":"quick"})");

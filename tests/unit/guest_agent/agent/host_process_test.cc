@@ -461,11 +461,9 @@ TEST_F(HostProcess, LaunchReadyInvokeLogsReconnectShutdown) {
   EXPECT_EQ(host.wait_agent(), 0);
 }
 
-// Runs the command as the image's user with its supplementary groups, in the working dir,
-// with the spec's env; output of a launch failure and of a crash both end in an exit event.
 // Calls back to back on one kept connection, as kilnd makes them: hello writes its line for a
-// call just after answering it, and the next call follows at once. kiln-init tags each line with
-// the X-Kiln-Request-Id of the call it belongs to (the pipes are read before the next head
+// call just before answering it, and the next call follows at once. kiln-init tags each line
+// with the X-Kiln-Request-Id of the call it belongs to (the pipes are read before the next head
 // reaches the app), never with the next one's. Output before any call carries no tag.
 TEST_F(HostProcess, BackToBackCallsTagEachLineWithItsRequest) {
   AgentHost host;
@@ -516,6 +514,8 @@ TEST_F(HostProcess, BackToBackCallsTagEachLineWithItsRequest) {
   }
 }
 
+// Runs the command as the image's user with its supplementary groups, in the working dir,
+// with the spec's env; output of a launch failure and of a crash both end in an exit event.
 TEST_F(HostProcess, CrashReportsExitWithLogs) {
   AgentHost host;
   LaunchSpec spec = image().spec;

@@ -1,6 +1,5 @@
-// Supervisor::command_runnable: follows the main process's scheduler state (R while it spins,
-// not while it sleeps, not after it has exited); drain() hands what the command wrote to the
-// line callback at once, without the event loop running.
+// Supervisor::drain() hands what the command wrote to the line callback at once, without the
+// event loop running (what the agent relies on before it passes a request head on).
 #include "guest-agent/agent/supervisor.h"
 
 #include <gtest/gtest.h>
@@ -44,33 +43,6 @@ class SupervisorTest : public ::testing::Test {
   }
   EventLoop loop_;
 };
-
-TEST_F(SupervisorTest, CommandRunnableFollowsTheMainProcessState) {
-  Supervisor sup(loop_, {});
-  EXPECT_FALSE(sup.command_runnable());  // nothing started
-  auto spinning = sup.start(shell("while :; do :; done"));
-  ASSERT_TRUE(spinning.ok()) << spinning.error().message;
-  EXPECT_TRUE(eventually([&] { return sup.command_runnable(); }));
-  ::kill(*spinning, SIGKILL);
-  EXPECT_TRUE(eventually([&] {
-    sup.reap();
-    return !sup.running();
-  }));
-  EXPECT_FALSE(sup.command_runnable());  // exited
-
-  Supervisor sleeper(loop_, {});
-  auto sleeping = sleeper.start(shell("exec sleep 30"));
-  ASSERT_TRUE(sleeping.ok()) << sleeping.error().message;
-  ASSERT_TRUE(eventually([&] { return !sleeper.command_runnable(); }));  // blocked in its sleep
-  EXPECT_TRUE(sleeper.running());
-  std::this_thread::sleep_for(50ms);
-  EXPECT_FALSE(sleeper.command_runnable());
-  ::kill(*sleeping, SIGKILL);
-  EXPECT_TRUE(eventually([&] {
-    sleeper.reap();
-    return !sleeper.running();
-  }));
-}
 
 TEST_F(SupervisorTest, DrainDeliversWrittenLinesAtOnce) {
   std::vector<std::string> lines;
