@@ -26,10 +26,10 @@ function(kiln_add_gtest name)
     set(T_TIMEOUT 120)
   endif()
   add_executable(${name} ${T_SOURCES})
-  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gmock GTest::gtest GTest::gtest_main)
-  # Tests find the trees through these (an ENVIRONMENT list would be split by gtest discovery).
-  target_compile_definitions(${name} PRIVATE KILN_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
-                                             KILN_BUILD_DIR="${PROJECT_BINARY_DIR}")
+  # Tests find the trees at run time (tests/support/test_paths.h): no path is compiled in, so
+  # ccache reuses test objects across clones.
+  target_link_libraries(${name} PRIVATE ${T_LIBS} kiln_test_paths GTest::gmock GTest::gtest
+                                        GTest::gtest_main)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
     PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT})

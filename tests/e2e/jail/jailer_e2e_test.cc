@@ -23,6 +23,7 @@
 #include "common/unique_fd.h"
 #include "src/jail/exec_libraries.h"
 #include "src/jail/host_files.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::jail {
 namespace {
@@ -106,7 +107,7 @@ std::vector<std::string> cgroup_flags() {
 }
 
 TEST(JailerE2e, JailedVmmBootsUnprivilegedWithOnlyItsFiles) {
-  const std::string build = KILN_BUILD_DIR;
+  const std::string build = kiln::testing::build_dir();
   const char* kernel_env = std::getenv("KILN_GUEST_KERNEL");
   const std::string kernel = kernel_env ? kernel_env : build + "/guest-kernel/vmlinux";
   const std::string initrd = build + "/tests/e2e/jail/jail_initrd.cpio";

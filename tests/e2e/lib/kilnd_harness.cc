@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "common/unique_fd.h"
+#include "tests/support/test_paths.h"
 
 extern char** environ;
 
@@ -31,11 +32,10 @@ using nlohmann::json;
 
 KilndPaths KilndPaths::defaults() {
   KilndPaths p;
-  const char* b = std::getenv("KILN_BUILD_DIR");
-  p.build_root = b && *b ? b : KILN_BUILD_ROOT;
-  p.kilnd = KILN_KILND_BINARY;
-  p.vmm = KILN_VMM_BINARY;
-  p.initramfs = KILN_INITRAMFS;
+  p.build_root = kiln::testing::build_dir();
+  p.kilnd = p.build_root + "/src/kilnd";
+  p.vmm = p.build_root + "/vmm/kiln-vmm";
+  p.initramfs = p.build_root + "/guest-agent/initramfs.cpio";
   const char* k = std::getenv("KILN_GUEST_KERNEL");
   p.kernel = k && *k ? k : p.build_root + "/guest-kernel/vmlinux";
   p.hello_oci = p.build_root + "/examples/hello/oci";

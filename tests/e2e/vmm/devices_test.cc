@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "tests/support/test_paths.h"
 
 extern char** environ;
 
@@ -117,7 +118,7 @@ std::string read_line(int fd, Clock::time_point deadline) {
 class VmmDevices : public ::testing::Test {
  protected:
   void SetUp() override {
-    build_ = KILN_BUILD_DIR;
+    build_ = kiln::testing::build_dir();
     kernel_ = env_or("KILN_GUEST_KERNEL", build_ + "/guest-kernel/vmlinux");
     initrd_ = build_ + "/tests/e2e/vmm/devices_initrd.cpio";
     char tmpl[] = "/tmp/kiln-e2e-XXXXXX";

@@ -9,6 +9,7 @@
 
 #include "common/unique_fd.h"
 #include "vmm/core/vmm.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::vmm {
 namespace {
@@ -26,7 +27,7 @@ class TinyGuest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "no usable /dev/kvm on this machine";
-    kernel_ = std::string(KILN_BUILD_DIR) + "/tests/kvm/vmm/tiny_guest.elf";
+    kernel_ = kiln::testing::build_path("tests/kvm/vmm/tiny_guest.elf");
     char disk[] = "/tmp/kiln-tiny-disk-XXXXXX";
     int fd = ::mkstemp(disk);
     ASSERT_GE(fd, 0);

@@ -10,6 +10,7 @@
 #include "src/jail/exec_libraries.h"
 #include "src/jail/jail.h"
 #include "src/jail/jail_spec.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::jail {
 namespace {
@@ -200,7 +201,7 @@ TEST(ExecLibraries, ParsesLoaderList) {
 }
 
 TEST(ExecLibraries, StaticProbeNeedsNothingDynamicBinaryNeedsLoaderAndLibc) {
-  auto none = exec_libraries(std::string(KILN_BUILD_DIR) + "/tests/unit/jail/jail_probe");
+  auto none = exec_libraries(kiln::testing::build_path("tests/unit/jail/jail_probe"));
   if (none.ok()) {  // the probe is built by the spawn test's target
     EXPECT_TRUE(none->empty());
   }

@@ -12,11 +12,12 @@
 
 #include "common/unique_fd.h"
 #include "src/jail/host_files.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::jail {
 namespace {
 
-const std::string kBuild = KILN_BUILD_DIR;
+const std::string kBuild = kiln::testing::build_dir();
 
 // Runs kiln-jailer with stdin from /dev/null and stdout+stderr into `out_file`; returns its exit code.
 int run_jailer(std::vector<std::string> args, const std::string& out_file) {

@@ -19,16 +19,13 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/test_paths.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-std::string build_dir() {
-  const char* b = std::getenv("KILN_BUILD_DIR");
-  return b ? b : KILN_BUILD_DIR_FALLBACK;
-}
 
 struct Proc {
   pid_t pid = -1;
@@ -106,7 +103,7 @@ class CliTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/kilnd-cli-XXXXXX";
     state_ = mkdtemp(tmpl);
-    oci_ = build_dir() + "/examples/hello/oci";
+    oci_ = kiln::testing::build_dir() + "/examples/hello/oci";
     if (!fs::exists(oci_ + "/index.json")) GTEST_SKIP() << "no hello OCI layout at " << oci_;
   }
   void TearDown() override {
@@ -115,8 +112,8 @@ class CliTest : public ::testing::Test {
   }
 
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_,
-                                      "--vmm", build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel",
+    std::vector<std::string> args = {kiln::testing::build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_,
+                                      "--vmm", kiln::testing::build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel",
                                       "/nonexistent/vmlinux", "--jail", "off"};  // the fake VMM has no real boot files
     args.insert(args.end(), extra.begin(), extra.end());
     kilnd_ = spawn(args, true);
@@ -139,7 +136,7 @@ class CliTest : public ::testing::Test {
   }
 
   Output kiln(std::vector<std::string> args, const std::string& endpoint = "") {
-    args.insert(args.begin(), {build_dir() + "/src/kiln", "--endpoint", endpoint.empty() ? state_ + "/kilnd.sock" : endpoint});
+    args.insert(args.begin(), {kiln::testing::build_dir() + "/src/kiln", "--endpoint", endpoint.empty() ? state_ + "/kilnd.sock" : endpoint});
     return run(args);
   }
 
@@ -179,7 +176,7 @@ TEST_F(CliTest, DeployInvokeLogsRestartAndReap) {
   EXPECT_EQ(count_fake_vmms(state_), 1);
 
   // kill -9 of the VMM mid-invocation: an error well within the timeout, then a fresh instance.
-  Proc hanging = spawn({build_dir() + "/src/kiln", "--endpoint", state_ + "/kilnd.sock", "invoke", "hello", "--data",
+  Proc hanging = spawn({kiln::testing::build_dir() + "/src/kiln", "--endpoint", state_ + "/kilnd.sock", "invoke", "hello", "--data",
                         "hang"},
                        true);
   pid_t vmm = -1;
@@ -267,7 +264,7 @@ TEST_F(CliTest, TenantTokens) {
 
   // A bad tenants file stops kilnd at start, naming the field.
   std::ofstream(file) << R"({"tenants": [{"name": "acme", "token": "short"}]})";
-  auto refused = run({build_dir() + "/src/kilnd", "--state-dir", state_, "--tenants", file, "--listen", "none"});
+  auto refused = run({kiln::testing::build_dir() + "/src/kilnd", "--state-dir", state_, "--tenants", file, "--listen", "none"});
   EXPECT_EQ(refused.code, 2);
 }
 

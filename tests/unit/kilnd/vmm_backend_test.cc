@@ -20,11 +20,14 @@
 #include "src/jail/jail.h"
 #include "src/pool/hybrid_vsock.h"
 #include "src/pool/vmm_backend.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::kilnd::pool {
 namespace {
 
 namespace fs = std::filesystem;
+
+std::string fake_vmm() { return kiln::testing::build_path("tests/unit/kilnd/fake-kiln-vmm"); }
 using Clock = std::chrono::steady_clock;
 
 std::string slurp(const std::string& p) {
@@ -47,7 +50,7 @@ class BackendTest : public ::testing::Test {
     char tmpl[] = "/tmp/kilnd-vmm-XXXXXX";
     dir_ = mkdtemp(tmpl);
     unsetenv("FAKE_MODE");
-    opts_.vmm_path = KILN_FAKE_VMM;
+    opts_.vmm_path = fake_vmm();
     opts_.kernel_path = "/boot/vmlinux-test";
     opts_.initrd_path = "/boot/initrd-test";
     opts_.run_dir = dir_ + "/run";
@@ -238,14 +241,14 @@ TEST_F(BackendTest, MissingVmmBinary) {
 // The real kiln-init (--no-boot, on Unix sockets behind fake-kiln-vmm's hybrid-vsock muxer)
 // running the real hello server: the whole agent protocol as kilnd speaks it.
 TEST_F(BackendTest, RealAgentRunsHello) {
-  setenv("FAKE_AGENT", KILN_INIT, 1);
+  setenv("FAKE_AGENT", kiln::testing::build_path("guest-agent/kiln-init").c_str(), 1);
   tcp::acceptor probe(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   std::uint16_t port = probe.local_endpoint().port();
   probe.close();
   VmmBackend backend(io_, opts_);
   Events ev;
   InstanceSpec s = spec("fn-9-real");
-  s.launch.argv = {KILN_HELLO};
+  s.launch.argv = {kiln::testing::build_path("examples/hello/hello")};
   s.launch.env = {"HELLO_PORT=" + std::to_string(port)};
   s.launch.port = port;
   s.launch.ready_timeout_ms = 10000;
@@ -363,7 +366,7 @@ TEST_F(BackendTest, ReapStaleKillsLeftoversAndRemovesRunDirs) {
   std::string run = opts_.run_dir + "/old-1";
   fs::create_directories(run);
   std::string api = run + "/api.sock";
-  std::vector<std::string> args = {KILN_FAKE_VMM, "--api-sock", api};
+  std::vector<std::string> args = {fake_vmm(), "--api-sock", api};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -401,7 +404,7 @@ TEST_F(BackendTest, JailSpecFollowsTheInstance) {
   EXPECT_EQ(jail_base_dir(opts_), dir_ + "/jail");
   EXPECT_EQ(j.chroot_base_dir, dir_ + "/jail");
   EXPECT_EQ(j.id, "fn-1");
-  EXPECT_EQ(j.exec_file, KILN_FAKE_VMM);
+  EXPECT_EQ(j.exec_file, fake_vmm());
   EXPECT_EQ(j.uid, 60001u);  // 60000 + 4 % 3
   EXPECT_EQ(j.gid, 60001u);
   EXPECT_EQ(j.limits.memory_bytes, (128ull + 256) << 20);
@@ -448,7 +451,7 @@ TEST_F(BackendTest, JailRefusalIsReportedAndLeavesNothing) {
   vm->stop([&] { stopped = true; });
   ASSERT_TRUE(run_until([&] { return stopped; }));
   EXPECT_FALSE(fs::exists(opts_.run_dir + "/jailed-1"));
-  EXPECT_FALSE(fs::exists(dir_ + "/jail/" + fs::path(KILN_FAKE_VMM).filename().string() + "/jailed-1"));
+  EXPECT_FALSE(fs::exists(dir_ + "/jail/" + fs::path(fake_vmm()).filename().string() + "/jailed-1"));
 }
 
 TEST_F(BackendTest, ReapStaleKillsJailedLeftoversAndRemovesTheirJails) {

@@ -8,6 +8,7 @@
 #include "rootfs-builder/builder/builder.h"
 #include "tests/unit/rootfs/support/local_registry.h"
 #include "tests/unit/rootfs/support/test_image.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::rootfs {
 namespace {
@@ -222,12 +223,7 @@ TEST_F(RegistryTest, TamperedThenTruncatedBlobIsRefused) {
 }
 
 TEST_F(RegistryTest, CliBuildAndInspect) {
-  // KILN_BUILD_DIR when set; else this binary lives in BUILD/tests/unit/rootfs/.
-  const char* bdir = std::getenv("KILN_BUILD_DIR");
-  std::string build_dir = bdir ? std::string(bdir)
-                               : fs::canonical("/proc/self/exe").parent_path().parent_path().parent_path()
-                                     .parent_path().string();
-  std::string bin = build_dir + "/rootfs-builder/kiln-rootfs";
+  std::string bin = kiln::testing::build_path("rootfs-builder/kiln-rootfs");
   if (!fs::exists(bin)) GTEST_SKIP() << "kiln-rootfs binary not built at " << bin;
   std::string ref = plain_->host() + "/kiln/app:v1";
   std::string out;

@@ -29,6 +29,7 @@
 #include "guest-agent/agent/agent.h"
 #include "guest-agent/agent/boot.h"
 #include "guest-agent/agent/endpoint.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::agent {
 namespace {
@@ -75,8 +76,7 @@ struct Image {
 Image& image() {
   static Image img = [] {
     Image i;
-    const char* build = std::getenv("KILN_BUILD_DIR");
-    fs::path oci = build ? fs::path(build) / "examples/hello/oci" : fs::path(KILN_HELLO_OCI_DIR);
+    fs::path oci = kiln::testing::build_path("examples/hello/oci");
     if (!fs::exists(oci / "index.json")) {
       i.error = "no OCI layout at " + oci.string() + " (build the hello-image target)";
       return i;
@@ -650,11 +650,11 @@ TEST(StaticBinary, NoBootModeRunsSpecFromFile) {
   AgentHost host;  // only for its socket dir and events listener; no namespaces here
   std::string spec_file = host.sock_dir() + "/spec.img";
   std::string events = "unix:" + host.sock_dir() + "/events.sock";
-  std::vector<std::string> write = {KILN_INIT_BINARY, "--write-spec", spec_file, "--port", "1",
+  std::vector<std::string> write = {kiln::testing::build_path("guest-agent/kiln-init"), "--write-spec", spec_file, "--port", "1",
                                     "--ready-timeout-ms", "0", "--", "/bin/sh", "-c",
                                     "echo out-line; echo err-line >&2; exit 5"};
   ASSERT_EQ(run_argv(write), 0);
-  std::vector<std::string> argv = {KILN_INIT_BINARY, "--no-boot",
+  std::vector<std::string> argv = {kiln::testing::build_path("guest-agent/kiln-init"), "--no-boot",
                                    "--control", "unix:" + host.sock_dir() + "/control.sock",
                                    "--proxy", "unix:" + host.sock_dir() + "/proxy.sock",
                                    "--events", events, "--spec-file", spec_file};

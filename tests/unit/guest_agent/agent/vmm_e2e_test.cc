@@ -26,6 +26,7 @@
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/endpoint.h"
+#include "tests/support/test_paths.h"
 
 namespace kiln::agent {
 namespace {
@@ -116,10 +117,9 @@ Fixture& fixture() {
     Fixture f;
     char tmpl[] = "/tmp/kiln-agent-e2e-XXXXXX";
     f.dir = mkdtemp(tmpl);
-    const char* build = std::getenv("KILN_BUILD_DIR");
     f.kernel = std::getenv("KILN_GUEST_KERNEL") ? std::getenv("KILN_GUEST_KERNEL")
-                                                : std::string(build ? build : KILN_BUILD_ROOT) + "/guest-kernel/vmlinux";
-    if (run({KILN_VMM_BINARY, "--self-test"}, (f.dir / "selftest.txt").string()) != 0) {
+                                                : kiln::testing::build_path("guest-kernel/vmlinux");
+    if (run({kiln::testing::build_path("vmm/kiln-vmm"), "--self-test"}, (f.dir / "selftest.txt").string()) != 0) {
       std::string why = slurp(f.dir / "selftest.txt");
       while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
       f.skip = why + " (scripts/test runs the e2e tier inside the nested test host)";
@@ -129,9 +129,9 @@ Fixture& fixture() {
       f.error = "no guest kernel at " + f.kernel + " (ninja guest-kernel)";
       return f;
     }
-    fs::path oci = KILN_HELLO_OCI_DIR;
+    fs::path oci = kiln::testing::build_path("examples/hello/oci");
     f.rootfs = f.dir / "rootfs.ext4";
-    if (run({KILN_ROOTFS_BINARY, "build", "oci:" + oci.string() + ":latest", "-o", f.rootfs.string(),
+    if (run({kiln::testing::build_path("rootfs-builder/kiln-rootfs"), "build", "oci:" + oci.string() + ":latest", "-o", f.rootfs.string(),
              "--cache-dir", (f.dir / "cache").string()},
             (f.dir / "rootfs.log").string()) != 0) {
       f.error = "kiln-rootfs failed: " + slurp(f.dir / "rootfs.log");
@@ -188,11 +188,11 @@ class Vm {
     drives += "]";
     std::ofstream(dir_ + "/vm.json")
         << R"({"boot-source": {"kernel_image_path": ")" << fixture().kernel << R"(", "initrd_path": ")"
-        << KILN_INITRAMFS << R"(", "boot_args": "console=ttyS0 reboot=k panic=1 quiet"},
+        << kiln::testing::build_path("guest-agent/initramfs.cpio") << R"(", "boot_args": "console=ttyS0 reboot=k panic=1 quiet"},
              "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
              "drives": )" << drives << R"(,
              "vsock": {"guest_cid": 3, "uds_path": ")" << uds_ << R"("}})";
-    pid_ = spawn({KILN_VMM_BINARY, "--no-api", "--config-file", dir_ + "/vm.json"}, dir_ + "/console.log");
+    pid_ = spawn({kiln::testing::build_path("vmm/kiln-vmm"), "--no-api", "--config-file", dir_ + "/vm.json"}, dir_ + "/console.log");
     ASSERT_GT(pid_, 0);
   }
 
