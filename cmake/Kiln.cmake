@@ -28,7 +28,7 @@ function(kiln_add_gtest name)
   add_executable(${name} ${T_SOURCES})
   # Tests find the trees at run time (tests/support/test_paths.h): no path is compiled in, so
   # ccache reuses test objects across clones.
-  target_link_libraries(${name} PRIVATE ${T_LIBS} kiln_test_paths GTest::gmock GTest::gtest
+  target_link_libraries(${name} PRIVATE ${T_LIBS} kiln_test_support GTest::gmock GTest::gtest
                                         GTest::gtest_main)
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST

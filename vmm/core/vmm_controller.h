@@ -1,5 +1,6 @@
 // VmmController: the API's view of the VMM process. Builds and starts the Vmm on InstanceStart
-// and lets main() wait for the VM's end. Snapshot and pause arrive with issue 7.
+// (or from a snapshot on PUT /snapshot/load), pauses, resumes and snapshots it, and lets main()
+// wait for the VM's end.
 #pragma once
 
 #include <condition_variable>

@@ -69,6 +69,16 @@ class SnapshotE2e : public kiln::e2e::KilndTest {
     return out;
   }
   std::string logs(const std::string& fn) { return call("GET", "/v1/functions/" + fn + "/logs").body; }
+  // Reads /metrics until it has `line` or `timeout` passes; returns the last body read.
+  std::string await_metric(const std::string& line, std::chrono::seconds timeout) {
+    std::string body;
+    for (auto end = Clock::now() + timeout; Clock::now() < end;) {
+      body = call("GET", "/metrics").body;
+      if (body.find(line) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return body;
+  }
 };
 
 TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack) {
@@ -86,9 +96,15 @@ TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack)
               static_cast<std::uintmax_t>(fs::file_size(snapshots()[0] / "state")));
   EXPECT_NE(logs("snap").find("snapshot " + snapshots()[0].filename().string().substr(0, 12) + " taken"), std::string::npos);
 
-  // 2. The snapshot ages, then three slow calls at once: the busy first instance takes one,
-  //    two more instances start from the snapshot.
-  std::this_thread::sleep_for(std::chrono::seconds(20));
+  // 2. Three slow calls at once: the busy first instance takes one, two more instances start
+  //    from the snapshot, one of them on the kiln-vmm parked ahead. First wait until that parked
+  //    VMM is ready and the snapshot's guest clock is far enough behind the host's that a
+  //    restore which did not set the clock would show (the checks below allow 2 s).
+  const std::string parked_ready = "kiln_parked_vmms{state=\"ready\"} 1";
+  const std::string gauges = await_metric(parked_ready, std::chrono::seconds(120));
+  ASSERT_NE(gauges.find(parked_ready), std::string::npos) << gauges;
+  const std::int64_t snapshot_clock = std::stoll(kiln::e2e::key_values(first.body).at("time"));
+  while (wall_seconds() < snapshot_clock + 6) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::int64_t before = wall_seconds();
   std::vector<std::future<HttpResult>> calls;
   for (int i = 0; i < 3; ++i) {
@@ -153,12 +169,8 @@ TEST_F(SnapshotE2e, RestoredInstancesAreFreshSharedAndACorruptSnapshotFallsBack)
   EXPECT_NE(fallback_log.find("checksum"), std::string::npos) << fallback_log;
   EXPECT_EQ(snapshots(".bad").size(), 1u);
   // Counted: created (first and the fallback's fresh one), restored twice, one load failure.
-  std::string metrics;
   const std::string want = "kiln_snapshot_events_total{event=\"load_failed\"} 1";
-  for (auto end = Clock::now() + std::chrono::seconds(30); Clock::now() < end && metrics.find(want) == std::string::npos;) {
-    metrics = call("GET", "/metrics").body;
-    if (metrics.find(want) == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const std::string metrics = await_metric(want, std::chrono::seconds(30));
   EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("kiln_snapshot_events_total{event=\"restored\"} 2"), std::string::npos) << metrics;
   std::printf("corrupt snapshot: %s\n", fallback_log.substr(fallback_log.find("did not load") - 40, 200).c_str());

@@ -42,13 +42,6 @@ KilndPaths KilndPaths::defaults() {
   return p;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void print_state_tails(const std::string& state_dir, std::size_t lines) {
   auto tail = [lines](const fs::path& p) {
     std::string text = slurp(p.string());

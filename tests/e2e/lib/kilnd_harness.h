@@ -16,6 +16,7 @@
 
 #include "common/result.h"
 #include "src/client/http_client.h"
+#include "tests/support/process.h"
 
 namespace kiln::e2e {
 
@@ -31,7 +32,7 @@ struct KilndPaths {
   static KilndPaths defaults();
 };
 
-std::string slurp(const std::string& path);
+using kiln::testing::slurp;  // the whole file, "" when unreadable
 // "key=value" lines of a text (e.g. a CGI probe's answer) as a map; other lines are ignored.
 std::map<std::string, std::string> key_values(const std::string& text);
 // A fresh directory under /tmp (mkdtemp) named after `prefix`.

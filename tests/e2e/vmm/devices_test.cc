@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "tests/support/process.h"
 #include "tests/support/test_paths.h"
 
 extern char** environ;
@@ -37,45 +38,16 @@ std::string env_or(const char* name, const std::string& fallback) {
   return v ? v : fallback;
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
+using kiln::testing::slurp;
+using kiln::testing::spawn;
 
-int run(const std::vector<std::string>& args) {
-  pid_t pid = spawn(args, "/dev/null");
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) < 0) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run(const std::vector<std::string>& args) { return kiln::testing::run(args, "/dev/null"); }
 
 // Waits for `pid` until the deadline; returns its exit code, or -1 (and kills it) on timeout.
 int wait_exit(pid_t pid, Clock::time_point deadline) {
-  while (Clock::now() < deadline) {
-    int status = 0;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  return -1;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  int code = kiln::testing::wait_exit(pid, static_cast<int>(std::max<std::int64_t>(left, 0)));
+  return code == kiln::testing::kTimedOut ? -1 : code;
 }
 
 sockaddr_un unix_addr(const std::string& path) {

@@ -84,18 +84,34 @@ TEST(RootfsMutation, DocumentsNeverCrash) {
   std::string index = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
                       R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + d +
                       R"(","size":1,"platform":{"os":"linux","architecture":"amd64"}}]})";
+  // The originals are valid, so every refusal below is caused by the mutation.
+  ASSERT_TRUE(parse_manifest(manifest, media_type::kOciManifest).ok());
+  ASSERT_TRUE(parse_config(config).ok());
+  ASSERT_TRUE(parse_index(index, media_type::kOciIndex).ok());
+  // Each parser gives a value or an error that says why; the sweep reaches both outcomes.
+  std::size_t refused = 0, accepted = 0;
+  auto tally = [&](const auto& r) {
+    if (r.ok()) {
+      ++accepted;
+    } else {
+      ++refused;
+      EXPECT_FALSE(r.error().message.empty());
+    }
+  };
   std::mt19937 rng(99);
   for (int i = 0; i < 3000; ++i) {
     std::string m = mutate(manifest, rng), c = mutate(config, rng), x = mutate(index, rng);
     std::string mt;
-    (void)classify_document(m, "", &mt);
-    (void)parse_manifest(m, media_type::kOciManifest);
-    (void)parse_config(c);
+    tally(classify_document(m, "", &mt));
+    tally(parse_manifest(m, media_type::kOciManifest));
+    tally(parse_config(c));
     auto idx = parse_index(x, media_type::kOciIndex);
-    if (idx.ok()) (void)select_platform(*idx, "linux", "amd64");
-    (void)parse_saved_config(c);
+    tally(idx);
+    if (idx.ok()) tally(select_platform(*idx, "linux", "amd64"));
+    tally(parse_saved_config(c));
   }
-  SUCCEED();
+  EXPECT_GT(refused, 1000u);
+  EXPECT_GT(accepted, 100u);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "guest-agent/agent/agent.h"
 #include "guest-agent/agent/boot.h"
 #include "guest-agent/agent/endpoint.h"
+#include "tests/support/process.h"
 #include "tests/support/test_paths.h"
 
 namespace kiln::agent {
@@ -41,29 +42,9 @@ using protocol::LaunchSpec;
 
 constexpr int kDeadlineMs = 20000;  // generous upper bound for every wait; never a sleep
 
-std::uint64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+using kiln::testing::monotonic_ms;
+using kiln::testing::slurp;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int run_argv(std::vector<std::string> argv) {
-  std::vector<char*> a;
-  for (auto& s : argv) a.push_back(s.data());
-  a.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawnp(&pid, a[0], nullptr, nullptr, a.data(), environ) != 0) return -1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // The hello image's rootfs and its config, extracted once from the OCI layout the build made.
 struct Image {
@@ -92,7 +73,7 @@ Image& image() {
     i.tree = i.dir / "tree";
     fs::create_directories(i.tree);
     for (const auto& layer : manifest["layers"]) {
-      if (run_argv({"tar", "-xzf", blob(layer["digest"]).string(), "-C", i.tree.string()}) != 0) {
+      if (kiln::testing::run({"tar", "-xzf", blob(layer["digest"]).string(), "-C", i.tree.string()}) != 0) {
         i.error = "extracting a layer failed";
         return i;
       }
@@ -238,10 +219,10 @@ class AgentHost {
     shutdown(fd.get(), SHUT_WR);  // half-close: the answer must still come back
     std::string out;
     char buf[4096];
-    std::uint64_t deadline = now_ms() + kDeadlineMs;
+    std::uint64_t deadline = monotonic_ms() + kDeadlineMs;
     while (true) {
       pollfd p{fd.get(), POLLIN, 0};
-      int left = static_cast<int>(deadline > now_ms() ? deadline - now_ms() : 0);
+      int left = static_cast<int>(deadline > monotonic_ms() ? deadline - monotonic_ms() : 0);
       if (poll(&p, 1, left) != 1) return make_error("proxy answer timed out");
       ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
       if (n < 0) return errno_error("recv proxy");
@@ -258,12 +239,12 @@ class AgentHost {
   static void set_blocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK); }
 
   static Result<Frame> read_frame(int fd, protocol::FrameDecoder& dec) {
-    std::uint64_t deadline = now_ms() + kDeadlineMs;
+    std::uint64_t deadline = monotonic_ms() + kDeadlineMs;
     Frame f;
     while (!dec.next(&f)) {
       if (dec.failed()) return make_error("corrupt frame stream: " + dec.failure());
       pollfd p{fd, POLLIN, 0};
-      int left = static_cast<int>(deadline > now_ms() ? deadline - now_ms() : 0);
+      int left = static_cast<int>(deadline > monotonic_ms() ? deadline - monotonic_ms() : 0);
       if (poll(&p, 1, left) != 1) return make_error("timed out waiting for a frame");
       char buf[65536];
       ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -653,7 +634,7 @@ TEST(StaticBinary, NoBootModeRunsSpecFromFile) {
   std::vector<std::string> write = {kiln::testing::build_path("guest-agent/kiln-init"), "--write-spec", spec_file, "--port", "1",
                                     "--ready-timeout-ms", "0", "--", "/bin/sh", "-c",
                                     "echo out-line; echo err-line >&2; exit 5"};
-  ASSERT_EQ(run_argv(write), 0);
+  ASSERT_EQ(kiln::testing::run(write), 0);
   std::vector<std::string> argv = {kiln::testing::build_path("guest-agent/kiln-init"), "--no-boot",
                                    "--control", "unix:" + host.sock_dir() + "/control.sock",
                                    "--proxy", "unix:" + host.sock_dir() + "/proxy.sock",

@@ -26,6 +26,7 @@
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/endpoint.h"
+#include "tests/support/process.h"
 #include "tests/support/test_paths.h"
 
 namespace kiln::agent {
@@ -38,61 +39,21 @@ using protocol::LaunchSpec;
 
 constexpr int kDeadlineMs = 120000;  // boot under nested virtualisation is slow; never a sleep
 
-std::uint64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+using kiln::testing::monotonic_ms;
+using kiln::testing::slurp;
+using kiln::testing::spawn;
+using kiln::testing::wait_exit;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+int run(const std::vector<std::string>& argv, const std::string& log) { return kiln::testing::run(argv, log, kDeadlineMs); }
 
-pid_t spawn(std::vector<std::string> argv, const std::string& out_path) {
-  std::vector<char*> a;
-  for (auto& s : argv) a.push_back(s.data());
-  a.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, a[0], &fa, nullptr, a.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
-
-// Exit code of pid, waiting on a pidfd until the deadline (-1000 on timeout, then killed).
-int wait_pid(pid_t pid, int timeout_ms) {
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  if (pidfd) {
-    pollfd p{pidfd.get(), POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) != 1) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      return -1000;
-    }
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1001;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run(std::vector<std::string> argv, const std::string& log) {
-  pid_t pid = spawn(std::move(argv), log);
-  return pid < 0 ? -1 : wait_pid(pid, kDeadlineMs);
-}
 
 Result<Frame> read_frame(int fd, protocol::FrameDecoder& dec) {
-  std::uint64_t deadline = now_ms() + kDeadlineMs;
+  std::uint64_t deadline = monotonic_ms() + kDeadlineMs;
   Frame f;
   while (!dec.next(&f)) {
     if (dec.failed()) return make_error("corrupt frame stream: " + dec.failure());
     pollfd p{fd, POLLIN, 0};
-    int left = static_cast<int>(deadline > now_ms() ? deadline - now_ms() : 0);
+    int left = static_cast<int>(deadline > monotonic_ms() ? deadline - monotonic_ms() : 0);
     if (poll(&p, 1, left) != 1) return make_error("timed out waiting for a frame");
     char buf[65536];
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -278,7 +239,7 @@ class Vm {
 
   // kiln-vmm's exit code once the guest rebooted.
   int wait_vmm() {
-    int rc = wait_pid(pid_, kDeadlineMs);
+    int rc = wait_exit(pid_, kDeadlineMs);
     pid_ = -1;
     return rc;
   }
