@@ -6,16 +6,17 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "common/cli/option_parser.h"
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/record.h"
 #include "guest-agent/agent/agent.h"
 #include "guest-agent/agent/boot.h"
+#include "guest-agent/cli/init_options.h"
 
 namespace {
 
@@ -23,18 +24,7 @@ using kiln::Status;
 using kiln::agent::Agent;
 using kiln::agent::AgentOptions;
 using kiln::agent::console_line;
-using kiln::agent::Endpoint;
-
-constexpr const char* kUsage =
-    "usage: kiln-init                  (as PID 1: boot the guest, agent on vsock)\n"
-    "       kiln-init --no-boot [--control EP] [--proxy EP] [--events EP]\n"
-    "                 [--spec-file FILE] [--config-drive DEV]\n"
-    "       kiln-init --write-spec FILE [--env K=V]... [--cwd DIR] [--user U] [--hostname H]\n"
-    "                 [--port N] [--ready-timeout-ms N] [--stop-grace-ms N] [--overlay-mib N]\n"
-    "                 [--instance-id ID] [--wall-clock-ns N] -- COMMAND [ARG]...\n"
-    "                 (writes a config drive image: one launch-spec frame, 512-byte padded)\n"
-    "EP is vsock:CID:PORT (CID may be 'any') or unix:PATH. Defaults: control vsock:any:10000,\n"
-    "proxy vsock:any:9000, events vsock:2:10001. FILE/DEV hold one launch-spec frame.\n";
+using kiln::agent::InitOptions;
 
 std::string read_text(const char* path) {
   std::ifstream in(path);
@@ -101,45 +91,20 @@ int run_boot() {
   kiln::agent::reboot_now("command finished");
 }
 
-int run_no_boot(int argc, char** argv) {
+int run_no_boot(const InitOptions& o) {
   AgentOptions opt;
   opt.console = [](const std::string& m) { console_line(m); };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "%s needs a value\n%s", a.c_str(), kUsage);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    auto endpoint = [&](Endpoint* out) {
-      auto ep = Endpoint::parse(value());
-      if (!ep.ok()) {
-        std::fprintf(stderr, "%s\n", ep.error().message.c_str());
-        std::exit(2);
-      }
-      *out = *ep;
-    };
-    if (a == "--no-boot") {
-    } else if (a == "--control") {
-      endpoint(&opt.control);
-    } else if (a == "--proxy") {
-      endpoint(&opt.proxy);
-    } else if (a == "--events") {
-      endpoint(&opt.events);
-    } else if (a == "--spec-file" || a == "--config-drive") {
-      auto spec = kiln::agent::read_config_drive(value());
-      if (!spec.ok() || !spec->has_value()) {
-        std::fprintf(stderr, "no launch spec in %s: %s\n", argv[i],
-                     spec.ok() ? "file not found" : spec.error().message.c_str());
-        return 2;
-      }
-      opt.spec = **spec;
-    } else {
-      std::fprintf(stderr, "%s", kUsage);
-      return a == "--help" || a == "-h" ? 0 : 2;
+  if (o.control) opt.control = *o.control;
+  if (o.proxy) opt.proxy = *o.proxy;
+  if (o.events) opt.events = *o.events;
+  if (!o.spec_file.empty()) {
+    auto spec = kiln::agent::read_config_drive(o.spec_file);
+    if (!spec.ok() || !spec->has_value()) {
+      std::fprintf(stderr, "kiln-init: no launch spec in %s: %s\n", o.spec_file.c_str(),
+                   spec.ok() ? "file not found" : spec.error().message.c_str());
+      return kiln::cli::kUsageExit;
     }
+    opt.spec = **spec;
   }
   Agent agent(std::move(opt));
   Status st = agent.run();
@@ -151,66 +116,19 @@ int run_no_boot(int argc, char** argv) {
   return e.signaled ? 128 + e.code : e.code;
 }
 
-// Host-side helper for scripts and tests: builds a config drive from command-line flags.
-int run_write_spec(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "%s", kUsage);
-    return 2;
-  }
-  std::string out = argv[2];
-  kiln::protocol::LaunchSpec spec;
-  int i = 3;
-  auto number = [&](const char* flag, std::uint64_t max) -> std::uint64_t {
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "%s needs a value\n", flag);
-      std::exit(2);
-    }
-    auto v = kiln::protocol::parse_u64(argv[++i]);
-    if (!v || *v > max) {
-      std::fprintf(stderr, "%s: bad number\n", flag);
-      std::exit(2);
-    }
-    return *v;
-  };
-  auto text = [&](const char* flag) -> std::string {
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "%s needs a value\n", flag);
-      std::exit(2);
-    }
-    return argv[++i];
-  };
-  for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") {
-      for (++i; i < argc; ++i) spec.argv.emplace_back(argv[i]);
-      break;
-    }
-    if (a == "--env") spec.env.push_back(text("--env"));
-    else if (a == "--cwd") spec.working_dir = text("--cwd");
-    else if (a == "--user") spec.user = text("--user");
-    else if (a == "--hostname") spec.hostname = text("--hostname");
-    else if (a == "--instance-id") spec.instance_id = text("--instance-id");
-    else if (a == "--port") spec.port = static_cast<std::uint16_t>(number("--port", 65535));
-    else if (a == "--ready-timeout-ms") spec.ready_timeout_ms = number("--ready-timeout-ms", UINT64_MAX);
-    else if (a == "--stop-grace-ms") spec.stop_grace_ms = number("--stop-grace-ms", UINT64_MAX);
-    else if (a == "--overlay-mib") spec.overlay_mib = number("--overlay-mib", UINT64_MAX);
-    else if (a == "--wall-clock-ns") spec.wall_clock_ns = number("--wall-clock-ns", UINT64_MAX);
-    else {
-      std::fprintf(stderr, "unknown option %s\n%s", a.c_str(), kUsage);
-      return 2;
-    }
-  }
-  auto bytes = kiln::protocol::encode_config_drive(spec);
+// Host-side helper for scripts and tests: writes the config drive the flags describe.
+int run_write_spec(const InitOptions& o) {
+  auto bytes = kiln::protocol::encode_config_drive(o.spec);
   if (!bytes.ok()) {
     std::fprintf(stderr, "kiln-init: %s\n", bytes.error().message.c_str());
-    return 2;
+    return kiln::cli::kUsageExit;
   }
   std::string data = *bytes;
   data.resize((data.size() + 511) / 512 * 512, '\0');
-  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  std::ofstream f(o.out_file, std::ios::binary | std::ios::trunc);
   f.write(data.data(), static_cast<std::streamsize>(data.size()));
   if (!f.good()) {
-    std::fprintf(stderr, "kiln-init: cannot write %s\n", out.c_str());
+    std::fprintf(stderr, "kiln-init: cannot write %s\n", o.out_file.c_str());
     return 1;
   }
   return 0;
@@ -220,11 +138,15 @@ int run_write_spec(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (getpid() == 1) return run_boot();
-  if (argc >= 2 && std::strcmp(argv[1], "--write-spec") == 0) return run_write_spec(argc, argv);
-  if (argc < 2 || std::strcmp(argv[1], "--no-boot") != 0) {
-    std::fprintf(stderr, "kiln-init runs as PID 1 in a kiln microVM; outside one, pass --no-boot.\n%s",
-                 kUsage);
-    return 2;
+  auto o = kiln::agent::parse_init_args(kiln::cli::args_of(argc, argv));
+  if (!o.ok()) return kiln::cli::usage_error("kiln-init", o.error().message, kiln::agent::init_usage());
+  switch (o->mode) {
+    case kiln::agent::InitMode::kHelp:
+      return kiln::cli::print_help(kiln::agent::init_usage());
+    case kiln::agent::InitMode::kNoBoot:
+      return run_no_boot(*o);
+    case kiln::agent::InitMode::kWriteSpec:
+      return run_write_spec(*o);
   }
-  return run_no_boot(argc, argv);
+  return kiln::cli::kUsageExit;
 }

@@ -5,32 +5,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
+#include "common/cli/option_parser.h"
 #include "rootfs-builder/builder/builder.h"
+#include "rootfs-builder/cli/rootfs_options.h"
 
 namespace {
-
-void usage() {
-  std::fprintf(stderr,
-               "usage: kiln-rootfs build REF -o OUT [options]\n"
-               "       kiln-rootfs inspect REF [options]\n"
-               "REF: [docker://]host[:port]/name[:tag|@sha256:...] | oci:DIR[:TAG] |\n"
-               "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
-               "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
-               "         --tls-verify=false  allow plain HTTP and unverified certificates\n"
-               "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n"
-               "         --platform OS/ARCH  (default linux/amd64)\n");
-}
-
-std::string default_cache_dir() {
-  if (const char* c = std::getenv("KILN_CACHE_DIR")) return std::string(c) + "/rootfs";
-  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/kiln/rootfs";
-  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/kiln/rootfs";
-  return "/var/cache/kiln/rootfs";
-}
 
 std::string human(uint64_t n) {
   char buf[32];
@@ -43,62 +24,21 @@ std::string human(uint64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    usage();
-    return 2;
-  }
-  std::string cmd = argv[1];
-  kiln::rootfs::BuildRequest req;
-  req.reference = argv[2];
-  req.cache_dir = default_cache_dir();
-  for (int i = 3; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "kiln-rootfs: %s needs a value\n", name);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "-o" || a == "--output") req.output_path = value("-o");
-    else if (a == "--cache-dir") req.cache_dir = value("--cache-dir");
-    else if (a == "--tls-verify=false") req.tls_verify = false;
-    else if (a == "--tls-verify=true" || a == "--tls-verify") req.tls_verify = true;
-    else if (a == "--creds") req.credentials = value("--creds");
-    else if (a == "--authfile") req.auth_file = value("--authfile");
-    else if (a == "--ca-file") req.ca_file = value("--ca-file");
-    else if (a == "--platform") {
-      std::string p = value("--platform");
-      size_t slash = p.find('/');
-      if (slash == std::string::npos || slash == 0 || slash + 1 == p.size()) {
-        std::fprintf(stderr, "kiln-rootfs: --platform wants OS/ARCH, e.g. linux/amd64\n");
-        return 2;
-      }
-      req.os = p.substr(0, slash);
-      req.architecture = p.substr(slash + 1);
-    }
-    else {
-      std::fprintf(stderr, "kiln-rootfs: unknown option %s\n", a.c_str());
-      usage();
-      return 2;
-    }
-  }
-  if (cmd == "inspect") {
+  using kiln::rootfs::RootfsAction;
+  auto cmd = kiln::rootfs::parse_rootfs_args(kiln::cli::args_of(argc, argv), kiln::rootfs::default_cache_dir());
+  if (!cmd.ok()) return kiln::cli::usage_error("kiln-rootfs", cmd.error().message, kiln::rootfs::rootfs_usage());
+  if (cmd->action == RootfsAction::kHelp) return kiln::cli::print_help(kiln::rootfs::rootfs_usage());
+  const kiln::rootfs::BuildRequest& req = cmd->request;
+  auto fail = [](const kiln::Error& e) {
+    std::fprintf(stderr, "kiln-rootfs: %s\n",
+                 kiln::rootfs::add_flag_hints(e.message, kiln::rootfs::kRootfsFlagHints).c_str());
+    return 1;
+  };
+  if (cmd->action == RootfsAction::kInspect) {
     auto r = kiln::rootfs::inspect(req);
-    if (!r.ok()) {
-      std::fprintf(stderr, "kiln-rootfs: %s\n", r.error().message.c_str());
-      return 1;
-    }
+    if (!r.ok()) return fail(r.error());
     std::fputs(kiln::rootfs::inspect_json(*r).c_str(), stdout);
     return 0;
-  }
-  if (cmd != "build") {
-    usage();
-    return 2;
-  }
-  if (req.output_path.empty()) {
-    std::fprintf(stderr, "kiln-rootfs: build needs -o OUT\n");
-    return 2;
   }
   bool tty = ::isatty(STDERR_FILENO) == 1;
   std::string last_stage;
@@ -118,8 +58,7 @@ int main(int argc, char** argv) {
   auto r = kiln::rootfs::build(req, progress);
   if (!r.ok()) {
     if (tty) std::fputc('\n', stderr);
-    std::fprintf(stderr, "kiln-rootfs: %s\n", r.error().message.c_str());
-    return 1;
+    return fail(r.error());
   }
   std::printf("%s %s%s\n", r->manifest_digest.str().c_str(), req.output_path.c_str(),
               r->cache_hit ? " (cached)" : "");

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli/option_parser.h"
 #include "common/unique_fd.h"
 #include "src/jail/jail.h"
 #include "src/jail/jailer_cli.h"
@@ -44,12 +45,9 @@ int wait_forwarding(const kiln::jail::JailedProcess& p, int signal_fd) {
 
 int main(int argc, char** argv) {
   using namespace kiln::jail;
-  auto cmd = parse_jailer_args(std::vector<std::string>(argv + 1, argv + argc));
-  if (!cmd.ok()) return fail(2, cmd.error().message + "\n" + jailer_usage());
-  if (cmd->help) {
-    std::printf("%s", jailer_usage().c_str());
-    return 0;
-  }
+  auto cmd = parse_jailer_args(kiln::cli::args_of(argc, argv));
+  if (!cmd.ok()) return kiln::cli::usage_error("kiln-jailer", cmd.error().message, jailer_usage());
+  if (cmd->help) return kiln::cli::print_help(jailer_usage());
   if (cmd->cleanup) {
     auto s = cleanup(cmd->spec);
     return s.ok() ? 0 : fail(1, s.error().message);

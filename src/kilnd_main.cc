@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include "common/cli/option_parser.h"
+#include "src/cli/kilnd_options.h"
 #include "src/daemon/daemon.h"
 #include "src/pool/vmm_backend.h"
 
@@ -19,46 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace kiln::kilnd;
 
-constexpr const char* kUsage =
-    "usage: kilnd [options]\n"
-    "  --listen HOST:PORT    TCP address (default 127.0.0.1:8900; loopback unless you say otherwise;\n"
-    "                        PORT 0 picks a free port; 'none' disables TCP)\n"
-    "  --unix PATH           Unix socket (default <state-dir>/kilnd.sock; 'none' disables it)\n"
-    "  --state-dir DIR       state: functions, images, logs, VM run dirs (default $KILN_STATE_DIR\n"
-    "                        or /var/lib/kiln)\n"
-    "  --vmm PATH            kiln-vmm binary (default: next to kilnd, else $PATH)\n"
-    "  --kernel PATH         guest kernel for every microVM\n"
-    "  --initrd PATH         initramfs with kiln-init\n"
-    "  --boot-args ARGS      guest kernel command line\n"
-    "  --boot-timeout-ms N   boot to ready (default 60000)\n"
-    "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
-    "  --vmm-arg ARG         extra argument for every kiln-vmm (repeatable; debugging, e.g.\n"
-    "                        --vmm-arg=--no-seccomp)\n"
-    "  --jail on|off         run every kiln-vmm in its own jail (namespaces, pivot_root, cgroups,\n"
-    "                        own uid/gid, no capabilities; default on when kilnd runs as root)\n"
-    "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
-    "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
-    "  --park-vmms on|off    with snapshots: keep one kiln-vmm per function started ahead, its\n"
-    "                        snapshot bound, for the next instance (restore = one API call;\n"
-    "                        default on)\n"
-    "  --log-memory-mib N    memory for recent log lines, all functions together (default 8;\n"
-    "                        older lines stay in <state-dir>/logs files)\n"
-    "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
-    "                        every caller is the admin\n";
-
 std::string self_dir() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? std::string(".") : p.parent_path().string();
-}
-
-bool parse_u64(const std::string& s, std::uint64_t* out) {
-  if (s.empty() || s.size() > 12) return false;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  *out = std::strtoull(s.c_str(), nullptr, 10);
-  return true;
 }
 
 // The tenants file, with a warning when others may read its tokens.
@@ -75,96 +41,39 @@ kiln::Result<tenants::TenantsConfig> load_tenants(const std::string& file) {
 
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
+  auto flags = cli::parse_kilnd_args(kiln::cli::args_of(argc, argv), cli::kilnd_defaults());
+  if (!flags.ok()) return kiln::cli::usage_error("kilnd", flags.error().message, cli::kilnd_usage());
+  if (flags->help) return kiln::cli::print_help(cli::kilnd_usage());
   daemon::DaemonOptions o;
   pool::VmmBackendOptions vmm;
-  std::string listen = "127.0.0.1:8900";
-  std::string unix_path;
-  std::string tenants_file;
-  bool snapshots = true;
-  bool jail = ::geteuid() == 0;
-  const char* env_state = std::getenv("KILN_STATE_DIR");
-  o.state_dir = env_state && *env_state ? env_state : "/var/lib/kiln";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string v;
-    auto eq = a.find('=');
-    bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
-    if (inline_value) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
+  std::string unix_path = flags->unix_path;
+  const std::string tenants_file = flags->tenants_file;
+  const bool snapshots = flags->snapshots;
+  const bool jail = flags->jail;
+  o.state_dir = flags->state_dir;
+  vmm.vmm_path = flags->vmm_path;
+  vmm.kernel_path = flags->kernel_path;
+  vmm.initrd_path = flags->initrd_path;
+  vmm.boot_args = flags->boot_args;
+  vmm.extra_vmm_args = flags->vmm_args;
+  if (flags->boot_timeout) vmm.boot_timeout = *flags->boot_timeout;
+  if (flags->park_vmms) vmm.park_vmms = *flags->park_vmms;
+  if (flags->drain_timeout) o.drain_timeout = *flags->drain_timeout;
+  if (flags->log_memory_bytes) o.logs.max_memory_bytes = *flags->log_memory_bytes;
+  if (!tenants_file.empty()) {
+    auto t = load_tenants(tenants_file);
+    if (!t.ok()) {
+      std::fprintf(stderr, "kilnd: %s\n", t.error().message.c_str());
+      return kiln::cli::kUsageExit;
     }
-    auto value = [&]() -> std::string {
-      if (inline_value) return v;
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "kilnd: %s needs a value\n%s", a.c_str(), kUsage);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    std::uint64_t n = 0;
-    if (a == "--help" || a == "-h") {
-      std::printf("%s", kUsage);
-      return 0;
-    } else if (a == "--listen") {
-      listen = value();
-    } else if (a == "--unix") {
-      unix_path = value();
-    } else if (a == "--state-dir") {
-      o.state_dir = value();
-    } else if (a == "--vmm") {
-      vmm.vmm_path = value();
-    } else if (a == "--kernel") {
-      vmm.kernel_path = value();
-    } else if (a == "--initrd") {
-      vmm.initrd_path = value();
-    } else if (a == "--boot-args") {
-      vmm.boot_args = value();
-    } else if (a == "--boot-timeout-ms" && parse_u64(value(), &n) && n > 0) {
-      vmm.boot_timeout = std::chrono::milliseconds(n);
-    } else if (a == "--vmm-arg") {
-      vmm.extra_vmm_args.push_back(value());
-    } else if (a == "--jail" && (v = value(), v == "on" || v == "off")) {
-      jail = v == "on";
-    } else if (a == "--snapshots" && (v = value(), v == "on" || v == "off")) {
-      snapshots = v == "on";
-    } else if (a == "--park-vmms" && (v = value(), v == "on" || v == "off")) {
-      vmm.park_vmms = v == "on";
-    } else if (a == "--drain-timeout-ms" && parse_u64(value(), &n)) {
-      o.drain_timeout = std::chrono::milliseconds(n);
-    } else if (a == "--log-memory-mib" && parse_u64(value(), &n) && n > 0 && n <= 65536) {
-      o.logs.max_memory_bytes = static_cast<std::size_t>(n) << 20;
-    } else if (a == "--tenants") {
-      tenants_file = value();
-      auto t = load_tenants(tenants_file);
-      if (!t.ok()) {
-        std::fprintf(stderr, "kilnd: %s\n", t.error().message.c_str());
-        return 2;
-      }
-      o.tenants = std::move(*t);
-    } else {
-      std::fprintf(stderr, "kilnd: bad option %s\n%s", argv[i], kUsage);
-      return 2;
-    }
+    o.tenants = std::move(*t);
   }
   if (o.state_dir.empty() || o.state_dir[0] != '/') {
     std::error_code ec;
     o.state_dir = fs::absolute(o.state_dir.empty() ? "." : o.state_dir, ec).string();
   }
-  if (listen != "none") {
-    auto colon = listen.rfind(':');
-    std::uint64_t port = 0;
-    if (colon == std::string::npos || !parse_u64(listen.substr(colon + 1), &port) || port > 65535) {
-      std::fprintf(stderr, "kilnd: --listen must be HOST:PORT (got %s)\n", listen.c_str());
-      return 2;
-    }
-    o.server.tcp_host = listen.substr(0, colon);
-    if (!o.server.tcp_host.empty() && o.server.tcp_host.front() == '[') {
-      o.server.tcp_host = o.server.tcp_host.substr(1, o.server.tcp_host.size() - 2);
-    }
-    o.server.tcp_port = static_cast<std::uint16_t>(port);
-  } else {
-    o.server.tcp_host.clear();
-  }
+  o.server.tcp_host = flags->tcp ? flags->tcp_host : "";
+  o.server.tcp_port = flags->tcp_port;
   if (unix_path.empty()) unix_path = o.state_dir + "/kilnd.sock";
   if (unix_path != "none") o.server.unix_path = unix_path;
   if (vmm.vmm_path.empty()) {

@@ -3,12 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/cli/option_parser.h"
 #include "vmm/api/api_router.h"
 #include "vmm/api/api_server.h"
 #include "vmm/config/cli_options.h"
@@ -24,61 +24,21 @@ int fail(const std::string& what) {
   return static_cast<int>(kiln::vmm::VmExit::kVmmError);
 }
 
-// The seccomp flags, taken out of argv before the Firecracker-style options are parsed.
-struct SeccompFlags {
-  kiln::vmm::seccomp::Settings settings;
-  std::optional<std::chrono::milliseconds> violation_after;
-};
-
-constexpr const char* kSeccompUsage =
-    "  --no-seccomp             DEBUGGING ONLY: run without the per-thread seccomp filters\n"
-    "  --seccomp-audit          DEBUGGING ONLY: log syscalls the filters would refuse (kernel audit\n"
-    "                           log / dmesg) instead of killing kiln-vmm\n"
-    "  --debug-seccomp-violation-after-ms N\n"
-    "                           TEST HOOK: N ms after the VM starts, vCPU 0 makes a forbidden\n"
-    "                           syscall, so kiln-vmm must die with SIGSYS\n";
-
-kiln::Result<SeccompFlags> take_seccomp_flags(std::vector<std::string>& args) {
-  constexpr std::string_view kViolation = "--debug-seccomp-violation-after-ms";
-  SeccompFlags flags;
-  std::vector<std::string> rest;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (i > 0 && a == "--no-seccomp") {
-      flags.settings.mode = kiln::vmm::seccomp::Mode::kDisabled;
-    } else if (i > 0 && a == "--seccomp-audit") {
-      if (flags.settings.mode == kiln::vmm::seccomp::Mode::kEnforce) flags.settings.mode = kiln::vmm::seccomp::Mode::kAuditOnly;
-    } else if (i > 0 && a.starts_with(kViolation) && (a.size() == kViolation.size() || a[kViolation.size()] == '=')) {
-      std::string value;
-      if (a.size() > kViolation.size()) {
-        value = a.substr(kViolation.size() + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      }
-      uint32_t ms = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
-      if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-        return kiln::make_error(std::string(kViolation) + ": want a number of milliseconds, got \"" + value + "\"");
-      }
-      flags.violation_after = std::chrono::milliseconds(ms);
-    } else {
-      rest.push_back(a);
-    }
-  }
-  args = std::move(rest);
-  return flags;
+// --no-seccomp wins over --seccomp-audit.
+kiln::vmm::seccomp::Settings seccomp_settings_of(const kiln::vmm::config::CliOptions& o) {
+  kiln::vmm::seccomp::Settings s;
+  if (o.no_seccomp) s.mode = kiln::vmm::seccomp::Mode::kDisabled;
+  else if (o.seccomp_audit) s.mode = kiln::vmm::seccomp::Mode::kAuditOnly;
+  return s;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace kiln::vmm;
-  std::vector<std::string> args(argv, argv + argc);
-  auto sec = take_seccomp_flags(args);
-  if (!sec.ok()) return fail(sec.error().message);
-  auto opts = config::parse_cli_options(args);
-  if (!opts.ok()) return fail(opts.error().message + "\n" + config::cli_usage() + kSeccompUsage);
-  if (opts->help) { std::printf("%s%s", config::cli_usage().c_str(), kSeccompUsage); return 0; }
+  auto opts = config::parse_cli_options(argc, argv);
+  if (!opts.ok()) return fail(opts.error().message + "\n" + config::cli_usage());
+  if (opts->help) return kiln::cli::print_help(config::cli_usage());
   if (opts->version) { std::printf("kiln-vmm %s\n", std::string(api::vmm_version()).c_str()); return 0; }
   if (opts->self_test) {
     SelfTestVerdict v = run_kvm_self_test();
@@ -87,6 +47,7 @@ int main(int argc, char** argv) {
   }
   if (opts->no_api && !opts->config_file) return fail("--no-api needs --config-file");
   if (auto s = config::apply_logging_options(*opts); !s.ok()) return fail(s.error().message);
+  const seccomp::Settings seccomp_settings = seccomp_settings_of(*opts);
 
   // SIGINT/SIGTERM end the VM; they are handled by one thread (blocked everywhere else).
   sigset_t stop_signals;
@@ -104,8 +65,10 @@ int main(int argc, char** argv) {
   }
 
   Vmm::Options vmm_options;
-  vmm_options.seccomp = sec->settings;
-  vmm_options.debug_seccomp_violation_after = sec->violation_after;
+  vmm_options.seccomp = seccomp_settings;
+  if (opts->debug_seccomp_violation_after_ms) {
+    vmm_options.debug_seccomp_violation_after = std::chrono::milliseconds(*opts->debug_seccomp_violation_after_ms);
+  }
   VmmController controller(vmm_options);
   api::RouterOptions router_options;
   router_options.instance_id = opts->id;
@@ -116,7 +79,7 @@ int main(int argc, char** argv) {
     // The API server thread is created inside ApiServer::start; a thread inherits its creator's
     // filters, so the kApi filter goes on here to be in force from that thread's first
     // instruction. This thread narrows itself to kVmm below.
-    if (auto f = seccomp::install_thread_filter(seccomp::ThreadKind::kApi, sec->settings); !f.ok()) {
+    if (auto f = seccomp::install_thread_filter(seccomp::ThreadKind::kApi, seccomp_settings); !f.ok()) {
       return fail(f.error().message);
     }
     api::ApiServerOptions so;
@@ -133,7 +96,6 @@ int main(int argc, char** argv) {
     if (auto s = router.start_instance(); !s.ok()) return fail(s.error().message);
   }
 
-  const seccomp::Settings seccomp_settings = sec->settings;
   std::thread signal_thread([&controller, &stop_signals, seccomp_settings] {
     if (auto f = seccomp::install_thread_filter(seccomp::ThreadKind::kVmm, seccomp_settings); !f.ok()) {
       std::fprintf(stderr, "kiln-vmm: signal thread: %s\n", f.error().message.c_str());

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "rootfs-builder/registry/error_hints.h"
+
 namespace kiln::rootfs {
 
 namespace {
@@ -116,8 +118,13 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   }
   if (t.overflow) return make_error("response from " + url + " is larger than " + std::to_string(max_body) + " bytes");
   if (rc != CURLE_OK) {
-    return make_error(std::string("HTTP request to ") + url + " failed: " +
-                      (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    // A plain-HTTP server's answer to a TLS ClientHello reads to OpenSSL as a bad record
+    // version: say what that usually means (front ends add their flag, error_hints.h).
+    if (rc == CURLE_SSL_CONNECT_ERROR && why.find("wrong version number") != std::string::npos) {
+      why += " (" + std::string(kPlainHttpHint) + ")";
+    }
+    return make_error("HTTP request to " + url + " failed: " + why);
   }
   char* eff = nullptr;
   curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);

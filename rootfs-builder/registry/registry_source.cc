@@ -6,26 +6,13 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "common/percent_encode.h"
 #include "rootfs-builder/registry/auth.h"
+#include "rootfs-builder/registry/error_hints.h"
 
 namespace kiln::rootfs {
 
 namespace {
-
-std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string o;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      o += static_cast<char>(c);
-    } else {
-      o += '%';
-      o += kHex[c >> 4];
-      o += kHex[c & 15];
-    }
-  }
-  return o;
-}
 
 constexpr int kMaxRedirects = 5;
 
@@ -101,7 +88,8 @@ Status RegistrySource::authenticate(const HttpResponse& resp) {
   KILN_ASSIGN_OR_RETURN(AuthChallenge c, parse_www_authenticate(h->second));
   if (c.scheme == "basic") {
     if (creds_.empty()) {
-      return make_error("registry " + ref_.registry + " requires authentication (use --creds or --authfile)");
+      // Neutral: kiln-rootfs and the kiln CLI name their own flags (add_flag_hints).
+      return make_error("registry " + ref_.registry + " " + std::string(kNoCredentialsHint));
     }
     auth_header_ = "Authorization: Basic " + base64_encode(creds_);
     return ok_status();
@@ -118,8 +106,8 @@ Status RegistrySource::authenticate(const HttpResponse& resp) {
   auto sc = c.params.find("scope");
   if (sc != c.params.end() && !sc->second.empty()) scope = sc->second;
   auto svc = c.params.find("service");
-  if (svc != c.params.end()) url += "service=" + url_encode(svc->second) + "&";
-  url += "scope=" + url_encode(scope);
+  if (svc != c.params.end()) url += "service=" + percent_encode(svc->second) + "&";
+  url += "scope=" + percent_encode(scope);
   std::vector<std::string> headers;
   if (!creds_.empty()) headers.push_back("Authorization: Basic " + base64_encode(creds_));
   KILN_ASSIGN_OR_RETURN(HttpResponse tr, http_.request("GET", url, headers, 1 << 20));

@@ -1,9 +1,11 @@
-// Parses kiln-jailer's flags into a JailSpec. Both "--flag value" and "--flag=value" work;
-// everything after "--" goes to the VMM unchanged.
+// Parses kiln-jailer's flags into a JailSpec with the shared option parser (common/cli). Both
+// "--flag value" and "--flag=value" work; everything after "--" goes to the VMM unchanged.
 #include "src/jail/jailer_cli.h"
 
 #include <charconv>
 #include <limits>
+
+#include "common/cli/option_parser.h"
 
 namespace kiln::jail {
 namespace {
@@ -87,59 +89,54 @@ Status apply_value(JailerCommand& c, const std::string& flag, const std::string&
   return ok_status();
 }
 
-bool takes_value(const std::string& flag) {
-  for (const char* f : {"--id", "--exec-file", "--uid", "--gid", "--chroot-base-dir", "--netns", "--cgroup",
-                        "--cgroup-version", "--parent-cgroup", "--resource-limit", "--bind"})
-    if (flag == f) return true;
-  return false;
-}
+using cli::Value;
+
+constexpr cli::Flag kFlags[] = {
+    {"help", 'h'},
+    {"id", 0, Value::kRequired},
+    {"exec-file", 0, Value::kRequired},
+    {"uid", 0, Value::kRequired},
+    {"gid", 0, Value::kRequired},
+    {"chroot-base-dir", 0, Value::kRequired},
+    {"netns", 0, Value::kRequired},
+    {"cgroup", 0, Value::kRequired},
+    {"cgroup-version", 0, Value::kRequired},
+    {"parent-cgroup", 0, Value::kRequired},
+    {"resource-limit", 0, Value::kRequired},
+    {"bind", 0, Value::kRequired},
+    {"daemonize"},
+    {"new-pid-ns"},  // always on: the VMM is its pid namespace's init
+    {"cleanup"},
+};
 
 }  // namespace
 
 Result<JailerCommand> parse_jailer_args(const std::vector<std::string>& args) {
+  KILN_ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::parse(kFlags, args));
   JailerCommand c;
   c.spec.cgroup_version = CgroupVersion::kV1;  // Firecracker's default
   bool have_uid = false, have_gid = false;
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    if (flag == "--") {
-      ++i;
-      break;
-    }
-    if (flag == "--help" || flag == "-h") {
+  for (const cli::Arg& a : parsed.args) {
+    if (a.is("help")) {
       c.help = true;
       return c;
     }
-    if (flag == "--daemonize") {
+    if (a.flag == nullptr) return make_error("unexpected argument " + a.value + " (VMM arguments go after --)");
+    if (a.is("daemonize")) {
       c.spec.daemonize = true;
-      continue;
-    }
-    if (flag == "--new-pid-ns") continue;  // always on: the VMM is its pid namespace's init
-    if (flag == "--cleanup") {
+    } else if (a.is("cleanup")) {
       c.cleanup = true;
-      continue;
+    } else if (a.flag->value == Value::kRequired) {
+      KILN_TRY(apply_value(c, "--" + std::string(a.flag->name), a.value));
+      have_uid = have_uid || a.is("uid");
+      have_gid = have_gid || a.is("gid");
     }
-    bool inline_value = false;
-    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag.resize(eq);
-      inline_value = true;
-    }
-    if (!takes_value(flag)) return make_error("unknown flag " + flag);
-    if (!inline_value) {
-      if (i + 1 >= args.size()) return make_error(flag + ": missing value");
-      value = args[++i];
-    }
-    KILN_TRY(apply_value(c, flag, value));
-    have_uid = have_uid || flag == "--uid";
-    have_gid = have_gid || flag == "--gid";
   }
   if (c.spec.id.empty()) return make_error("--id is required");
   if (c.spec.exec_file.empty()) return make_error("--exec-file is required");
   if (!c.cleanup && (!have_uid || !have_gid)) return make_error("--uid and --gid are required");
   c.vmm_args.push_back("--id=" + c.spec.id);
-  c.vmm_args.insert(c.vmm_args.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  c.vmm_args.insert(c.vmm_args.end(), parsed.rest.begin(), parsed.rest.end());
   return c;
 }
 

@@ -22,6 +22,24 @@ std::size_t entry_cost(const LogEntry& e) {
   return n;
 }
 
+// Each request's lines in stamp order, in the places its lines hold: a line the guest stamped
+// before END can reach kilnd after END/REPORT were appended (its pipe is read later). Lines of
+// no request stay where they are; equal stamps keep their arrival order.
+void order_requests_by_stamp(std::vector<LogEntry>& entries) {
+  std::map<std::string, std::vector<std::size_t>> places;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].request_id.empty()) places[entries[i].request_id].push_back(i);
+  }
+  auto by_stamp = [](const LogEntry& a, const LogEntry& b) { return a.ts_ns < b.ts_ns; };
+  for (const auto& [request, at] : places) {
+    std::vector<LogEntry> lines;
+    lines.reserve(at.size());
+    for (std::size_t i : at) lines.push_back(std::move(entries[i]));
+    std::stable_sort(lines.begin(), lines.end(), by_stamp);
+    for (std::size_t k = 0; k < at.size(); ++k) entries[at[k]] = std::move(lines[k]);
+  }
+}
+
 }  // namespace
 
 LogStore::LogStore(LogStoreOptions options) : options_(std::move(options)) {}
@@ -168,7 +186,9 @@ std::vector<LogEntry> LogStore::query(const std::string& function, const LogQuer
     if (!q.request_id.empty() && e->request_id != q.request_id) continue;
     out.push_back(*e);
   }
-  return {out.rbegin(), out.rend()};
+  std::reverse(out.begin(), out.end());
+  order_requests_by_stamp(out);
+  return out;
 }
 
 void LogStore::remove(const std::string& function) {

@@ -47,6 +47,8 @@ class LogStore {
   void load(const std::string& function);
   // Assigns seq (and ts_ns when 0), stores, writes to disk, notifies subscribers.
   const LogEntry& append(const std::string& function, LogEntry entry);
+  // Oldest first; within one request, by stamp (a late-read line stamped before END comes
+  // before END), stable for equal stamps.
   std::vector<LogEntry> query(const std::string& function, const LogQuery& q) const;
   // Forgets the function's logs (memory and files).
   void remove(const std::string& function);

@@ -2,7 +2,9 @@
 #include "vmm/config/cli_options.h"
 
 #include <charconv>
+#include <cstdint>
 
+#include "common/cli/option_parser.h"
 #include "vmm/config/json_reader.h"
 #include "vmm/logging/logger.h"
 #include "vmm/logging/metrics.h"
@@ -10,22 +12,33 @@
 namespace kiln::vmm::config {
 namespace {
 
-enum class Kind { kBool, kValue };
+using cli::Value;
 
-struct FlagSpec {
-  std::string_view name;
-  Kind kind;
+// Firecracker's flags, then kiln-vmm's seccomp flags (debugging and a test hook).
+constexpr cli::Flag kFlags[] = {
+    {"api-sock", 0, Value::kRequired},
+    {"config-file", 0, Value::kRequired},
+    {"no-api"},
+    {"self-test"},
+    {"id", 0, Value::kRequired},
+    {"log-path", 0, Value::kRequired},
+    {"level", 0, Value::kRequired},
+    {"show-level"},
+    {"show-log-origin"},
+    {"metrics-path", 0, Value::kRequired},
+    {"boot-timer"},
+    {"http-api-max-payload-size", 0, Value::kRequired},
+    {"help"},
+    {"version"},
+    {"no-seccomp"},
+    {"seccomp-audit"},
+    {"debug-seccomp-violation-after-ms", 0, Value::kRequired},
 };
 
-constexpr FlagSpec kFlags[] = {
-    {"--api-sock", Kind::kValue},     {"--config-file", Kind::kValue},
-    {"--no-api", Kind::kBool},        {"--self-test", Kind::kBool},
-    {"--id", Kind::kValue},           {"--log-path", Kind::kValue},
-    {"--level", Kind::kValue},        {"--show-level", Kind::kBool},
-    {"--show-log-origin", Kind::kBool}, {"--metrics-path", Kind::kValue},
-    {"--boot-timer", Kind::kBool},    {"--http-api-max-payload-size", Kind::kValue},
-    {"--help", Kind::kBool},          {"--version", Kind::kBool},
-};
+// The seccomp flags may repeat (kilnd's --vmm-arg adds them to whatever else is there).
+bool may_repeat(std::string_view flag) {
+  return flag == "no-seccomp" || flag == "seccomp-audit" || flag == "debug-seccomp-violation-after-ms";
+}
 
 // Firecracker's instance id rule: 1-64 characters of [A-Za-z0-9-].
 Status check_instance_id(const std::string& id) {
@@ -65,6 +78,13 @@ Status apply(CliOptions& o, std::string_view flag, const std::string& value) {
       return make_error("--http-api-max-payload-size: must be a number of bytes between 1 and 67108864");
     }
     o.http_api_max_payload_size = n;
+  } else if (flag == "--debug-seccomp-violation-after-ms") {
+    std::uint32_t ms = 0;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), ms);
+    if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+      return make_error(std::string(flag) + ": want a number of milliseconds, got \"" + value + "\"");
+    }
+    o.debug_seccomp_violation_after_ms = ms;
   }
   return ok_status();
 }
@@ -77,44 +97,32 @@ void set_bool(CliOptions& o, std::string_view flag) {
   if (flag == "--boot-timer") o.boot_timer = true;
   if (flag == "--help") o.help = true;
   if (flag == "--version") o.version = true;
+  if (flag == "--no-seccomp") o.no_seccomp = true;
+  if (flag == "--seccomp-audit") o.seccomp_audit = true;
 }
 
 }  // namespace
 
 Result<CliOptions> parse_cli_options(const std::vector<std::string>& args) {
   CliOptions o;
+  const std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
+  KILN_ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::parse(kFlags, rest));
+  if (!parsed.rest.empty()) return make_error("unexpected argument \"" + parsed.rest[0] + "\" (see --help)");
   std::vector<std::string_view> seen;
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string_view arg = args[i];
-    std::optional<std::string> inline_value;
-    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string_view::npos) {
-      inline_value = std::string(arg.substr(eq + 1));
-      arg = arg.substr(0, eq);
+  for (const cli::Arg& a : parsed.args) {
+    if (a.flag == nullptr) return make_error("unexpected argument \"" + a.value + "\" (see --help)");
+    const std::string flag = "--" + std::string(a.flag->name);
+    if (!may_repeat(a.flag->name)) {
+      for (std::string_view s : seen) {
+        if (s == a.flag->name) return make_error(flag + ": given more than once");
+      }
+      seen.push_back(a.flag->name);
     }
-    const FlagSpec* spec = nullptr;
-    for (const FlagSpec& f : kFlags) {
-      if (f.name == arg) spec = &f;
-    }
-    if (spec == nullptr) {
-      return make_error("unknown argument \"" + std::string(args[i]) + "\" (see --help)");
-    }
-    for (std::string_view s : seen) {
-      if (s == spec->name) return make_error(std::string(spec->name) + ": given more than once");
-    }
-    seen.push_back(spec->name);
-    if (spec->kind == Kind::kBool) {
-      if (inline_value) return make_error(std::string(spec->name) + ": takes no value");
-      set_bool(o, spec->name);
-      continue;
-    }
-    std::string value;
-    if (inline_value) {
-      value = *inline_value;
+    if (a.flag->value == Value::kNone) {
+      set_bool(o, flag);
     } else {
-      if (i + 1 >= args.size()) return make_error(std::string(spec->name) + ": missing value");
-      value = args[++i];
+      KILN_TRY(apply(o, flag, a.value));
     }
-    KILN_TRY(apply(o, spec->name, value));
   }
   if (o.help || o.version) return o;  // nothing else matters
   if (o.no_api && !o.config_file) {
@@ -144,7 +152,13 @@ std::string cli_usage() {
          "  --boot-timer             log the time from start to the guest's boot-complete write\n"
          "  --http-api-max-payload-size BYTES  API request body limit (default 51200)\n"
          "  --help                   print this text\n"
-         "  --version                print the version\n";
+         "  --version                print the version\n"
+         "  --no-seccomp             DEBUGGING ONLY: run without the per-thread seccomp filters\n"
+         "  --seccomp-audit          DEBUGGING ONLY: log syscalls the filters would refuse (kernel audit\n"
+         "                           log / dmesg) instead of killing kiln-vmm\n"
+         "  --debug-seccomp-violation-after-ms N\n"
+         "                           TEST HOOK: N ms after the VM starts, vCPU 0 makes a forbidden\n"
+         "                           syscall, so kiln-vmm must die with SIGSYS\n";
 }
 
 Status apply_logging_options(const CliOptions& options) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,10 +34,14 @@ struct CliOptions {
   size_t http_api_max_payload_size = kDefaultMaxPayloadBytes;
   bool help = false;
   bool version = false;
+  // kiln-vmm's own: seccomp off (wins over audit) or audit-only, and the SIGSYS test hook.
+  bool no_seccomp = false;
+  bool seccomp_audit = false;
+  std::optional<std::uint32_t> debug_seccomp_violation_after_ms;
 };
 
-// argv[0] is the program name and is skipped. Accepts "--flag value" and "--flag=value".
-// Errors name the flag: "--level: invalid log level ...".
+// argv[0] is the program name and is skipped. Accepts "--flag value" and "--flag=value"
+// (the shared parser, common/cli). Errors name the flag: "--level: invalid log level ...".
 Result<CliOptions> parse_cli_options(const std::vector<std::string>& args);
 Result<CliOptions> parse_cli_options(int argc, const char* const* argv);
 

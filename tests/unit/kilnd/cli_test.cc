@@ -32,7 +32,8 @@ struct Proc {
   int out = -1;  // stdout pipe (read end)
 };
 
-Proc spawn(const std::vector<std::string>& args, bool capture) {
+// capture: stdout to a pipe (Proc::out); with_stderr: stderr to the same pipe.
+Proc spawn(const std::vector<std::string>& args, bool capture, bool with_stderr = false) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -42,6 +43,7 @@ Proc spawn(const std::vector<std::string>& args, bool capture) {
   if (capture) {
     if (pipe2(fds, O_CLOEXEC) != 0) return {};
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    if (with_stderr) posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
   }
   Proc p;
   if (posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) p.pid = -1;
@@ -75,8 +77,8 @@ struct Output {
   std::string out;
 };
 
-Output run(const std::vector<std::string>& args) {
-  Proc p = spawn(args, true);
+Output run(const std::vector<std::string>& args, bool with_stderr = false) {
+  Proc p = spawn(args, true, with_stderr);
   Output r;
   r.out = read_until(p.out, [](const std::string&) { return false; });
   close(p.out);
@@ -135,10 +137,12 @@ class CliTest : public ::testing::Test {
     return status;
   }
 
-  Output kiln(std::vector<std::string> args, const std::string& endpoint = "") {
+  Output kiln(std::vector<std::string> args, const std::string& endpoint = "", bool with_stderr = false) {
     args.insert(args.begin(), {kiln::testing::build_dir() + "/src/kiln", "--endpoint", endpoint.empty() ? state_ + "/kilnd.sock" : endpoint});
-    return run(args);
+    return run(args, with_stderr);
   }
+  // stdout and stderr together.
+  Output kiln_all(std::vector<std::string> args) { return kiln(std::move(args), "", true); }
 
   std::string state_, oci_, tcp_;
   Proc kilnd_;
@@ -220,6 +224,39 @@ TEST_F(CliTest, DeployInvokeLogsRestartAndReap) {
   EXPECT_NE(missing.code, 0);
   auto bad = kiln({"deploy", "x", "--image", "oci:/tmp", "--memory", "1"});
   EXPECT_NE(bad.code, 0);
+}
+
+// A new user's first contact: --help on every command, a name that is not one path segment
+// reaches kilnd's validation (not "no such route"), Lambda errors name their type, and logs say
+// when they were cut at the limit.
+TEST_F(CliTest, FirstContact) {
+  start();
+  for (const char* command : {"deploy", "invoke", "logs", "ls", "rm", "status"}) {
+    auto help = kiln_all({command, "--help"});
+    EXPECT_EQ(help.code, 0) << command << ": " << help.out;
+    EXPECT_EQ(help.out.rfind(std::string("usage: kiln [global flags] ") + command, 0), 0u) << help.out;
+  }
+  auto unknown = kiln_all({"deploy", "f", "--frobnicate"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("kiln: deploy: unknown flag --frobnicate"), std::string::npos) << unknown.out;
+
+  auto bad_name = kiln_all({"deploy", "bad/name", "--image", "oci:" + oci_});
+  EXPECT_EQ(bad_name.code, 1);
+  EXPECT_NE(bad_name.out.find("kiln: 400 "), std::string::npos) << bad_name.out;
+  EXPECT_EQ(bad_name.out.find("no such route"), std::string::npos) << bad_name.out;
+
+  auto lambda = kiln_all({"invoke", "helo", "--lambda"});
+  EXPECT_EQ(lambda.code, 1);
+  EXPECT_NE(lambda.out.find("kiln: 404 ResourceNotFoundException: "), std::string::npos) << lambda.out;
+  EXPECT_EQ(lambda.out.find("404 :"), std::string::npos) << lambda.out;
+
+  // A deploy logs "preparing image ..." at once: one line, so --limit 1 is reached.
+  ASSERT_EQ(kiln({"deploy", "quiet", "--image", "oci:/nonexistent", "--no-wait"}).code, 0);
+  auto cut = kiln_all({"logs", "quiet", "--limit", "1"});
+  EXPECT_EQ(cut.code, 0);
+  EXPECT_NE(cut.out.find("kiln: showing the newest 1 lines"), std::string::npos) << cut.out;
+  auto whole = kiln_all({"logs", "quiet", "--limit", "100"});
+  EXPECT_EQ(whole.out.find("showing the newest"), std::string::npos) << whole.out;
 }
 
 // kilnd --tenants FILE: the CLI sends --token / $KILN_TOKEN as a bearer token; without one

@@ -130,6 +130,33 @@ TEST_F(LogStoreTest, QueryBySinceAndRequestId) {
   EXPECT_TRUE(store.query("missing", LogQuery{}).empty());
 }
 
+// A stderr line the guest stamped before END, read by kilnd after END and REPORT were appended,
+// is shown before END; other requests' lines and lines of no request keep their places, and
+// equal stamps keep their arrival order.
+TEST_F(LogStoreTest, LinesOfARequestComeInStampOrder) {
+  LogStore store({dir_, 100, 1 << 20, 1024});
+  store.append("f", line(10, "a", "START a"));
+  store.append("f", line(12, "a", "stdout a"));
+  store.append("f", line(15, "", "instance line"));
+  store.append("f", line(14, "b", "START b"));
+  store.append("f", line(20, "a", "END a"));
+  store.append("f", line(20, "a", "REPORT a"));  // same stamp as END: stays after it
+  store.append("f", line(16, "b", "stdout b"));
+  store.append("f", line(18, "a", "late stderr a"));  // stamped before END a
+  auto texts = [](const std::vector<LogEntry>& entries) {
+    std::vector<std::string> t;
+    for (const auto& e : entries) t.push_back(e.text);
+    return t;
+  };
+  EXPECT_EQ(texts(store.query("f", LogQuery{})),
+            (std::vector<std::string>{"START a", "stdout a", "instance line", "START b", "late stderr a", "END a",
+                                      "stdout b", "REPORT a"}));
+  LogQuery one;
+  one.request_id = "a";
+  EXPECT_EQ(texts(store.query("f", one)),
+            (std::vector<std::string>{"START a", "stdout a", "late stderr a", "END a", "REPORT a"}));
+}
+
 TEST_F(LogStoreTest, BoundedMemoryAndFilesAndReload) {
   {
     LogStore store({dir_, 5, 400, 1024});

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "rootfs-builder/builder/builder.h"
+#include "rootfs-builder/registry/error_hints.h"
 #include "tests/unit/rootfs/support/local_registry.h"
 #include "tests/unit/rootfs/support/test_image.h"
 #include "tests/support/test_paths.h"
@@ -138,6 +139,9 @@ TEST_F(RegistryTest, MissingCredentialsAreReported) {
   auto r = build(req);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("requires authentication"), std::string::npos) << r.error().message;
+  // Neutral: kiln takes --username/--password, kiln-rootfs --creds/--authfile; each adds its own.
+  EXPECT_NE(r.error().message.find(kNoCredentialsHint), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find("--"), std::string::npos) << r.error().message;
 }
 
 TEST_F(RegistryTest, AuthFileCredentials) {
@@ -169,6 +173,35 @@ TEST_F(RegistryTest, PlainHttpNeedsTlsVerifyFalse) {
   req.tls_verify = true;
   req.cache_dir = cache_ / "strict";
   EXPECT_FALSE(build(req).ok());
+}
+
+// A plain-HTTP registry reached with TLS: OpenSSL's bare "wrong version number" comes with a
+// hint; the front end names its own flag (kiln-rootfs: --tls-verify=false).
+TEST_F(RegistryTest, PlainHttpWithTlsSaysSo) {
+  BuildRequest req = plain_request("kiln/app:v1");
+  req.tls_verify = true;
+  req.cache_dir = cache_ / "hint";
+  auto r = build(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("wrong version number (" + std::string(kPlainHttpHint) + ")"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(r.error().message.find("--"), std::string::npos) << r.error().message;  // no front end's flag
+}
+
+TEST_F(RegistryTest, CliNamesItsFlagsInHints) {
+  std::string bin = kiln::testing::build_path("rootfs-builder/kiln-rootfs");
+  if (!fs::exists(bin)) GTEST_SKIP() << "kiln-rootfs binary not built at " << bin;
+  std::string out;
+  int rc = run({bin, "inspect", plain_->host() + "/kiln/app:v1", "--cache-dir", cache_ / "c"}, &out);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("the registry may speak plain HTTP: use --tls-verify=false"), std::string::npos) << out;
+  std::string empty_auth = cache_ / "empty-auth.json";
+  write_file(empty_auth, R"({"auths":{}})");
+  rc = run({bin, "inspect", secure_->host() + "/kiln/app:v1", "--cache-dir", cache_ / "c", "--ca-file",
+            secure_->ca_file(), "--authfile", empty_auth},
+           &out);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(out.find("no credentials were given (use --creds USER:PASS or --authfile FILE)"), std::string::npos) << out;
 }
 
 TEST_F(RegistryTest, DockerSchema2Image) {

@@ -76,6 +76,26 @@ TEST(CliOptions, Errors) {
   EXPECT_FALSE(parse({"--http-api-max-payload-size", "99999999999999999999999"}).ok());
 }
 
+TEST(CliOptions, SeccompFlags) {
+  auto o = parse({"--no-seccomp", "--api-sock", "/tmp/a", "--seccomp-audit", "--debug-seccomp-violation-after-ms=250",
+                  "--no-seccomp"});  // kilnd's --vmm-arg may repeat them
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(o->no_seccomp);
+  EXPECT_TRUE(o->seccomp_audit);
+  EXPECT_EQ(o->debug_seccomp_violation_after_ms.value(), 250u);
+  EXPECT_FALSE(parse({})->debug_seccomp_violation_after_ms.has_value());
+  auto bad = parse({"--debug-seccomp-violation-after-ms", "soon"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("milliseconds"), std::string::npos);
+  EXPECT_NE(cli_usage().find("--no-seccomp"), std::string::npos);
+}
+
+TEST(CliOptions, NoAbbreviations) {
+  auto r = parse({"--api", "/tmp/a.sock"});  // getopt_long alone would take it for --api-sock
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("--api"), std::string::npos);
+}
+
 TEST(CliOptions, ArgvOverload) {
   const char* argv[] = {"kiln-vmm", "--config-file", "/vm.json", "--no-api"};
   auto o = parse_cli_options(4, argv);

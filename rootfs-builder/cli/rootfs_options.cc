@@ -1,0 +1,101 @@
+// kiln-rootfs's flags (see rootfs_options.h) on the shared option parser.
+#include "rootfs-builder/cli/rootfs_options.h"
+
+#include <cstdlib>
+
+#include "common/cli/option_parser.h"
+
+namespace kiln::rootfs {
+namespace {
+
+using cli::Value;
+
+constexpr cli::Flag kFlags[] = {
+    {"help", 'h'},
+    {"output", 'o', Value::kRequired},
+    {"cache-dir", 0, Value::kRequired},
+    {"tls-verify", 0, Value::kOptional},
+    {"creds", 0, Value::kRequired},
+    {"authfile", 0, Value::kRequired},
+    {"ca-file", 0, Value::kRequired},
+    {"platform", 0, Value::kRequired},
+};
+
+Status apply(BuildRequest& req, const cli::Arg& a) {
+  if (a.is("output")) {
+    req.output_path = a.value;
+  } else if (a.is("cache-dir")) {
+    req.cache_dir = a.value;
+  } else if (a.is("tls-verify")) {
+    if (a.has_value && a.value != "true" && a.value != "false") {
+      return make_error("--tls-verify: want true or false, got '" + a.value + "'");
+    }
+    req.tls_verify = !a.has_value || a.value == "true";
+  } else if (a.is("creds")) {
+    req.credentials = a.value;
+  } else if (a.is("authfile")) {
+    req.auth_file = a.value;
+  } else if (a.is("ca-file")) {
+    req.ca_file = a.value;
+  } else if (a.is("platform")) {
+    const std::size_t slash = a.value.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == a.value.size()) {
+      return make_error("--platform wants OS/ARCH, e.g. linux/amd64");
+    }
+    req.os = a.value.substr(0, slash);
+    req.architecture = a.value.substr(slash + 1);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, const std::string& cache_dir) {
+  KILN_ASSIGN_OR_RETURN(cli::ParsedArgs parsed, cli::parse(kFlags, args));
+  RootfsCommand c;
+  c.request.cache_dir = cache_dir;
+  std::vector<std::string> positionals;
+  for (const cli::Arg& a : parsed.args) {
+    if (a.is("help")) return RootfsCommand{};
+    if (a.flag == nullptr) {
+      positionals.push_back(a.value);
+    } else {
+      KILN_TRY(apply(c.request, a));
+    }
+  }
+  positionals.insert(positionals.end(), parsed.rest.begin(), parsed.rest.end());
+  if (positionals.empty()) return make_error("missing command (build or inspect)");
+  if (positionals[0] == "build") {
+    c.action = RootfsAction::kBuild;
+  } else if (positionals[0] == "inspect") {
+    c.action = RootfsAction::kInspect;
+  } else {
+    return make_error("unknown command " + positionals[0] + " (build or inspect)");
+  }
+  if (positionals.size() < 2) return make_error(positionals[0] + " needs an image REF");
+  if (positionals.size() > 2) return make_error("unexpected argument " + positionals[2]);
+  c.request.reference = positionals[1];
+  if (c.action == RootfsAction::kBuild && c.request.output_path.empty()) return make_error("build needs -o OUT");
+  return c;
+}
+
+std::string default_cache_dir() {
+  if (const char* c = std::getenv("KILN_CACHE_DIR")) return std::string(c) + "/rootfs";
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return std::string(x) + "/kiln/rootfs";
+  if (const char* h = std::getenv("HOME")) return std::string(h) + "/.cache/kiln/rootfs";
+  return "/var/cache/kiln/rootfs";
+}
+
+std::string rootfs_usage() {
+  return "usage: kiln-rootfs build REF -o OUT [options]\n"
+         "       kiln-rootfs inspect REF [options]\n"
+         "REF: [docker://]host[:port]/name[:tag|@sha256:...] | oci:DIR[:TAG] |\n"
+         "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
+         "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
+         "         --tls-verify=false  allow plain HTTP and unverified certificates\n"
+         "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n"
+         "         --platform OS/ARCH  (default linux/amd64)\n"
+         "         -h, --help        print this text\n";
+}
+
+}  // namespace kiln::rootfs

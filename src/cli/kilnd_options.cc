@@ -1,0 +1,138 @@
+// kilnd's flags (see kilnd_options.h) on the shared option parser.
+#include "src/cli/kilnd_options.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/cli/option_parser.h"
+
+namespace kiln::kilnd::cli {
+namespace {
+
+using kiln::cli::Value;
+
+constexpr kiln::cli::Flag kFlags[] = {
+    {"help", 'h'},
+    {"listen", 0, Value::kRequired},
+    {"unix", 0, Value::kRequired},
+    {"state-dir", 0, Value::kRequired},
+    {"vmm", 0, Value::kRequired},
+    {"kernel", 0, Value::kRequired},
+    {"initrd", 0, Value::kRequired},
+    {"boot-args", 0, Value::kRequired},
+    {"boot-timeout-ms", 0, Value::kRequired},
+    {"drain-timeout-ms", 0, Value::kRequired},
+    {"vmm-arg", 0, Value::kRequired},
+    {"jail", 0, Value::kRequired},
+    {"snapshots", 0, Value::kRequired},
+    {"park-vmms", 0, Value::kRequired},
+    {"log-memory-mib", 0, Value::kRequired},
+    {"tenants", 0, Value::kRequired},
+};
+
+// Timeouts in ms: at most 12 digits, as kilnd has always taken them.
+constexpr std::uint64_t kMaxMs = 999'999'999'999;
+constexpr std::uint64_t kMaxLogMemoryMib = 65536;
+
+Status set_listen(KilndOptions& o, const std::string& v) {
+  if (v == "none") {
+    o.tcp = false;
+    return ok_status();
+  }
+  const auto colon = v.rfind(':');
+  auto port = colon == std::string::npos ? Result<std::uint64_t>(make_error(""))
+                                         : kiln::cli::parse_number("--listen", v.substr(colon + 1), 65535);
+  if (!port.ok()) return make_error("--listen must be HOST:PORT (got " + v + ")");
+  o.tcp = true;
+  o.tcp_host = v.substr(0, colon);
+  if (!o.tcp_host.empty() && o.tcp_host.front() == '[') o.tcp_host = o.tcp_host.substr(1, o.tcp_host.size() - 2);
+  o.tcp_port = static_cast<std::uint16_t>(*port);
+  return ok_status();
+}
+
+Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
+  const std::string flag = "--" + std::string(a.flag->name);
+  const std::string& v = a.value;
+  if (a.is("listen")) return set_listen(o, v);
+  if (a.is("unix")) o.unix_path = v;
+  else if (a.is("state-dir")) o.state_dir = v;
+  else if (a.is("vmm")) o.vmm_path = v;
+  else if (a.is("kernel")) o.kernel_path = v;
+  else if (a.is("initrd")) o.initrd_path = v;
+  else if (a.is("boot-args")) o.boot_args = v;
+  else if (a.is("vmm-arg")) o.vmm_args.push_back(v);
+  else if (a.is("tenants")) o.tenants_file = v;
+  else if (a.is("jail")) { KILN_ASSIGN_OR_RETURN(o.jail, kiln::cli::parse_on_off(flag, v)); }
+  else if (a.is("snapshots")) { KILN_ASSIGN_OR_RETURN(o.snapshots, kiln::cli::parse_on_off(flag, v)); }
+  else if (a.is("park-vmms")) { KILN_ASSIGN_OR_RETURN(o.park_vmms, kiln::cli::parse_on_off(flag, v)); }
+  else if (a.is("boot-timeout-ms")) {
+    KILN_ASSIGN_OR_RETURN(auto ms, kiln::cli::parse_number(flag, v, kMaxMs));
+    if (ms == 0) return make_error(flag + ": must be at least 1");
+    o.boot_timeout = std::chrono::milliseconds(ms);
+  } else if (a.is("drain-timeout-ms")) {
+    KILN_ASSIGN_OR_RETURN(auto ms, kiln::cli::parse_number(flag, v, kMaxMs));
+    o.drain_timeout = std::chrono::milliseconds(ms);
+  } else if (a.is("log-memory-mib")) {
+    KILN_ASSIGN_OR_RETURN(auto mib, kiln::cli::parse_number(flag, v, kMaxLogMemoryMib));
+    if (mib == 0) return make_error(flag + ": must be at least 1");
+    o.log_memory_bytes = static_cast<std::size_t>(mib) << 20;
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, const KilndDefaults& defaults) {
+  KILN_ASSIGN_OR_RETURN(kiln::cli::ParsedArgs parsed, kiln::cli::parse(kFlags, args));
+  KilndOptions o;
+  o.state_dir = defaults.state_dir;
+  o.jail = defaults.jail;
+  for (const kiln::cli::Arg& a : parsed.args) {
+    if (a.is("help")) {
+      KilndOptions help;
+      help.help = true;
+      return help;
+    }
+    if (a.flag == nullptr) return make_error("unexpected argument " + a.value);
+    KILN_TRY(apply(o, a));
+  }
+  if (!parsed.rest.empty()) return make_error("unexpected argument " + parsed.rest[0]);
+  return o;
+}
+
+KilndDefaults kilnd_defaults() {
+  const char* env_state = std::getenv("KILN_STATE_DIR");
+  return KilndDefaults{env_state && *env_state ? env_state : "/var/lib/kiln", ::geteuid() == 0};
+}
+
+std::string kilnd_usage() {
+  return "usage: kilnd [options]\n"
+         "  --listen HOST:PORT    TCP address (default 127.0.0.1:8900; loopback unless you say otherwise;\n"
+         "                        PORT 0 picks a free port; 'none' disables TCP)\n"
+         "  --unix PATH           Unix socket (default <state-dir>/kilnd.sock; 'none' disables it)\n"
+         "  --state-dir DIR       state: functions, images, logs, VM run dirs (default $KILN_STATE_DIR\n"
+         "                        or /var/lib/kiln)\n"
+         "  --vmm PATH            kiln-vmm binary (default: next to kilnd, else $PATH)\n"
+         "  --kernel PATH         guest kernel for every microVM\n"
+         "  --initrd PATH         initramfs with kiln-init\n"
+         "  --boot-args ARGS      guest kernel command line\n"
+         "  --boot-timeout-ms N   boot to ready (default 60000)\n"
+         "  --drain-timeout-ms N  on SIGTERM, how long in-flight requests may finish (default 30000)\n"
+         "  --vmm-arg ARG         extra argument for every kiln-vmm (repeatable; debugging, e.g.\n"
+         "                        --vmm-arg=--no-seccomp)\n"
+         "  --jail on|off         run every kiln-vmm in its own jail (namespaces, pivot_root, cgroups,\n"
+         "                        own uid/gid, no capabilities; default on when kilnd runs as root)\n"
+         "  --snapshots on|off    warm starts: snapshot each VM shape's first instance once ready and\n"
+         "                        restore later instances from it (default on; <state-dir>/snapshots)\n"
+         "  --park-vmms on|off    with snapshots: keep one kiln-vmm per function started ahead, its\n"
+         "                        snapshot bound, for the next instance (restore = one API call;\n"
+         "                        default on)\n"
+         "  --log-memory-mib N    memory for recent log lines, all functions together (default 8;\n"
+         "                        older lines stay in <state-dir>/logs files)\n"
+         "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
+         "                        every caller is the admin\n"
+         "  -h, --help            print this text\n";
+}
+
+}  // namespace kiln::kilnd::cli

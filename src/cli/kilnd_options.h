@@ -1,0 +1,47 @@
+// kilnd's command line, parsed into plain values with errors as values (every one a usage
+// error: exit 2); kilnd_main.cc turns them into the daemon's and the backend's options.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace kiln::kilnd::cli {
+
+struct KilndOptions {
+  bool help = false;
+  // --listen HOST:PORT, split; tcp false for "none".
+  bool tcp = true;
+  std::string tcp_host = "127.0.0.1";
+  std::uint16_t tcp_port = 8900;
+  std::string unix_path;  // empty: <state-dir>/kilnd.sock; "none": no Unix socket
+  std::string state_dir;  // as given (kilnd makes it absolute)
+  std::string vmm_path;  // empty: next to kilnd, else $PATH
+  std::string kernel_path, initrd_path, boot_args;
+  std::vector<std::string> vmm_args;
+  bool jail = false;
+  bool snapshots = true;
+  // Unset: the daemon's and the backend's own defaults.
+  std::optional<bool> park_vmms;
+  std::optional<std::chrono::milliseconds> boot_timeout, drain_timeout;
+  std::optional<std::size_t> log_memory_bytes;
+  std::string tenants_file;  // empty: no tenants
+};
+
+struct KilndDefaults {
+  std::string state_dir;  // $KILN_STATE_DIR or /var/lib/kiln
+  bool jail = false;  // on when kilnd runs as root
+};
+
+// `args` without argv[0].
+Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, const KilndDefaults& defaults);
+// $KILN_STATE_DIR (else /var/lib/kiln) and the jail on for root.
+KilndDefaults kilnd_defaults();
+std::string kilnd_usage();
+
+}  // namespace kiln::kilnd::cli

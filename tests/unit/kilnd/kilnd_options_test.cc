@@ -1,0 +1,90 @@
+// kilnd's command line: every flag, defaults, --help, unknown flags, missing values and bad
+// numbers or switches.
+#include "src/cli/kilnd_options.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::kilnd::cli {
+namespace {
+
+const KilndDefaults kDefaults{"/var/lib/kiln", true};
+
+std::string error_of(const std::vector<std::string>& args) {
+  auto r = parse_kilnd_args(args, kDefaults);
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? std::string() : r.error().message;
+}
+
+TEST(KilndOptions, Defaults) {
+  auto o = parse_kilnd_args({}, kDefaults);
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->help);
+  EXPECT_TRUE(o->tcp);
+  EXPECT_EQ(o->tcp_host, "127.0.0.1");
+  EXPECT_EQ(o->tcp_port, 8900);
+  EXPECT_EQ(o->state_dir, "/var/lib/kiln");
+  EXPECT_TRUE(o->jail);
+  EXPECT_TRUE(o->snapshots);
+  EXPECT_FALSE(o->park_vmms.has_value());
+  EXPECT_FALSE(o->boot_timeout.has_value());
+  EXPECT_FALSE(o->drain_timeout.has_value());
+  EXPECT_FALSE(o->log_memory_bytes.has_value());
+  EXPECT_TRUE(o->tenants_file.empty());
+}
+
+TEST(KilndOptions, EveryFlag) {
+  auto o = parse_kilnd_args({"--listen", "[::1]:0", "--unix=none", "--state-dir", "s", "--vmm", "/v", "--kernel", "/k",
+                             "--initrd", "/i", "--boot-args", "console=ttyS0 quiet", "--boot-timeout-ms", "5000",
+                             "--drain-timeout-ms", "0", "--vmm-arg", "--no-seccomp", "--vmm-arg=--seccomp-audit",
+                             "--jail", "off", "--snapshots", "off", "--park-vmms", "on", "--log-memory-mib", "16",
+                             "--tenants", "/t.json"},
+                            kDefaults);
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->tcp_host, "::1");
+  EXPECT_EQ(o->tcp_port, 0);
+  EXPECT_EQ(o->unix_path, "none");
+  EXPECT_EQ(o->state_dir, "s");
+  EXPECT_EQ(o->vmm_path, "/v");
+  EXPECT_EQ(o->kernel_path, "/k");
+  EXPECT_EQ(o->initrd_path, "/i");
+  EXPECT_EQ(o->boot_args, "console=ttyS0 quiet");
+  EXPECT_EQ(o->boot_timeout->count(), 5000);
+  EXPECT_EQ(o->drain_timeout->count(), 0);
+  EXPECT_EQ(o->vmm_args, (std::vector<std::string>{"--no-seccomp", "--seccomp-audit"}));
+  EXPECT_FALSE(o->jail);
+  EXPECT_FALSE(o->snapshots);
+  EXPECT_TRUE(o->park_vmms.value());
+  EXPECT_EQ(o->log_memory_bytes.value(), std::size_t{16} << 20);
+  EXPECT_EQ(o->tenants_file, "/t.json");
+  auto none = parse_kilnd_args({"--listen", "none"}, kDefaults);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->tcp);
+}
+
+TEST(KilndOptions, Help) {
+  EXPECT_TRUE(parse_kilnd_args({"--help"}, kDefaults)->help);
+  EXPECT_TRUE(parse_kilnd_args({"--listen", "none", "-h"}, kDefaults)->help);
+  EXPECT_EQ(kilnd_usage().rfind("usage: kilnd [options]", 0), 0u);
+}
+
+TEST(KilndOptions, UsageErrors) {
+  EXPECT_EQ(error_of({"--frobnicate"}), "unknown flag --frobnicate");
+  EXPECT_EQ(error_of({"--state"}), "unknown flag --state");  // no abbreviations
+  EXPECT_EQ(error_of({"serve"}), "unexpected argument serve");
+  EXPECT_EQ(error_of({"--kernel"}), "--kernel: missing value");
+  EXPECT_EQ(error_of({"--listen", "8900"}), "--listen must be HOST:PORT (got 8900)");
+  EXPECT_EQ(error_of({"--listen", "h:65536"}), "--listen must be HOST:PORT (got h:65536)");
+  EXPECT_EQ(error_of({"--listen", "h:http"}), "--listen must be HOST:PORT (got h:http)");
+  EXPECT_EQ(error_of({"--boot-timeout-ms", "0"}), "--boot-timeout-ms: must be at least 1");
+  EXPECT_EQ(error_of({"--boot-timeout-ms", "1s"}), "--boot-timeout-ms: want a number, got '1s'");
+  EXPECT_EQ(error_of({"--drain-timeout-ms", "-1"}), "--drain-timeout-ms: want a number, got '-1'");
+  EXPECT_FALSE(parse_kilnd_args({"--drain-timeout-ms", "1000000000000"}, kDefaults).ok());  // 13 digits
+  EXPECT_EQ(error_of({"--log-memory-mib", "0"}), "--log-memory-mib: must be at least 1");
+  EXPECT_EQ(error_of({"--log-memory-mib", "65537"}), "--log-memory-mib: at most 65536, got 65537");
+  EXPECT_EQ(error_of({"--jail", "yes"}), "--jail: want on or off, got 'yes'");
+  EXPECT_EQ(error_of({"--snapshots", "true"}), "--snapshots: want on or off, got 'true'");
+  EXPECT_EQ(error_of({"--park-vmms"}), "--park-vmms: missing value");
+}
+
+}  // namespace
+}  // namespace kiln::kilnd::cli

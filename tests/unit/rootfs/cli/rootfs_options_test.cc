@@ -1,0 +1,77 @@
+// kiln-rootfs's command line: both commands, every flag, --help, and usage errors; and the
+// flags it names in the registry hints.
+#include "rootfs-builder/cli/rootfs_options.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::rootfs {
+namespace {
+
+Result<RootfsCommand> parse(const std::vector<std::string>& args) { return parse_rootfs_args(args, "/cache"); }
+
+std::string error_of(const std::vector<std::string>& args) {
+  auto r = parse(args);
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? std::string() : r.error().message;
+}
+
+TEST(RootfsOptions, BuildWithEveryFlag) {
+  auto c = parse({"build", "docker://r:5000/a:v1", "-o", "/out.ext4", "--cache-dir", "/c", "--tls-verify=false",
+                  "--creds", "u:p", "--authfile", "/auth.json", "--ca-file", "/ca.pem", "--platform", "linux/arm64"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->action, RootfsAction::kBuild);
+  const BuildRequest& r = c->request;
+  EXPECT_EQ(r.reference, "docker://r:5000/a:v1");
+  EXPECT_EQ(r.output_path, "/out.ext4");
+  EXPECT_EQ(r.cache_dir, "/c");
+  EXPECT_FALSE(r.tls_verify);
+  EXPECT_EQ(r.credentials, "u:p");
+  EXPECT_EQ(r.auth_file, "/auth.json");
+  EXPECT_EQ(r.ca_file, "/ca.pem");
+  EXPECT_EQ(r.os, "linux");
+  EXPECT_EQ(r.architecture, "arm64");
+}
+
+TEST(RootfsOptions, InspectWithDefaults) {
+  auto c = parse({"inspect", "oci:/layout"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->action, RootfsAction::kInspect);
+  EXPECT_EQ(c->request.cache_dir, "/cache");
+  EXPECT_TRUE(c->request.tls_verify);
+  EXPECT_TRUE(parse({"inspect", "oci:/l", "--tls-verify=false", "--tls-verify"})->request.tls_verify);
+  EXPECT_TRUE(parse({"inspect", "oci:/l", "--tls-verify=true"})->request.tls_verify);
+  EXPECT_EQ(parse({"build", "oci:/l", "--output=/o"})->request.output_path, "/o");
+}
+
+TEST(RootfsOptions, HelpEverywhere) {
+  EXPECT_EQ(parse({"--help"})->action, RootfsAction::kHelp);
+  EXPECT_EQ(parse({"-h"})->action, RootfsAction::kHelp);
+  EXPECT_EQ(parse({"build", "--help"})->action, RootfsAction::kHelp);
+  EXPECT_EQ(parse({"inspect", "x", "--help"})->action, RootfsAction::kHelp);
+  EXPECT_NE(rootfs_usage().find("usage: kiln-rootfs build REF -o OUT"), std::string::npos);
+}
+
+TEST(RootfsOptions, UsageErrors) {
+  EXPECT_EQ(error_of({}), "missing command (build or inspect)");
+  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build or inspect)");
+  EXPECT_EQ(error_of({"build"}), "build needs an image REF");
+  EXPECT_EQ(error_of({"build", "x"}), "build needs -o OUT");
+  EXPECT_EQ(error_of({"build", "x", "-o"}), "-o: missing value");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--frobnicate"}), "unknown flag --frobnicate");
+  EXPECT_EQ(error_of({"inspect", "x", "y"}), "unexpected argument y");
+  EXPECT_EQ(error_of({"inspect", "x", "--tls-verify=no"}), "--tls-verify: want true or false, got 'no'");
+  EXPECT_NE(error_of({"inspect", "x", "--platform", "linux"}).find("OS/ARCH"), std::string::npos);
+  EXPECT_NE(error_of({"inspect", "x", "--platform", "/amd64"}).find("OS/ARCH"), std::string::npos);
+}
+
+TEST(RootfsOptions, RegistryHintsNameKilnRootfsFlags) {
+  std::string creds = add_flag_hints("registry r:5000 " + std::string(kNoCredentialsHint), kRootfsFlagHints);
+  EXPECT_EQ(creds, "registry r:5000 requires authentication and no credentials were given "
+                   "(use --creds USER:PASS or --authfile FILE)");
+  std::string plain = add_flag_hints("... wrong version number (" + std::string(kPlainHttpHint) + ")", kRootfsFlagHints);
+  EXPECT_EQ(plain, "... wrong version number (the registry may speak plain HTTP: use --tls-verify=false)");
+  EXPECT_EQ(add_flag_hints("manifest unknown", kRootfsFlagHints), "manifest unknown");
+}
+
+}  // namespace
+}  // namespace kiln::rootfs
