@@ -19,6 +19,7 @@
 
 #include "src/jail/jail.h"
 #include "src/pool/hybrid_vsock.h"
+#include "src/pool/jailed_vmm.h"
 #include "src/pool/vmm_backend.h"
 #include "tests/support/test_paths.h"
 
@@ -614,7 +615,8 @@ TEST_F(BackendTest, ParkedVmmIsAdoptedByItsInstance) {
   Events first;
   std::unique_ptr<VmInstance> vm1;
   ASSERT_TRUE(start_ready(backend, "fn-p-1", first, &vm1));
-  VmmBackend* warm = &backend;
+  WarmStarts* warm = backend.warm_starts();
+  ASSERT_NE(warm, nullptr);
   warm->prepare(7, snap_spec("fn-p-2"));
   ASSERT_TRUE(run_until([&] { return backend.snapshot_stats().parked_ready == 1; }));
   EXPECT_TRUE(fs::exists(opts_.run_dir + "/fn-p-2/parked"));
