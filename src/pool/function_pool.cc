@@ -33,7 +33,7 @@ FunctionPool::FunctionPool(std::string function, PoolSettings settings, VmBacken
 }
 
 FunctionPool::~FunctionPool() {
-  // No backend_.forget() here: the backend may be gone already at exit; shutdown() forgets.
+  // No WarmStarts::forget() here: the backend may be gone already at exit; shutdown() forgets.
   // VmInstance destructors release their resources; none of their callbacks can reach us
   // afterwards (the token dies first).
   alive_token_.reset();
@@ -50,7 +50,7 @@ std::string FunctionPool::new_instance_id() {
 
 void FunctionPool::prepare_next() {
   next_id_ = new_instance_id();
-  backend_.prepare(owner_, spec_(next_id_));
+  if (WarmStarts* warm = backend_.warm_starts()) warm->prepare(owner_, spec_(next_id_));
 }
 
 std::size_t FunctionPool::alive() const { return instances_.size(); }
@@ -356,7 +356,7 @@ void FunctionPool::update(PoolSettings settings, SpecFactory spec, std::uint64_t
 void FunctionPool::shutdown(std::function<void()> done) {
   shutting_down_ = true;
   next_id_.clear();
-  backend_.forget(owner_);
+  if (WarmStarts* warm = backend_.warm_starts()) warm->forget(owner_);
   shutdown_done_ = std::move(done);
   fail_waiters(waiters_.size(), AcquireError::kShuttingDown, "kilnd is shutting down");
   std::vector<std::string> ids;

@@ -137,7 +137,7 @@ class FunctionPool {
   void maybe_finish_shutdown();
   void keep_minimum();
   std::string new_instance_id();
-  // Picks the id of the next instance now and tells the backend (VmBackend::prepare).
+  // Picks the id of the next instance now and tells the backend's warm starts, if any.
   void prepare_next();
 
   std::string function_;
@@ -153,7 +153,7 @@ class FunctionPool {
   std::uint64_t next_waiter_ = 1;
   std::uint64_t next_instance_ = 1;
   std::string next_id_;  // the next instance's id, announced to the backend ("" after shutdown)
-  const std::uint64_t owner_;  // this pool, to the backend's prepare()/forget()
+  const std::uint64_t owner_;  // this pool, to WarmStarts::prepare()/forget()
   std::uint32_t consecutive_failures_ = 0;
   Clock::time_point restart_not_before_{};
   bool shutting_down_ = false;

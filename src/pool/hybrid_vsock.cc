@@ -1,26 +1,15 @@
-// Hybrid-vsock client (CONNECT handshake) and the one-frame control exchange with kiln-init.
+// Hybrid-vsock client (the CONNECT handshake through common/protocol/hybrid_vsock's codec) and
+// the one-frame control exchange with kiln-init.
 #include "src/pool/hybrid_vsock.h"
 
-#include <cstring>
 #include <memory>
+
+#include "common/protocol/hybrid_vsock.h"
 
 namespace kiln::kilnd::pool {
 namespace {
 
 using asio::use_awaitable;
-constexpr std::size_t kMaxAckLine = 64;
-
-}  // namespace
-
-bool parse_connect_ack(std::string_view line) {
-  if (line.size() < 4 || line.substr(0, 3) != "OK ") return false;
-  for (char c : line.substr(3)) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
-namespace {
 
 // Cancels (and, with `close`, closes) a socket's pending operations when `deadline` passes;
 // the timer is cancelled when the guard goes out of scope.
@@ -54,41 +43,38 @@ asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std:
   auto ex = co_await asio::this_coro::executor;
   local::socket sock(ex);
   SocketDeadline guard(sock, deadline, true);
+  const std::string where = "vsock port " + std::to_string(port);
   beast::error_code ec;
   co_await sock.async_connect(local::endpoint(uds_path), asio::redirect_error(use_awaitable, ec));
   if (ec) {
     co_return make_error("connect " + uds_path + ": " + (guard.timed_out() ? std::string("timed out") : ec.message()));
   }
-  std::string hello = "CONNECT " + std::to_string(port) + "\n";
+  const std::string hello = protocol::hybrid_connect_request(port);
   co_await asio::async_write(sock, asio::buffer(hello), asio::redirect_error(use_awaitable, ec));
-  // Peek at what arrived and take only up to the newline: anything after it already belongs to
-  // the guest's stream (two system calls for the usual one-segment answer, not one per byte).
-  std::string line;
-  bool complete = false;
-  while (!ec && !complete && line.size() < kMaxAckLine) {
-    char buf[kMaxAckLine];
-    std::size_t n = co_await sock.async_receive(asio::buffer(buf, kMaxAckLine - line.size()),
-                                                local::socket::message_peek, asio::redirect_error(use_awaitable, ec));
+  // Peek at what arrived and take only the reply line: anything after it already belongs to the
+  // guest's stream (two system calls for the usual one-segment answer, not one per byte). The
+  // codec refuses a line that is not "OK <u32>" or runs past kMaxHybridReply, so this ends.
+  std::string taken;  // bytes of the reply read off the socket so far
+  while (!ec) {
+    char buf[protocol::kMaxHybridReply];
+    std::size_t n = co_await sock.async_receive(asio::buffer(buf, sizeof(buf)), local::socket::message_peek,
+                                                asio::redirect_error(use_awaitable, ec));
     if (ec) break;
     if (n == 0) {
       ec = asio::error::eof;
       break;
     }
-    const auto* nl = static_cast<const char*>(std::memchr(buf, '\n', n));
-    const std::size_t take = nl != nullptr ? static_cast<std::size_t>(nl - buf) + 1 : n;
+    auto reply = protocol::parse_hybrid_reply(taken + std::string(buf, n));
+    if (!reply.ok()) co_return make_error(where + ": bad answer (" + reply.error().message + ")");
+    const std::size_t take = reply->complete ? reply->consumed - taken.size() : n;
     std::size_t got = asio::read(sock, asio::buffer(buf, take), ec);  // already there: no wait
     if (ec) break;
-    complete = nl != nullptr && got == take;
-    line.append(buf, complete ? take - 1 : got);
+    taken.append(buf, got);
+    if (reply->complete && got == take) co_return std::move(sock);
   }
-  if (!ec && !complete) co_return make_error("vsock port " + std::to_string(port) + ": answer line too long");
-  if (guard.timed_out()) co_return make_error("vsock port " + std::to_string(port) + ": timed out");
-  if (ec) {
-    co_return make_error("vsock port " + std::to_string(port) + ": " +
-                         (ec == asio::error::eof ? std::string("refused (nothing listens in the guest)") : ec.message()));
-  }
-  if (!parse_connect_ack(line)) co_return make_error("vsock port " + std::to_string(port) + ": bad answer '" + line + "'");
-  co_return std::move(sock);
+  if (guard.timed_out()) co_return make_error(where + ": timed out");
+  co_return make_error(where + ": " +
+                       (ec == asio::error::eof ? std::string("refused (nothing listens in the guest)") : ec.message()));
 }
 
 asio::awaitable<Result<protocol::Frame>> control_request(std::string uds_path, std::string frame,

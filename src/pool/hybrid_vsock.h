@@ -1,5 +1,6 @@
 // Host side of Firecracker's hybrid vsock: a host connection to the guest's port P is a
-// connect to the VMM's Unix socket `uds_path` plus "CONNECT P\n", answered "OK <host port>\n";
+// connect to the VMM's Unix socket `uds_path` plus "CONNECT P\n", answered "OK <host port>\n"
+// (both through the codec in common/protocol/hybrid_vsock.h);
 // a guest connection to host port P arrives at `<uds_path>_P` where the host listens.
 // Plus the kiln-init control exchange on port 10000 (one request frame, one reply frame).
 #pragma once
@@ -22,9 +23,6 @@ inline constexpr std::uint32_t kHostEventsPort = 10001;
 // VMM's socket is missing, the guest has no listener, the answer is malformed, the deadline).
 asio::awaitable<Result<local::socket>> hybrid_connect(std::string uds_path, std::uint32_t port,
                                                       std::chrono::steady_clock::time_point deadline);
-
-// Parses "OK <n>" (without the newline). Exposed for tests.
-bool parse_connect_ack(std::string_view line);
 
 // Sends one control frame to kiln-init (port 10000) and reads its one reply frame.
 asio::awaitable<Result<protocol::Frame>> control_request(std::string uds_path, std::string frame,

@@ -40,7 +40,7 @@ struct InstanceCallbacks {
 
 struct SnapshotStats {
   std::uint64_t created = 0, create_failures = 0, restores = 0, load_failures = 0;
-  std::uint64_t parked_starting = 0, parked_ready = 0;  // VMMs started ahead (VmBackend::prepare)
+  std::uint64_t parked_starting = 0, parked_ready = 0;  // VMMs started ahead (WarmStarts::prepare)
 };
 
 using ConnectHandler = std::function<void(Result<local::socket>)>;
@@ -59,23 +59,34 @@ class VmInstance {
   virtual std::uint64_t max_memory_mib() const { return 0; }
 };
 
+// Warm starts, a backend's optional extra: it may get ready for a pool's next instance ahead of
+// time (kiln's VmmBackend parks a kiln-vmm with that instance's snapshot bound, so a restore is
+// one API call). The pool finds it through VmBackend::warm_starts().
+class WarmStarts {
+ public:
+  virtual ~WarmStarts() = default;
+  // A hint from pool `owner` (one per function): the next instance it starts will have `next`
+  // (its id included). Replaces the owner's earlier hint.
+  virtual void prepare(std::uint64_t owner, const InstanceSpec& next) = 0;
+  // Pool `owner` starts no more instances: release whatever prepare() holds for it.
+  virtual void forget(std::uint64_t owner) = 0;
+  // Warm-start snapshot counters.
+  virtual SnapshotStats snapshot_stats() const = 0;
+};
+
 class VmBackend {
  public:
   virtual ~VmBackend() = default;
   // Starts booting; progress arrives through the callbacks (never synchronously).
   virtual std::unique_ptr<VmInstance> start(const InstanceSpec& spec, InstanceCallbacks callbacks) = 0;
-  // A hint from pool `owner` (one per function): the next instance it starts will have `next`
-  // (its id included). A backend may get ready for it ahead of time; kiln's VmmBackend parks a
-  // kiln-vmm with that instance's snapshot bound, so a restore is one API call. Replaces the
-  // owner's earlier hint. Default: nothing.
-  virtual void prepare(std::uint64_t owner, const InstanceSpec& next) {
-    (void)owner;
-    (void)next;
+  // The backend's warm starts, if it has them (null: every start is a plain one).
+  virtual WarmStarts* warm_starts() { return nullptr; }
+  virtual const WarmStarts* warm_starts() const { return nullptr; }
+  // Warm-start snapshot counters (backends without warm starts: all zero).
+  SnapshotStats snapshot_stats() const {
+    const WarmStarts* w = warm_starts();
+    return w ? w->snapshot_stats() : SnapshotStats{};
   }
-  // Pool `owner` starts no more instances: release whatever prepare() holds for it.
-  virtual void forget(std::uint64_t owner) { (void)owner; }
-  // Warm-start snapshot counters (backends without snapshots: all zero).
-  virtual SnapshotStats snapshot_stats() const { return {}; }
 };
 
 }  // namespace kiln::kilnd::pool

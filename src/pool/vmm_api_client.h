@@ -1,8 +1,12 @@
-// VmmApiClient: PUT/PATCH/GET against kiln-vmm's Firecracker-compatible API on its Unix socket.
-// A non-2xx answer becomes an error carrying the VMM's {"fault_message": ...}.
+// VmmApiClient: PUT/PATCH/GET against kiln-vmm's Firecracker-compatible API on its Unix socket,
+// and VmmApi: the calls kilnd makes (wait for the API, configure and start, pause, resume,
+// snapshot create/load) with their request bodies. A non-2xx answer becomes an error carrying
+// the VMM's {"fault_message": ...}.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
@@ -30,5 +34,47 @@ inline asio::awaitable<Status> vmm_api_put(std::string api_sock, std::string pat
 
 // Extracts fault_message from an error body (or returns the body, shortened).
 std::string fault_message(std::string_view body);
+
+// A cold boot's configuration, with every path as the VMM names it (jail paths in a jail).
+struct BootConfig {
+  std::uint32_t vcpus = 1;
+  std::uint32_t memory_mib = 128;
+  std::string kernel, initrd, boot_args;  // initrd "" = none
+  std::string rootfs;  // attached read-only as drive "rootfs"
+  std::uint32_t guest_cid = 3;
+  std::string vsock;  // the hybrid-vsock Unix socket
+};
+
+// Snapshot files as the VMM names them.
+struct VmmSnapshotFiles {
+  std::string state, mem;
+};
+
+class VmmApi {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // `sock`: the API socket's host path; `give_up`: the instance is gone (a wait or a sequence
+  // of calls stops early, returning ok: the caller checks its own state).
+  VmmApi(std::string sock, std::function<bool()> give_up) : sock_(std::move(sock)), give_up_(std::move(give_up)) {}
+
+  // The API socket appears once kiln-vmm is up: GET / until it answers or `deadline`.
+  asio::awaitable<Status> wait_up(Clock::time_point deadline);
+  // machine-config, boot-source, drives/rootfs, vsock, then InstanceStart (Firecracker's shapes,
+  // see ARCHITECTURE.md "kilnd -> kiln-vmm").
+  asio::awaitable<Status> configure_and_start(const BootConfig& config, Clock::time_point deadline);
+  asio::awaitable<Status> pause(Clock::time_point deadline);
+  asio::awaitable<Status> resume(Clock::time_point deadline);
+  asio::awaitable<Status> create_snapshot(const VmmSnapshotFiles& out, Clock::time_point deadline);
+  // PUT /snapshot/load with its own vsock socket; `resume` false leaves the guest paused. A
+  // non-2xx answer (the VMM refused the files: corrupt, truncated, wrong version) sets *refused.
+  asio::awaitable<Status> load_snapshot(const VmmSnapshotFiles& files, const std::string& vsock, bool resume,
+                                        Clock::time_point deadline, bool* refused);
+  // PATCH /vm Resumed for a snapshot loaded paused (its error names the step).
+  asio::awaitable<Status> resume_loaded(Clock::time_point deadline);
+
+ private:
+  std::string sock_;
+  std::function<bool()> give_up_;
+};
 
 }  // namespace kiln::kilnd::pool

@@ -15,7 +15,8 @@ struct Harness {
   std::vector<std::string> events;
   std::unique_ptr<FunctionPool> pool;
 
-  explicit Harness(PoolSettings s) {
+  explicit Harness(PoolSettings s, bool warm = true) {
+    backend.warm = warm;
     PoolHooks hooks;
     hooks.event = [this](const std::string&, const std::string& t) { events.push_back(t); };
     pool = std::make_unique<FunctionPool>(
@@ -379,7 +380,7 @@ TEST(FunctionPool, ShutdownFailsQueueAndStopsAll) {
   EXPECT_EQ(late.results[0].error, AcquireError::kShuttingDown);
 }
 
-// The pool names its next instance ahead (VmBackend::prepare, where VmmBackend parks a
+// The pool names its next instance ahead (WarmStarts::prepare, where VmmBackend parks a
 // kiln-vmm): that instance starts with exactly that id, a new one is announced after each
 // start and after a new version, and shutdown withdraws the hint.
 TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
@@ -409,6 +410,28 @@ TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
   h.backend.ready(announced);
   h.pool->shutdown([] {});
   EXPECT_EQ(h.backend.prepared[owner], "");
+}
+
+// Warm starts are a backend's optional extra: without them the pool starts and serves
+// instances all the same and nothing is announced; the daemon's counters come through
+// VmBackend::snapshot_stats() either way (zero without).
+TEST(FunctionPool, WorksWithABackendWithoutWarmStarts) {
+  Harness warm(settings(1, 5, 10));
+  warm.backend.stats.restores = 7;
+  EXPECT_EQ(static_cast<const VmBackend&>(warm.backend).snapshot_stats().restores, 7u);
+
+  Harness h(settings(1, 5, 10), false);
+  EXPECT_EQ(h.backend.warm_starts(), nullptr);
+  h.backend.stats.restores = 7;
+  EXPECT_EQ(static_cast<const VmBackend&>(h.backend).snapshot_stats().restores, 0u);
+  Got got;
+  const std::string id = start_leased(h, got);
+  ASSERT_EQ(got.results.size(), 1u);
+  EXPECT_EQ(got.results[0].error, AcquireError::kNone);
+  EXPECT_EQ(got.results[0].lease.instance->id, id);
+  h.pool->release(got.results[0].lease, Outcome::kOk);
+  h.pool->shutdown([] {});
+  EXPECT_TRUE(h.backend.prepared.empty());
 }
 
 }  // namespace

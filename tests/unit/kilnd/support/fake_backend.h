@@ -13,7 +13,7 @@
 
 namespace kiln::kilnd::test {
 
-class FakeBackend : public pool::VmBackend {
+class FakeBackend : public pool::VmBackend, public pool::WarmStarts {
  public:
   // Serves one connection (the guest side of the socketpair).
   using Server = std::function<void(local::socket guest_side)>;
@@ -21,10 +21,16 @@ class FakeBackend : public pool::VmBackend {
   explicit FakeBackend(asio::io_context* io = nullptr) : io_(io) {}
 
   std::unique_ptr<pool::VmInstance> start(const pool::InstanceSpec& spec, pool::InstanceCallbacks cb) override;
+  // Warm starts: offered unless `warm` is false (a backend without them).
+  pool::WarmStarts* warm_starts() override { return warm ? this : nullptr; }
+  const pool::WarmStarts* warm_starts() const override { return warm ? this : nullptr; }
+  bool warm = true;
   // Records the hints: prepared[owner] = the announced next instance's id ("" once forgotten).
   void prepare(std::uint64_t owner, const pool::InstanceSpec& next) override { prepared[owner] = next.instance_id; }
   void forget(std::uint64_t owner) override { prepared[owner] = ""; }
+  pool::SnapshotStats snapshot_stats() const override { return stats; }
   std::map<std::uint64_t, std::string> prepared;
+  pool::SnapshotStats stats;  // what snapshot_stats() reports
 
   // Test controls (by instance id).
   void ready(const std::string& id);

@@ -7,6 +7,10 @@
 // to a kiln-init binary, the real agent runs instead (kiln-init --no-boot on Unix sockets) and
 // this process only plays the VMM's hybrid-vsock muxer: CONNECT 9000/10000 are spliced to the
 // agent's proxy/control sockets and the agent connects to <uds>_10001 itself.
+// Snapshots: PUT /snapshot/create writes a small state file (a marker and the command) and a
+// memory file; PUT /snapshot/load refuses anything else with a fault_message and otherwise plays
+// a restored agent (hello "ready", identity acked on port 10000), right away or, loaded with
+// resume_vm false, once PATCH /vm resumes it.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -40,6 +44,9 @@ int g_events_fd = -1;
 std::uint64_t g_seq = 1;
 LaunchSpec g_spec;
 std::atomic<bool> g_ready{false};
+bool g_restored = false;  // loaded from a snapshot: the agent is launched already
+bool g_resume_pending = false;  // loaded paused: the agent runs from the next PATCH /vm
+constexpr const char* kSnapshotMarker = "fake-kiln-vmm snapshot\n";
 
 bool send_all(int fd, const std::string& s) {
   std::size_t off = 0;
@@ -202,6 +209,12 @@ void serve_control(int fd) {
       g_ready = true;
       emit(e);
     }
+  } else if (f.type == FrameType::kIdentity) {
+    auto id = decode_identity(f.payload);
+    send_all(fd, *encode(Ack{id.ok(), id.ok() ? "identity applied" : id.error().message}));
+    if (!id.ok()) return;
+    g_spec.instance_id = id->instance_id;
+    log_line("fake: identity " + id->instance_id + " entropy " + std::to_string(id->entropy.size()));
   } else if (f.type == FrameType::kStatusRequest) {
     StatusReply s;
     s.state = g_ready ? "ready" : "starting";
@@ -230,7 +243,8 @@ void vsock_thread() {
       g_events_fd = ev;
     }
     HelloEvent h;
-    h.state = "waiting";
+    h.state = g_restored ? "ready" : "waiting";
+    g_ready = g_restored;
     h.version = "fake";
     emit(h);
   }
@@ -348,6 +362,32 @@ int main(int argc, char** argv) {
       respond(c, 204, "");
     } else if (line.rfind("PUT /drives/", 0) == 0 && j.value("path_on_host", "").empty()) {
       respond(c, 400, R"({"fault_message":"path_on_host is required"})");
+    } else if (line.rfind("PUT /snapshot/create ", 0) == 0) {
+      std::ofstream(j.value("snapshot_path", "")) << kSnapshotMarker << (g_spec.argv.empty() ? "" : g_spec.argv[0]) << "\n";
+      std::ofstream(j.value("mem_file_path", "")) << "guest memory\n";
+      respond(c, 204, "");
+    } else if (line.rfind("PUT /snapshot/load ", 0) == 0) {
+      std::ifstream in(j.value("snapshot_path", ""));
+      std::string marker, argv0;
+      std::getline(in, marker);
+      std::getline(in, argv0);
+      if (marker + "\n" != kSnapshotMarker) {
+        respond(c, 400, R"({"fault_message":"not a snapshot"})");
+      } else {
+        g_spec.argv = {argv0};
+        g_restored = true;
+        g_uds = j.contains("vsock_override") ? j["vsock_override"].value("uds_path", "") : "";
+        if (j.value("resume_vm", true)) {
+          std::thread(vsock_thread).detach();
+        } else {
+          g_resume_pending = true;
+        }
+        respond(c, 204, "");
+      }
+    } else if (line.rfind("PATCH /vm ", 0) == 0 && g_resume_pending && body.find("Resumed") != std::string::npos) {
+      g_resume_pending = false;
+      std::thread(vsock_thread).detach();
+      respond(c, 204, "");
     } else if (line.rfind("PUT /actions ", 0) == 0) {
       if (g_uds.empty()) {
         respond(c, 400, R"({"fault_message":"no vsock configured"})");
