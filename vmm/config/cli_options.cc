@@ -3,7 +3,7 @@
 
 #include <charconv>
 
-#include "vmm/config/json_reader.h"
+#include "vmm/config/vm_config.h"
 #include "vmm/logging/logger.h"
 #include "vmm/logging/metrics.h"
 
