@@ -12,9 +12,9 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
+#include "common/io.h"
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/exec_plan.h"
 #include "guest-agent/agent/rng_reseed.h"
@@ -30,12 +30,10 @@ namespace {
 constexpr std::size_t kMaxControlConns = 16;
 constexpr std::size_t kMaxControlOut = 1024 * 1024;
 
+// /etc/passwd or /etc/group of the image; missing or unreadable reads as empty.
 std::string read_small_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str().substr(0, 4 * 1024 * 1024);
+  auto text = io::read_file(path, 4 * 1024 * 1024);
+  return text.ok() ? std::move(*text) : std::string();
 }
 
 std::string seconds_text(std::uint64_t ms) {

@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "common/io.h"
 #include "common/protocol/frame.h"
 #include "common/unique_fd.h"
 #include "guest-agent/agent/event_loop.h"
@@ -21,24 +22,9 @@ namespace kiln::agent {
 
 namespace {
 
-Status mkdir_p(const std::string& path, mode_t mode = 0755) {
-  std::string cur;
-  std::size_t pos = 0;
-  while (pos <= path.size()) {
-    auto next = path.find('/', pos);
-    if (next == std::string::npos) next = path.size();
-    cur = path.substr(0, next);
-    if (!cur.empty() && ::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return errno_error("mkdir " + cur);
-    }
-    pos = next + 1;
-  }
-  return ok_status();
-}
-
 Status do_mount(const char* src, const std::string& target, const char* type, unsigned long flags,
                 const std::string& data = "") {
-  KILN_TRY(mkdir_p(target));
+  KILN_TRY(io::make_dirs(target, 0755));
   if (::mount(src, target.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) != 0) {
     return errno_error(std::string("mount ") + (type ? type : src) + " on " + target);
   }
@@ -50,16 +36,7 @@ Status write_file_if_absent(const std::string& path, const std::string& content)
   if (::lstat(path.c_str(), &st) == 0) return ok_status();
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return errno_error("create " + path);
-  std::size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write " + path);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return ok_status();
+  return io::write_all(fd.get(), content, path);
 }
 
 }  // namespace
@@ -115,12 +92,12 @@ Status mount_overlay_root(const RootOptions& o) {
   }
   KILN_TRY(do_mount("kiln-rw", rw, "tmpfs", MS_NODEV,
                     "size=" + std::to_string(o.overlay_mib) + "m,mode=0755"));
-  KILN_TRY(mkdir_p(rw + "/upper"));
-  KILN_TRY(mkdir_p(rw + "/work"));
+  KILN_TRY(io::make_dirs(rw + "/upper", 0755));
+  KILN_TRY(io::make_dirs(rw + "/work", 0755));
   KILN_TRY(do_mount("overlay", root, "overlay", 0,
                     "lowerdir=" + lower + ",upperdir=" + rw + "/upper,workdir=" + rw + "/work"));
   for (const auto& m : o.move_mounts) {
-    KILN_TRY(mkdir_p(root + m));
+    KILN_TRY(io::make_dirs(root + m, 0755));
     if (::mount(m.c_str(), (root + m).c_str(), nullptr, MS_MOVE, nullptr) != 0) {
       return errno_error("move mount " + m);
     }
@@ -138,7 +115,7 @@ Status mount_overlay_root(const RootOptions& o) {
 }
 
 Status write_etc_files(const std::string& hostname) {
-  KILN_TRY(mkdir_p("/etc"));
+  KILN_TRY(io::make_dirs("/etc", 0755));
   KILN_TRY(write_file_if_absent("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                                               "127.0.1.1\t" + hostname + "\n"));
   // The guest has no network but loopback; a resolver pointing there fails fast.
@@ -154,24 +131,13 @@ Result<std::optional<protocol::LaunchSpec>> read_config_drive(const std::string&
   }
   // Header first, then exactly the announced payload (capped by the frame format).
   std::string bytes(protocol::kHeaderSize, '\0');
-  auto read_full = [&fd](char* p, std::size_t n, std::size_t at) -> Status {
-    std::size_t done = 0;
-    while (done < n) {
-      ssize_t r = ::pread(fd.get(), p + done, n - done, static_cast<off_t>(at + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return errno_error("read config drive");
-      if (r == 0) return make_error("config drive: truncated");
-      done += static_cast<std::size_t>(r);
-    }
-    return ok_status();
-  };
-  KILN_TRY(read_full(bytes.data(), bytes.size(), 0));
+  KILN_TRY(io::pread_all(fd.get(), bytes.data(), bytes.size(), 0, "config drive"));
   auto head = protocol::decode_frame(bytes);
   if (!head.ok()) return head.error().wrap("config drive");
   std::uint32_t len = 0;
   for (int i = 0; i < 4; ++i) len |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[4 + i])) << (8 * i);
   bytes.resize(protocol::kHeaderSize + len);
-  KILN_TRY(read_full(bytes.data() + protocol::kHeaderSize, len, protocol::kHeaderSize));
+  KILN_TRY(io::pread_all(fd.get(), bytes.data() + protocol::kHeaderSize, len, protocol::kHeaderSize, "config drive"));
   KILN_ASSIGN_OR_RETURN(protocol::LaunchSpec spec, protocol::decode_config_drive(bytes));
   return std::optional<protocol::LaunchSpec>(std::move(spec));
 }

@@ -20,6 +20,7 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "rootfs-builder/digest/blob_store.h"
 #include "rootfs-builder/image/ext4_image.h"
@@ -30,17 +31,6 @@
 namespace kiln::rootfs {
 
 namespace {
-
-Status mkdir_p(const std::string& path) {
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    std::string cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir " + cur);
-  }
-  return ok_status();
-}
 
 // A scratch directory removed (safely, without following symlinks) on destruction.
 class ScratchDir {
@@ -88,7 +78,7 @@ void reap_stale(const std::string& dir, const std::string& prefix) {
 
 // The cache-wide lock: shared while building, exclusive for housekeeping.
 Result<UniqueFd> lock_cache(const std::string& cache_dir, int how) {
-  KILN_TRY(mkdir_p(cache_dir));
+  KILN_TRY(io::make_dirs(cache_dir, 0755));
   std::string path = cache_dir + "/.lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) return errno_error("open " + path);
@@ -102,13 +92,7 @@ Status write_file_atomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return errno_error("create " + tmp);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("write " + tmp);
-    off += static_cast<size_t>(n);
-  }
+  KILN_TRY(io::write_all(fd.get(), data, tmp));
   if (::fsync(fd.get()) != 0) return errno_error("fsync " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("rename " + path);
   return ok_status();
@@ -134,7 +118,7 @@ std::optional<BuiltImage> cached_by_reference_digest(const BuildRequest& req) {
   auto d = Digest::parse(ref->digest);
   if (!d.ok()) return std::nullopt;
   if (auto hit = find_cached(req.cache_dir, *d); hit.ok()) return std::move(hit).value();
-  auto alias = read_file_capped(alias_path(req.cache_dir, *d, req), 256);
+  auto alias = io::read_file(alias_path(req.cache_dir, *d, req), 256);
   if (!alias.ok()) return std::nullopt;
   auto m = Digest::parse(*alias);
   if (!m.ok()) return std::nullopt;
@@ -273,8 +257,8 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   KILN_ASSIGN_OR_RETURN(UniqueFd cache_lock, lock_cache(req.cache_dir, LOCK_SH));
   std::string images = req.cache_dir + "/images";
   std::string tmp = req.cache_dir + "/tmp";
-  KILN_TRY(mkdir_p(images));
-  KILN_TRY(mkdir_p(tmp));
+  KILN_TRY(io::make_dirs(images, 0755));
+  KILN_TRY(io::make_dirs(tmp, 0755));
   KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(req.cache_dir + "/blobs"));
   reap_stale(tmp, "build-");
   reap_stale(store.dir() + "/tmp", "");
@@ -384,7 +368,7 @@ Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manif
   if (::stat(out.image_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return make_error("no cached image for " + manifest_digest.str());
   }
-  KILN_ASSIGN_OR_RETURN(std::string saved, read_file_capped(out.config_path, kMaxDocumentSize));
+  KILN_ASSIGN_OR_RETURN(std::string saved, io::read_file(out.config_path, kMaxDocumentSize));
   KILN_ASSIGN_OR_RETURN(out.config, parse_saved_config(saved));
   out.cache_hit = true;
   return out;
@@ -423,7 +407,7 @@ Result<InspectResult> inspect(const BuildRequest& req) {
   std::string cache = req.cache_dir;
   if (cache.empty()) return make_error("no cache directory given");
   KILN_ASSIGN_OR_RETURN(UniqueFd cache_lock, lock_cache(cache, LOCK_SH));
-  KILN_TRY(mkdir_p(cache + "/tmp"));
+  KILN_TRY(io::make_dirs(cache + "/tmp", 0755));
   KILN_ASSIGN_OR_RETURN(BlobStore store, BlobStore::open(cache + "/blobs"));
   KILN_ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::create(cache + "/tmp"));
   KILN_ASSIGN_OR_RETURN(Resolved res, resolve(req, scratch.path()));

@@ -8,37 +8,9 @@
 #include <atomic>
 #include <vector>
 
+#include "common/io.h"
+
 namespace kiln::rootfs {
-
-namespace {
-
-Status mkdir_p(const std::string& path) {
-  std::string cur;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir " + cur);
-  }
-  return ok_status();
-}
-
-Status write_all(int fd, const void* data, size_t len) {
-  const char* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = ::write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write");
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return ok_status();
-}
-
-}  // namespace
 
 BlobWriter::~BlobWriter() { discard(); }
 
@@ -68,15 +40,15 @@ Status BlobWriter::write(const void* data, size_t len) {
   if (expected_size_ && (len > *expected_size_ || written_ > *expected_size_ - len)) {
     return make_error("blob is larger than its descriptor size " + std::to_string(*expected_size_));
   }
-  KILN_TRY(write_all(fd_.get(), data, len));
+  KILN_TRY(io::write_all(fd_.get(), data, len, tmp_path_));
   hash_->update(data, len);
   written_ += len;
   return ok_status();
 }
 
 Result<BlobStore> BlobStore::open(const std::string& dir) {
-  KILN_TRY(mkdir_p(dir + "/sha256"));
-  KILN_TRY(mkdir_p(dir + "/tmp"));
+  KILN_TRY(io::make_dirs(dir + "/sha256", 0755));
+  KILN_TRY(io::make_dirs(dir + "/tmp", 0755));
   return BlobStore(dir);
 }
 
@@ -150,32 +122,14 @@ Result<Digest> BlobStore::import_fd(int fd, std::optional<Digest> expected,
   return commit(std::move(w));
 }
 
-Result<std::string> read_fd_capped(int fd, size_t max_size, const std::string& what) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("read " + what);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_size) {
-      return make_error(what + " is larger than the " + std::to_string(max_size) + "-byte limit");
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 Result<std::string> read_file_capped(const std::string& path, size_t max_size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return errno_error("open " + path);
-  return read_fd_capped(fd.get(), max_size, path);
+  return io::read_fd(fd.get(), max_size, path);
 }
 
 Result<std::string> BlobStore::read(const Digest& d, size_t max_size) const {
-  return read_file_capped(path(d), max_size);
+  return io::read_file(path(d), max_size);
 }
 
 }  // namespace kiln::rootfs

@@ -66,8 +66,8 @@ class BlobStore {
   std::string dir_;
 };
 
-// Reads a whole (small) file with a size cap.
+// Reads a whole (small) file with a size cap, like io::read_file but a pipe is accepted too
+// (an --authfile may be <(...)).
 Result<std::string> read_file_capped(const std::string& path, size_t max_size);
-Result<std::string> read_fd_capped(int fd, size_t max_size, const std::string& what);
 
 }  // namespace kiln::rootfs

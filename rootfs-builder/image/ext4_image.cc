@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "rootfs-builder/digest/digest.h"
 #include "rootfs-builder/image/command.h"
@@ -62,33 +63,6 @@ void put32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
-Status pread_all(int fd, void* buf, size_t len, off_t off) {
-  auto* p = static_cast<uint8_t*>(buf);
-  while (len > 0) {
-    ssize_t n = ::pread(fd, p, len, off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("pread");
-    if (n == 0) return make_error("image truncated");
-    p += n;
-    len -= static_cast<size_t>(n);
-    off += n;
-  }
-  return ok_status();
-}
-
-Status pwrite_all(int fd, const void* buf, size_t len, off_t off) {
-  auto* p = static_cast<const uint8_t*>(buf);
-  while (len > 0) {
-    ssize_t n = ::pwrite(fd, p, len, off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("pwrite");
-    p += n;
-    len -= static_cast<size_t>(n);
-    off += n;
-  }
-  return ok_status();
-}
-
 }  // namespace
 
 Result<TreeUsage> measure_tree(const std::string& dir) {
@@ -134,7 +108,7 @@ Status normalize_ext4_times(const std::string& image_path, uint32_t time) {
   UniqueFd fd(::open(image_path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd) return errno_error("open " + image_path);
   uint8_t sb[1024];
-  KILN_TRY(pread_all(fd.get(), sb, sizeof sb, 1024));
+  KILN_TRY(io::pread_all(fd.get(), sb, sizeof sb, 1024, image_path));
   if (le16(sb + 0x38) != 0xEF53) return make_error("not an ext4 image (bad superblock magic)");
   uint32_t inodes_count = le32(sb + 0x0);
   uint32_t first_data_block = le32(sb + 0x14);
@@ -153,7 +127,7 @@ Status normalize_ext4_times(const std::string& image_path, uint32_t time) {
   bool uninit = (ro_compat & 0x10) != 0;  // GDT_CSUM: bg_itable_unused is meaningful
   uint64_t groups = (static_cast<uint64_t>(inodes_count) + inodes_per_group - 1) / inodes_per_group;
   std::vector<uint8_t> gdt(groups * desc_size);
-  KILN_TRY(pread_all(fd.get(), gdt.data(), gdt.size(), static_cast<off_t>((first_data_block + 1) * bs)));
+  KILN_TRY(io::pread_all(fd.get(), gdt.data(), gdt.size(), (first_data_block + 1) * bs, image_path));
   std::vector<uint8_t> table(static_cast<size_t>(inodes_per_group) * inode_size);
   for (uint64_t g = 0; g < groups; ++g) {
     const uint8_t* d = gdt.data() + g * desc_size;
@@ -169,8 +143,8 @@ Status normalize_ext4_times(const std::string& image_path, uint32_t time) {
                            : inodes_per_group;
     if (used == 0) continue;
     size_t len = static_cast<size_t>(used) * inode_size;
-    off_t off = static_cast<off_t>(itable * bs);
-    KILN_TRY(pread_all(fd.get(), table.data(), len, off));
+    const uint64_t off = itable * bs;
+    KILN_TRY(io::pread_all(fd.get(), table.data(), len, off, image_path));
     for (uint32_t i = 0; i < used; ++i) {
       uint8_t* ino = table.data() + static_cast<size_t>(i) * inode_size;
       if (le16(ino + 0x0) == 0 && le16(ino + 0x1A) == 0) continue;  // free inode
@@ -182,7 +156,7 @@ Status normalize_ext4_times(const std::string& image_path, uint32_t time) {
       if (extra >= 0x08) put32(ino + 0x84, 0);                     // i_ctime_extra
       if (extra >= 0x10) put32(ino + 0x8C, le32(ino + 0x88));      // i_atime_extra := i_mtime_extra
     }
-    KILN_TRY(pwrite_all(fd.get(), table.data(), len, off));
+    KILN_TRY(io::pwrite_all(fd.get(), table.data(), len, off, image_path));
   }
   if (::fsync(fd.get()) != 0) return errno_error("fsync " + image_path);
   return ok_status();

@@ -1,9 +1,14 @@
 // Validation of OCI image-spec documents (manifest.md, image-index.md, config.md,
-// descriptor.md) and Docker image manifest v2 schema 2. Every JSON access is type-checked.
+// descriptor.md) and Docker image manifest v2 schema 2. Every field is read with kiln_json
+// (type-checked, errors name the field path; unknown fields are allowed, as the specs say).
 #include "rootfs-builder/oci/image_documents.h"
 
 #include <algorithm>
+#include <limits>
+
 #include <nlohmann/json.hpp>
+
+#include "common/json/field_reader.h"
 
 namespace kiln::rootfs {
 
@@ -11,73 +16,59 @@ using nlohmann::json;
 
 namespace {
 
+using kiln::json::FieldResult;
+using kiln::json::ObjectReader;
+
+constexpr std::size_t kAnyCount = std::numeric_limits<std::size_t>::max();  // documents are capped
+
 Result<json> parse_json(std::string_view body, const char* what) {
   if (body.size() > kMaxDocumentSize) return make_error(std::string(what) + " is too large");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return make_error(std::string(what) + " is not valid JSON");
-  if (!j.is_object()) return make_error(std::string(what) + " is not a JSON object");
-  return j;
+  auto j = kiln::json::parse(body);
+  if (!j.ok()) return make_error(std::string(what) + " is not valid JSON");
+  if (!j->is_object()) return make_error(std::string(what) + " is not a JSON object");
+  return std::move(j).value();
 }
 
-Result<std::string> get_string(const json& o, const char* key, bool required) {
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) {
-    if (required) return make_error(std::string("missing field '") + key + "'");
-    return std::string();
-  }
-  if (!it->is_string()) return make_error(std::string("field '") + key + "' is not a string");
-  return it->get<std::string>();
+FieldResult<std::string> opt_text(const ObjectReader& r, std::string_view key) {
+  KILN_ASSIGN_OR_RETURN(auto v, r.opt_string(key));
+  return v.value_or(std::string());
 }
 
-Result<std::vector<std::string>> get_string_array(const json& o, const char* key) {
-  std::vector<std::string> out;
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return out;
-  if (!it->is_array()) return make_error(std::string("field '") + key + "' is not an array");
-  for (const auto& v : *it) {
-    if (!v.is_string()) return make_error(std::string("field '") + key + "' has a non-string entry");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
+FieldResult<std::vector<std::string>> opt_list(const ObjectReader& r, std::string_view key) {
+  KILN_ASSIGN_OR_RETURN(auto v, r.opt_strings(key, kAnyCount));
+  return v.value_or(std::vector<std::string>());
 }
 
-Result<Descriptor> parse_descriptor(const json& j, bool with_platform) {
-  if (!j.is_object()) return make_error("descriptor is not an object");
+FieldResult<Descriptor> parse_descriptor(const json& j, const std::string& path, bool with_platform) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, path));
   Descriptor d;
-  KILN_ASSIGN_OR_RETURN(d.media_type, get_string(j, "mediaType", true));
-  if (d.media_type.empty()) return make_error("descriptor has an empty mediaType");
-  KILN_ASSIGN_OR_RETURN(std::string digest, get_string(j, "digest", true));
-  KILN_ASSIGN_OR_RETURN(d.digest, Digest::parse(digest));
-  auto size = j.find("size");
-  if (size == j.end() || !size->is_number_integer()) {
-    return make_error("descriptor " + digest + " has no integer size");
-  }
-  if (size->is_number_unsigned()) {
-    d.size = size->get<uint64_t>();
-  } else {
-    return make_error("descriptor " + digest + " has a negative size");
-  }
+  KILN_ASSIGN_OR_RETURN(d.media_type, r.req_string("mediaType"));
+  if (d.media_type.empty()) return r.error("mediaType", "must not be empty");
+  KILN_ASSIGN_OR_RETURN(std::string digest, r.req_string("digest"));
+  auto parsed = Digest::parse(digest);
+  if (!parsed.ok()) return r.error("digest", parsed.error().message);
+  d.digest = std::move(parsed).value();
+  KILN_ASSIGN_OR_RETURN(d.size, r.req_u64("size"));
   if (with_platform) {
-    auto p = j.find("platform");
-    if (p != j.end()) {
-      if (!p->is_object()) return make_error("descriptor platform is not an object");
-      KILN_ASSIGN_OR_RETURN(d.os, get_string(*p, "os", true));
-      KILN_ASSIGN_OR_RETURN(d.architecture, get_string(*p, "architecture", true));
-      KILN_ASSIGN_OR_RETURN(d.variant, get_string(*p, "variant", false));
+    if (j.contains("platform")) {  // present (even null) it must be an object
+      KILN_ASSIGN_OR_RETURN(ObjectReader p, ObjectReader::make(j["platform"], r.field("platform")));
+      KILN_ASSIGN_OR_RETURN(d.os, p.req_string("os"));
+      KILN_ASSIGN_OR_RETURN(d.architecture, p.req_string("architecture"));
+      KILN_ASSIGN_OR_RETURN(d.variant, opt_text(p, "variant"));
     }
     auto a = j.find("annotations");
     if (a != j.end() && a->is_object()) {
-      KILN_ASSIGN_OR_RETURN(d.ref_name, get_string(*a, "org.opencontainers.image.ref.name", false));
+      KILN_ASSIGN_OR_RETURN(ObjectReader ar, ObjectReader::make(*a, r.field("annotations")));
+      KILN_ASSIGN_OR_RETURN(d.ref_name, opt_text(ar, "org.opencontainers.image.ref.name"));
     }
   }
   return d;
 }
 
-Status check_schema_version(const json& j) {
-  auto v = j.find("schemaVersion");
-  if (v == j.end() || !v->is_number_integer()) return make_error("missing schemaVersion");
-  if (*v != 2) return make_error("unsupported schemaVersion (only 2 is supported)");
-  return ok_status();
+kiln::json::FieldStatus check_schema_version(const ObjectReader& r) {
+  KILN_ASSIGN_OR_RETURN(std::uint64_t v, r.req_u64("schemaVersion"));
+  if (v != 2) return r.error("schemaVersion", "unsupported (only 2 is supported)");
+  return {};
 }
 
 bool is_schema1(std::string_view t) {
@@ -96,9 +87,12 @@ std::string_view bare_type(std::string_view t) {
 }  // namespace
 
 Result<DocumentKind> classify_document(std::string_view body, std::string_view transport_type,
-                                       std::string* media_type_out) try {
+                                       std::string* media_type_out) {
   KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "manifest"));
-  KILN_ASSIGN_OR_RETURN(std::string own, get_string(j, "mediaType", false));
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
+  auto own_type = opt_text(r, "mediaType");
+  if (!own_type.ok()) return own_type.error().wrap("manifest");
+  const std::string& own = *own_type;
   std::string_view ext = bare_type(transport_type);
   // Registries answer generic types for documents they do not recognise; ignore those.
   if (ext == "application/json" || ext == "application/octet-stream" || ext == "text/plain") ext = {};
@@ -126,55 +120,64 @@ Result<DocumentKind> classify_document(std::string_view body, std::string_view t
     return DocumentKind::kIndex;
   }
   return make_error("unsupported manifest media type '" + mt + "'");
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed manifest: ") + e.what());
 }
 
-Result<Manifest> parse_manifest(std::string_view body, std::string_view media_type) try {
-  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "manifest"));
-  KILN_TRY(check_schema_version(j));
+namespace {
+
+FieldResult<Manifest> read_manifest(const json& j, std::string_view media_type) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
+  KILN_TRY(check_schema_version(r));
   Manifest m;
   m.media_type = std::string(media_type);
   bool docker = media_type == media_type::kDockerManifest;
-  auto cfg = j.find("config");
-  if (cfg == j.end()) return make_error("manifest has no config descriptor");
-  auto config = parse_descriptor(*cfg, false);
-  if (!config.ok()) return config.error().wrap("manifest config");
-  m.config = std::move(config).value();
+  const json* cfg = r.opt_value("config");
+  if (cfg == nullptr) return r.error("config", "missing required field (the config descriptor)");
+  KILN_ASSIGN_OR_RETURN(m.config, parse_descriptor(*cfg, "config", false));
   if (m.config.media_type != (docker ? media_type::kDockerConfig : media_type::kOciConfig)) {
-    return make_error("manifest config has unsupported media type '" + m.config.media_type + "'");
+    return r.error("config.mediaType", "unsupported media type '" + m.config.media_type + "'");
   }
-  if (m.config.size > kMaxDocumentSize) return make_error("image config is too large");
-  auto layers = j.find("layers");
-  if (layers == j.end() || !layers->is_array()) return make_error("manifest has no layers array");
-  if (layers->size() > 1000) return make_error("manifest has more than 1000 layers");
-  for (const auto& l : *layers) {
-    auto d = parse_descriptor(l, false);
-    if (!d.ok()) return d.error().wrap("manifest layer");
-    KILN_TRY(layer_compression(d->media_type));
-    m.layers.push_back(std::move(d).value());
+  if (m.config.size > kMaxDocumentSize) return r.error("config.size", "the image config is too large");
+  KILN_ASSIGN_OR_RETURN(const json* layers, r.opt_array("layers"));
+  if (layers == nullptr) return r.error("layers", "missing required field");
+  if (layers->size() > 1000) return r.error("layers", "more than 1000 layers");
+  for (std::size_t i = 0; i < layers->size(); ++i) {
+    const std::string at = kiln::json::element_path("layers", i);
+    KILN_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*layers)[i], at, false));
+    if (auto c = layer_compression(d.media_type); !c.ok()) return kiln::json::field_error(at + ".mediaType", c.error().message);
+    m.layers.push_back(std::move(d));
   }
   return m;
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed manifest: ") + e.what());
 }
 
-Result<Index> parse_index(std::string_view body, std::string_view media_type) try {
-  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "index"));
-  KILN_TRY(check_schema_version(j));
+FieldResult<Index> read_index(const json& j, std::string_view media_type) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
+  KILN_TRY(check_schema_version(r));
   Index idx;
   idx.media_type = std::string(media_type);
-  auto ms = j.find("manifests");
-  if (ms == j.end() || !ms->is_array()) return make_error("index has no manifests array");
-  if (ms->size() > 10000) return make_error("index has too many manifests");
-  for (const auto& m : *ms) {
-    auto d = parse_descriptor(m, true);
-    if (!d.ok()) return d.error().wrap("index entry");
-    idx.manifests.push_back(std::move(d).value());
+  KILN_ASSIGN_OR_RETURN(const json* ms, r.opt_array("manifests"));
+  if (ms == nullptr) return r.error("manifests", "missing required field");
+  if (ms->size() > 10000) return r.error("manifests", "too many manifests");
+  for (std::size_t i = 0; i < ms->size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*ms)[i], kiln::json::element_path("manifests", i), true));
+    idx.manifests.push_back(std::move(d));
   }
   return idx;
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed index: ") + e.what());
+}
+
+}  // namespace
+
+Result<Manifest> parse_manifest(std::string_view body, std::string_view media_type) {
+  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "manifest"));
+  auto m = read_manifest(j, media_type);
+  if (!m.ok()) return m.error().wrap("manifest");
+  return std::move(m).value();
+}
+
+Result<Index> parse_index(std::string_view body, std::string_view media_type) {
+  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "index"));
+  auto idx = read_index(j, media_type);
+  if (!idx.ok()) return idx.error().wrap("index");
+  return std::move(idx).value();
 }
 
 Result<Descriptor> select_platform(const Index& index, std::string_view os, std::string_view arch) {
@@ -206,39 +209,60 @@ Result<LayerCompression> layer_compression(std::string_view t) {
   return make_error("unsupported layer media type '" + std::string(t) + "'");
 }
 
-Result<ImageConfig> parse_config(std::string_view body) try {
-  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "image config"));
+namespace {
+
+FieldResult<ImageConfig> read_config(const json& j) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
   ImageConfig c;
-  KILN_ASSIGN_OR_RETURN(c.os, get_string(j, "os", true));
-  KILN_ASSIGN_OR_RETURN(c.architecture, get_string(j, "architecture", true));
-  auto cfg = j.find("config");
-  if (cfg != j.end() && !cfg->is_null()) {
-    if (!cfg->is_object()) return make_error("image config 'config' is not an object");
-    KILN_ASSIGN_OR_RETURN(c.entrypoint, get_string_array(*cfg, "Entrypoint"));
-    KILN_ASSIGN_OR_RETURN(c.cmd, get_string_array(*cfg, "Cmd"));
-    KILN_ASSIGN_OR_RETURN(c.env, get_string_array(*cfg, "Env"));
-    KILN_ASSIGN_OR_RETURN(c.working_dir, get_string(*cfg, "WorkingDir", false));
-    KILN_ASSIGN_OR_RETURN(c.user, get_string(*cfg, "User", false));
-    auto ports = cfg->find("ExposedPorts");
-    if (ports != cfg->end() && !ports->is_null()) {
-      if (!ports->is_object()) return make_error("ExposedPorts is not an object");
-      for (auto it = ports->begin(); it != ports->end(); ++it) c.exposed_ports.push_back(it.key());
+  KILN_ASSIGN_OR_RETURN(c.os, r.req_string("os"));
+  KILN_ASSIGN_OR_RETURN(c.architecture, r.req_string("architecture"));
+  KILN_ASSIGN_OR_RETURN(auto cfg, r.opt_object("config"));
+  if (cfg) {
+    KILN_ASSIGN_OR_RETURN(c.entrypoint, opt_list(*cfg, "Entrypoint"));
+    KILN_ASSIGN_OR_RETURN(c.cmd, opt_list(*cfg, "Cmd"));
+    KILN_ASSIGN_OR_RETURN(c.env, opt_list(*cfg, "Env"));
+    KILN_ASSIGN_OR_RETURN(c.working_dir, opt_text(*cfg, "WorkingDir"));
+    KILN_ASSIGN_OR_RETURN(c.user, opt_text(*cfg, "User"));
+    KILN_ASSIGN_OR_RETURN(auto ports, cfg->opt_object("ExposedPorts"));
+    if (ports) {
+      for (const auto& p : ports->value().items()) c.exposed_ports.push_back(p.key());
       std::sort(c.exposed_ports.begin(), c.exposed_ports.end());
     }
   }
-  auto rootfs = j.find("rootfs");
-  if (rootfs == j.end() || !rootfs->is_object()) return make_error("image config has no rootfs");
-  KILN_ASSIGN_OR_RETURN(std::string type, get_string(*rootfs, "type", true));
-  if (type != "layers") return make_error("image config rootfs.type is not 'layers'");
-  KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, get_string_array(*rootfs, "diff_ids"));
-  for (const auto& id : ids) {
-    auto d = Digest::parse(id);
-    if (!d.ok()) return d.error().wrap("image config diff_id");
+  KILN_ASSIGN_OR_RETURN(auto rootfs, r.opt_object("rootfs"));
+  if (!rootfs) return r.error("rootfs", "missing required field");
+  KILN_ASSIGN_OR_RETURN(std::string type, rootfs->req_string("type"));
+  if (type != "layers") return rootfs->error("type", "is not 'layers'");
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, opt_list(*rootfs, "diff_ids"));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto d = Digest::parse(ids[i]);
+    if (!d.ok()) return kiln::json::field_error(kiln::json::element_path("rootfs.diff_ids", i), d.error().message);
     c.diff_ids.push_back(std::move(d).value());
   }
   return c;
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed image config: ") + e.what());
+}
+
+FieldResult<ImageConfig> read_saved_config(const json& j) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
+  ImageConfig c;
+  KILN_ASSIGN_OR_RETURN(c.entrypoint, opt_list(r, "Entrypoint"));
+  KILN_ASSIGN_OR_RETURN(c.cmd, opt_list(r, "Cmd"));
+  KILN_ASSIGN_OR_RETURN(c.env, opt_list(r, "Env"));
+  KILN_ASSIGN_OR_RETURN(c.working_dir, opt_text(r, "WorkingDir"));
+  KILN_ASSIGN_OR_RETURN(c.user, opt_text(r, "User"));
+  KILN_ASSIGN_OR_RETURN(c.exposed_ports, opt_list(r, "ExposedPorts"));
+  KILN_ASSIGN_OR_RETURN(c.os, opt_text(r, "Os"));
+  KILN_ASSIGN_OR_RETURN(c.architecture, opt_text(r, "Architecture"));
+  return c;
+}
+
+}  // namespace
+
+Result<ImageConfig> parse_config(std::string_view body) {
+  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "image config"));
+  auto c = read_config(j);
+  if (!c.ok()) return c.error().wrap("image config");
+  return std::move(c).value();
 }
 
 std::string image_config_json(const ImageConfig& c, const Digest& manifest, const Digest& config) {
@@ -256,20 +280,11 @@ std::string image_config_json(const ImageConfig& c, const Digest& manifest, cons
   return j.dump(2) + "\n";
 }
 
-Result<ImageConfig> parse_saved_config(std::string_view text) try {
+Result<ImageConfig> parse_saved_config(std::string_view text) {
   KILN_ASSIGN_OR_RETURN(json j, parse_json(text, "saved image config"));
-  ImageConfig c;
-  KILN_ASSIGN_OR_RETURN(c.entrypoint, get_string_array(j, "Entrypoint"));
-  KILN_ASSIGN_OR_RETURN(c.cmd, get_string_array(j, "Cmd"));
-  KILN_ASSIGN_OR_RETURN(c.env, get_string_array(j, "Env"));
-  KILN_ASSIGN_OR_RETURN(c.working_dir, get_string(j, "WorkingDir", false));
-  KILN_ASSIGN_OR_RETURN(c.user, get_string(j, "User", false));
-  KILN_ASSIGN_OR_RETURN(c.exposed_ports, get_string_array(j, "ExposedPorts"));
-  KILN_ASSIGN_OR_RETURN(c.os, get_string(j, "Os", false));
-  KILN_ASSIGN_OR_RETURN(c.architecture, get_string(j, "Architecture", false));
-  return c;
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed saved config: ") + e.what());
+  auto c = read_saved_config(j);
+  if (!c.ok()) return c.error().wrap("saved image config");
+  return std::move(c).value();
 }
 
 }  // namespace kiln::rootfs

@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
+#include "common/json/field_reader.h"
 #include "common/unique_fd.h"
 #include "rootfs-builder/unpack/tree_builder.h"
 
@@ -40,10 +43,12 @@ Result<std::unique_ptr<ImageSource>> LayoutSource::open(const std::string& dir, 
   KILN_ASSIGN_OR_RETURN(LocalDir ld, LocalDir::open(dir));
   auto layout = ld.read("oci-layout", 4096);
   if (!layout.ok()) return layout.error().wrap("not an OCI image layout");
-  json lj = json::parse(*layout, nullptr, false);
-  if (!lj.is_object() || !lj.contains("imageLayoutVersion") || !lj["imageLayoutVersion"].is_string()) {
-    return make_error(dir + "/oci-layout has no imageLayoutVersion");
-  }
+  auto version = [&]() -> kiln::json::FieldResult<std::string> {
+    KILN_ASSIGN_OR_RETURN(json j, kiln::json::parse(*layout));
+    KILN_ASSIGN_OR_RETURN(auto r, kiln::json::ObjectReader::make(j, ""));
+    return r.req_string("imageLayoutVersion");
+  }();
+  if (!version.ok()) return make_error(dir + "/oci-layout has no imageLayoutVersion");
   KILN_ASSIGN_OR_RETURN(std::string index_body, ld.read("index.json", kMaxDocumentSize));
   auto index = parse_index(index_body, media_type::kOciIndex);
   if (!index.ok()) return index.error().wrap(dir + "/index.json");
@@ -109,10 +114,11 @@ Result<std::string> sniff_layer_type(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string& dir,
-                                                               const std::string& tag) try {
+                                                               const std::string& tag) {
   KILN_ASSIGN_OR_RETURN(LocalDir ld, LocalDir::open(dir));
   KILN_ASSIGN_OR_RETURN(std::string body, ld.read("manifest.json", kMaxDocumentSize));
-  json j = json::parse(body, nullptr, false);
+  auto parsed = kiln::json::parse(body);
+  const json j = parsed.ok() ? std::move(parsed).value() : json();
   if (!j.is_array() || j.empty()) return make_error("docker-archive manifest.json is not a non-empty array");
   const json* pick = nullptr;
   for (const auto& m : j) {
@@ -130,11 +136,12 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
     }
   }
   if (pick == nullptr) return make_error("no image tagged '" + tag + "' in docker-archive");
-  auto cfg = pick->find("Config");
-  auto layers = pick->find("Layers");
-  if (cfg == pick->end() || !cfg->is_string() || layers == pick->end() || !layers->is_array()) {
-    return make_error("docker-archive manifest entry lacks Config or Layers");
-  }
+  KILN_ASSIGN_OR_RETURN(auto entry, kiln::json::ObjectReader::make(*pick, ""));
+  auto config_name = entry.req_string("Config");
+  auto layers = entry.opt_strings("Layers", std::numeric_limits<std::size_t>::max());
+  if (!config_name.ok()) return config_name.error().wrap("docker-archive manifest.json");
+  if (!layers.ok()) return layers.error().wrap("docker-archive manifest.json");
+  if (!*layers) return make_error("docker-archive manifest.json: Layers: missing required field");
   std::unique_ptr<DockerArchiveSource> src(new DockerArchiveSource(std::move(ld)));
   // Layers may be symlinks to identical layers (docker save does that); they resolve inside.
   auto describe = [&](const std::string& name, bool is_config) -> Result<json> {
@@ -152,19 +159,16 @@ Result<std::unique_ptr<ImageSource>> DockerArchiveSource::open(const std::string
   json manifest = json::object();
   manifest["schemaVersion"] = 2;
   manifest["mediaType"] = media_type::kOciManifest;
-  KILN_ASSIGN_OR_RETURN(manifest["config"], describe(cfg->get<std::string>(), true));
+  KILN_ASSIGN_OR_RETURN(manifest["config"], describe(*config_name, true));
   manifest["layers"] = json::array();
-  for (const auto& l : *layers) {
-    if (!l.is_string()) return make_error("docker-archive layer name is not a string");
-    KILN_ASSIGN_OR_RETURN(json desc, describe(l.get<std::string>(), false));
+  for (const auto& l : **layers) {
+    KILN_ASSIGN_OR_RETURN(json desc, describe(l, false));
     manifest["layers"].push_back(std::move(desc));
   }
   src->root_.body = manifest.dump();
   src->root_.media_type = std::string(media_type::kOciManifest);
   src->root_.digest = sha256_of(src->root_.body);
   return std::unique_ptr<ImageSource>(std::move(src));
-} catch (const json::exception& e) {
-  return make_error(std::string("malformed docker-archive manifest.json: ") + e.what());
 }
 
 std::optional<Result<UniqueFd>> DockerArchiveSource::open_local_blob(const Descriptor& d) {

@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "rootfs-builder/digest/blob_store.h"
+#include "common/io.h"
 
 namespace kiln::rootfs {
 
@@ -35,7 +35,7 @@ Result<UniqueFd> LocalDir::open_file(const std::string& rel) const {
 
 Result<std::string> LocalDir::read(const std::string& rel, size_t max_size) const {
   KILN_ASSIGN_OR_RETURN(UniqueFd f, open_file(rel));
-  return read_fd_capped(f.get(), max_size, path_ + "/" + rel);
+  return io::read_fd(f.get(), max_size, path_ + "/" + rel);
 }
 
 }  // namespace kiln::rootfs

@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/io.h"
 #include "rootfs-builder/unpack/dir_list.h"
 
 namespace kiln::rootfs {
@@ -291,17 +292,7 @@ Status TreeBuilder::write_regular(archive* a, archive_entry* e, int parent, cons
         len > static_cast<uint64_t>(size) - static_cast<uint64_t>(off)) {
       return make_error("entry data beyond its declared size");
     }
-    const char* p = static_cast<const char*>(buf);
-    while (len > 0) {
-      ssize_t n = ::pwrite(fd, p, len, off);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno_error("write " + name);
-      }
-      p += n;
-      off += n;
-      len -= static_cast<size_t>(n);
-    }
+    KILN_TRY(io::pwrite_all(fd, buf, len, static_cast<uint64_t>(off), name));
   }
   if (::ftruncate(fd, size) != 0) return errno_error("truncate " + name);
   KILN_TRY(set_metadata_fd(fd, e));

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace kiln::jail {
@@ -23,12 +24,6 @@ namespace {
 constexpr size_t kMaxPhdrs = 256;
 constexpr size_t kMaxListOutput = 1 << 20;
 
-Status pread_exact(int fd, void* buf, size_t len, off_t off, const std::string& path) {
-  ssize_t n = ::pread(fd, buf, len, off);
-  if (n < 0) return errno_error("read " + path);
-  if (static_cast<size_t>(n) != len) return make_error(path + ": truncated ELF file");
-  return ok_status();
-}
 
 }  // namespace
 
@@ -47,11 +42,11 @@ Result<std::string> elf_interpreter(const std::string& path) {
     Elf64_Phdr ph{};
     const uint64_t off = eh.e_phoff + i * sizeof(Elf64_Phdr);
     if (off < eh.e_phoff) return make_error(path + ": ELF program header offset overflows");
-    KILN_TRY(pread_exact(fd.get(), &ph, sizeof ph, static_cast<off_t>(off), path));
+    KILN_TRY(io::pread_all(fd.get(), &ph, sizeof ph, off, path));
     if (ph.p_type != PT_INTERP) continue;
     if (ph.p_filesz < 2 || ph.p_filesz > 4096) return make_error(path + ": bad PT_INTERP size");
     std::string interp(ph.p_filesz, '\0');
-    KILN_TRY(pread_exact(fd.get(), interp.data(), interp.size(), static_cast<off_t>(ph.p_offset), path));
+    KILN_TRY(io::pread_all(fd.get(), interp.data(), interp.size(), ph.p_offset, path));
     interp.resize(std::strlen(interp.c_str()));
     if (interp.empty() || interp[0] != '/') return make_error(path + ": PT_INTERP is not an absolute path");
     return interp;

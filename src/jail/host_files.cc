@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace kiln::jail {
@@ -28,19 +29,7 @@ std::string unescape(const std::string& s) {
 
 }  // namespace
 
-Result<std::string> read_text_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno_error("open " + path);
-  std::string out;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("read " + path);
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
+Result<std::string> read_text_file(const std::string& path) { return io::read_file(path, kMaxHostFileBytes); }
 
 Status write_text_file(const std::string& path, const std::string& text) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));

@@ -9,6 +9,8 @@
 
 namespace kiln::jail {
 
+// A host file the jail reads (/proc/self/mounts, cgroup files): io::read_file with this cap.
+inline constexpr size_t kMaxHostFileBytes = 16 << 20;
 Result<std::string> read_text_file(const std::string& path);
 // One write(2) of `text` to an existing file (cgroup and proc files want a single write).
 Status write_text_file(const std::string& path, const std::string& text);

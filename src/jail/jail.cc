@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/io.h"
 #include "src/jail/cgroups.h"
 #include "src/jail/exec_libraries.h"
 #include "src/jail/host_files.h"
@@ -170,31 +171,10 @@ struct ChildPlan {
   fail(p, Step::kExec);
 }
 
-// mkdir -p below an existing, trusted base; refuses symlinks on the way.
-Status make_dirs(const std::string& base, const std::string& relative, mode_t mode) {
-  std::string path = base;
-  size_t start = 0;
-  while (start < relative.size()) {
-    size_t slash = relative.find('/', start);
-    if (slash == std::string::npos) slash = relative.size();
-    if (slash > start) {
-      path += "/" + relative.substr(start, slash - start);
-      if (::mkdir(path.c_str(), mode) != 0) {
-        struct stat st {};
-        if (errno != EEXIST) return errno_error("mkdir " + path);
-        if (::lstat(path.c_str(), &st) != 0) return errno_error("lstat " + path);
-        if (!S_ISDIR(st.st_mode)) return make_error(path + " exists and is not a directory");
-      }
-    }
-    start = slash + 1;
-  }
-  return ok_status();
-}
-
 // An empty regular file to bind-mount onto (an existing plain file is reused).
 Status make_mount_point(const std::string& root, const std::string& jail_path) {
   const size_t slash = jail_path.rfind('/');
-  KILN_TRY(make_dirs(root, jail_path.substr(1, slash), 0755));
+  KILN_TRY(io::make_dirs_below(root, jail_path.substr(1, slash), 0755));
   const std::string target = root + jail_path;
   UniqueFd fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (fd) return ok_status();
@@ -269,7 +249,7 @@ Result<JailedProcess> build_and_exec(const JailSpec& spec, const std::vector<std
   if (::mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) return errno_error("mkdir " + root);
   if (::chown(root.c_str(), spec.uid, spec.gid) != 0) return errno_error("chown " + root);
   if (::chmod(root.c_str(), 0700) != 0) return errno_error("chmod " + root);
-  KILN_TRY(make_dirs(root, "dev", 0755));
+  KILN_TRY(io::make_dirs_below(root, "dev", 0755));
   for (const auto& f : bind.files)
     if (f.chown_to_vmm && ::chown(f.host_path.c_str(), spec.uid, spec.gid) != 0)
       return errno_error("chown " + f.host_path + " to the VMM's user");
@@ -372,7 +352,7 @@ Result<JailedProcess> spawn(const JailSpec& spec, const std::vector<std::string>
   KILN_ASSIGN_OR_RETURN(Prepared bind, files_to_bind(spec));
   // The per-VM directory is claimed atomically: of two spawns with one id, one gets an error
   // (and must not roll back the other's jail).
-  KILN_TRY(make_dirs(spec.chroot_base_dir, exec_name(spec), 0755));
+  KILN_TRY(io::make_dirs_below(spec.chroot_base_dir, exec_name(spec), 0755));
   const std::string dir = jail_dir(spec);
   if (::mkdir(dir.c_str(), 0755) != 0) {
     struct stat st {};

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include "common/io.h"
+
 namespace kiln::kilnd::logs {
 namespace {
 
@@ -139,8 +141,7 @@ void LogStore::write_out(const std::string& function, Log& log, const std::strin
     log.file_bytes = 0;
     if (!log.file) return;
   }
-  ssize_t n = ::write(log.file.get(), lines.data(), lines.size());
-  if (n > 0) log.file_bytes += static_cast<std::uint64_t>(n);
+  if (io::write_all(log.file.get(), lines).ok()) log.file_bytes += lines.size();
 }
 
 void LogStore::flush() {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/io.h"
 #include "common/result.h"
 
 namespace kiln::kilnd::registry {
@@ -15,8 +16,7 @@ inline constexpr std::string_view kTempSuffix = ".tmp";
 Status write_file_atomic(const std::string& path, std::string_view content);
 // Unlinks `path` and fsyncs its directory; a missing file is not an error.
 Status remove_file_durable(const std::string& path);
-Result<std::string> read_file(const std::string& path, std::size_t max_bytes);
-// mkdir -p with mode 0700 for each missing component.
-Status make_dirs(const std::string& path);
+// mkdir -p of a state directory: mode 0700 for each missing component.
+inline Status make_dirs(const std::string& path) { return io::make_dirs(path, 0700); }
 
 }  // namespace kiln::kilnd::registry

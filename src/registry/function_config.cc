@@ -3,6 +3,7 @@
 
 #include <limits>
 
+#include "common/json/field_reader.h"
 #include "rootfs-builder/reference/image_reference.h"
 
 namespace kiln::kilnd::registry {
@@ -23,41 +24,96 @@ bool valid_env_name(std::string_view n) {
   return true;
 }
 
-struct Parser {
-  FieldError* err;
-  bool fail(const std::string& field, const std::string& msg) {
-    if (err) *err = FieldError{field, field + ": " + msg};
-    return false;
+using kiln::json::FieldResult;
+using kiln::json::FieldStatus;
+using kiln::json::Nulls;
+using kiln::json::ObjectReader;
+using kiln::json::StringRules;
+
+constexpr StringRules kText{.max_bytes = 4096, .allow_nul = false};
+constexpr StringRules kLongText{.max_bytes = 65536, .allow_nul = false};
+constexpr std::size_t kMaxListEntries = 4096;
+
+const std::vector<std::string> kConfigFields = {
+    "name", "image", "command", "args", "env", "working_dir", "user", "memory_mib", "vcpus", "timeout_ms",
+    "concurrency", "min_instances", "max_instances", "max_queue", "idle_timeout_s", "tls_verify",
+    "registry_credentials"};
+
+template <typename T>
+FieldStatus read_uint(const ObjectReader& r, std::string_view key, std::uint64_t lo, std::uint64_t hi, T& out) {
+  KILN_ASSIGN_OR_RETURN(auto v, r.opt_uint_in(key, lo, hi));
+  if (v) out = static_cast<T>(*v);
+  return {};
+}
+
+FieldStatus read_env(const ObjectReader& r, FunctionConfig& c) {
+  KILN_ASSIGN_OR_RETURN(auto env, r.opt_object("env"));
+  if (!env) return {};
+  if (env->value().size() > kMaxListEntries) return r.error("env", "has more than 4096 entries");
+  for (const auto& e : env->value().items()) {
+    if (!valid_env_name(e.key())) return env->error(e.key(), "is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)");
+    KILN_ASSIGN_OR_RETURN(c.env[e.key()], kiln::json::read_string(e.value(), env->field(e.key()), kLongText));
   }
-  bool get_string(const json& v, const std::string& field, std::string* out, std::size_t max = 4096) {
-    if (!v.is_string()) return fail(field, "must be a string");
-    const auto& s = v.get_ref<const std::string&>();
-    if (s.size() > max) return fail(field, "longer than " + std::to_string(max) + " bytes");
-    if (has_nul(s)) return fail(field, "must not contain NUL bytes");
-    *out = s;
-    return true;
+  return {};
+}
+
+FieldStatus read_credentials(const ObjectReader& r, RegistryCredentials& out) {
+  KILN_ASSIGN_OR_RETURN(auto creds, r.opt_object("registry_credentials", {"username", "password"}));
+  if (!creds) return {};
+  KILN_TRY(creds->check_unknown());
+  KILN_ASSIGN_OR_RETURN(auto username, creds->opt_string("username", {.max_bytes = 1024, .allow_nul = false}));
+  KILN_ASSIGN_OR_RETURN(auto password, creds->opt_string("password", {.max_bytes = 8192, .allow_nul = false}));
+  out.username = username.value_or("");
+  out.password = password.value_or("");
+  if (out.username.find(':') != std::string::npos) return creds->error("username", "must not contain ':'");
+  return {};
+}
+
+// Nulls are values here: "memory_mib": null is a wrong type, not a request for the default.
+FieldResult<FunctionConfig> read_config(std::string_view name, std::string_view body) {
+  if (auto problem = function_name_problem(name)) return kiln::json::field_error("name", *problem);
+  if (body.size() > kMaxConfigBytes) {
+    return kiln::json::field_error("body", "larger than " + std::to_string(kMaxConfigBytes) + " bytes");
   }
-  bool get_strings(const json& v, const std::string& field, std::vector<std::string>* out) {
-    if (!v.is_array()) return fail(field, "must be an array of strings");
-    if (v.size() > 4096) return fail(field, "has more than 4096 entries");
-    out->clear();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      std::string s;
-      if (!get_string(v[i], field + "[" + std::to_string(i) + "]", &s, 65536)) return false;
-      out->push_back(std::move(s));
-    }
-    return true;
+  auto doc = kiln::json::parse(body);
+  if (!doc.ok() || !doc->is_object()) return kiln::json::field_error("body", "must be a JSON object");
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(*doc, "", kConfigFields, Nulls::kValue));
+  KILN_TRY(r.check_unknown());  // a typo must not silently deploy defaults
+  FunctionConfig c;
+  c.name = std::string(name);
+  KILN_ASSIGN_OR_RETURN(auto body_name, r.opt_string("name", {.max_bytes = kMaxNameLength + 1, .allow_nul = false}));
+  if (body_name && *body_name != name) return r.error("name", "does not match the name in the path");
+  KILN_ASSIGN_OR_RETURN(auto image, r.opt_string("image", {.max_bytes = 2048, .allow_nul = false}));
+  if (!image) return r.error("image", "is required");
+  if (auto ref = rootfs::parse_reference(*image); !ref.ok()) return r.error("image", ref.error().message);
+  c.image = std::move(*image);
+  KILN_ASSIGN_OR_RETURN(c.command, r.opt_strings("command", kMaxListEntries, kLongText));
+  if (c.command && c.command->empty()) {
+    return r.error("command", "must not be empty (omit it to use the image's Entrypoint)");
   }
-  template <typename T>
-  bool get_uint(const json& v, const std::string& field, std::uint64_t lo, std::uint64_t hi, T* out) {
-    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0) ||
-        v.get<std::uint64_t>() < lo || v.get<std::uint64_t>() > hi) {
-      return fail(field, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-    }
-    *out = static_cast<T>(v.get<std::uint64_t>());
-    return true;
+  KILN_ASSIGN_OR_RETURN(c.args, r.opt_strings("args", kMaxListEntries, kLongText));
+  KILN_TRY(read_env(r, c));
+  KILN_ASSIGN_OR_RETURN(auto working_dir, r.opt_string("working_dir", kText));
+  c.working_dir = working_dir.value_or("");
+  if (!c.working_dir.empty() && c.working_dir[0] != '/') return r.error("working_dir", "must be an absolute path");
+  KILN_ASSIGN_OR_RETURN(auto user, r.opt_string("user", {.max_bytes = 256, .allow_nul = false}));
+  c.user = user.value_or("");
+  KILN_TRY(read_uint(r, "memory_mib", 64, 32768, c.memory_mib));
+  KILN_TRY(read_uint(r, "vcpus", 1, 32, c.vcpus));
+  KILN_TRY(read_uint(r, "timeout_ms", 1, 900000, c.timeout_ms));
+  KILN_TRY(read_uint(r, "concurrency", 1, 1000, c.concurrency));
+  KILN_TRY(read_uint(r, "min_instances", 0, 1000, c.min_instances));
+  KILN_TRY(read_uint(r, "max_instances", 1, 1000, c.max_instances));
+  KILN_TRY(read_uint(r, "max_queue", 0, 100000, c.max_queue));
+  KILN_TRY(read_uint(r, "idle_timeout_s", 0, 7 * 24 * 3600, c.idle_timeout_s));
+  KILN_ASSIGN_OR_RETURN(auto tls_verify, r.opt_bool("tls_verify"));
+  c.tls_verify = tls_verify.value_or(true);
+  KILN_TRY(read_credentials(r, c.credentials));
+  if (c.min_instances > c.max_instances) {
+    return r.error("min_instances", "must not exceed max_instances (" + std::to_string(c.max_instances) + ")");
   }
-};
+  return c;
+}
 
 }  // namespace
 
@@ -95,116 +151,10 @@ std::string function_key(std::string_view tenant, std::string_view name) {
 
 Result<FunctionConfig> parse_function_config(std::string_view name, std::string_view body,
                                              FieldError* field_error) {
-  Parser p{field_error};
-  auto failed = [&]() -> Error { return make_error(field_error ? field_error->message : "invalid"); };
-  if (auto problem = function_name_problem(name)) {
-    p.fail("name", *problem);
-    return failed();
-  }
-  if (body.size() > kMaxConfigBytes) {
-    p.fail("body", "larger than " + std::to_string(kMaxConfigBytes) + " bytes");
-    return failed();
-  }
-  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    p.fail("body", "must be a JSON object");
-    return failed();
-  }
-  FunctionConfig c;
-  c.name = std::string(name);
-  bool have_image = false;
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    const std::string& k = it.key();
-    const json& v = it.value();
-    bool ok = true;
-    if (k == "name") {
-      std::string n;
-      ok = p.get_string(v, k, &n, kMaxNameLength + 1) && (n == name || p.fail(k, "does not match the name in the path"));
-    } else if (k == "image") {
-      ok = p.get_string(v, k, &c.image, 2048);
-      if (ok) {
-        auto ref = rootfs::parse_reference(c.image);
-        if (!ref.ok()) ok = p.fail(k, ref.error().message);
-      }
-      have_image = ok;
-    } else if (k == "command") {
-      std::vector<std::string> v2;
-      ok = p.get_strings(v, k, &v2);
-      if (ok && v2.empty()) ok = p.fail(k, "must not be empty (omit it to use the image's Entrypoint)");
-      if (ok) c.command = std::move(v2);
-    } else if (k == "args") {
-      std::vector<std::string> v2;
-      ok = p.get_strings(v, k, &v2);
-      if (ok) c.args = std::move(v2);
-    } else if (k == "env") {
-      if (!v.is_object()) {
-        ok = p.fail(k, "must be an object of string values");
-      } else if (v.size() > 4096) {
-        ok = p.fail(k, "has more than 4096 entries");
-      } else {
-        for (auto e = v.begin(); ok && e != v.end(); ++e) {
-          std::string field = "env." + e.key();
-          if (!valid_env_name(e.key())) {
-            ok = p.fail(field, "is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)");
-          } else {
-            std::string val;
-            ok = p.get_string(e.value(), field, &val, 65536);
-            if (ok) c.env[e.key()] = std::move(val);
-          }
-        }
-      }
-    } else if (k == "working_dir") {
-      ok = p.get_string(v, k, &c.working_dir) &&
-           (c.working_dir.empty() || c.working_dir[0] == '/' || p.fail(k, "must be an absolute path"));
-    } else if (k == "user") {
-      ok = p.get_string(v, k, &c.user, 256);
-    } else if (k == "memory_mib") {
-      ok = p.get_uint(v, k, 64, 32768, &c.memory_mib);
-    } else if (k == "vcpus") {
-      ok = p.get_uint(v, k, 1, 32, &c.vcpus);
-    } else if (k == "timeout_ms") {
-      ok = p.get_uint(v, k, 1, 900000, &c.timeout_ms);
-    } else if (k == "concurrency") {
-      ok = p.get_uint(v, k, 1, 1000, &c.concurrency);
-    } else if (k == "min_instances") {
-      ok = p.get_uint(v, k, 0, 1000, &c.min_instances);
-    } else if (k == "max_instances") {
-      ok = p.get_uint(v, k, 1, 1000, &c.max_instances);
-    } else if (k == "max_queue") {
-      ok = p.get_uint(v, k, 0, 100000, &c.max_queue);
-    } else if (k == "idle_timeout_s") {
-      ok = p.get_uint(v, k, 0, 7 * 24 * 3600, &c.idle_timeout_s);
-    } else if (k == "tls_verify") {
-      if (!v.is_boolean()) ok = p.fail(k, "must be true or false");
-      else c.tls_verify = v.get<bool>();
-    } else if (k == "registry_credentials") {
-      if (!v.is_object()) {
-        ok = p.fail(k, "must be an object {\"username\", \"password\"}");
-      } else {
-        for (auto e = v.begin(); ok && e != v.end(); ++e) {
-          std::string field = k + "." + e.key();
-          if (e.key() == "username") ok = p.get_string(e.value(), field, &c.credentials.username, 1024);
-          else if (e.key() == "password") ok = p.get_string(e.value(), field, &c.credentials.password, 8192);
-          else ok = p.fail(field, "unknown field");
-        }
-        if (ok && c.credentials.username.find(':') != std::string::npos) {
-          ok = p.fail(k + ".username", "must not contain ':'");
-        }
-      }
-    } else {
-      ok = p.fail(k, "unknown field");
-    }
-    if (!ok) return failed();
-  }
-  if (!have_image) {
-    p.fail("image", "is required");
-    return failed();
-  }
-  if (c.min_instances > c.max_instances) {
-    p.fail("min_instances", "must not exceed max_instances (" + std::to_string(c.max_instances) + ")");
-    return failed();
-  }
-  return c;
+  auto c = read_config(name, body);
+  if (c.ok()) return std::move(c).value();
+  if (field_error) *field_error = FieldError{c.error().path, c.error().message};
+  return make_error(c.error().message);
 }
 
 const char* image_state_name(ImageState s) {
@@ -280,55 +230,80 @@ std::string record_to_state_json(const FunctionRecord& r) { return record_json(r
 
 nlohmann::json record_to_api_json(const FunctionRecord& r) { return record_json(r, false); }
 
+namespace {
+
+// The image status of a state file: lenient (absent fields take their defaults, unknown ones
+// are ignored), but a field of the wrong type is an error.
+FieldStatus read_image_status(const ObjectReader& doc, ImageStatus& s) {
+  const json* im = doc.opt_value("image");
+  if (im == nullptr) return doc.error("image", "missing required field");
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(*im, "image", {}, Nulls::kValue));
+  KILN_ASSIGN_OR_RETURN(std::string state, r.req_string("state"));
+  auto st = parse_image_state(state);
+  if (!st) return r.error("state", "unknown");
+  s.state = *st;
+  auto text = [](const ObjectReader& o, std::string_view key, std::string& out) -> FieldStatus {
+    KILN_ASSIGN_OR_RETURN(auto v, o.opt_string(key));
+    out = v.value_or("");
+    return {};
+  };
+  auto list = [](const ObjectReader& o, std::string_view key, std::vector<std::string>& out) -> FieldStatus {
+    KILN_ASSIGN_OR_RETURN(auto v, o.opt_strings(key, std::numeric_limits<std::size_t>::max()));
+    out = v.value_or(std::vector<std::string>{});
+    return {};
+  };
+  KILN_TRY(text(r, "reason", s.reason));
+  KILN_ASSIGN_OR_RETURN(auto progress, r.opt_object("progress"));
+  if (progress) {
+    KILN_TRY(text(*progress, "stage", s.stage));
+    KILN_TRY(text(*progress, "detail", s.detail));
+    KILN_ASSIGN_OR_RETURN(auto done, progress->opt_u64("done"));
+    KILN_ASSIGN_OR_RETURN(auto total, progress->opt_u64("total"));
+    s.done = done.value_or(0);
+    s.total = total.value_or(0);
+  }
+  KILN_TRY(text(r, "manifest_digest", s.manifest_digest));
+  KILN_TRY(text(r, "rootfs_path", s.rootfs_path));
+  KILN_ASSIGN_OR_RETURN(auto config, r.opt_object("config"));
+  if (config) {
+    KILN_TRY(list(*config, "entrypoint", s.entrypoint));
+    KILN_TRY(list(*config, "cmd", s.cmd));
+    KILN_TRY(list(*config, "env", s.env));
+    KILN_TRY(text(*config, "working_dir", s.working_dir));
+    KILN_TRY(text(*config, "user", s.user));
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<FunctionRecord> record_from_state_json(std::string_view text) {
-  json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("config") || !doc["config"].is_object()) {
+  auto doc = kiln::json::parse(text);
+  if (!doc.ok() || !doc->is_object() || !doc->contains("config") || !(*doc)["config"].is_object()) {
     return make_error("not a function record");
   }
   // The config goes through the same validation as a deploy (a hand-edited file cannot
   // smuggle in what the API would refuse).
-  json cfg = doc["config"];
-  std::string name = cfg.value("name", "");
+  const json& cfg = (*doc)["config"];
+  std::string name = cfg.contains("name") && cfg["name"].is_string() ? cfg["name"].get<std::string>() : "";
   FieldError fe;
-  auto config = parse_function_config(name, cfg.dump(), &fe);
+  auto config = parse_function_config(name, kiln::json::dump(cfg), &fe);
   if (!config.ok()) return make_error("config: " + fe.message);
   FunctionRecord r;
   r.config = std::move(*config);
-  if (doc.contains("tenant")) {
-    if (!doc["tenant"].is_string() || !valid_tenant_name(doc["tenant"].get<std::string>())) {
-      return make_error("tenant: not a valid tenant name");
-    }
-    r.tenant = doc["tenant"].get<std::string>();
+  KILN_ASSIGN_OR_RETURN(ObjectReader rd, ObjectReader::make(*doc, "", {}, Nulls::kValue));
+  KILN_ASSIGN_OR_RETURN(auto tenant, rd.opt_string("tenant"));
+  if (tenant) {
+    if (!valid_tenant_name(*tenant)) return rd.error("tenant", "not a valid tenant name");
+    r.tenant = std::move(*tenant);
   }
-  try {
-    const json& im = doc.at("image");
-    auto st = parse_image_state(im.at("state").get<std::string>());
-    if (!st) return make_error("image.state: unknown");
-    r.image.state = *st;
-    r.image.reason = im.value("reason", "");
-    if (im.contains("progress")) {
-      const json& pr = im["progress"];
-      r.image.stage = pr.value("stage", "");
-      r.image.detail = pr.value("detail", "");
-      r.image.done = pr.value("done", std::uint64_t{0});
-      r.image.total = pr.value("total", std::uint64_t{0});
-    }
-    r.image.manifest_digest = im.value("manifest_digest", "");
-    r.image.rootfs_path = im.value("rootfs_path", "");
-    if (im.contains("config")) {
-      const json& ic = im["config"];
-      r.image.entrypoint = ic.value("entrypoint", std::vector<std::string>{});
-      r.image.cmd = ic.value("cmd", std::vector<std::string>{});
-      r.image.env = ic.value("env", std::vector<std::string>{});
-      r.image.working_dir = ic.value("working_dir", "");
-      r.image.user = ic.value("user", "");
-    }
-    r.version = doc.value("version", std::uint64_t{1});
-    r.created_ms = doc.value("created_ms", std::uint64_t{0});
-    r.updated_ms = doc.value("updated_ms", std::uint64_t{0});
-  } catch (const json::exception& e) {
-    return make_error(std::string("malformed record: ") + e.what());
-  }
+  KILN_TRY(read_image_status(rd, r.image));
+  KILN_ASSIGN_OR_RETURN(auto version, rd.opt_u64("version"));
+  KILN_ASSIGN_OR_RETURN(auto created, rd.opt_u64("created_ms"));
+  KILN_ASSIGN_OR_RETURN(auto updated, rd.opt_u64("updated_ms"));
+  r.version = version.value_or(1);
+  r.created_ms = created.value_or(0);
+  r.updated_ms = updated.value_or(0);
   return r;
 }
 

@@ -82,7 +82,7 @@ Status FunctionStore::load_dir(const std::string& tenant, std::vector<FunctionRe
     }
     if (!ends_with(n, kSuffix)) continue;
     std::string name = n.substr(0, n.size() - kSuffix.size());
-    auto text = read_file(path, kMaxConfigBytes * 4);
+    auto text = io::read_file(path, kMaxConfigBytes * 4);
     if (!text.ok()) {
       if (problems) problems->push_back(text.error().message);
       continue;

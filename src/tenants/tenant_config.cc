@@ -5,18 +5,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/io.h"
+#include "common/json/field_reader.h"
 #include "rootfs-builder/digest/digest.h"
-#include "src/registry/atomic_file.h"
 #include "src/registry/function_config.h"
 
 namespace kiln::kilnd::tenants {
 namespace {
 
 using nlohmann::json;
-
-Error field_error(const std::string& field, const std::string& message) {
-  return make_error("tenants file: " + field + ": " + message);
-}
+using kiln::json::FieldResult;
+using kiln::json::Nulls;
+using kiln::json::ObjectReader;
 
 bool is_hex64(std::string_view s) {
   if (s.size() != 64) return false;
@@ -26,71 +26,80 @@ bool is_hex64(std::string_view s) {
   return true;
 }
 
-Result<std::optional<std::uint32_t>> parse_quota(const json& v, const std::string& field) {
-  if (v.is_null()) return std::optional<std::uint32_t>{};
-  if (!v.is_number_unsigned() || v.get<std::uint64_t>() > 1000000) {
-    return field_error(field, "must be an integer from 0 to 1000000 (or null: unlimited)");
-  }
-  return std::optional<std::uint32_t>{static_cast<std::uint32_t>(v.get<std::uint64_t>())};
+// A quota: null (like absent) is unlimited.
+FieldResult<std::optional<std::uint32_t>> read_quota(const ObjectReader& q, std::string_view key) {
+  const json* v = q.opt_value(key);
+  if (v == nullptr || v->is_null()) return std::optional<std::uint32_t>{};
+  KILN_ASSIGN_OR_RETURN(auto n, kiln::json::read_uint_in(*v, q.field(key), 0, 1000000));
+  return std::optional<std::uint32_t>{static_cast<std::uint32_t>(n)};
 }
 
-Result<Quotas> parse_quotas(const json& v, const std::string& field) {
-  if (!v.is_object()) return field_error(field, "must be an object");
-  Quotas q;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    std::string f = field + "." + it.key();
-    std::optional<std::uint32_t>* slot = nullptr;
-    if (it.key() == "max_functions") slot = &q.max_functions;
-    else if (it.key() == "max_instances") slot = &q.max_instances;
-    else if (it.key() == "max_concurrent_invocations") slot = &q.max_concurrent_invocations;
-    else return field_error(f, "unknown field");
-    KILN_ASSIGN_OR_RETURN(*slot, parse_quota(it.value(), f));
-  }
-  return q;
+FieldResult<Quotas> read_quotas(const ObjectReader& q) {
+  KILN_TRY(q.check_unknown());
+  Quotas quotas;
+  KILN_ASSIGN_OR_RETURN(quotas.max_functions, read_quota(q, "max_functions"));
+  KILN_ASSIGN_OR_RETURN(quotas.max_instances, read_quota(q, "max_instances"));
+  KILN_ASSIGN_OR_RETURN(quotas.max_concurrent_invocations, read_quota(q, "max_concurrent_invocations"));
+  return quotas;
 }
 
-Result<Tenant> parse_tenant(const json& v, const std::string& field) {
-  if (!v.is_object()) return field_error(field, "must be an object");
+FieldResult<Tenant> read_tenant(const json& v, const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r,
+                        ObjectReader::make(v, path, {"name", "token", "token_sha256", "admin", "quotas"}, Nulls::kValue));
+  KILN_TRY(r.check_unknown());
   Tenant t;
-  bool have_name = false, have_token = false, have_quotas = false;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    const std::string& k = it.key();
-    const json& val = it.value();
-    std::string f = field + "." + k;
-    if (k == "name") {
-      if (!val.is_string() || !registry::valid_tenant_name(val.get<std::string>())) {
-        return field_error(f, "must be 1-32 characters of [a-z0-9-], starting with a letter or digit");
-      }
-      t.name = val.get<std::string>();
-      have_name = true;
-    } else if (k == "token" || k == "token_sha256") {
-      if (have_token) return field_error(f, "give either token or token_sha256, not both");
-      if (!val.is_string()) return field_error(f, "must be a string");
-      const auto& s = val.get_ref<const std::string&>();
-      if (k == "token") {
-        if (s.size() < kMinTokenLength) {
-          return field_error(f, "must be at least " + std::to_string(kMinTokenLength) + " characters");
-        }
-        t.token_sha256 = token_digest(s);
-      } else {
-        if (!is_hex64(s)) return field_error(f, "must be 64 lowercase hex characters");
-        t.token_sha256 = s;
-      }
-      have_token = true;
-    } else if (k == "admin") {
-      if (!val.is_boolean()) return field_error(f, "must be true or false");
-      t.admin = val.get<bool>();
-    } else if (k == "quotas") {
-      KILN_ASSIGN_OR_RETURN(t.quotas, parse_quotas(val, f));
-      have_quotas = true;
-    } else {
-      return field_error(f, "unknown field");
-    }
+  const json* name = r.opt_value("name");
+  if (name == nullptr) return r.error("name", "is required");
+  if (!name->is_string() || !registry::valid_tenant_name(name->get<std::string>())) {
+    return r.error("name", "must be 1-32 characters of [a-z0-9-], starting with a letter or digit");
   }
-  if (!have_name) return field_error(field + ".name", "is required");
-  if (!have_token) return field_error(field + ".token", "is required (or token_sha256)");
-  if (t.admin && have_quotas) return field_error(field + ".quotas", "an admin has no quotas");
+  t.name = name->get<std::string>();
+  if (r.has("token") && r.has("token_sha256")) return r.error("token_sha256", "give either token or token_sha256, not both");
+  KILN_ASSIGN_OR_RETURN(auto token, r.opt_string("token"));
+  KILN_ASSIGN_OR_RETURN(auto digest, r.opt_string("token_sha256"));
+  if (token) {
+    if (token->size() < kMinTokenLength) {
+      return r.error("token", "must be at least " + std::to_string(kMinTokenLength) + " characters");
+    }
+    t.token_sha256 = token_digest(*token);
+  } else if (digest) {
+    if (!is_hex64(*digest)) return r.error("token_sha256", "must be 64 lowercase hex characters");
+    t.token_sha256 = std::move(*digest);
+  } else {
+    return r.error("token", "is required (or token_sha256)");
+  }
+  KILN_ASSIGN_OR_RETURN(auto admin, r.opt_bool("admin"));
+  t.admin = admin.value_or(false);
+  KILN_ASSIGN_OR_RETURN(auto quotas, r.opt_object("quotas", {"max_functions", "max_instances", "max_concurrent_invocations"}));
+  if (quotas) {
+    if (t.admin) return r.error("quotas", "an admin has no quotas");
+    KILN_ASSIGN_OR_RETURN(t.quotas, read_quotas(*quotas));
+  }
   return t;
+}
+
+FieldResult<TenantsConfig> read_tenants(std::string_view text) {
+  auto doc = kiln::json::parse(text);
+  if (!doc.ok() || !doc->is_object()) return kiln::json::field_error("", "must be a JSON object");
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(*doc, "", {"unix_socket_admin", "tenants"}, Nulls::kValue));
+  KILN_TRY(r.check_unknown());
+  TenantsConfig c;
+  KILN_ASSIGN_OR_RETURN(auto unix_admin, r.opt_bool("unix_socket_admin"));
+  c.unix_socket_admin = unix_admin.value_or(true);
+  KILN_ASSIGN_OR_RETURN(const json* tenants, r.opt_array("tenants"));
+  if (tenants == nullptr) return r.error("tenants", "is required");
+  if (tenants->size() > 10000) return r.error("tenants", "has more than 10000 entries");
+  std::set<std::string> names, tokens;
+  for (std::size_t i = 0; i < tenants->size(); ++i) {
+    const std::string path = kiln::json::element_path("tenants", i);
+    KILN_ASSIGN_OR_RETURN(Tenant t, read_tenant((*tenants)[i], path));
+    if (!names.insert(t.name).second) return kiln::json::field_error(path + ".name", "duplicate tenant " + t.name);
+    if (!tokens.insert(t.token_sha256).second) {
+      return kiln::json::field_error(path + ".token", "the same token as another tenant");
+    }
+    c.tenants.push_back(std::move(t));
+  }
+  return c;
 }
 
 }  // namespace
@@ -98,36 +107,13 @@ Result<Tenant> parse_tenant(const json& v, const std::string& field) {
 std::string token_digest(std::string_view token) { return rootfs::sha256_of(token).hex; }
 
 Result<TenantsConfig> parse_tenants_config(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return make_error("tenants file: must be a JSON object");
-  TenantsConfig c;
-  bool have_tenants = false;
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    if (it.key() == "unix_socket_admin") {
-      if (!it.value().is_boolean()) return field_error(it.key(), "must be true or false");
-      c.unix_socket_admin = it.value().get<bool>();
-    } else if (it.key() == "tenants") {
-      if (!it.value().is_array()) return field_error("tenants", "must be an array");
-      if (it.value().size() > 10000) return field_error("tenants", "has more than 10000 entries");
-      std::set<std::string> names, tokens;
-      for (std::size_t i = 0; i < it.value().size(); ++i) {
-        std::string field = "tenants[" + std::to_string(i) + "]";
-        KILN_ASSIGN_OR_RETURN(Tenant t, parse_tenant(it.value()[i], field));
-        if (!names.insert(t.name).second) return field_error(field + ".name", "duplicate tenant " + t.name);
-        if (!tokens.insert(t.token_sha256).second) return field_error(field + ".token", "the same token as another tenant");
-        c.tenants.push_back(std::move(t));
-      }
-      have_tenants = true;
-    } else {
-      return field_error(it.key(), "unknown field");
-    }
-  }
-  if (!have_tenants) return field_error("tenants", "is required");
-  return c;
+  auto c = read_tenants(text);
+  if (!c.ok()) return c.error().wrap("tenants file");
+  return std::move(c).value();
 }
 
 Result<TenantsConfig> load_tenants_file(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string text, registry::read_file(path, kMaxTenantsFileBytes));
+  KILN_ASSIGN_OR_RETURN(std::string text, io::read_file(path, kMaxTenantsFileBytes));
   return parse_tenants_config(text);
 }
 

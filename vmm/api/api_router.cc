@@ -6,7 +6,7 @@
 #include <exception>
 #include <vector>
 
-#include "vmm/config/json_reader.h"
+#include "common/json/field_reader.h"
 #include "vmm/config/snapshot_config.h"
 #include "vmm/logging/logger.h"
 
@@ -46,7 +46,7 @@ std::vector<std::string_view> split_path(std::string_view path) {
 std::string_view vmm_version() { return KILN_VMM_VERSION; }
 
 ApiResponse ApiResponse::json(int status, const nlohmann::json& body) {
-  return ApiResponse{status, config::dump_json(body)};
+  return ApiResponse{status, kiln::json::dump(body)};
 }
 
 ApiResponse ApiResponse::fault(int status, std::string_view message) {
@@ -298,7 +298,7 @@ Status ApiRouter::start_instance_locked() {
 }
 
 ApiResponse ApiRouter::put_actions(const json& body) {
-  auto r = config::ObjectReader::make(body, "", {"action_type"});
+  auto r = kiln::json::ObjectReader::make(body, "", {"action_type"});
   if (!r.ok()) return bad_request(r.error());
   auto type = r->req_string("action_type");
   if (!type.ok()) return bad_request(type.error());

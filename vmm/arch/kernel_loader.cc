@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "vmm/arch/layout.h"
 
@@ -18,21 +19,7 @@ constexpr uint32_t kHdrMagic = 0x53726448;  // "HdrS"
 constexpr size_t kSetupHeaderOffset = 0x1f1;
 constexpr uint16_t kMaxPhdrs = 128;
 
-Status pread_exact(int fd, void* buf, size_t len, uint64_t off) {
-  auto* p = static_cast<uint8_t*>(buf);
-  while (len > 0) {
-    ssize_t n = ::pread(fd, p, len, static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("reading kernel image");
-    }
-    if (n == 0) return make_error("kernel image is truncated");
-    p += n;
-    len -= static_cast<size_t>(n);
-    off += static_cast<uint64_t>(n);
-  }
-  return ok_status();
-}
+constexpr std::string_view kWhat = "kernel image";  // names the file in read errors
 
 // Copies file bytes [off, off+len) to guest memory at gpa, after checking both ranges.
 Status copy_to_guest(const GuestMemory& mem, int fd, uint64_t file_size, uint64_t off, uint64_t len,
@@ -42,12 +29,12 @@ Status copy_to_guest(const GuestMemory& mem, int fd, uint64_t file_size, uint64_
     return make_error("segment lies outside the kernel file");
   }
   KILN_ASSIGN_OR_RETURN(std::span<uint8_t> dst, mem.slice(gpa, len));
-  return pread_exact(fd, dst.data(), dst.size(), off);
+  return io::pread_all(fd, dst.data(), dst.size(), off, kWhat);
 }
 
 Result<LoadedKernel> load_elf(const GuestMemory& mem, int fd, uint64_t file_size) {
   Elf64_Ehdr eh{};
-  KILN_TRY(pread_exact(fd, &eh, sizeof eh, 0));
+  KILN_TRY(io::pread_all(fd, &eh, sizeof eh, 0, kWhat));
   if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
       eh.e_machine != EM_X86_64 || eh.e_type != ET_EXEC) {
     return make_error("ELF kernel is not a little-endian x86_64 executable");
@@ -60,7 +47,7 @@ Result<LoadedKernel> load_elf(const GuestMemory& mem, int fd, uint64_t file_size
   bool entry_loaded = false;
   for (uint16_t i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph{};
-    KILN_TRY(pread_exact(fd, &ph, sizeof ph, eh.e_phoff + uint64_t{i} * sizeof ph));
+    KILN_TRY(io::pread_all(fd, &ph, sizeof ph, eh.e_phoff + uint64_t{i} * sizeof ph, kWhat));
     if (ph.p_type != PT_LOAD) continue;
     if (ph.p_filesz > ph.p_memsz) return make_error("ELF segment filesz exceeds memsz");
     if (ph.p_paddr < layout::kHimemStart) return make_error("ELF segment below 1 MiB");
@@ -81,7 +68,7 @@ Result<LoadedKernel> load_elf(const GuestMemory& mem, int fd, uint64_t file_size
 
 Result<LoadedKernel> load_bzimage(const GuestMemory& mem, int fd, uint64_t file_size) {
   setup_header hdr{};
-  KILN_TRY(pread_exact(fd, &hdr, sizeof hdr, kSetupHeaderOffset));
+  KILN_TRY(io::pread_all(fd, &hdr, sizeof hdr, kSetupHeaderOffset, kWhat));
   if (hdr.header != kHdrMagic || hdr.boot_flag != 0xaa55) return make_error("not a bzImage (no HdrS)");
   if (hdr.version < 0x020c) return make_error("bzImage boot protocol older than 2.12");
   if (!(hdr.xloadflags & XLF_KERNEL_64)) return make_error("bzImage has no 64-bit entry point");
@@ -106,7 +93,7 @@ Result<LoadedKernel> load_kernel(const GuestMemory& mem, int fd) {
   auto file_size = static_cast<uint64_t>(st.st_size);
   unsigned char ident[4] = {};
   if (file_size < 0x260) return make_error("kernel image is too small");
-  KILN_TRY(pread_exact(fd, ident, sizeof ident, 0));
+  KILN_TRY(io::pread_all(fd, ident, sizeof ident, 0, kWhat));
   if (std::memcmp(ident, ELFMAG, SELFMAG) == 0) return load_elf(mem, fd, file_size);
   return load_bzimage(mem, fd, file_size);
 }

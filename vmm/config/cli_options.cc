@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "common/cli/option_parser.h"
-#include "vmm/config/json_reader.h"
+#include "vmm/config/vm_config.h"
 #include "vmm/logging/logger.h"
 #include "vmm/logging/metrics.h"
 

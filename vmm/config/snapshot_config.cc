@@ -2,12 +2,14 @@
 // SnapshotLoadParams, MemoryBackend, VsockOverride, Vm).
 #include "vmm/config/snapshot_config.h"
 
-#include "vmm/config/json_reader.h"
+#include "common/json/field_reader.h"
 #include "vmm/config/vm_config.h"
 
 namespace kiln::vmm::config {
 
 using nlohmann::json;
+using kiln::json::member_path;
+using kiln::json::ObjectReader;
 
 Result<SnapshotCreate> parse_snapshot_create(const json& j) {
   KILN_ASSIGN_OR_RETURN(auto r, ObjectReader::make(j, "", {"snapshot_type", "snapshot_path", "mem_file_path",
@@ -39,7 +41,7 @@ json to_json(const SnapshotCreate& s) {
 
 namespace {
 Result<MemBackend> parse_mem_backend(const json& j) {
-  KILN_ASSIGN_OR_RETURN(auto r, ObjectReader::make(j, "mem_backend.", {"backend_type", "backend_path"}));
+  KILN_ASSIGN_OR_RETURN(auto r, ObjectReader::make(j, "mem_backend", {"backend_type", "backend_path"}));
   MemBackend b;
   KILN_ASSIGN_OR_RETURN(auto type, r.req_string("backend_type"));
   if (type == "Uffd") return make_error("mem_backend.backend_type: Uffd is not supported by kiln-vmm");
@@ -92,31 +94,28 @@ Result<SnapshotLoad> parse_snapshot_load(const json& j) {
     }
   }
   if (const json* vo = r.opt_value("vsock_override")) {
-    KILN_ASSIGN_OR_RETURN(auto vr, ObjectReader::make(*vo, "vsock_override.", {"uds_path"}));
+    KILN_ASSIGN_OR_RETURN(auto vr, ObjectReader::make(*vo, "vsock_override", {"uds_path"}));
     KILN_ASSIGN_OR_RETURN(auto uds, vr.req_string("uds_path"));
     KILN_TRY(check_path_string("vsock_override.uds_path", uds));
     KILN_TRY(vr.check_unknown());
     s.vsock_uds_path_override = std::move(uds);
   }
-  if (const json* drives = r.opt_value("drive_overrides")) {
-    if (!drives->is_array()) {
-      return make_error("drive_overrides: invalid type: expected an array, got " +
-                        std::string(json_type_name(*drives)));
-    }
+  KILN_ASSIGN_OR_RETURN(const json* drives, r.opt_array("drive_overrides"));
+  if (drives != nullptr) {
     if (drives->size() > kMaxDrives) {
       return make_error("drive_overrides: at most " + std::to_string(kMaxDrives) + " entries");
     }
     for (size_t i = 0; i < drives->size(); ++i) {
-      const std::string at = "drive_overrides[" + std::to_string(i) + "].";
+      const std::string at = kiln::json::element_path("drive_overrides", i);
       KILN_ASSIGN_OR_RETURN(auto dr, ObjectReader::make((*drives)[i], at, {"drive_id", "path_on_host"}));
       DriveOverride o;
       KILN_ASSIGN_OR_RETURN(o.drive_id, dr.req_string("drive_id"));
-      KILN_TRY(check_resource_id(at + "drive_id", o.drive_id));
+      KILN_TRY(check_resource_id(member_path(at, "drive_id"), o.drive_id));
       KILN_ASSIGN_OR_RETURN(o.path_on_host, dr.req_string("path_on_host"));
-      KILN_TRY(check_path_string(at + "path_on_host", o.path_on_host));
+      KILN_TRY(check_path_string(member_path(at, "path_on_host"), o.path_on_host));
       KILN_TRY(dr.check_unknown());
       for (const DriveOverride& seen : s.drive_overrides) {
-        if (seen.drive_id == o.drive_id) return make_error(at + "drive_id: duplicate drive_id \"" + o.drive_id + "\"");
+        if (seen.drive_id == o.drive_id) return dr.error("drive_id", "duplicate drive_id \"" + o.drive_id + "\"");
       }
       s.drive_overrides.push_back(std::move(o));
     }

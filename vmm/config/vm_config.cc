@@ -10,30 +10,29 @@
 #include <cerrno>
 #include <utility>
 
-#include "common/unique_fd.h"
-#include "vmm/config/json_reader.h"
+#include "common/io.h"
+#include "common/json/field_reader.h"
 #include "vmm/logging/logger.h"
 
 namespace kiln::vmm::config {
 
 using nlohmann::json;
+using kiln::json::member_path;
+using kiln::json::ObjectReader;
 
 namespace {
 
 // A field kiln does not implement: accepted when absent/null or equal to `allowed`.
-Status only_value(ObjectReader& r, std::string_view key, std::string_view allowed) {
+Status only_value(const ObjectReader& r, std::string_view key, std::string_view allowed) {
   KILN_ASSIGN_OR_RETURN(auto v, r.opt_string(key));
   if (v && *v != allowed) {
-    return make_error(r.field(key) + ": only \"" + std::string(allowed) +
-                      "\" is supported by kiln-vmm, got \"" + *v + "\"");
+    return r.error(key, "only \"" + std::string(allowed) + "\" is supported by kiln-vmm, got \"" + *v + "\"");
   }
   return ok_status();
 }
 
-Status only_null(ObjectReader& r, std::string_view key) {
-  if (r.opt_value(key) != nullptr) {
-    return make_error(r.field(key) + ": not supported by kiln-vmm (must be absent or null)");
-  }
+Status only_null(const ObjectReader& r, std::string_view key) {
+  if (r.has(key)) return r.error(key, "not supported by kiln-vmm (must be absent or null)");
   return ok_status();
 }
 
@@ -45,6 +44,22 @@ Status check_optional_path(const std::string& field, const std::optional<std::st
 json opt_json(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
 
 }  // namespace
+
+Result<json> parse_json_text(std::string_view text) {
+  auto j = kiln::json::parse(text, {.refuse_duplicate_keys = true});
+  if (!j.ok()) {
+    const std::string& why = j.error().reason;
+    return make_error("An error occurred when deserializing the json body of a request: " + why +
+                      (why.empty() || why.back() != '.' ? "." : ""));
+  }
+  return std::move(j).value();
+}
+
+Status check_path_string(const std::string& field, const std::string& value) {
+  if (value.empty()) return make_error(field + ": must not be empty");
+  if (value.find('\0') != std::string::npos) return make_error(field + ": must not contain NUL bytes");
+  return ok_status();
+}
 
 const Drive* VmConfig::root_drive() const {
   for (const Drive& d : drives) {
@@ -79,12 +94,10 @@ const std::vector<std::string> kMachineFields = {"vcpu_count", "mem_size_mib", "
                                                  "track_dirty_pages", "cpu_template", "huge_pages"};
 
 // Applies the fields present in `r` onto `mc`.
-Status read_machine_fields(ObjectReader& r, MachineConfig& mc) {
+Status read_machine_fields(const ObjectReader& r, MachineConfig& mc) {
   KILN_ASSIGN_OR_RETURN(auto vcpus, r.opt_u64("vcpu_count"));
   if (vcpus) {
-    if (*vcpus < 1 || *vcpus > kMaxVcpus) {
-      return make_error(r.field("vcpu_count") + ": must be between 1 and " + std::to_string(kMaxVcpus));
-    }
+    if (*vcpus < 1 || *vcpus > kMaxVcpus) return r.error("vcpu_count", "must be between 1 and " + std::to_string(kMaxVcpus));
     mc.vcpu_count = static_cast<uint32_t>(*vcpus);
   }
   KILN_ASSIGN_OR_RETURN(auto mem, r.opt_u64("mem_size_mib"));
@@ -101,13 +114,13 @@ Status read_machine_fields(ObjectReader& r, MachineConfig& mc) {
 
 Status validate_machine_config(const MachineConfig& mc, const std::string& path) {
   if (mc.vcpu_count < 1 || mc.vcpu_count > kMaxVcpus) {
-    return make_error(path + "vcpu_count: must be between 1 and " + std::to_string(kMaxVcpus));
+    return make_error(member_path(path, "vcpu_count") + ": must be between 1 and " + std::to_string(kMaxVcpus));
   }
   if (mc.smt && mc.vcpu_count != 1 && mc.vcpu_count % 2 != 0) {
-    return make_error(path + "vcpu_count: must be 1 or an even number when smt is enabled");
+    return make_error(member_path(path, "vcpu_count") + ": must be 1 or an even number when smt is enabled");
   }
   if (mc.mem_size_mib == 0 || mc.mem_size_mib > kMaxMemSizeMib) {
-    return make_error(path + "mem_size_mib: must be between 1 and " + std::to_string(kMaxMemSizeMib));
+    return make_error(member_path(path, "mem_size_mib") + ": must be between 1 and " + std::to_string(kMaxMemSizeMib));
   }
   return ok_status();
 }
@@ -149,9 +162,7 @@ Result<BootSource> parse_boot_source(const json& j, const std::string& path) {
   KILN_ASSIGN_OR_RETURN(bs.initrd_path, r.opt_string("initrd_path"));
   KILN_TRY(check_optional_path(r.field("initrd_path"), bs.initrd_path));
   KILN_ASSIGN_OR_RETURN(bs.boot_args, r.opt_string("boot_args"));
-  if (bs.boot_args && bs.boot_args->find('\0') != std::string::npos) {
-    return make_error(r.field("boot_args") + ": must not contain NUL bytes");
-  }
+  if (bs.boot_args && bs.boot_args->find('\0') != std::string::npos) return r.error("boot_args", "must not contain NUL bytes");
   KILN_TRY(r.check_unknown());
   return bs;
 }
@@ -186,7 +197,7 @@ Result<Drive> parse_drive(const json& j, const std::string& path) {
     } else if (*cache == "Writeback") {
       d.cache_type = CacheType::kWriteback;
     } else {
-      return make_error(r.field("cache_type") + ": must be \"Unsafe\" or \"Writeback\", got \"" + *cache + "\"");
+      return r.error("cache_type", "must be \"Unsafe\" or \"Writeback\", got \"" + *cache + "\"");
     }
   }
   KILN_TRY(only_value(r, "io_engine", "Sync"));
@@ -242,8 +253,7 @@ Result<VsockConfig> parse_vsock(const json& j, const std::string& path) {
   VsockConfig v;
   KILN_ASSIGN_OR_RETURN(auto cid, r.req_u64("guest_cid"));
   if (cid < kMinGuestCid || cid > kMaxGuestCid) {
-    return make_error(r.field("guest_cid") + ": must be between " + std::to_string(kMinGuestCid) + " and " +
-                      std::to_string(kMaxGuestCid));
+    return r.error("guest_cid", "must be between " + std::to_string(kMinGuestCid) + " and " + std::to_string(kMaxGuestCid));
   }
   v.guest_cid = static_cast<uint32_t>(cid);
   KILN_ASSIGN_OR_RETURN(v.uds_path, r.req_string("uds_path"));
@@ -349,49 +359,43 @@ Result<VmConfig> parse_vm_config(const json& j) {
   VmConfig vm;
   // Firecracker requires a boot source in a config file; a snapshot is loaded via the API.
   const json* bs = r.opt_value("boot-source");
-  if (bs == nullptr) return make_error("boot-source: missing required field");
-  KILN_ASSIGN_OR_RETURN(vm.boot_source, parse_boot_source(*bs, "boot-source."));
+  if (bs == nullptr) return r.error("boot-source", "missing required field");
+  KILN_ASSIGN_OR_RETURN(vm.boot_source, parse_boot_source(*bs, "boot-source"));
   if (const json* mc = r.opt_value("machine-config")) {
-    KILN_ASSIGN_OR_RETURN(vm.machine_config, parse_machine_config(*mc, "machine-config."));
+    KILN_ASSIGN_OR_RETURN(vm.machine_config, parse_machine_config(*mc, "machine-config"));
   }
-  if (const json* drives = r.opt_value("drives")) {
-    if (!drives->is_array()) {
-      return make_error("drives: invalid type: expected an array, got " + std::string(json_type_name(*drives)));
-    }
-    for (size_t i = 0; i < drives->size(); ++i) {
-      const std::string at = "drives[" + std::to_string(i) + "].";
-      KILN_ASSIGN_OR_RETURN(Drive d, parse_drive((*drives)[i], at));
-      for (const Drive& seen : vm.drives) {
-        if (seen.drive_id == d.drive_id) return make_error(at + "drive_id: duplicate drive_id \"" + d.drive_id + "\"");
+  KILN_ASSIGN_OR_RETURN(const json* drives, r.opt_array("drives"));
+  for (size_t i = 0; drives != nullptr && i < drives->size(); ++i) {
+    const std::string at = kiln::json::element_path("drives", i);
+    KILN_ASSIGN_OR_RETURN(Drive d, parse_drive((*drives)[i], at));
+    for (const Drive& seen : vm.drives) {
+      if (seen.drive_id == d.drive_id) {
+        return make_error(member_path(at, "drive_id") + ": duplicate drive_id \"" + d.drive_id + "\"");
       }
-      auto st = upsert_drive(vm, std::move(d));
-      if (!st.ok()) return st.error().wrap("drives[" + std::to_string(i) + "]");
     }
+    auto st = upsert_drive(vm, std::move(d));
+    if (!st.ok()) return st.error().wrap(at);
   }
   if (const json* v = r.opt_value("vsock")) {
-    KILN_ASSIGN_OR_RETURN(vm.vsock, parse_vsock(*v, "vsock."));
+    KILN_ASSIGN_OR_RETURN(vm.vsock, parse_vsock(*v, "vsock"));
   }
   if (const json* e = r.opt_value("entropy")) {
-    KILN_ASSIGN_OR_RETURN(vm.entropy, parse_entropy(*e, "entropy."));
+    KILN_ASSIGN_OR_RETURN(vm.entropy, parse_entropy(*e, "entropy"));
   }
   if (const json* s = r.opt_value("serial")) {
-    KILN_ASSIGN_OR_RETURN(vm.serial, parse_serial(*s, "serial."));
+    KILN_ASSIGN_OR_RETURN(vm.serial, parse_serial(*s, "serial"));
   }
   if (const json* l = r.opt_value("logger")) {
-    KILN_ASSIGN_OR_RETURN(vm.logger, parse_logger(*l, "logger."));
+    KILN_ASSIGN_OR_RETURN(vm.logger, parse_logger(*l, "logger"));
   }
   if (const json* m = r.opt_value("metrics")) {
-    KILN_ASSIGN_OR_RETURN(vm.metrics, parse_metrics(*m, "metrics."));
+    KILN_ASSIGN_OR_RETURN(vm.metrics, parse_metrics(*m, "metrics"));
   }
-  for (const char* key : {"balloon", "mmds-config", "cpu-config", "memory-hotplug"}) {
-    if (r.opt_value(key) != nullptr) {
-      return make_error(std::string(key) + ": not supported by kiln-vmm (must be absent or null)");
-    }
-  }
+  for (const char* key : {"balloon", "mmds-config", "cpu-config", "memory-hotplug"}) KILN_TRY(only_null(r, key));
   for (const char* key : {"network-interfaces", "pmem"}) {
     const json* v = r.opt_value(key);
     if (v != nullptr && !(v->is_array() && v->empty())) {
-      return make_error(std::string(key) + ": not supported by kiln-vmm (must be absent, null or [])");
+      return r.error(key, "not supported by kiln-vmm (must be absent, null or [])");
     }
   }
   KILN_TRY(r.check_unknown());
@@ -404,30 +408,9 @@ Result<VmConfig> parse_vm_config_text(std::string_view text) {
 }
 
 Result<VmConfig> load_vm_config_file(const std::string& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno_error("config file " + file);
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("config file " + file + ": fstat");
-  if (!S_ISREG(st.st_mode)) return make_error("config file " + file + ": not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > kMaxConfigFileBytes) {
-    return make_error("config file " + file + ": larger than " + std::to_string(kMaxConfigFileBytes) + " bytes");
-  }
-  std::string text;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("config file " + file + ": read");
-    }
-    if (n == 0) break;
-    // Re-checked while reading: the file may grow after fstat.
-    if (text.size() + static_cast<size_t>(n) > kMaxConfigFileBytes) {
-      return make_error("config file " + file + ": larger than " + std::to_string(kMaxConfigFileBytes) + " bytes");
-    }
-    text.append(buf, static_cast<size_t>(n));
-  }
-  auto vm = parse_vm_config_text(text);
+  auto text = io::read_file(file, kMaxConfigFileBytes);
+  if (!text.ok()) return text.error().wrap("config file");
+  auto vm = parse_vm_config_text(*text);
   if (!vm.ok()) return vm.error().wrap("config file " + file);
   return vm;
 }

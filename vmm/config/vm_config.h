@@ -103,11 +103,22 @@ struct VmConfig {
   const Drive* root_drive() const;
 };
 
+// Parses a request body or config file (kiln_json, repeated keys refused as serde does); the
+// error reads like Firecracker's: "An error occurred when deserializing the json body of a
+// request: <detail>."
+Result<nlohmann::json> parse_json_text(std::string_view text);
+
+// Path-safe string: non-empty and free of NUL bytes (a NUL would silently cut the path at the
+// open(2) boundary).
+Status check_path_string(const std::string& field, const std::string& value);
+
 // API resource ids (drive_id, vsock_id): non-empty, [A-Za-z0-9_] only.
 bool is_valid_resource_id(std::string_view id);
 Status check_resource_id(std::string_view field, std::string_view id);
 
-// --- parsing: one function per request body; `path` prefixes field names in errors.
+// --- parsing: one function per request body (kiln_json's ObjectReader); `path` is where the
+// object sits in a config file ("drives[0]"), "" for a request body, and prefixes its field
+// names in errors.
 // PUT /machine-config: vcpu_count and mem_size_mib required, omitted optionals reset to
 // their defaults (Firecracker's PUT semantics).
 Result<MachineConfig> parse_machine_config(const nlohmann::json& j, const std::string& path = "");

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <future>
 
+#include "common/io.h"
 #include "vmm/arch/boot_params.h"
 #include "vmm/arch/vcpu_setup.h"
 #include "vmm/core/vmm.h"
@@ -46,7 +47,7 @@ Status write_memory_file(const GuestMemory& mem, const std::string& path) {
       // Sparse: all-zero pages stay holes, so a mostly idle guest's file stays small on disk.
       for (uint64_t off = 0; off < r.size; off += kPage) {
         if (std::memcmp(r.host + off, zero, kPage) == 0) continue;
-        KILN_TRY(snapshot::pwrite_all(fd, r.host + off, kPage, offset + off, path));
+        KILN_TRY(io::pwrite_all(fd, r.host + off, kPage, offset + off, path));
       }
       offset += r.size;
     }

@@ -9,6 +9,8 @@
 #include <ctime>
 #include <utility>
 
+#include "common/io.h"
+
 namespace kiln::vmm::logging {
 namespace {
 
@@ -38,17 +40,6 @@ std::string_view base_name(const char* file) {
   std::string_view f(file);
   const size_t slash = f.rfind('/');
   return slash == std::string_view::npos ? f : f.substr(slash + 1);
-}
-
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // nowhere left to report a logging failure
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
 }
 
 }  // namespace
@@ -133,7 +124,7 @@ void Logger::log(LogLevel level, std::string_view message, const char* file, int
   }
   out += message;
   if (out.empty() || out.back() != '\n') out += '\n';
-  write_all(fd_.valid() ? fd_.get() : STDERR_FILENO, out);
+  (void)io::write_all(fd_.valid() ? fd_.get() : STDERR_FILENO, out);  // nowhere left to report a failure
 }
 
 void Logger::logf(LogLevel level, const char* file, int line, const char* fmt, ...) {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/io.h"
+
 namespace kiln::vmm::logging {
 namespace {
 
@@ -72,16 +74,7 @@ Status MetricsRegistry::flush() const {
   std::string line = to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
   std::lock_guard<std::mutex> lock(mu_);
-  std::string_view rest = line;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(out_.get(), rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write metrics");
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  return ok_status();
+  return io::write_all(out_.get(), line, "metrics");
 }
 
 }  // namespace kiln::vmm::logging

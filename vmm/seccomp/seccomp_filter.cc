@@ -12,6 +12,7 @@
 #include <mutex>
 #include <utility>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace kiln::vmm::seccomp {
@@ -84,16 +85,8 @@ Result<std::string> SeccompFilter::pseudo_code() const {
   if (!fd) return errno_error("memfd_create");
   int rc = seccomp_export_pfc(as_ctx(ctx_), fd.get());
   if (rc != 0) return scmp_error("export", rc);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  off_t off = 0;
-  while ((n = ::pread(fd.get(), buf, sizeof buf, off)) > 0) {
-    out.append(buf, static_cast<size_t>(n));
-    off += n;
-  }
-  if (n < 0) return errno_error("read the exported filter");
-  return out;
+  if (::lseek(fd.get(), 0, SEEK_SET) != 0) return errno_error("seek the exported filter");
+  return io::read_fd(fd.get(), 16 << 20, "the exported filter");
 }
 
 Status install_thread_filter(ThreadKind kind, const Settings& settings) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 
 namespace kiln::vmm::snapshot {
@@ -75,18 +76,6 @@ Result<std::string> decode_container(std::string_view in) {
   return std::string(payload);
 }
 
-Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pwrite(fd, p + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return errno_error("write " + what, n == 0 ? EIO : errno);
-    done += static_cast<size_t>(n);
-  }
-  return ok_status();
-}
-
 Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill) {
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -101,26 +90,13 @@ Status write_file_atomically(const std::string& path, const std::function<Status
 
 Status write_state_file(const std::string& path, std::string_view payload) {
   std::string bytes = encode_container(payload);
-  return write_file_atomically(path, [&](int fd) { return pwrite_all(fd, bytes.data(), bytes.size(), 0, path); });
+  return write_file_atomically(path, [&](int fd) { return io::pwrite_all(fd, bytes.data(), bytes.size(), 0, path); });
 }
 
 Result<std::string> read_state_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno_error("open snapshot " + path);
-  struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) return errno_error("stat snapshot " + path);
-  if (static_cast<uint64_t>(st.st_size) > kMaxPayloadBytes + kHeaderSize) return make_error("snapshot " + path + " is too large");
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::read(fd.get(), bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("read snapshot " + path);
-    if (n == 0) break;
-    off += static_cast<size_t>(n);
-  }
-  bytes.resize(off);
-  auto payload = decode_container(bytes);
+  auto bytes = io::read_file(path, kMaxPayloadBytes + kHeaderSize);
+  if (!bytes.ok()) return bytes.error().wrap("snapshot");
+  auto payload = decode_container(*bytes);
   if (!payload.ok()) return payload.error().wrap("snapshot " + path);
   return payload;
 }

@@ -27,8 +27,6 @@ Status write_state_file(const std::string& path, std::string_view payload);
 // Writes `path` atomically: `fill` writes into a new temp file next to it, which is then fsynced
 // and renamed over `path`; on any failure the temp file is removed and `path` is untouched.
 Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill);
-// pwrite() of all of `data` at `offset` (retrying short writes and EINTR).
-Status pwrite_all(int fd, const void* data, size_t len, uint64_t offset, const std::string& what);
 Result<std::string> read_state_file(const std::string& path);
 
 }  // namespace kiln::vmm::snapshot

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "rootfs-builder/unpack/tree_builder.h"
 #include "tests/fuzz/support/fuzz_input.h"
@@ -112,11 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   kiln::UniqueFd blob(::memfd_create("kiln-fuzz-layer", MFD_CLOEXEC));
   if (!blob) fuzz_fail(__FILE__, __LINE__, "memfd_create");
-  for (size_t done = 0; done < size;) {
-    ssize_t n = ::write(blob.get(), data + done, size - done);
-    if (n <= 0) fuzz_fail(__FILE__, __LINE__, "write layer");
-    done += static_cast<size_t>(n);
-  }
+  if (!kiln::io::write_all(blob.get(), data, size).ok()) fuzz_fail(__FILE__, __LINE__, "write layer");
   ::lseek(blob.get(), 0, SEEK_SET);
 
   kiln::rootfs::UnpackLimits limits;

@@ -153,7 +153,7 @@ TEST_F(StoreTest, AtomicWriteReplacesAndLeavesNoTemp) {
   std::string p = dir_ + "/f.json";
   ASSERT_TRUE(write_file_atomic(p, "one").ok());
   ASSERT_TRUE(write_file_atomic(p, "two").ok());
-  auto text = read_file(p, 100);
+  auto text = io::read_file(p, 100);
   ASSERT_TRUE(text.ok());
   EXPECT_EQ(*text, "two");
   std::size_t files = 0;
@@ -162,7 +162,7 @@ TEST_F(StoreTest, AtomicWriteReplacesAndLeavesNoTemp) {
     ++files;
   }
   EXPECT_EQ(files, 1u);
-  EXPECT_FALSE(read_file(p, 2).ok());  // over the cap
+  EXPECT_FALSE(io::read_file(p, 2).ok());  // over the cap
   EXPECT_FALSE(write_file_atomic(dir_ + "/missing-dir/f.json", "x").ok());
 }
 

@@ -13,11 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
+#include "common/io.h"
+#include "common/unique_fd.h"
 #include "rootfs-builder/digest/digest.h"
 
 extern char** environ;
@@ -286,17 +286,18 @@ TempDir::~TempDir() {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  auto text = io::read_file(path, std::size_t{1} << 32);  // test images and blobs: no real cap
+  return text.ok() ? std::move(*text) : std::string();
 }
 
 void write_file(const std::string& path, const std::string& data) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!f) throw std::runtime_error("write " + path);
+  const std::string parent = fs::path(path).parent_path().string();
+  if (auto st = parent.empty() ? ok_status() : io::make_dirs(parent, 0755); !st.ok()) {
+    throw std::runtime_error(st.error().message);
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw std::runtime_error("create " + path);
+  if (auto st = io::write_all(fd.get(), data, path); !st.ok()) throw std::runtime_error(st.error().message);
 }
 
 bool exists(const std::string& path) {

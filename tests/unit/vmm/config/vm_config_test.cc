@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "vmm/config/json_reader.h"
-
 namespace kiln::vmm::config {
 namespace {
 

@@ -1,0 +1,168 @@
+// The read/write loops, capped file read and mkdir -p of common/io.h.
+#include "common/io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <vector>
+
+#include "common/unique_fd.h"
+
+namespace kiln::io {
+namespace {
+
+std::string named(std::string_view verb, std::string_view what) {
+  std::string s(verb);
+  if (!what.empty()) s.append(" ").append(what);
+  return s;
+}
+
+Error truncated(std::string_view what, std::uint64_t at, std::size_t missing) {
+  return make_error((what.empty() ? std::string("file") : std::string(what)) + " is truncated: end of file at byte " +
+                    std::to_string(at) + ", " + std::to_string(missing) + " bytes short");
+}
+
+Error too_large(std::string_view what, std::size_t max_bytes) {
+  return make_error((what.empty() ? std::string("file") : std::string(what)) + ": larger than " +
+                    std::to_string(max_bytes) + " bytes");
+}
+
+}  // namespace
+
+Status write_all(int fd, const void* data, std::size_t len, std::string_view what) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    // write(2) returning 0 for a non-empty buffer would loop forever: report it as EIO.
+    if (n <= 0) return errno_error(named("write", what), n == 0 ? EIO : errno);
+    p += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return ok_status();
+}
+
+Status write_all(int fd, std::string_view data, std::string_view what) {
+  return write_all(fd, data.data(), data.size(), what);
+}
+
+Status pwrite_all(int fd, const void* data, std::size_t len, std::uint64_t offset, std::string_view what) {
+  const char* p = static_cast<const char*>(data);
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, p, len, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error(named("write", what), n == 0 ? EIO : errno);
+    p += n;
+    len -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return ok_status();
+}
+
+Status pread_all(int fd, void* buf, std::size_t len, std::uint64_t offset, std::string_view what) {
+  char* p = static_cast<char*>(buf);
+  while (len > 0) {
+    ssize_t n = ::pread(fd, p, len, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(named("read", what));
+    if (n == 0) return truncated(what, offset, len);
+    p += n;
+    len -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return ok_status();
+}
+
+Status preadv_all(int fd, std::span<const iovec> iov, std::uint64_t offset, std::string_view what) {
+  std::vector<iovec> rest(iov.begin(), iov.end());  // advanced in place as bytes arrive
+  std::size_t first = 0;
+  std::size_t missing = 0;
+  for (const iovec& v : rest) missing += v.iov_len;
+  while (first < rest.size()) {
+    if (rest[first].iov_len == 0) {
+      ++first;
+      continue;
+    }
+    const std::size_t count = std::min<std::size_t>(rest.size() - first, IOV_MAX);
+    ssize_t n = ::preadv(fd, rest.data() + first, static_cast<int>(count), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(named("read", what));
+    if (n == 0) return truncated(what, offset, missing);
+    auto got = static_cast<std::size_t>(n);
+    offset += got;
+    missing -= got;
+    while (got > 0) {
+      const std::size_t take = std::min(got, rest[first].iov_len);
+      rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + take;
+      rest[first].iov_len -= take;
+      got -= take;
+      if (rest[first].iov_len == 0) ++first;
+    }
+  }
+  return ok_status();
+}
+
+Result<std::string> read_fd(int fd, std::size_t max_bytes, std::string_view what) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(named("read", what));
+    if (n == 0) return out;
+    if (static_cast<std::size_t>(n) > max_bytes - out.size()) return too_large(what, max_bytes);
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd) return errno_error("open " + path);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno_error("stat " + path);
+  if (!S_ISREG(st.st_mode)) return make_error(path + ": not a regular file");
+  // Refused at once when the size already says so; read_fd re-checks, as the file may grow.
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return too_large(path, max_bytes);
+  return read_fd(fd.get(), max_bytes, path);
+}
+
+Status make_dirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return make_error("mkdir: empty directory path");
+  for (std::size_t end = 0; end != std::string::npos;) {
+    end = path.find('/', end + 1);
+    const std::string cur = path.substr(0, end);
+    if (cur.empty() || cur.back() == '/') continue;  // the root, or a doubled slash
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return errno_error("mkdir " + cur);
+  }
+  // EEXIST also covers a file or a dangling link in the way; what is there must be a directory.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno_error("stat " + path);
+  if (!S_ISDIR(st.st_mode)) return make_error(path + " exists and is not a directory");
+  return ok_status();
+}
+
+Status make_dirs_below(const std::string& base, std::string_view relative, mode_t mode) {
+  std::string path = base;
+  std::size_t start = 0;
+  while (start < relative.size()) {
+    std::size_t slash = relative.find('/', start);
+    if (slash == std::string_view::npos) slash = relative.size();
+    if (slash > start) {
+      path.append("/").append(relative.substr(start, slash - start));
+      if (::mkdir(path.c_str(), mode) != 0) {
+        if (errno != EEXIST) return errno_error("mkdir " + path);
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0) return errno_error("lstat " + path);
+        if (!S_ISDIR(st.st_mode)) return make_error(path + " exists and is not a directory");
+      }
+    }
+    start = slash + 1;
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::io
