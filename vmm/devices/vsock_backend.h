@@ -1,7 +1,6 @@
-// The seam between the virtio-vsock device and where its streams end on the host (as
-// Firecracker's VsockBackend between its vsock device and Unix muxer): the device owns queues,
-// packets, credit and each stream's state machine; a backend supplies host byte streams.
-// kiln-vmm's backend is VsockUnixMuxer (hybrid vsock over Unix sockets).
+// The seam between the vsock device and where its streams end on the host (Firecracker's
+// VsockBackend): the device owns queues, packets, credit and each stream's state machine; a
+// backend (kiln-vmm's: VsockUnixMuxer) supplies host byte streams.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,6 @@
-// VsockConnectionTable: the vsock device's streams, each a VsockConnection state machine joined
-// to its host stream from the backend: routes guest packets, moves bytes between state machine
-// and stream, queues connectionless RSTs, picks rx packets round-robin, times out REQUESTs the
-// guest leaves unanswered. Every call is made with the device's lock held.
+// VsockConnectionTable: the vsock device's streams, each a VsockConnection joined to a backend
+// host stream: routes guest packets, moves bytes, queues connectionless RSTs, picks rx packets
+// round-robin, times out unanswered REQUESTs. Every call is made with the device's lock held.
 #pragma once
 
 #include <chrono>

@@ -1,7 +1,6 @@
-// VsockUnixMuxer: the vsock device's backend for Firecracker's hybrid vsock. Host programs
-// connect to the Unix socket `uds_path` and send "CONNECT <port>\n" (common/protocol/
-// hybrid_vsock.h); a guest connection to host port P dials "<uds_path>_<P>". Sockets are
-// served on the event loop.
+// VsockUnixMuxer: the vsock backend for Firecracker's hybrid vsock, on the event loop. Host
+// programs connect to `uds_path` and send "CONNECT <port>\n" (common/protocol/hybrid_vsock.h);
+// a guest connection to host port P dials "<uds_path>_<P>".
 #pragma once
 
 #include <chrono>
