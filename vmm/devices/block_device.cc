@@ -52,34 +52,8 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   virtio::read_config_bytes(image, offset, data);
 }
 
-Status BlockDevice::activate(const GuestMemory& mem, std::vector<virtio::Queue> queues,
-                             uint64_t, virtio::Interrupt& interrupt) {
-  std::lock_guard lock(mu_);
-  if (queues.size() != 1 || !queues[0].ready) return make_error("virtio-blk: request queue not ready");
-  mem_ = &mem;
-  queues_ = std::move(queues);
-  interrupt_ = &interrupt;
-  active_ = true;
-  return ok_status();
-}
-
-void BlockDevice::reset() {
-  std::lock_guard lock(mu_);
-  active_ = false;
-  queues_.clear();
-  mem_ = nullptr;
-  interrupt_ = nullptr;
-}
-
-Status BlockDevice::process_queue(uint16_t index) {
-  std::lock_guard lock(mu_);
-  if (!active_ || index != 0) return ok_status();
-  KILN_ASSIGN_OR_RETURN(bool notify, virtio::serve_queue(*mem_, queues_[0], counters_,
-                                                         [this](const virtio::DescriptorChain& c) {
-                                                           return handle(c);
-                                                         }));
-  if (notify) interrupt_->signal_used_queue();
-  return ok_status();
+Status BlockDevice::on_queue_notify(uint16_t) {
+  return serve(0, [this](const virtio::DescriptorChain& c) { return handle(c); });
 }
 
 namespace {

@@ -3,13 +3,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "vmm/virtio/virtio_device.h"
+#include "vmm/virtio/activated_device.h"
 
 namespace kiln::vmm::devices {
 
@@ -19,7 +18,7 @@ struct BlockDeviceConfig {
   std::string drive_id;   // GET_ID serial (first 20 bytes)
 };
 
-class BlockDevice : public virtio::VirtioDevice {
+class BlockDevice : public virtio::ActivatedDevice {
  public:
   static inline constexpr uint16_t kQueueSize = 256;
   // Data segments per request: header + status must still fit a chain of kQueueSize.
@@ -32,22 +31,18 @@ class BlockDevice : public virtio::VirtioDevice {
 
   uint32_t device_id() const override;
   uint64_t device_features() const override;
-  std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize}; }
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
   void write_config(uint64_t, std::span<const uint8_t>) override {}
-  Status activate(const GuestMemory& mem, std::vector<virtio::Queue> queues,
-                  uint64_t acked_features, virtio::Interrupt& interrupt) override;
-  Status process_queue(uint16_t index) override;
-  void reset() override;
-  virtio::DeviceCounters counters() const override { return counters_.snapshot(); }
-  std::vector<virtio::QueuePosition> queue_positions() const override {
-    std::lock_guard lock(mu_);
-    return virtio::positions_of(queues_);
-  }
 
  private:
   BlockDevice(UniqueFd fd, uint64_t capacity, bool read_only, std::string id)
-      : fd_(std::move(fd)), capacity_(capacity), read_only_(read_only), id_(std::move(id)) {}
+      : ActivatedDevice("virtio-blk", {kQueueSize}),
+        fd_(std::move(fd)),
+        capacity_(capacity),
+        read_only_(read_only),
+        id_(std::move(id)) {}
+
+  Status on_queue_notify(uint16_t index) override;
 
   // Serves one request; returns the used length (bytes written into the chain).
   uint32_t handle(const virtio::DescriptorChain& chain);
@@ -58,13 +53,6 @@ class BlockDevice : public virtio::VirtioDevice {
   const uint64_t capacity_;  // in 512-byte sectors
   const bool read_only_;
   const std::string id_;
-
-  mutable std::mutex mu_;
-  const GuestMemory* mem_ = nullptr;
-  std::vector<virtio::Queue> queues_;
-  virtio::Interrupt* interrupt_ = nullptr;
-  bool active_ = false;
-  virtio::AtomicDeviceCounters counters_;
 };
 
 }  // namespace kiln::vmm::devices

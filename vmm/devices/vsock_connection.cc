@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/protocol/hybrid_vsock.h"
+
 namespace kiln::vmm::devices {
 
 VsockConnection VsockConnection::host_initiated(uint64_t guest_cid, uint32_t local_port,
@@ -81,7 +83,7 @@ void VsockConnection::on_guest_packet(const VsockHeader& h, std::span<const uint
     // Only the answer to our REQUEST is valid here (virtio 1.2 §5.10.6.4).
     if (op == VsockOp::kResponse && !pending_request_) {
       state_ = State::kEstablished;
-      ack_ = format_connect_ack(local_port_);
+      ack_ = protocol::hybrid_connect_reply(local_port_);
       return;
     }
     protocol_violation();

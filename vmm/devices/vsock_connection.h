@@ -59,7 +59,8 @@ class VsockConnection {
   void on_host_eof();
   // The host socket failed (reset, write error, hang-up with data pending): reset the stream.
   void on_host_error();
-  // Bytes to write to the host socket: the "OK <port>\n" acknowledgement, then guest data.
+  // Bytes to write to the host socket: the hybrid-vsock "OK <port>\n" reply (host-initiated
+  // streams; common/protocol/hybrid_vsock.h), then guest data.
   std::span<const uint8_t> host_write_pending() const;
   void on_host_written(size_t n);
   // True once: the guest will send no more and everything was written; the device then

@@ -1,10 +1,7 @@
-// vsock packet and handshake parsing.
+// vsock packet parsing.
 #include "vmm/devices/vsock_packet.h"
 
-#include <cctype>
-#include <charconv>
 #include <cstring>
-#include <vector>
 
 namespace kiln::vmm::devices {
 
@@ -80,41 +77,6 @@ VsockHeader make_rst_reply(const VsockHeader& h) {
   r.type = h.type;
   r.op = static_cast<uint16_t>(VsockOp::kRst);
   return r;
-}
-
-Result<uint32_t> parse_connect_line(std::string_view line) {
-  if (line.size() > kMaxConnectLine) return make_error("vsock: CONNECT line too long");
-  if (line.empty() || line.back() != '\n') return make_error("vsock: CONNECT line not terminated");
-  line.remove_suffix(1);
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  std::vector<std::string_view> words;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) words.push_back(line.substr(start, i - start));
-  }
-  if (words.size() != 2) return make_error("vsock: expected \"CONNECT <port>\"");
-  std::string_view kw = words[0];
-  static constexpr std::string_view kConnect = "connect";
-  if (kw.size() != kConnect.size()) return make_error("vsock: expected CONNECT");
-  for (size_t k = 0; k < kw.size(); ++k) {
-    if (std::tolower(static_cast<unsigned char>(kw[k])) != kConnect[k]) {
-      return make_error("vsock: expected CONNECT");
-    }
-  }
-  std::string_view num = words[1];
-  uint32_t port = 0;
-  auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), port, 10);
-  if (ec != std::errc() || ptr != num.data() + num.size()) {
-    return make_error("vsock: CONNECT port is not a 32-bit decimal number");
-  }
-  return port;
-}
-
-std::string format_connect_ack(uint32_t local_port) {
-  return "OK " + std::to_string(local_port) + "\n";
 }
 
 }  // namespace kiln::vmm::devices

@@ -1,12 +1,10 @@
-// virtio-vsock packet header (virtio 1.2 §5.10.6) and the hybrid-vsock host handshake
-// line (Firecracker's "CONNECT <port>\n"): pure parsers over bytes, fuzzable on their own.
+// virtio-vsock packet header (virtio 1.2 §5.10.6): pure parsers over bytes, fuzzable on their
+// own. The hybrid-vsock handshake text is common/protocol/hybrid_vsock.h's.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <span>
-#include <string>
-#include <string_view>
 
 #include "common/result.h"
 
@@ -70,12 +68,5 @@ GuestPacketVerdict classify_guest_packet(const VsockHeader& h, uint64_t guest_ci
 
 // RST answering `h` (ports and CIDs swapped), for packets with no connection.
 VsockHeader make_rst_reply(const VsockHeader& h);
-
-// Hybrid vsock handshake: one line "CONNECT <port>\n" (keyword case-insensitive, fields
-// separated by blanks, optional "\r"). Lines longer than this are refused.
-inline constexpr size_t kMaxConnectLine = 64;
-Result<uint32_t> parse_connect_line(std::string_view line);
-// "OK <port>\n", sent to the host client once the guest accepted.
-std::string format_connect_ack(uint32_t local_port);
 
 }  // namespace kiln::vmm::devices

@@ -1,11 +1,13 @@
-// Fuzz target: vsock packet parsing (vmm/devices/vsock_packet.h) and the connection state
-// machine (vsock_connection.h) driven by a fuzz-chosen sequence of guest and host events.
+// Fuzz target: vsock packet parsing (vmm/devices/vsock_packet.h), the hybrid-vsock CONNECT line
+// (common/protocol/hybrid_vsock.h) and the connection state machine (vsock_connection.h)
+// driven by a fuzz-chosen sequence of guest and host events.
 // Input: 44 header bytes (parse/encode round trip), a length-prefixed CONNECT line, a setup
 // block, then ops (one selector byte each, operands following).
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "common/protocol/hybrid_vsock.h"
 #include "tests/fuzz/support/fuzz_input.h"
 #include "tests/fuzz/support/quiet_logs.h"
 #include "vmm/devices/vsock_connection.h"
@@ -36,10 +38,13 @@ void parsers(FuzzInput& in) {
     KILN_FUZZ_CHECK(rst.src_port == h->dst_port && rst.dst_port == h->src_port);
   }
   std::string_view line = in.text(in.u8());
-  auto port = dev::parse_connect_line(line);
+  auto port = protocol::parse_hybrid_connect(line);
   if (port.ok()) {
-    std::string ack = dev::format_connect_ack(*port);
-    KILN_FUZZ_CHECK(!ack.empty() && ack.back() == '\n');
+    // The VMM's answer parses back on the host side, and the host's request on ours.
+    auto reply = protocol::parse_hybrid_reply(protocol::hybrid_connect_reply(*port));
+    KILN_FUZZ_CHECK(reply.ok() && reply->complete && reply->host_port == *port);
+    auto again = protocol::parse_hybrid_connect(protocol::hybrid_connect_request(*port));
+    KILN_FUZZ_CHECK(again.ok() && *again == *port);
   }
 }
 
