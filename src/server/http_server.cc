@@ -110,7 +110,11 @@ Response json_error(const Request& req, http::status status, std::string_view co
                     std::string_view field) {
   nlohmann::json j = {{"error", code}, {"message", message}};
   if (!field.empty()) j["field"] = field;
-  return make_response(req, status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  return json_response(req, status, j);
+}
+
+Response json_response(const Request& req, http::status status, const nlohmann::json& body) {
+  return make_response(req, status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)

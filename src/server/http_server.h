@@ -10,6 +10,8 @@
 #include <set>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/result.h"
 #include "src/server/net.h"
 
@@ -33,6 +35,9 @@ struct ServerOptions {
 
 // One request being answered. Handlers either respond() once, or stream: start_stream(),
 // write_chunk()* (false = the client is gone or the server stops), then end_stream().
+// A handler answers in one line: `co_return co_await ex.respond(json_error(...));`. (GCC 12
+// destroys a braced aggregate temporary in a co_await expression twice, e.g.
+// `respond(f(Reply{...}))`: build such a value in a variable first.)
 class Exchange {
  public:
   virtual ~Exchange() = default;
@@ -55,6 +60,8 @@ using Handler = std::function<asio::awaitable<void>(Exchange&)>;
 // A plain response with the common headers.
 Response make_response(const Request& req, http::status status, std::string body,
                        std::string content_type = "application/json");
+// A JSON body (compact, invalid UTF-8 replaced, one trailing newline).
+Response json_response(const Request& req, http::status status, const nlohmann::json& body);
 // {"error": code, "message": message} (+ "field" when given).
 Response json_error(const Request& req, http::status status, std::string_view code, std::string_view message,
                     std::string_view field = {});

@@ -8,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 namespace kiln::kilnd::test {
-namespace {
 
 using nlohmann::json;
 
@@ -42,8 +41,6 @@ asio::awaitable<void> fake_guest(local::socket s) {
   res.prepare_payload();
   co_await http::async_write(s, res, asio::redirect_error(asio::use_awaitable, ec));
 }
-
-}  // namespace
 
 Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
                                          const std::function<void(const registry::ImageStatus&)>& progress) {

@@ -18,6 +18,11 @@
 
 namespace kiln::kilnd::test {
 
+// The function server of the tests (the guest side of one connection): answers one request
+// with its method, target, body and metadata headers as JSON; a body containing "hang" is
+// never answered, "crash" hangs up, "fail500" answers 500.
+asio::awaitable<void> fake_guest(local::socket s);
+
 // The image builder of the tests: ready at once ("missing" in the reference: fails).
 Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
                                          const std::function<void(const registry::ImageStatus&)>& progress);

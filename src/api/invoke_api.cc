@@ -1,0 +1,88 @@
+// kiln's event and web invocations.
+#include "src/api/invoke_api.h"
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "src/api/responses.h"
+
+namespace kiln::kilnd::api {
+namespace {
+
+http::status failure_status(invoke::InvokeStatus s) {
+  switch (s) {
+    case invoke::InvokeStatus::kOk: return http::status::ok;
+    case invoke::InvokeStatus::kQueueFull: return http::status::too_many_requests;
+    case invoke::InvokeStatus::kStartFailed: return http::status::bad_gateway;
+    case invoke::InvokeStatus::kTimeout: return http::status::gateway_timeout;
+    case invoke::InvokeStatus::kCrash: return http::status::bad_gateway;
+    case invoke::InvokeStatus::kResponseTooLarge: return http::status::bad_gateway;
+    case invoke::InvokeStatus::kShuttingDown: return http::status::service_unavailable;
+  }
+  return http::status::internal_server_error;
+}
+
+// The client's answer to an invocation that ran (or failed to).
+server::Response outcome_response(const server::Request& req, const invoke::Invocation& inv) {
+  const invoke::InvokeResult& r = inv.result;
+  server::Response res;
+  if (r.status == invoke::InvokeStatus::kOk) {
+    res = invoke::forward_response(r.response, req.version());
+    res.keep_alive(req.keep_alive());
+  } else {
+    nlohmann::json body = {
+        {"error", invoke::invoke_status_name(r.status)}, {"message", r.detail}, {"request_id", inv.request_id}};
+    if (!r.instance_id.empty()) body["instance_id"] = r.instance_id;
+    res = server::json_response(req, failure_status(r.status), body);
+    if (r.status == invoke::InvokeStatus::kQueueFull) res.set(http::field::retry_after, "1");
+  }
+  res.set("X-Kiln-Request-Id", inv.request_id);
+  if (!r.instance_id.empty()) res.set("X-Kiln-Instance-Id", r.instance_id);
+  if (inv.leased) res.set("X-Kiln-Cold-Start", r.cold_start ? "1" : "0");
+  return res;
+}
+
+}  // namespace
+
+server::Response invoke_refusal(const server::Request& req, const invoke::Refusal& refusal) {
+  switch (refusal.kind) {
+    case invoke::RefusalKind::kNotFound:
+      return function_not_found(req, refusal.name);
+    case invoke::RefusalKind::kStopping:
+      return shutting_down(req);
+    case invoke::RefusalKind::kNotReady: {
+      auto res = server::json_error(req, http::status::service_unavailable, "not_ready",
+                                    "function " + refusal.name + " is not ready: image " +
+                                        registry::image_state_name(refusal.image_state) +
+                                        (refusal.image_reason.empty() ? "" : " (" + refusal.image_reason + ")"));
+      res.set(http::field::retry_after, "1");
+      return res;
+    }
+    case invoke::RefusalKind::kPayloadTooLarge:
+      return server::json_error(req, http::status::payload_too_large, "payload_too_large",
+                                "payload larger than 6 MiB (" + std::to_string(invoke::kMaxPayloadBytes) + " bytes)");
+    case invoke::RefusalKind::kQuota:
+      return quota_exceeded(req, refusal.quota, refusal.message, true);
+  }
+  return server::json_error(req, http::status::internal_server_error, "internal", "unknown refusal");
+}
+
+asio::awaitable<void> InvokeApi::event(server::Exchange& ex, const Call& call) { return invoke(ex, call, false); }
+
+asio::awaitable<void> InvokeApi::web(server::Exchange& ex, const Call& call) { return invoke(ex, call, true); }
+
+asio::awaitable<void> InvokeApi::invoke(server::Exchange& ex, const Call& call, bool web) {
+  const server::Request& req = ex.request();
+  auto admitted = invocations_.admit(call.caller.tenant, call.name, req.body().size());
+  if (auto* refusal = std::get_if<invoke::Refusal>(&admitted)) co_return co_await ex.respond(invoke_refusal(req, *refusal));
+  invoke::Admission& admission = std::get<invoke::Admission>(admitted);
+  // A web request keeps its path as sent (undecoded): what follows /v1/functions/{name}/http.
+  invoke::GuestRequest guest =
+      web ? invoke::make_web_request(admission.meta, req, "/" + call.params.at("path"), call.target.raw_query)
+          : invoke::make_event_request(admission.meta, req.body(), std::string(req[http::field::content_type]));
+  invoke::Invocation inv = co_await invocations_.run(std::move(admission), std::move(guest), web ? "web" : "event");
+  co_return co_await ex.respond(outcome_response(req, inv));
+}
+
+}  // namespace kiln::kilnd::api

@@ -1,0 +1,114 @@
+// FunctionTable: the functions kilnd serves, by registry key (registry::function_key: NAME in
+// the admin namespace, TENANT/NAME otherwise): each one's record, image build, instance pool and
+// the request windows that attribute its guest output. Single-threaded (kilnd's loop); image
+// builds run on one worker thread and report back through the loop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "src/logs/log_store.h"
+#include "src/logs/request_windows.h"
+#include "src/metrics/metrics.h"
+#include "src/pool/function_pool.h"
+#include "src/registry/function_config.h"
+#include "src/registry/function_store.h"
+#include "src/registry/image_builder.h"
+#include "src/server/net.h"
+#include "src/tenants/authenticator.h"
+
+namespace kiln::kilnd::daemon {
+
+// Wall-clock milliseconds since the epoch (records' times, deadlines, uptime).
+inline std::uint64_t wall_ms() { return logs::realtime_ns() / 1000000; }
+
+struct Function {
+  registry::FunctionRecord record;
+  std::shared_ptr<pool::FunctionPool> pool;  // none until its image is ready
+  std::uint64_t pool_version = 0;  // the version the pool serves
+  std::uint64_t build_generation = 0;  // the build whose result counts
+  // Per instance, the recent requests' windows (to attribute guest log lines by their stamps).
+  logs::RequestWindows windows;
+};
+
+struct FunctionTableOptions {
+  std::chrono::milliseconds start_timeout{60000};  // spawn to ready for one instance
+  std::chrono::milliseconds heartbeat_interval{5000};
+  std::string logs_dir;  // a tenant's logs live in <logs_dir>/<tenant>/
+};
+
+class FunctionTable {
+ public:
+  FunctionTable(asio::io_context& io, FunctionTableOptions options, pool::VmBackend& backend,
+                registry::ImageBuilder builder, registry::FunctionStore& store, logs::LogStore& logs,
+                metrics::Metrics& metrics, const tenants::Authenticator& auth);
+  ~FunctionTable();
+  FunctionTable(const FunctionTable&) = delete;
+  FunctionTable& operator=(const FunctionTable&) = delete;
+
+  // Takes the records a previous run saved: a pool for each ready image still on disk, a new
+  // build for an interrupted one (or one whose image left the cache).
+  Status load(std::vector<registry::FunctionRecord> records);
+
+  Function* find(const std::string& key);
+  const std::map<std::string, Function>& functions() const { return functions_; }
+
+  // Creates (*created) or updates the function `config.name` of `tenant`: a new version; its
+  // image is built again when its source changed or failed before, else its pool takes the new
+  // settings. Errors: the tenant's log directory could not be made.
+  Result<const Function*> deploy(const std::string& tenant, registry::FunctionConfig config, bool* created);
+  // Forgets `key` (its record file and logs); its pool stops in the background.
+  Status remove(const std::string& key);
+
+  // Quotas of the tenant that owns a namespace (nullptr: none, e.g. the admin namespace).
+  const tenants::Quotas* quotas_of(const std::string& tenant) const;
+  // Live instances (starting, idle, busy) over every function of `tenant`.
+  std::size_t tenant_instances(const std::string& tenant) const;
+
+  // A platform line (START, END, image progress...) in the log of `key`.
+  void platform_log(const std::string& key, const std::string& instance, const std::string& request,
+                    const std::string& text);
+
+  void tick();  // each pool's periodic work
+  void apply_quotas();  // the tenants changed: every pool takes its settings again
+  void publish_gauges();  // instances, queues, snapshots, log memory into the metrics
+
+  // kilnd is stopping: no new pools, invocations and deploys are refused.
+  void begin_stopping() { stopping_ = true; }
+  bool stopping() const { return stopping_; }
+  // Stops every pool (also deleted functions' pools still draining); done() once all stopped.
+  void stop_pools(std::function<void()> done);
+
+ private:
+  void start_build(const std::string& key);
+  void make_pool(Function& f);
+  pool::PoolSettings pool_settings(const registry::FunctionRecord& r) const;
+  // Attributes a guest output line of `instance` to a request and appends it to the log of `key`.
+  void guest_log(const std::string& key, const std::string& instance, const protocol::LogEvent& e);
+  Status prepare_tenant_logs(const std::string& tenant);
+  void persist(const Function& f);
+
+  asio::io_context& io_;
+  FunctionTableOptions options_;
+  pool::VmBackend& backend_;
+  registry::ImageBuilder builder_;
+  registry::FunctionStore& store_;
+  logs::LogStore& logs_;
+  metrics::Metrics& metrics_;
+  const tenants::Authenticator& auth_;
+  std::map<std::string, Function> functions_;  // by key
+  std::set<std::shared_ptr<pool::FunctionPool>> draining_;  // deleted functions' pools stopping
+  std::unique_ptr<asio::thread_pool> workers_ = std::make_unique<asio::thread_pool>(1);  // image builds
+  std::uint64_t next_generation_ = 1;
+  bool stopping_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace kiln::kilnd::daemon
