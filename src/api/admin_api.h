@@ -3,20 +3,20 @@
 #pragma once
 
 #include "src/api/dispatcher.h"
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/metrics/metrics.h"
 
 namespace kiln::kilnd::api {
 
 class AdminApi {
  public:
-  AdminApi(daemon::FunctionTable& table, metrics::Metrics& metrics) : table_(table), metrics_(metrics) {}
+  AdminApi(functions::FunctionTable& table, metrics::Metrics& metrics) : table_(table), metrics_(metrics) {}
 
   server::Response health(const server::Request& req, const Call& call) const;
   server::Response metrics(const server::Request& req, const Call& call);
 
  private:
-  daemon::FunctionTable& table_;
+  functions::FunctionTable& table_;
   metrics::Metrics& metrics_;
 };
 

@@ -13,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 // A function's record with its instances and pool counters (GET /v1/functions/{name}).
-json function_json(const daemon::Function& f) {
+json function_json(const functions::Function& f) {
   json j = registry::record_to_api_json(f.record);
   json inst = json::array();
   json pool = nullptr;
@@ -57,7 +57,7 @@ server::Response FunctionsApi::list(const server::Request& req, const Call& call
 }
 
 server::Response FunctionsApi::get(const server::Request& req, const Call& call) {
-  const daemon::Function* f = table_.find(call.caller.key(call.name));
+  const functions::Function* f = table_.find(call.caller.key(call.name));
   return f ? server::json_response(req, http::status::ok, function_json(*f)) : function_not_found(req, call.name);
 }
 
@@ -105,7 +105,7 @@ server::Response FunctionsApi::status(const server::Request& req, const Call& ca
     queued += s.queued;
   }
   json j = {{"version", info_.version},
-            {"uptime_ms", daemon::wall_ms() - info_.started_ms},
+            {"uptime_ms", functions::wall_ms() - info_.started_ms},
             {"functions", functions},
             {"functions_by_state", states},
             {"instances", instances},

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "src/api/dispatcher.h"
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
 #include "src/tenants/authenticator.h"
 
@@ -25,7 +25,7 @@ struct DaemonInfo {
 
 class FunctionsApi {
  public:
-  FunctionsApi(daemon::FunctionTable& table, const invoke::InvocationService& invocations,
+  FunctionsApi(functions::FunctionTable& table, const invoke::InvocationService& invocations,
                const tenants::Authenticator& auth, DaemonInfo info)
       : table_(table), invocations_(invocations), auth_(auth), info_(std::move(info)) {}
 
@@ -44,7 +44,7 @@ class FunctionsApi {
   std::optional<QuotaRefusal> deploy_refusal(const std::string& tenant, const registry::FunctionConfig& config,
                                              bool created) const;
 
-  daemon::FunctionTable& table_;
+  functions::FunctionTable& table_;
   const invoke::InvocationService& invocations_;
   const tenants::Authenticator& auth_;
   DaemonInfo info_;

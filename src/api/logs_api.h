@@ -4,21 +4,21 @@
 #pragma once
 
 #include "src/api/dispatcher.h"
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/logs/log_store.h"
 
 namespace kiln::kilnd::api {
 
 class LogsApi {
  public:
-  LogsApi(asio::io_context& io, daemon::FunctionTable& table, logs::LogStore& logs)
+  LogsApi(asio::io_context& io, functions::FunctionTable& table, logs::LogStore& logs)
       : io_(io), table_(table), logs_(logs) {}
 
   asio::awaitable<void> get(server::Exchange& ex, const Call& call);
 
  private:
   asio::io_context& io_;
-  daemon::FunctionTable& table_;
+  functions::FunctionTable& table_;
   logs::LogStore& logs_;
 };
 

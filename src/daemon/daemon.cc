@@ -23,7 +23,7 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, pool::VmBackend& bac
 Daemon::~Daemon() { alive_.reset(); }
 
 Status Daemon::start() {
-  const std::uint64_t started_ms = wall_ms();
+  const std::uint64_t started_ms = functions::wall_ms();
   KILN_TRY(registry::make_dirs(options_.state_dir));
   KILN_ASSIGN_OR_RETURN(auto store, registry::FunctionStore::open(options_.state_dir + "/functions"));
   store_ = std::make_unique<registry::FunctionStore>(std::move(store));
@@ -41,11 +41,11 @@ Status Daemon::start() {
     });
   });
 
-  FunctionTableOptions fo;
+  functions::FunctionTableOptions fo;
   fo.start_timeout = options_.start_timeout;
   fo.heartbeat_interval = options_.heartbeat_interval;
   fo.logs_dir = lo.dir;
-  table_ = std::make_unique<FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
+  table_ = std::make_unique<functions::FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
   std::vector<std::string> problems;
   KILN_ASSIGN_OR_RETURN(auto records, store_->load_all(&problems));
   for (const auto& p : problems) std::fprintf(stderr, "kilnd: skipping a function record: %s\n", p.c_str());

@@ -16,7 +16,7 @@
 #include "src/api/invoke_api.h"
 #include "src/api/lambda_api.h"
 #include "src/api/logs_api.h"
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
 #include "src/logs/log_store.h"
 #include "src/metrics/metrics.h"
@@ -87,7 +87,7 @@ class Daemon {
   tenants::Authenticator auth_;
   std::unique_ptr<registry::FunctionStore> store_;
   std::unique_ptr<logs::LogStore> logs_;
-  std::unique_ptr<FunctionTable> table_;
+  std::unique_ptr<functions::FunctionTable> table_;
   std::unique_ptr<invoke::InvocationService> invocations_;
   std::unique_ptr<Handlers> handlers_;
   api::Dispatcher dispatcher_{auth_};

@@ -10,7 +10,7 @@ namespace kiln::kilnd::invoke {
 namespace {
 
 // Whether one more invocation of `f` would need an instance that is not there yet.
-bool needs_new_instance(const daemon::Function& f) {
+bool needs_new_instance(const functions::Function& f) {
   if (!f.pool) return false;
   std::uint32_t concurrency = f.pool->settings().concurrency;
   for (const auto& i : f.pool->instances()) {
@@ -33,7 +33,7 @@ Refusal quota_refusal(const std::string& name, std::string quota, std::string me
 
 }  // namespace
 
-InvocationService::InvocationService(daemon::FunctionTable& table, metrics::Metrics& metrics)
+InvocationService::InvocationService(functions::FunctionTable& table, metrics::Metrics& metrics)
     : table_(table), metrics_(metrics) {}
 
 std::variant<Admission, Refusal> InvocationService::admit(const std::string& tenant, const std::string& name,
@@ -41,7 +41,7 @@ std::variant<Admission, Refusal> InvocationService::admit(const std::string& ten
   Refusal refusal;
   refusal.name = name;
   const std::string key = registry::function_key(tenant, name);
-  const daemon::Function* f = table_.find(key);
+  const functions::Function* f = table_.find(key);
   if (!f) return refusal;  // kNotFound
   if (table_.stopping()) {
     refusal.kind = RefusalKind::kStopping;
@@ -68,11 +68,11 @@ std::variant<Admission, Refusal> InvocationService::admit(const std::string& ten
   a.meta.version = r.version;
   a.meta.memory_mib = r.config.memory_mib;
   a.meta.timeout_ms = r.config.timeout_ms;
-  a.meta.deadline_ms = daemon::wall_ms() + r.config.timeout_ms;
+  a.meta.deadline_ms = functions::wall_ms() + r.config.timeout_ms;
   return a;
 }
 
-std::optional<Refusal> InvocationService::take_slot(const daemon::Function& f,
+std::optional<Refusal> InvocationService::take_slot(const functions::Function& f,
                                                     tenants::ConcurrencyLimiter::Slot* slot) {
   const std::string& t = f.record.tenant;
   const tenants::Quotas* q = table_.quotas_of(t);
@@ -104,7 +104,7 @@ asio::awaitable<Invocation> InvocationService::run(Admission admission, GuestReq
   const std::string request_id = admission.meta.request_id;
   Invocation inv;
   inv.request_id = request_id;
-  daemon::Function* f = table_.find(key);
+  functions::Function* f = table_.find(key);
   if (!f || !f->pool) {  // deleted before it could run
     inv.result.status = InvokeStatus::kShuttingDown;
     inv.result.detail = "function " + key + " was removed";
@@ -116,14 +116,14 @@ asio::awaitable<Invocation> InvocationService::run(Admission admission, GuestReq
   opts.timeout = std::chrono::milliseconds(f->record.config.timeout_ms);
   InvokeHooks hooks;
   bool* leased = &inv.leased;
-  daemon::FunctionTable& table = table_;
+  functions::FunctionTable& table = table_;
   hooks.leased = [&table, key, request_id, leased](const std::string& instance) {
     *leased = true;
     table.platform_log(key, instance, request_id, logs::format_start(request_id, "$LATEST"));
-    if (daemon::Function* fn = table.find(key)) fn->windows.begin(instance, request_id, logs::realtime_ns());
+    if (functions::Function* fn = table.find(key)) fn->windows.begin(instance, request_id, logs::realtime_ns());
   };
   hooks.released = [&table, key, request_id](const std::string& instance) {
-    if (daemon::Function* fn = table.find(key)) fn->windows.end(instance, request_id, logs::realtime_ns());
+    if (functions::Function* fn = table.find(key)) fn->windows.end(instance, request_id, logs::realtime_ns());
   };
   metrics_.inc(metrics::kInvocations, {{"function", key}, {"kind", kind}});
   auto t0 = std::chrono::steady_clock::now();

@@ -10,7 +10,7 @@
 #include <string>
 #include <variant>
 
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/invoke/guest_request.h"
 #include "src/invoke/invoker.h"
 #include "src/metrics/metrics.h"
@@ -57,7 +57,7 @@ enum class Admit { kInvoke, kCheckOnly };
 
 class InvocationService {
  public:
-  InvocationService(daemon::FunctionTable& table, metrics::Metrics& metrics);
+  InvocationService(functions::FunctionTable& table, metrics::Metrics& metrics);
 
   // Admission of one invocation of `name` in the namespace `tenant` with a payload of
   // `payload_bytes`.
@@ -71,10 +71,10 @@ class InvocationService {
 
  private:
   // The owner's quotas for one more invocation of `f`: nothing, with *slot held, or the refusal.
-  std::optional<Refusal> take_slot(const daemon::Function& f, tenants::ConcurrencyLimiter::Slot* slot);
+  std::optional<Refusal> take_slot(const functions::Function& f, tenants::ConcurrencyLimiter::Slot* slot);
   void log_end(const std::string& key, const Invocation& inv, std::uint32_t memory_mib);
 
-  daemon::FunctionTable& table_;
+  functions::FunctionTable& table_;
   metrics::Metrics& metrics_;
   tenants::ConcurrencyLimiter limiter_;
 };

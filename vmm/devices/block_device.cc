@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 
+#include "common/io.h"
 #include "vmm/devices/block_request.h"
 #include "vmm/logging/logger.h"
 #include "vmm/virtio/virtio_constants.h"
@@ -56,39 +57,12 @@ Status BlockDevice::on_queue_notify(uint16_t) {
   return serve(0, [this](const virtio::DescriptorChain& c) { return handle(c); });
 }
 
-namespace {
-
-// Full-length positional I/O on guest buffers; EINTR retried, EOF is an error.
-bool pread_all(int fd, std::span<uint8_t> buf, uint64_t offset) {
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool pwrite_all(int fd, std::span<const uint8_t> buf, uint64_t offset) {
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::pwrite(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-}  // namespace
-
 uint8_t BlockDevice::do_in(uint64_t sector, std::vector<std::span<uint8_t>> bufs, uint64_t len) {
   uint64_t off = sector * kSectorSize;  // no overflow: sector <= capacity = size / 512
   for (auto b : bufs) {
-    if (!pread_all(fd_.get(), b, off)) {
+    if (auto st = io::pread_all(fd_.get(), b.data(), b.size(), off, "the disk image"); !st.ok()) {
       KILN_LOG_GUEST(logging::LogLevel::kError, "virtio-blk: read at %llu failed: %s",
-                     static_cast<unsigned long long>(off), std::strerror(errno));
+                     static_cast<unsigned long long>(off), st.error().message.c_str());
       return kBlkStatusIoErr;
     }
     off += b.size();
@@ -100,9 +74,9 @@ uint8_t BlockDevice::do_in(uint64_t sector, std::vector<std::span<uint8_t>> bufs
 uint8_t BlockDevice::do_out(uint64_t sector, std::vector<std::span<uint8_t>> bufs, uint64_t len) {
   uint64_t off = sector * kSectorSize;
   for (auto b : bufs) {
-    if (!pwrite_all(fd_.get(), b, off)) {
+    if (auto st = io::pwrite_all(fd_.get(), b.data(), b.size(), off, "the disk image"); !st.ok()) {
       KILN_LOG_GUEST(logging::LogLevel::kError, "virtio-blk: write at %llu failed: %s",
-                     static_cast<unsigned long long>(off), std::strerror(errno));
+                     static_cast<unsigned long long>(off), st.error().message.c_str());
       return kBlkStatusIoErr;
     }
     off += b.size();

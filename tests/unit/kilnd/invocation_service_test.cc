@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
 #include "src/registry/function_store.h"
 #include "tests/unit/kilnd/support/daemon_harness.h"
@@ -39,9 +39,9 @@ class InvocationServiceTest : public test::StateDirTest {
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::make_unique<registry::FunctionStore>(std::move(*store));
     metrics::declare_kilnd_metrics(metrics_);
-    daemon::FunctionTableOptions o;
+    functions::FunctionTableOptions o;
     o.logs_dir = dir_;
-    table_ = std::make_unique<daemon::FunctionTable>(io_, o, backend_, test::fake_build, *store_, logs_, metrics_, auth_);
+    table_ = std::make_unique<functions::FunctionTable>(io_, o, backend_, test::fake_build, *store_, logs_, metrics_, auth_);
     service_ = std::make_unique<InvocationService>(*table_, metrics_);
   }
   void TearDown() override {
@@ -85,7 +85,7 @@ class InvocationServiceTest : public test::StateDirTest {
   logs::LogStore logs_{logs::LogStoreOptions{}};  // memory only
   metrics::Metrics metrics_;
   tenants::Authenticator auth_{acme_with_one_invocation()};
-  std::unique_ptr<daemon::FunctionTable> table_;
+  std::unique_ptr<functions::FunctionTable> table_;
   std::unique_ptr<InvocationService> service_;
 };
 

@@ -24,7 +24,7 @@
 #include "src/server/net.h"
 #include "src/tenants/authenticator.h"
 
-namespace kiln::kilnd::daemon {
+namespace kiln::kilnd::functions {
 
 // Wall-clock milliseconds since the epoch (records' times, deadlines, uptime).
 inline std::uint64_t wall_ms() { return logs::realtime_ns() / 1000000; }
@@ -111,4 +111,4 @@ class FunctionTable {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-}  // namespace kiln::kilnd::daemon
+}  // namespace kiln::kilnd::functions

@@ -1,5 +1,5 @@
 // The functions kilnd serves: records, image builds, pools and the attribution of guest output.
-#include "src/daemon/function_table.h"
+#include "src/functions/function_table.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include "src/registry/atomic_file.h"
 #include "src/registry/launch_spec.h"
 
-namespace kiln::kilnd::daemon {
+namespace kiln::kilnd::functions {
 namespace {
 
 // The pool's name, which starts its instance ids ("PREFIX-N-RANDOM"): kiln-vmm (like
@@ -327,4 +327,4 @@ void FunctionTable::persist(const Function& f) {
   }
 }
 
-}  // namespace kiln::kilnd::daemon
+}  // namespace kiln::kilnd::functions
