@@ -15,7 +15,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "guest-agent/agent/endpoint.h"
-#include "guest-agent/agent/event_loop.h"
+#include "common/event_loop/event_loop.h"
 #include "guest-agent/agent/event_stream.h"
 #include "guest-agent/agent/proxy.h"
 #include "guest-agent/agent/request_tracker.h"

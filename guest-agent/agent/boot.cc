@@ -16,7 +16,7 @@
 #include "common/io.h"
 #include "common/protocol/frame.h"
 #include "common/unique_fd.h"
-#include "guest-agent/agent/event_loop.h"
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::agent {
 

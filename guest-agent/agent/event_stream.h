@@ -11,7 +11,7 @@
 #include "common/protocol/messages.h"
 #include "common/unique_fd.h"
 #include "guest-agent/agent/endpoint.h"
-#include "guest-agent/agent/event_loop.h"
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::agent {
 

@@ -12,7 +12,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "guest-agent/agent/event_loop.h"
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::agent {
 

@@ -13,7 +13,7 @@
 #include "common/protocol/messages.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "guest-agent/agent/event_loop.h"
+#include "common/event_loop/event_loop.h"
 #include "guest-agent/agent/exec_plan.h"
 #include "guest-agent/agent/line_splitter.h"
 

@@ -20,7 +20,7 @@
 #include "vmm/config/snapshot_config.h"
 #include "vmm/config/vm_config.h"
 #include "vmm/devices/vsock_device.h"
-#include "vmm/event_loop/event_loop.h"
+#include "common/event_loop/event_loop.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/legacy/i8042.h"
 #include "vmm/legacy/serial8250.h"

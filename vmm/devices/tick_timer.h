@@ -9,7 +9,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "vmm/event_loop/event_loop.h"
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::vmm::devices {
 

@@ -17,7 +17,7 @@
 #include "vmm/devices/vsock_connection.h"
 #include "vmm/devices/vsock_connection_table.h"
 #include "vmm/devices/vsock_packet.h"
-#include "vmm/event_loop/event_loop.h"
+#include "common/event_loop/event_loop.h"
 #include "vmm/virtio/activated_device.h"
 
 namespace kiln::vmm::devices {

@@ -15,7 +15,7 @@
 #include "common/unique_fd.h"
 #include "vmm/devices/tick_timer.h"
 #include "vmm/devices/vsock_backend.h"
-#include "vmm/event_loop/event_loop.h"
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::vmm::devices {
 

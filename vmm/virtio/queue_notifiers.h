@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 #include "common/unique_fd.h"
-#include "vmm/event_loop/event_loop.h"
+#include "common/event_loop/event_loop.h"
 #include "vmm/virtio/interrupt.h"
 #include "vmm/virtio/mmio_transport.h"
 

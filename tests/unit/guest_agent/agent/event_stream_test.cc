@@ -46,7 +46,7 @@ TEST(EventStream, BoundedBufferCountsDropsAndDeliversAfterLateListener) {
   ASSERT_TRUE(loop.add(lfd, EPOLLIN, [&](std::uint32_t) {
     conn.reset(accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!conn) return;
-    loop.remove(lfd);
+    (void)loop.remove(lfd);
     int cfd = conn.get();
     (void)loop.add(cfd, EPOLLIN, [&, cfd](std::uint32_t) {
       char buf[4096];

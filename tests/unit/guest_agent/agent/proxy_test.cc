@@ -99,7 +99,7 @@ class ProxyTest : public ::testing::Test {
     ASSERT_TRUE(loop_.run().ok());
     t.join();
     loop_.cancel_timer(timer);
-    loop_.remove(done_r.get());
+    (void)loop_.remove(done_r.get());
     EXPECT_FALSE(timed_out);
   }
 

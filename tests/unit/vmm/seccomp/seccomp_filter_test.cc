@@ -3,6 +3,8 @@
 // number off the list, an AF_INET socket, PROT_EXEC, a fork) kill the child with SIGSYS.
 #include "vmm/seccomp/seccomp_filter.h"
 
+#include <sys/eventfd.h>
+
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sched.h>
@@ -22,6 +24,8 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "common/event_loop/event_loop.h"
 
 namespace kiln::vmm::seccomp {
 namespace {
@@ -238,6 +242,38 @@ TEST(SeccompFilter, InstalledFilterShowsInProcStatus) {
   }
   int st = 0;
   ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(exited_ok(st)) << describe(st);
+}
+
+TEST(SeccompFilter, EventLoopRunsUnderTheEventLoopThreadFilter) {
+  // As in kiln-vmm, the loop and its fds exist before the filter; under it the loop serves an
+  // fd, a timer (a bounded epoll_wait, the clock) and posted work, then stops.
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok()) << loop.error().message;
+  UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  ASSERT_TRUE(efd.valid());
+  int st = run_filtered(ThreadKind::kVmm, [&] {
+    EventLoop& l = **loop;
+    int fd_calls = 0, timer_calls = 0, posts = 0;
+    if (!l.add(efd.get(), EPOLLIN, [&](std::uint32_t) {
+           std::uint64_t v;
+           if (::read(efd.get(), &v, sizeof v) == sizeof v) ++fd_calls;
+           (void)l.remove(efd.get());
+           l.add_timer_ms(1, [&] {
+             ++timer_calls;
+             l.post([&] {
+               ++posts;
+               l.stop();
+             });
+           });
+         }).ok()) {
+      return 1;
+    }
+    std::uint64_t one = 1;
+    if (::write(efd.get(), &one, sizeof one) != sizeof one) return 2;
+    if (!l.run().ok()) return 3;
+    return fd_calls == 1 && timer_calls == 1 && posts == 1 ? 0 : 4;
+  });
   EXPECT_TRUE(exited_ok(st)) << describe(st);
 }
 
