@@ -52,7 +52,9 @@ LogStore::Log& LogStore::log_for(const std::string& function) {
   if (!l.loaded) {
     l.loaded = true;
     if (!options_.dir.empty()) {
-      // Older lines first: the rotated file, then the current one.
+      // Older lines first: the rotated file, then the current one. Streamed line by line on
+      // purpose (not io::read_file): each file may hold max_file_bytes (8 MiB by default), and
+      // a missing file simply has no lines.
       for (const std::string& p : {path(function) + ".1", path(function)}) {
         std::ifstream in(p);
         std::string line;

@@ -202,6 +202,21 @@ TEST_F(IoTest, ReadFileReadsProcFilesThatReportNoSize) {
   EXPECT_NE(mounts->find(' '), std::string::npos);
 }
 
+TEST_F(IoTest, ReadFileReadsProcStatusToTheEnd) {
+  // st_size is 0 for /proc files: the read goes to end of file, not to the reported size.
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/status", &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  auto status = read_file("/proc/self/status", 64 * 1024);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(status->rfind("Name:", 0), 0u) << *status;
+  EXPECT_NE(status->find("\nVmHWM:"), std::string::npos);
+  EXPECT_NE(status->find("\nPid:\t" + std::to_string(::getpid()) + "\n"), std::string::npos);
+  auto cmdline = read_file("/proc/self/cmdline", 64 * 1024);
+  ASSERT_TRUE(cmdline.ok()) << cmdline.error().message;
+  EXPECT_NE(cmdline->find("unit_common"), std::string::npos);
+}
+
 TEST_F(IoTest, ReadFileRefusesMissingAndNonRegularFiles) {
   auto missing = read_file(dir_ + "/nope", 10);
   ASSERT_FALSE(missing.ok());
