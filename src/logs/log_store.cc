@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/io.h"
+#include "common/json/field_reader.h"
 
 namespace kiln::kilnd::logs {
 namespace {
@@ -59,8 +60,9 @@ LogStore::Log& LogStore::log_for(const std::string& function) {
         std::ifstream in(p);
         std::string line;
         while (std::getline(in, line)) {
-          auto j = nlohmann::json::parse(line, nullptr, false);
-          auto e = entry_from_json(j);
+          auto j = kiln::json::parse(line);
+          if (!j.ok()) continue;
+          auto e = entry_from_json(*j);
           if (!e) continue;
           e->seq = l.next_seq++;
           keep(l, std::move(*e));
