@@ -1,4 +1,4 @@
-// The read/write loops, capped file read and mkdir -p of common/io.h.
+// The read/write loops, capped file read, atomic file replacement and mkdir -p of common/io.h.
 #include "common/io.h"
 
 #include <fcntl.h>
@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <vector>
@@ -128,6 +129,45 @@ Result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   // Refused at once when the size already says so; read_fd re-checks, as the file may grow.
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return too_large(path, max_bytes);
   return read_fd(fd.get(), max_bytes, path);
+}
+
+Status sync_parent_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return errno_error("open " + dir);
+  if (::fsync(fd.get()) != 0) return errno_error("fsync " + dir);
+  return ok_status();
+}
+
+Status write_file_atomic(const std::string& path, const std::function<Status(int fd)>& fill,
+                         const AtomicWriteOptions& options) {
+  // pid + counter keep concurrent writers (threads, processes) apart; a name left by a dead
+  // process with the same pid (a jail's pid 1, say) is skipped rather than reused.
+  static std::atomic<std::uint64_t> counter{0};
+  constexpr int kAttempts = 16;
+  std::string tmp;
+  UniqueFd fd;
+  for (int attempt = 0; attempt < kAttempts && !fd; ++attempt) {
+    tmp = path + "." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1)) +
+          std::string(kAtomicTempSuffix);
+    fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.mode));
+    if (!fd && errno != EEXIST) break;
+  }
+  if (!fd) return errno_error("create " + tmp);
+  Status st = fill(fd.get());
+  if (st.ok() && ::fsync(fd.get()) != 0) st = errno_error("fsync " + tmp);
+  fd.reset();
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) st = errno_error("rename " + tmp + " to " + path);
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return options.sync_dir ? sync_parent_dir(path) : ok_status();
+}
+
+Status write_file_atomic(const std::string& path, std::string_view content, const AtomicWriteOptions& options) {
+  return write_file_atomic(path, [&](int fd) { return write_all(fd, content, path); }, options);
 }
 
 Status make_dirs(const std::string& path, mode_t mode) {

@@ -1,6 +1,7 @@
 // The one set of file-descriptor loops kiln uses (after kvmtool's util/read-write.c): whole
-// writes and positioned reads that survive EINTR and short transfers, a capped whole-file read
-// and mkdir -p. libc only, errors as values, so the static guest agent links it too.
+// writes and positioned reads that survive EINTR and short transfers, a capped whole-file read,
+// atomic file replacement and mkdir -p. libc only, errors as values, so the static guest agent
+// links it too.
 #pragma once
 
 #include <sys/types.h>
@@ -8,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +39,28 @@ Result<std::string> read_fd(int fd, std::size_t max_bytes, std::string_view what
 // A whole regular file, at most `max_bytes` (a directory, FIFO or device is refused: a FIFO
 // could block forever).
 Result<std::string> read_file(const std::string& path, std::size_t max_bytes);
+
+// Temp files of write_file_atomic are "<path>.<pid>.<n>.tmp". One that is left over (its writer
+// died before the rename) may be deleted by whoever finds it: the target is still intact.
+inline constexpr std::string_view kAtomicTempSuffix = ".tmp";
+
+struct AtomicWriteOptions {
+  mode_t mode = 0600;  // of the new file (less the umask)
+  // fsync the directory after the rename, so the new name itself survives a crash. Off only
+  // where the caller calls sync_parent_dir itself later, because the writing thread may not
+  // open directories (kiln-vmm's event loop under its seccomp filter).
+  bool sync_dir = true;
+};
+
+// Replaces `path` atomically: `fill` writes into a new temp file next to it (same directory, so
+// the rename is atomic; created O_EXCL, so nothing already there is followed or reused), which
+// is fsynced and renamed over `path`; then the directory is fsynced. A crash leaves the old or
+// the new content; on any error the temp file is removed and `path` is untouched.
+Status write_file_atomic(const std::string& path, const std::function<Status(int fd)>& fill,
+                         const AtomicWriteOptions& options = {});
+Status write_file_atomic(const std::string& path, std::string_view content, const AtomicWriteOptions& options = {});
+// fsync(2) of the directory holding `path`: makes a rename or unlink in it durable.
+Status sync_parent_dir(const std::string& path);
 
 // mkdir -p: creates each missing component of `path` with `mode` (less the umask). Existing
 // directories, and symlinks to directories, are fine; anything else in the way is an error.

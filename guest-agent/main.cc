@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "common/cli/option_parser.h"
+#include "common/io.h"
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/record.h"
 #include "guest-agent/agent/agent.h"
@@ -26,11 +26,11 @@ using kiln::agent::AgentOptions;
 using kiln::agent::console_line;
 using kiln::agent::InitOptions;
 
-std::string read_text(const char* path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+// The kernel's boot id without its newline; "" when /proc does not have it.
+std::string boot_id() {
+  auto text = kiln::io::read_file("/proc/sys/kernel/random/boot_id", 4096);
+  if (!text.ok()) return "";
+  std::string s = std::move(*text);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
@@ -66,7 +66,7 @@ int run_boot() {
   AgentOptions opt;
   opt.pid1 = true;
   opt.console = [](const std::string& m) { console_line(m); };
-  opt.boot_id = read_text("/proc/sys/kernel/random/boot_id");
+  opt.boot_id = boot_id();
   // The control port is the primary way in; a config drive, if attached, wins because it is
   // there before the host could connect.
   auto drive = kiln::agent::read_config_drive("/dev/vdb");

@@ -30,11 +30,7 @@ namespace {
 constexpr std::size_t kMaxControlConns = 16;
 constexpr std::size_t kMaxControlOut = 1024 * 1024;
 
-// /etc/passwd or /etc/group of the image; missing or unreadable reads as empty.
-std::string read_small_file(const std::string& path) {
-  auto text = io::read_file(path, 4 * 1024 * 1024);
-  return text.ok() ? std::move(*text) : std::string();
-}
+constexpr std::size_t kMaxUserDbBytes = 4 * 1024 * 1024;  // the image's /etc/passwd, /etc/group
 
 std::string seconds_text(std::uint64_t ms) {
   char buf[32];
@@ -340,7 +336,11 @@ void Agent::launch(const protocol::LaunchSpec& spec) {
       return;
     }
   }
-  auto creds = resolve_user(spec.user, read_small_file(opt_.passwd_path), read_small_file(opt_.group_path));
+  // An image without (or with an unreadable) /etc/passwd or /etc/group reads as empty files:
+  // numeric users still resolve, names are refused by resolve_user.
+  auto passwd = io::read_file(opt_.passwd_path, kMaxUserDbBytes);
+  auto group = io::read_file(opt_.group_path, kMaxUserDbBytes);
+  auto creds = resolve_user(spec.user, passwd.ok() ? *passwd : std::string(), group.ok() ? *group : std::string());
   if (!creds.ok()) {
     launch_failed(creds.error().message, 126);
     return;

@@ -88,15 +88,8 @@ Result<UniqueFd> lock_cache(const std::string& cache_dir, int how) {
   return fd;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return errno_error("create " + tmp);
-  KILN_TRY(io::write_all(fd.get(), data, tmp));
-  if (::fsync(fd.get()) != 0) return errno_error("fsync " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("rename " + path);
-  return ok_status();
-}
+// Cache files are world-readable, like the images beside them (kilnd may run as another user).
+constexpr io::AtomicWriteOptions kCacheFile{.mode = 0644};
 
 struct Resolved {
   std::unique_ptr<ImageSource> source;
@@ -280,7 +273,7 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   report("resolve", req.reference, 0, 0);
   KILN_ASSIGN_OR_RETURN(Resolved res, resolve(req, scratch.path()));
   if (res.index_digest) {
-    KILN_TRY(write_file_atomic(alias_path(req.cache_dir, *res.index_digest, req), res.manifest_digest.str()));
+    KILN_TRY(io::write_file_atomic(alias_path(req.cache_dir, *res.index_digest, req), res.manifest_digest.str(), kCacheFile));
   }
   const std::string hex = res.manifest_digest.hex;
   BuiltImage out;
@@ -348,8 +341,9 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   report("mkfs", out.image_path, 0, 0);
   std::string partial = scratch.path() + "/image.ext4";
   KILN_TRY(make_ext4(root, partial, Ext4Options{res.manifest_digest.str(), 1}));
-  KILN_TRY(write_file_atomic(out.config_path,
-                             image_config_json(out.config, res.manifest_digest, res.manifest.config.digest)));
+  KILN_TRY(io::write_file_atomic(out.config_path,
+                                 image_config_json(out.config, res.manifest_digest, res.manifest.config.digest),
+                                 kCacheFile));
   if (::rename(partial.c_str(), out.image_path.c_str()) != 0) {
     Error e = errno_error("publish " + out.image_path);
     ::unlink(out.config_path.c_str());

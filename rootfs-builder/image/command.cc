@@ -1,8 +1,7 @@
-// posix_spawn wrapper capturing stdout+stderr (capped) for error messages.
+// Runs a helper program (common/spawn.h) capturing stdout+stderr (capped) for error messages.
 #include "rootfs-builder/image/command.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/spawn.h"
 #include "common/unique_fd.h"
 
 extern char** environ;
@@ -47,9 +47,6 @@ Result<std::string> run_command(const std::vector<std::string>& argv,
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return errno_error("pipe");
   UniqueFd rd(pipefd[0]), wr(pipefd[1]);
 
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
     std::string_view kv(*e);
@@ -65,15 +62,9 @@ Result<std::string> run_command(const std::vector<std::string>& argv,
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
-  pid_t pid;
-  int rc = ::posix_spawn(&pid, prog.c_str(), &fa, nullptr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return errno_error("spawn " + prog, rc);
+  SpawnPlan plan;
+  plan.open(0, "/dev/null", O_RDONLY).dup2(wr.get(), 1).dup2(wr.get(), 2);
+  KILN_ASSIGN_OR_RETURN(pid_t pid, plan.spawn(prog, argv, envp.data()));
   wr.reset();
   std::string out;
   char buf[4096];

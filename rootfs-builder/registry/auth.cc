@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/json/field_reader.h"
 #include "rootfs-builder/digest/blob_store.h"
 
 namespace kiln::rootfs {
@@ -87,13 +87,19 @@ Result<std::string> base64_decode(std::string_view in) {
   return std::string(reinterpret_cast<char*>(out.data()), len);
 }
 
-Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry) try {
+Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry) {
   KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(path, 1 << 20));
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_object()) return make_error("auth file " + path + " is not a JSON object");
-  auto auths = j.find("auths");
-  if (auths == j.end() || !auths->is_object()) return std::string();
-  for (auto it = auths->begin(); it != auths->end(); ++it) {
+  const std::string where = "auth file " + path;
+  auto doc = kiln::json::parse(body);
+  if (!doc.ok()) return doc.error().wrap(where);
+  // No known-field list: docker, podman and skopeo keep more in this file (credsStore,
+  // credHelpers, other registries' entries with identity tokens) that kiln neither uses nor checks.
+  auto top = kiln::json::ObjectReader::make(*doc, "");
+  if (!top.ok()) return top.error().wrap(where);
+  auto auths = top->opt_object("auths");
+  if (!auths.ok()) return auths.error().wrap(where);
+  if (!*auths) return std::string();
+  for (auto it = (*auths)->value().begin(); it != (*auths)->value().end(); ++it) {
     std::string key = it.key();
     // Keys are "host[:port]" or URLs such as "https://host/v1/".
     size_t scheme = key.find("://");
@@ -101,16 +107,16 @@ Result<std::string> credentials_from_auth_file(const std::string& path, const st
     key = key.substr(0, key.find('/'));
     bool hub = registry == "registry-1.docker.io" && (key == "docker.io" || key == "index.docker.io");
     if (key != registry && !hub) continue;
-    if (!it->is_object()) continue;
-    auto a = it->find("auth");
-    if (a == it->end() || !a->is_string()) continue;
-    KILN_ASSIGN_OR_RETURN(std::string creds, base64_decode(a->get<std::string>()));
+    auto entry = kiln::json::ObjectReader::make(it.value(), (*auths)->field(it.key()));
+    if (!entry.ok()) return entry.error().wrap(where);
+    auto auth = entry->opt_string("auth");
+    if (!auth.ok()) return auth.error().wrap(where);
+    if (!*auth) continue;  // an entry with only an identity token: perhaps another one for this host
+    KILN_ASSIGN_OR_RETURN(std::string creds, base64_decode(**auth));
     if (creds.find(':') == std::string::npos) return make_error("auth file entry for " + registry + " has no ':'");
     return creds;
   }
   return std::string();
-} catch (const nlohmann::json::exception& e) {
-  return make_error(std::string("malformed auth file: ") + e.what());
 }
 
 }  // namespace kiln::rootfs

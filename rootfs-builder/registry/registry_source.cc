@@ -4,8 +4,8 @@
 
 #include <cstdlib>
 #include <vector>
-#include <nlohmann/json.hpp>
 
+#include "common/json/field_reader.h"
 #include "common/percent_encode.h"
 #include "rootfs-builder/registry/auth.h"
 #include "rootfs-builder/registry/error_hints.h"
@@ -20,14 +20,21 @@ constexpr int kMaxRedirects = 5;
 
 std::string registry_error_message(const HttpResponse& r) {
   std::string msg = "HTTP " + std::to_string(r.status);
-  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
-  if (j.is_object() && j.contains("errors") && j["errors"].is_array()) {
-    for (const auto& e : j["errors"]) {
-      if (!e.is_object()) continue;
-      if (e.contains("code") && e["code"].is_string()) msg += " " + e["code"].get<std::string>();
-      if (e.contains("message") && e["message"].is_string()) msg += ": " + e["message"].get<std::string>();
-      break;
-    }
+  // Lenient on purpose: this only decorates an error already found, from whatever body came
+  // (the distribution-spec's {"errors": [{"code", "message"}]}, or a proxy's HTML): what does
+  // not fit is left out, never an error of its own.
+  auto j = kiln::json::parse(r.body);
+  if (!j.ok()) return msg;
+  auto doc = kiln::json::ObjectReader::make(*j, "");
+  if (!doc.ok()) return msg;
+  auto errors = doc->opt_array("errors");
+  if (!errors.ok() || *errors == nullptr) return msg;
+  for (const auto& e : **errors) {
+    auto error = kiln::json::ObjectReader::make(e, "");
+    if (!error.ok()) continue;
+    if (auto code = error->opt_string("code"); code.ok() && *code) msg += " " + **code;
+    if (auto text = error->opt_string("message"); text.ok() && *text) msg += ": " + **text;
+    break;
   }
   return msg;
 }
@@ -116,13 +123,16 @@ Status RegistrySource::authenticate(const HttpResponse& resp) {
                       registry_error_message(tr));
   }
   if (tr.status != 200) return make_error("token endpoint answered " + registry_error_message(tr));
-  nlohmann::json j = nlohmann::json::parse(tr.body, nullptr, false);
+  // Token endpoints differ in which member they fill (Docker's token spec: "token"; OAuth2:
+  // "access_token"), so the first usable one wins and an unusable one is passed over.
   std::string token;
-  if (j.is_object()) {
-    for (const char* k : {"token", "access_token"}) {
-      if (j.contains(k) && j[k].is_string() && !j[k].get<std::string>().empty()) {
-        token = j[k].get<std::string>();
-        break;
+  if (auto j = kiln::json::parse(tr.body); j.ok()) {
+    if (auto doc = kiln::json::ObjectReader::make(*j, ""); doc.ok()) {
+      for (const char* k : {"token", "access_token"}) {
+        if (auto t = doc->opt_string(k); t.ok() && *t && !(*t)->empty()) {
+          token = **t;
+          break;
+        }
       }
     }
   }

@@ -1,13 +1,15 @@
 // The `kiln` command line (see kiln_options.h) on the shared option parser.
 #include "src/cli/kiln_options.h"
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <span>
-#include <sstream>
 
 #include "common/cli/option_parser.h"
+#include "common/io.h"
+#include "common/unique_fd.h"
 
 namespace kiln::kilnd::cli {
 namespace {
@@ -276,11 +278,15 @@ KilnEnvironment kiln_environment() {
 }
 
 Result<std::string> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot read " + path, errno != 0 ? errno : EIO};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // Any readable file, pipes too (--data-file <(...)): read_fd, not read_file, which wants a
+  // regular file. The cap is far above any body kilnd accepts.
+  constexpr std::size_t kMaxFileBytes = 256 * 1024 * 1024;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return errno_error("cannot read " + path);
+  auto text = io::read_fd(fd.get(), kMaxFileBytes, path);
+  // Every failure to read the file carries errno, as kiln_options.h promises (exit status 1).
+  if (!text.ok() && text.error().sys_errno == 0) return Error{text.error().message, EFBIG};
+  return text;
 }
 
 Result<KilnCommand> parse_kiln_args(const std::vector<std::string>& args, const KilnEnvironment& env,

@@ -4,7 +4,6 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <tuple>
 
 #include "common/io.h"
+#include "common/spawn.h"
 #include "common/unique_fd.h"
 
 namespace kiln::jail {
@@ -106,18 +106,13 @@ Result<std::vector<std::string>> list_libraries(const std::string& exec_file) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return errno_error("pipe2");
   UniqueFd rd(p[0]), wr(p[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  std::string list_flag = "--list";
-  std::vector<char*> argv{interp.data(), list_flag.data(), const_cast<char*>(exec_file.c_str()), nullptr};
+  SpawnPlan plan;
+  plan.dup2(wr.get(), 1).open(0, "/dev/null", O_RDONLY);
   char* envp[] = {nullptr};
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, interp.c_str(), &fa, nullptr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
+  Result<pid_t> spawned = plan.spawn(interp, {interp, "--list", exec_file}, envp);
   wr.reset();
-  if (rc != 0) return errno_error("spawning " + interp + " --list", rc);
+  if (!spawned.ok()) return errno_error("spawning " + interp + " --list", spawned.error().sys_errno);
+  const pid_t pid = *spawned;
 
   std::string out;
   char buf[4096];

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/json/field_reader.h"
+
 namespace kiln::kilnd::logs {
 
 const char* log_source_name(LogSource s) {
@@ -183,21 +185,28 @@ std::string render_json_line(const LogEntry& e) {
 }
 
 std::optional<LogEntry> entry_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) return std::nullopt;
+  // A line that does not read is dropped whole (the store skips it, like a torn last line);
+  // "ts", the rendered stamp, is not read back: ts_ns is the stamp.
+  auto r = kiln::json::ObjectReader::make(j, "");
+  if (!r.ok()) return std::nullopt;
+  auto stream = r->req_string("stream");
+  auto ts_ns = r->req_u64("ts_ns");
+  auto instance_id = r->opt_string("instance_id");
+  auto request_id = r->opt_string("request_id");
+  auto message = r->opt_string("message");
+  auto seq = r->opt_u64("seq");
+  if (!stream.ok() || !ts_ns.ok() || !instance_id.ok() || !request_id.ok() || !message.ok() || !seq.ok()) {
+    return std::nullopt;
+  }
+  auto source = parse_log_source(*stream);
+  if (!source) return std::nullopt;
   LogEntry e;
-  auto src = parse_log_source(j.value("stream", ""));
-  if (!src) return std::nullopt;
-  if (!j.contains("ts_ns") || !j["ts_ns"].is_number_unsigned()) return std::nullopt;
-  e.source = *src;
-  e.ts_ns = j["ts_ns"].get<std::uint64_t>();
-  auto str = [&j](const char* k) {
-    auto it = j.find(k);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  e.instance_id = str("instance_id");
-  e.request_id = str("request_id");
-  e.text = str("message");
-  if (j.contains("seq") && j["seq"].is_number_unsigned()) e.seq = j["seq"].get<std::uint64_t>();
+  e.source = *source;
+  e.ts_ns = *ts_ns;
+  e.instance_id = instance_id->value_or("");
+  e.request_id = request_id->value_or("");
+  e.text = message->value_or("");
+  e.seq = seq->value_or(0);
   return e;
 }
 

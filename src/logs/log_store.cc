@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/io.h"
+#include "common/json/field_reader.h"
 
 namespace kiln::kilnd::logs {
 namespace {
@@ -52,13 +53,16 @@ LogStore::Log& LogStore::log_for(const std::string& function) {
   if (!l.loaded) {
     l.loaded = true;
     if (!options_.dir.empty()) {
-      // Older lines first: the rotated file, then the current one.
+      // Older lines first: the rotated file, then the current one. Streamed line by line on
+      // purpose (not io::read_file): each file may hold max_file_bytes (8 MiB by default), and
+      // a missing file simply has no lines.
       for (const std::string& p : {path(function) + ".1", path(function)}) {
         std::ifstream in(p);
         std::string line;
         while (std::getline(in, line)) {
-          auto j = nlohmann::json::parse(line, nullptr, false);
-          auto e = entry_from_json(j);
+          auto j = kiln::json::parse(line);
+          if (!j.ok()) continue;
+          auto e = entry_from_json(*j);
           if (!e) continue;
           e->seq = l.next_seq++;
           keep(l, std::move(*e));

@@ -9,14 +9,6 @@
 
 namespace kiln::kilnd::pool {
 
-std::string read_small(const std::string& path, std::size_t max) {
-  std::ifstream in(path, std::ios::binary);
-  std::string s(max, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(max));
-  s.resize(static_cast<std::size_t>(in.gcount()));
-  return s;
-}
-
 void write_small(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 std::string last_lines(const std::string& path, std::int64_t window, std::size_t max_lines,

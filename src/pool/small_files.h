@@ -1,5 +1,5 @@
-// The pool's few file helpers, once: read a small file, write one, the last lines of a log, a
-// file's identity. (If common/ grows an I/O toolkit, these move there.)
+// The pool's few file helpers beside common/io.h: write a marker file, the last lines of a log,
+// a file's identity.
 #pragma once
 
 #include <sys/types.h>
@@ -10,9 +10,6 @@
 #include <string>
 
 namespace kiln::kilnd::pool {
-
-// Up to `max` bytes of `path` ("" when it cannot be read): pid files, /proc entries.
-std::string read_small(const std::string& path, std::size_t max = 64 * 1024);
 
 // Replaces `path` with `text` (best effort: a marker or pid file nothing depends on for safety).
 void write_small(const std::string& path, const std::string& text);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "common/io.h"
 #include "common/protocol/messages.h"
 
 namespace kiln::kilnd::pool {
@@ -103,7 +104,9 @@ std::uint64_t Vm::max_memory_mib(bool fresh) {
   peak_read_at_ = now;
   if (vmm_ && vmm_->running()) {
     // VmHWM: peak resident set of the VMM process (guest memory it touched + its own).
-    std::istringstream ss(read_small("/proc/" + std::to_string(vmm_->pid()) + "/status"));
+    // Unreadable (the process just ended): the peak so far stands.
+    auto status = io::read_file("/proc/" + std::to_string(vmm_->pid()) + "/status", 64 * 1024);
+    std::istringstream ss(status.ok() ? *status : std::string());
     for (std::string line; std::getline(ss, line);) {
       if (line.rfind("VmHWM:", 0) == 0) {
         peak_mib_ = std::max<std::uint64_t>(peak_mib_, std::strtoull(line.c_str() + 6, nullptr, 10) / 1024);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/io.h"
 #include "common/unique_fd.h"
 #include "src/pool/jailed_vmm.h"
 #include "src/pool/small_files.h"
@@ -143,12 +144,15 @@ std::vector<std::string> VmmBackend::reap_stale(const std::string& run_dir, cons
     if (!entry.is_directory()) continue;
     std::string dir = entry.path().string();
     const std::string id = entry.path().filename().string();
-    std::string pid_text = read_small(dir + "/vmm.pid", 32);
-    long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    // No (readable) pid file: no VMM was started, or its pid is unknown; the dir goes anyway.
+    auto pid_text = io::read_file(dir + "/vmm.pid", 32);
+    long pid = pid_text.ok() ? std::strtol(pid_text->c_str(), nullptr, 10) : 0;
     if (pid > 1) {
       // Only a process whose command line names this run dir's API socket (plain) or this
       // instance's jail paths (jailed) is ours.
-      std::string cmdline = read_small("/proc/" + std::to_string(pid) + "/cmdline");
+      // Unreadable: no such process (any more), so nothing to kill.
+      auto read = io::read_file("/proc/" + std::to_string(pid) + "/cmdline", 64 * 1024);
+      std::string cmdline = read.ok() ? std::move(*read) : std::string();
       std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
       if (cmdline.find(dir + "/api.sock") != std::string::npos || is_jailed_vmm_cmdline(cmdline, id)) {
         // Wait (bounded) until it is gone, so its run dir is not removed under it.

@@ -4,13 +4,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <vector>
 
+#include "common/spawn.h"
 #include "src/pool/jailed_vmm.h"
 #include "src/pool/small_files.h"
 
@@ -75,28 +75,16 @@ class PlainVmmProcess : public VmmProcess {
   asio::awaitable<Status> spawn(const SnapshotPaths*, std::function<bool()>) override {
     std::vector<std::string> argv = {o_.vmm_path, "--api-sock", paths_.api_sock, "--id", id_};
     argv.insert(argv.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    // Asio's sockets are not close-on-exec: the VMM must not inherit kilnd's listeners.
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setpgroup(&attr, 0);  // a ^C at kilnd's terminal is kilnd's to handle
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, o_.vmm_path.c_str(), &fa, &attr, cargv.data(), ::environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) co_return errno_error("spawn " + o_.vmm_path, rc);
+    SpawnPlan plan;
+    plan.open(0, "/dev/null", O_RDONLY)
+        .open(1, log_path_, O_WRONLY | O_CREAT | O_APPEND, 0600)
+        .dup2(1, 2)
+        .close_from(3)  // Asio's sockets are not close-on-exec: the VMM must not inherit kilnd's listeners
+        .new_process_group()  // a ^C at kilnd's terminal is kilnd's to handle
+        .clear_signal_mask();
+    Result<pid_t> spawned = plan.spawn(o_.vmm_path, argv);
+    if (!spawned.ok()) co_return spawned.error();
+    const pid_t pid = *spawned;
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (pidfd < 0) {
       set_pid(pid);  // killed and reaped with the instance

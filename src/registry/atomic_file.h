@@ -1,5 +1,5 @@
-// Atomic replacement of small state files: write a temp file in the same directory, fsync it,
-// rename it over the target, fsync the directory. A crash leaves the old or the new content.
+// The registry's durable state-file operations beside common/io.h's atomic replacement
+// (io::write_file_atomic): durable removal, and mkdir -p of a state directory.
 #pragma once
 
 #include <string>
@@ -10,10 +10,9 @@
 
 namespace kiln::kilnd::registry {
 
-// Suffix of in-flight temp files; loaders skip (and may delete) files ending in it.
-inline constexpr std::string_view kTempSuffix = ".tmp";
+// Suffix of in-flight temp files (io::write_file_atomic's); loaders skip and delete them.
+inline constexpr std::string_view kTempSuffix = io::kAtomicTempSuffix;
 
-Status write_file_atomic(const std::string& path, std::string_view content);
 // Unlinks `path` and fsyncs its directory; a missing file is not an error.
 Status remove_file_durable(const std::string& path);
 // mkdir -p of a state directory: mode 0700 for each missing component.

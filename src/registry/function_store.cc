@@ -36,7 +36,7 @@ Status FunctionStore::save(const FunctionRecord& record) const {
     if (!valid_tenant_name(record.tenant)) return make_error("invalid tenant name");
     KILN_TRY(make_dirs(dir_ + "/" + record.tenant));
   }
-  return write_file_atomic(path_for(record.config.name, record.tenant), record_to_state_json(record));
+  return io::write_file_atomic(path_for(record.config.name, record.tenant), record_to_state_json(record));
 }
 
 Status FunctionStore::remove(const std::string& name, const std::string& tenant) const {

@@ -39,8 +39,11 @@ Result<std::vector<std::pair<uint32_t, uint64_t>>> read_msrs(const Vcpu& vcpu, s
   return out;
 }
 
+// Runs on the event loop, whose seccomp filter lets it create this file but open no directory:
+// the caller syncs the directory (io::sync_parent_dir) on the API thread.
 Status write_memory_file(const GuestMemory& mem, const std::string& path) {
-  return snapshot::write_file_atomically(path, [&](int fd) -> Status {
+  constexpr io::AtomicWriteOptions kNoDirSync{.mode = 0600, .sync_dir = false};
+  return io::write_file_atomic(path, [&](int fd) -> Status {
     static const uint8_t zero[kPage] = {};
     uint64_t offset = 0;
     for (const GuestRegionInfo& r : mem.regions()) {
@@ -53,7 +56,7 @@ Status write_memory_file(const GuestMemory& mem, const std::string& path) {
     }
     if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) return errno_error("truncate " + path);
     return ok_status();
-  });
+  }, kNoDirSync);
 }
 
 Result<GuestMemory> map_memory_file(const std::string& path, uint64_t mem_bytes) {
@@ -173,6 +176,7 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
     done.set_value(write_memory_file(mem_, params.mem_file_path));
   });
   KILN_TRY(done.get_future().get());
+  KILN_TRY(io::sync_parent_dir(params.mem_file_path));
   return snapshot::write_state_file(params.snapshot_path, snapshot::encode_vm_state(state));
 }
 

@@ -87,8 +87,9 @@ void add_vmm(AllowList& l) {
             SYS_ftruncate, SYS_rename, SYS_unlink});         // snapshot memory file, socket files
   // Hybrid vsock: Unix sockets only (a guest-initiated connection dials <uds_path>_<port>).
   allow_if(l, SYS_socket, {eq32(0, AF_UNIX)});
-  // The snapshot memory file, created on the event loop (vmm/snapshot write_file_atomically).
-  allow_if(l, SYS_openat, {eq32(2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)});
+  // The snapshot memory file's temp file, created on the event loop (io::write_file_atomic,
+  // which syncs no directory there: the API thread does): a new file only, never an existing one.
+  allow_if(l, SYS_openat, {eq32(2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)});
   allow(l, {SYS_fcntl});
 }
 

@@ -1,15 +1,10 @@
-// Snapshot container format and atomic file I/O.
+// Snapshot container format and the state file's reading and writing.
 #include "vmm/snapshot/snapshot_file.h"
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstring>
 
 #include "common/io.h"
-#include "common/unique_fd.h"
 
 namespace kiln::vmm::snapshot {
 namespace {
@@ -76,21 +71,9 @@ Result<std::string> decode_container(std::string_view in) {
   return std::string(payload);
 }
 
-Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return errno_error("create " + tmp);
-  Status s = fill(fd.get());
-  if (s.ok() && ::fsync(fd.get()) != 0) s = errno_error("fsync " + tmp);
-  fd.reset();
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = errno_error("rename to " + path);
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
-}
-
 Status write_state_file(const std::string& path, std::string_view payload) {
   std::string bytes = encode_container(payload);
-  return write_file_atomically(path, [&](int fd) { return io::pwrite_all(fd, bytes.data(), bytes.size(), 0, path); });
+  return io::write_file_atomic(path, bytes);
 }
 
 Result<std::string> read_state_file(const std::string& path) {

@@ -1,10 +1,9 @@
 // The snapshot state file: a fixed header (magic "KILNSNAP", format version, payload length,
 // CRC-64 of the payload) followed by the payload. The format version is independent of kiln's
-// version; a reader refuses any other version. Written atomically (temp, fsync, rename).
+// version; a reader refuses any other version. Written atomically (io::write_file_atomic).
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -24,9 +23,6 @@ Result<std::string> decode_container(std::string_view file_bytes);
 
 Status write_state_file(const std::string& path, std::string_view payload);
 
-// Writes `path` atomically: `fill` writes into a new temp file next to it, which is then fsynced
-// and renamed over `path`; on any failure the temp file is removed and `path` is untouched.
-Status write_file_atomically(const std::string& path, const std::function<Status(int fd)>& fill);
 Result<std::string> read_state_file(const std::string& path);
 
 }  // namespace kiln::vmm::snapshot

@@ -1,5 +1,6 @@
-// common/io.h: whole writes, positioned reads (short reads, end of file), capped file reads and
-// mkdir -p, including each error path that can be provoked without fault injection.
+// common/io.h: whole writes, positioned reads (short reads, end of file), capped file reads,
+// atomic file replacement and mkdir -p, including each error path that can be provoked without
+// fault injection.
 #include "common/io.h"
 
 #include <fcntl.h>
@@ -201,6 +202,21 @@ TEST_F(IoTest, ReadFileReadsProcFilesThatReportNoSize) {
   EXPECT_NE(mounts->find(' '), std::string::npos);
 }
 
+TEST_F(IoTest, ReadFileReadsProcStatusToTheEnd) {
+  // st_size is 0 for /proc files: the read goes to end of file, not to the reported size.
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/status", &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  auto status = read_file("/proc/self/status", 64 * 1024);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(status->rfind("Name:", 0), 0u) << *status;
+  EXPECT_NE(status->find("\nVmHWM:"), std::string::npos);
+  EXPECT_NE(status->find("\nPid:\t" + std::to_string(::getpid()) + "\n"), std::string::npos);
+  auto cmdline = read_file("/proc/self/cmdline", 64 * 1024);
+  ASSERT_TRUE(cmdline.ok()) << cmdline.error().message;
+  EXPECT_NE(cmdline->find("unit_common"), std::string::npos);
+}
+
 TEST_F(IoTest, ReadFileRefusesMissingAndNonRegularFiles) {
   auto missing = read_file(dir_ + "/nope", 10);
   ASSERT_FALSE(missing.ok());
@@ -226,6 +242,70 @@ TEST_F(IoTest, ReadFileWithoutPermissionIsAnError) {
     auto r = read_file(p, 10);
     return !r.ok() && r.error().sys_errno == EACCES && r.error().message.rfind("open " + p, 0) == 0;
   });
+}
+
+std::size_t entries_in(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(IoTest, WriteFileAtomicReplacesAndLeavesNoTemp) {
+  std::string p = dir_ + "/f.json";
+  ASSERT_TRUE(write_file_atomic(p, "one").ok());
+  ASSERT_TRUE(write_file_atomic(p, "two").ok());
+  auto text = read_file(p, 100);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "two");
+  EXPECT_EQ(entries_in(dir_), 1u);
+  EXPECT_FALSE(read_file(p, 2).ok());  // over the cap
+  EXPECT_FALSE(write_file_atomic(dir_ + "/missing-dir/f.json", "x").ok());
+}
+
+TEST_F(IoTest, WriteFileAtomicKeepsTheOldContentWhenTheFillFails) {
+  std::string p = put("f", "old");
+  auto st = write_file_atomic(p, [&](int fd) -> Status {
+    KILN_TRY(write_all(fd, "half of the new", p));
+    return make_error("disk on fire");
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message, "disk on fire");
+  EXPECT_EQ(*read_file(p, 100), "old");
+  EXPECT_EQ(entries_in(dir_), 1u);  // the temp file is gone
+}
+
+TEST_F(IoTest, WriteFileAtomicUsesTheModeAndAFillThatWritesAnywhere) {
+  ::umask(022);
+  std::string p = dir_ + "/cache.json";
+  ASSERT_TRUE(write_file_atomic(p, "x", AtomicWriteOptions{.mode = 0644}).ok());
+  EXPECT_EQ(fs::status(p).permissions(), fs::perms(0644));
+  ASSERT_TRUE(write_file_atomic(p, "y").ok());
+  EXPECT_EQ(fs::status(p).permissions(), fs::perms(0600));  // the default: a new file each time
+  // A sparse fill: pwrite past the start, then set the size (the snapshot memory file).
+  ASSERT_TRUE(write_file_atomic(p, [&](int fd) -> Status {
+    KILN_TRY(pwrite_all(fd, "z", 1, 10, p));
+    return ::ftruncate(fd, 20) == 0 ? ok_status() : errno_error("truncate");
+  }, AtomicWriteOptions{.sync_dir = false}).ok());
+  auto text = read_file(p, 100);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, std::string(10, '\0') + "z" + std::string(9, '\0'));
+  EXPECT_TRUE(sync_parent_dir(p).ok());
+  EXPECT_TRUE(sync_parent_dir("relative-name").ok());  // the current directory
+  EXPECT_FALSE(sync_parent_dir(dir_ + "/missing/f").ok());
+}
+
+TEST_F(IoTest, WriteFileAtomicInAReadOnlyDirectoryIsAnError) {
+  std::string p = put("f", "old");
+  ASSERT_EQ(::chmod(dir_.c_str(), 0555), 0);
+  as_unprivileged([&] {
+    auto r = write_file_atomic(p, "new");
+    return !r.ok() && r.error().sys_errno == EACCES && r.error().message.rfind("create " + p + ".", 0) == 0;
+  });
+  ::chmod(dir_.c_str(), 0755);
+  EXPECT_EQ(*read_file(p, 100), "old");
 }
 
 TEST_F(IoTest, MakeDirsCreatesEveryMissingComponentWithTheMode) {

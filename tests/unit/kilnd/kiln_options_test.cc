@@ -2,7 +2,14 @@
 // unknown flags, missing values and bad numbers (no kilnd needed).
 #include "src/cli/kiln_options.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 namespace kiln::kilnd::cli {
 namespace {
@@ -85,6 +92,32 @@ TEST(KilnOptions, DeployFileMergesInOrder) {
   ASSERT_FALSE(unreadable.ok());
   EXPECT_EQ(unreadable.error().message, "cannot read /nonexistent");
   EXPECT_EQ(exit_code_of(unreadable.error()), 1);
+}
+
+TEST(KilnOptions, ReadWholeFileReadsFilesAndPipesAndErrorsCarryErrno) {
+  char dir[] = "/tmp/kiln-options-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string file = std::string(dir) + "/body";
+  { std::ofstream(file) << "payload"; }
+  auto text = read_whole_file(file);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(*text, "payload");
+  // A pipe, as --data-file <(...) gives.
+  const std::string fifo = std::string(dir) + "/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(fifo) << "from a pipe"; });
+  auto piped = read_whole_file(fifo);
+  writer.join();
+  ASSERT_TRUE(piped.ok()) << piped.error().message;
+  EXPECT_EQ(*piped, "from a pipe");
+  auto missing = read_whole_file(std::string(dir) + "/missing");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message.rfind("cannot read " + std::string(dir) + "/missing: ", 0), 0u) << missing.error().message;
+  EXPECT_EQ(exit_code_of(missing.error()), 1);
+  auto directory = read_whole_file(dir);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(exit_code_of(directory.error()), 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(KilnOptions, InvokeAndLogs) {

@@ -68,6 +68,14 @@ TEST(LogFormat, TextAndJson) {
   EXPECT_EQ(back->source, LogSource::kStderr);
   EXPECT_FALSE(entry_from_json(nlohmann::json::array()).has_value());
   EXPECT_FALSE(entry_from_json({{"stream", "nope"}, {"ts_ns", 1}}).has_value());
+  // Wrong types drop the line; they never throw into the store.
+  EXPECT_FALSE(entry_from_json({{"stream", 5}, {"ts_ns", 1u}}).has_value());
+  EXPECT_FALSE(entry_from_json({{"stream", "stdout"}, {"ts_ns", -1}}).has_value());
+  EXPECT_FALSE(entry_from_json({{"stream", "stdout"}, {"ts_ns", 1u}, {"message", 7}}).has_value());
+  auto minimal = entry_from_json({{"stream", "stdout"}, {"ts_ns", 1u}});
+  ASSERT_TRUE(minimal.has_value());
+  EXPECT_EQ(minimal->text, "");
+  EXPECT_EQ(minimal->seq, 0u);
 }
 
 // The hand-written JSON line is what nlohmann's dump of render_json() gives, byte for byte:

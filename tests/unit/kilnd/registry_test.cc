@@ -1,12 +1,11 @@
-// Function config validation (400s name the field), record JSON, atomic state files and
-// restart recovery (a second store on the same directory loads the same functions).
+// Function config validation (400s name the field), record JSON, state files and restart
+// recovery (a second store on the same directory loads the same functions).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "src/registry/atomic_file.h"
 #include "src/registry/function_config.h"
 #include "src/registry/function_store.h"
 
@@ -147,23 +146,6 @@ TEST_F(StoreTest, RestartLoadsTheSameFunctions) {
   EXPECT_EQ((*all)[1].config.name, "gamma");
   EXPECT_EQ(problems.size(), 2u);
   EXPECT_FALSE(fs::exists(dir_ + "/functions/alpha.json.123.0.tmp"));
-}
-
-TEST_F(StoreTest, AtomicWriteReplacesAndLeavesNoTemp) {
-  std::string p = dir_ + "/f.json";
-  ASSERT_TRUE(write_file_atomic(p, "one").ok());
-  ASSERT_TRUE(write_file_atomic(p, "two").ok());
-  auto text = io::read_file(p, 100);
-  ASSERT_TRUE(text.ok());
-  EXPECT_EQ(*text, "two");
-  std::size_t files = 0;
-  for (auto& e : fs::directory_iterator(dir_)) {
-    (void)e;
-    ++files;
-  }
-  EXPECT_EQ(files, 1u);
-  EXPECT_FALSE(io::read_file(p, 2).ok());  // over the cap
-  EXPECT_FALSE(write_file_atomic(dir_ + "/missing-dir/f.json", "x").ok());
 }
 
 }  // namespace

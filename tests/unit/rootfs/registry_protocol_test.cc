@@ -265,5 +265,29 @@ TEST(RegistryAuth, AuthFileAndBase64) {
   EXPECT_FALSE(credentials_from_auth_file(t / "bad.json", "x").ok());
 }
 
+TEST(RegistryAuth, AuthFileIgnoresWhatItDoesNotUseAndNamesTheBadField) {
+  TempDir t;
+  // Other tools' members and other registries' entries, however odd, are not read.
+  write_file(t / "auth.json", R"({"credsStore":"desktop","auths":{"other":42,)"
+                              R"("reg.example":{"identitytoken":"x"},"https://reg.example/v1/":{"auth":"dTpw"}}})");
+  auto c = credentials_from_auth_file(t / "auth.json", "reg.example");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(*c, "u:p");
+  write_file(t / "no-auths.json", R"({"credHelpers":{}})");
+  auto none = credentials_from_auth_file(t / "no-auths.json", "reg.example");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, "");
+  // This registry's entry is read strictly, and the error names the field.
+  write_file(t / "typed.json", R"({"auths":{"reg.example":{"auth":5}}})");
+  auto typed = credentials_from_auth_file(t / "typed.json", "reg.example");
+  ASSERT_FALSE(typed.ok());
+  EXPECT_EQ(typed.error().message, "auth file " + (t / "typed.json") +
+                                       ": auths.reg.example.auth: invalid type: expected a string, got integer");
+  write_file(t / "array.json", "[]");
+  auto array = credentials_from_auth_file(t / "array.json", "reg.example");
+  ASSERT_FALSE(array.ok());
+  EXPECT_EQ(array.error().message, "auth file " + (t / "array.json") + ": invalid type: expected an object, got array");
+}
+
 }  // namespace
 }  // namespace kiln::rootfs

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "common/event_loop/event_loop.h"
+#include "common/io.h"
 
 namespace kiln::vmm::seccomp {
 namespace {
@@ -136,17 +138,46 @@ TEST(SeccompFilter, OpensOutsideTheApiThreadFailOrKill) {
     st = run_filtered(kind, [] { return ::open("/dev/null", O_RDWR | O_CLOEXEC) >= 0 ? 1 : 2; });
     EXPECT_TRUE(killed_by_sigsys(st)) << thread_kind_name(kind) << ": " << describe(st);
   }
-  // The event loop may create the snapshot memory file with exactly these flags.
+  // The event loop may create the snapshot memory file's temp file with exactly these flags,
+  // and nothing else: truncating an existing file is refused.
   std::string path = ::testing::TempDir() + "kiln-seccomp-test-file";
+  ::unlink(path.c_str());
   int st = run_filtered(ThreadKind::kVmm, [&path] {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     return fd >= 0 && ::close(fd) == 0 ? 0 : 1;
   });
   EXPECT_TRUE(exited_ok(st)) << describe(st);
+  st = run_filtered(ThreadKind::kVmm, [&path] { return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) >= 0 ? 1 : 2; });
+  EXPECT_TRUE(killed_by_sigsys(st)) << describe(st);
   ::unlink(path.c_str());
   // The API thread opens kernels, drives and snapshots.
   st = run_filtered(ThreadKind::kApi, [] { return ::open("/dev/null", O_RDWR | O_CLOEXEC) >= 0 ? 0 : 1; });
   EXPECT_TRUE(exited_ok(st)) << describe(st);
+}
+
+TEST(SeccompFilter, EventLoopWritesTheSnapshotMemoryFileThroughTheCommonHelper) {
+  // What vmm/core/vmm_snapshot.cc's write_memory_file does on the event loop: every syscall of
+  // io::write_file_atomic (without the directory sync) and of the fill is on the vmm list.
+  char dir[] = "/tmp/kiln-seccomp-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/mem";
+  for (int round = 0; round < 2; ++round) {  // the second replaces the first
+    int st = run_filtered(ThreadKind::kVmm, [&path] {
+      Status s = io::write_file_atomic(path, [&](int fd) -> Status {
+        KILN_TRY(io::pwrite_all(fd, "page", 4, 4096, path));
+        if (::ftruncate(fd, 8192) != 0) return errno_error("truncate");
+        return ok_status();
+      }, io::AtomicWriteOptions{.mode = 0600, .sync_dir = false});
+      return s.ok() ? 0 : 1;
+    });
+    EXPECT_TRUE(exited_ok(st)) << describe(st);
+  }
+  struct stat sb {};
+  ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_size, 8192);
+  EXPECT_TRUE(io::sync_parent_dir(path).ok());  // what the API thread then does
+  ::unlink(path.c_str());
+  EXPECT_EQ(::rmdir(dir), 0) << "a temp file was left behind";
 }
 
 TEST(SeccompFilter, IoctlNumbersAreChecked) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -178,6 +179,10 @@ TEST(StateFile, WrittenAtomicallyAndReadBack) {
   std::string path = std::string(dir) + "/state";
   ASSERT_TRUE(write_state_file(path, "payload").ok());
   EXPECT_NE(::access((path + ".tmp").c_str(), F_OK), 0);
+  ASSERT_TRUE(write_state_file(path, "payload").ok());  // replaces the first
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) entries += e.path().filename() == "state" ? 1 : 100;
+  EXPECT_EQ(entries, 1u) << "a temp file was left behind";
   auto back = read_state_file(path);
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(*back, "payload");
