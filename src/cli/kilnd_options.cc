@@ -1,9 +1,12 @@
 // kilnd's flags (see kilnd_options.h) on the shared option parser.
 #include "src/cli/kilnd_options.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/cli/option_parser.h"
 
@@ -51,15 +54,27 @@ Status set_listen(KilndOptions& o, const std::string& v) {
   return ok_status();
 }
 
+// --vmm, --kernel, --initrd: a file every instance needs, so a wrong one is refused at start
+// (not at the first instance, as a jail error far from its cause): it must be a readable
+// regular file (a script's `$(readlink -f MISSING)` passes an empty one).
+Result<std::string> file_flag(const std::string& flag, const std::string& path) {
+  if (path.empty()) return make_error(flag + ": empty path");
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return make_error(flag + " " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return make_error(flag + " " + path + ": not a regular file");
+  if (::access(path.c_str(), R_OK) != 0) return make_error(flag + " " + path + ": " + std::strerror(errno));
+  return path;
+}
+
 Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
   const std::string flag = "--" + std::string(a.flag->name);
   const std::string& v = a.value;
   if (a.is("listen")) return set_listen(o, v);
   if (a.is("unix")) o.unix_path = v;
   else if (a.is("state-dir")) o.state_dir = v;
-  else if (a.is("vmm")) o.vmm_path = v;
-  else if (a.is("kernel")) o.kernel_path = v;
-  else if (a.is("initrd")) o.initrd_path = v;
+  else if (a.is("vmm")) { KILN_ASSIGN_OR_RETURN(o.vmm_path, file_flag(flag, v)); }
+  else if (a.is("kernel")) { KILN_ASSIGN_OR_RETURN(o.kernel_path, file_flag(flag, v)); }
+  else if (a.is("initrd")) { KILN_ASSIGN_OR_RETURN(o.initrd_path, file_flag(flag, v)); }
   else if (a.is("boot-args")) o.boot_args = v;
   else if (a.is("vmm-arg")) o.vmm_args.push_back(v);
   else if (a.is("tenants")) o.tenants_file = v;

@@ -116,7 +116,8 @@ class CliTest : public ::testing::Test {
   void start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {kiln::testing::build_dir() + "/src/kilnd", "--listen", "127.0.0.1:0", "--state-dir", state_,
                                       "--vmm", kiln::testing::build_dir() + "/tests/unit/kilnd/fake-kiln-vmm", "--kernel",
-                                      "/nonexistent/vmlinux", "--jail", "off"};  // the fake VMM has no real boot files
+                                      kiln::testing::build_dir() + "/src/kiln",  // any readable file: the fake VMM boots
+                                      "--jail", "off", "--snapshots", "off"};    // nothing, snapshots nothing
     args.insert(args.end(), extra.begin(), extra.end());
     kilnd_ = spawn(args, true);
     ASSERT_GT(kilnd_.pid, 0);

@@ -1,6 +1,8 @@
-// kilnd's command line: every flag, defaults, --help, unknown flags, missing values and bad
-// numbers or switches.
+// kilnd's command line: every flag, defaults, --help, unknown flags, missing values, bad
+// numbers or switches, and the files every instance needs.
 #include "src/cli/kilnd_options.h"
+
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -8,6 +10,8 @@ namespace kiln::kilnd::cli {
 namespace {
 
 const KilndDefaults kDefaults{"/var/lib/kiln", true};
+// A readable regular file that surely exists: this test's own binary.
+const std::string kFile = std::filesystem::read_symlink("/proc/self/exe").string();
 
 std::string error_of(const std::vector<std::string>& args) {
   auto r = parse_kilnd_args(args, kDefaults);
@@ -33,8 +37,8 @@ TEST(KilndOptions, Defaults) {
 }
 
 TEST(KilndOptions, EveryFlag) {
-  auto o = parse_kilnd_args({"--listen", "[::1]:0", "--unix=none", "--state-dir", "s", "--vmm", "/v", "--kernel", "/k",
-                             "--initrd", "/i", "--boot-args", "console=ttyS0 quiet", "--boot-timeout-ms", "5000",
+  auto o = parse_kilnd_args({"--listen", "[::1]:0", "--unix=none", "--state-dir", "s", "--vmm", kFile, "--kernel", kFile,
+                             "--initrd", kFile, "--boot-args", "console=ttyS0 quiet", "--boot-timeout-ms", "5000",
                              "--drain-timeout-ms", "0", "--vmm-arg", "--no-seccomp", "--vmm-arg=--seccomp-audit",
                              "--jail", "off", "--snapshots", "off", "--park-vmms", "on", "--log-memory-mib", "16",
                              "--tenants", "/t.json"},
@@ -44,9 +48,9 @@ TEST(KilndOptions, EveryFlag) {
   EXPECT_EQ(o->tcp_port, 0);
   EXPECT_EQ(o->unix_path, "none");
   EXPECT_EQ(o->state_dir, "s");
-  EXPECT_EQ(o->vmm_path, "/v");
-  EXPECT_EQ(o->kernel_path, "/k");
-  EXPECT_EQ(o->initrd_path, "/i");
+  EXPECT_EQ(o->vmm_path, kFile);
+  EXPECT_EQ(o->kernel_path, kFile);
+  EXPECT_EQ(o->initrd_path, kFile);
   EXPECT_EQ(o->boot_args, "console=ttyS0 quiet");
   EXPECT_EQ(o->boot_timeout->count(), 5000);
   EXPECT_EQ(o->drain_timeout->count(), 0);
@@ -84,6 +88,15 @@ TEST(KilndOptions, UsageErrors) {
   EXPECT_EQ(error_of({"--jail", "yes"}), "--jail: want on or off, got 'yes'");
   EXPECT_EQ(error_of({"--snapshots", "true"}), "--snapshots: want on or off, got 'true'");
   EXPECT_EQ(error_of({"--park-vmms"}), "--park-vmms: missing value");
+}
+
+// A wrong --vmm, --kernel or --initrd is refused at start, naming the flag and the file, not
+// later as a jail error at the first instance.
+TEST(KilndOptions, FilesEveryInstanceNeedsMustBeReadableFiles) {
+  EXPECT_EQ(error_of({"--kernel", ""}), "--kernel: empty path");
+  EXPECT_EQ(error_of({"--kernel", "/nonexistent/vmlinux"}), "--kernel /nonexistent/vmlinux: No such file or directory");
+  EXPECT_EQ(error_of({"--initrd", "/"}), "--initrd /: not a regular file");
+  EXPECT_EQ(error_of({"--vmm=/nonexistent/kiln-vmm"}), "--vmm /nonexistent/kiln-vmm: No such file or directory");
 }
 
 }  // namespace
