@@ -33,7 +33,10 @@ mkdir -p "/newroot$work" 2>/dev/null  # needed when the work tree lives under /t
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "/newroot$work" || fail "9p work mount failed"
 # The kernel's symbols, once per test-host kernel (run caches them; Debian's System.map is a stub).
 grep -q kiln.kallsyms=1 /newroot/proc/cmdline && cat /newroot/proc/kallsyms > "/newroot${cmd%/*}/kallsyms"
-# Heartbeat for tests/kvm-host/run's stall watchdog: a counter in the job folder, every 5 s.
+# Heartbeats for tests/kvm-host/run's stall watchdog, every 5 s: a counter on the second serial
+# port (needs only this kernel's timers and scheduler) and one in the job folder (needs the 9p
+# share as well), so a stall says which of the two stopped.
+( n=0; while :; do n=$((n + 1)); echo $n > /newroot/dev/ttyS1; sleep 5; done ) &
 ( n=0; while :; do n=$((n + 1)); echo $n > "/newroot${cmd%/*}/beat"; sleep 5; done ) &
 echo "kiln-test-host: up"
 chroot /newroot /bin/bash "$cmd"
