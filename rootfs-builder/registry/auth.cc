@@ -1,12 +1,10 @@
-// Challenge parsing, auth files and base64 (OpenSSL EVP_Encode/DecodeBlock).
+// Challenge parsing and auth files.
 #include "rootfs-builder/registry/auth.h"
-
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
-#include <vector>
 
+#include "common/base64/base64.h"
 #include "common/json/field_reader.h"
 #include "rootfs-builder/digest/blob_store.h"
 
@@ -67,26 +65,6 @@ Result<AuthChallenge> parse_www_authenticate(std::string_view h) {
   return c;
 }
 
-std::string base64_encode(std::string_view in) {
-  std::vector<unsigned char> out(4 * ((in.size() + 2) / 3) + 1);
-  int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  return std::string(reinterpret_cast<char*>(out.data()), static_cast<size_t>(n));
-}
-
-Result<std::string> base64_decode(std::string_view in) {
-  if (in.size() % 4 != 0 || in.size() > (1 << 20)) return make_error("malformed base64");
-  std::vector<unsigned char> out(in.size() / 4 * 3 + 1);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return make_error("malformed base64");
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts padding as zero bytes.
-  if (!in.empty() && in.back() == '=') --len;
-  if (in.size() > 1 && in[in.size() - 2] == '=') --len;
-  return std::string(reinterpret_cast<char*>(out.data()), len);
-}
-
 Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry) {
   KILN_ASSIGN_OR_RETURN(std::string body, read_file_capped(path, 1 << 20));
   const std::string where = "auth file " + path;
@@ -112,7 +90,7 @@ Result<std::string> credentials_from_auth_file(const std::string& path, const st
     auto auth = entry->opt_string("auth");
     if (!auth.ok()) return auth.error().wrap(where);
     if (!*auth) continue;  // an entry with only an identity token: perhaps another one for this host
-    KILN_ASSIGN_OR_RETURN(std::string creds, base64_decode(**auth));
+    KILN_ASSIGN_OR_RETURN(std::string creds, base64::decode(**auth));
     if (creds.find(':') == std::string::npos) return make_error("auth file entry for " + registry + " has no ':'");
     return creds;
   }

@@ -1,5 +1,5 @@
 // Registry authentication helpers: WWW-Authenticate challenges (RFC 7235 / distribution
-// token spec), Docker-style auth files, base64.
+// token spec), Docker-style auth files.
 #pragma once
 
 #include <map>
@@ -21,7 +21,5 @@ Result<AuthChallenge> parse_www_authenticate(std::string_view header);
 // ({"auths": {"HOST": {"auth": base64(user:password)}}}); empty when the file has none.
 Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry);
 
-std::string base64_encode(std::string_view in);
-Result<std::string> base64_decode(std::string_view in);
 
 }  // namespace kiln::rootfs

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "common/base64/base64.h"
 #include "common/json/field_reader.h"
 #include "common/percent_encode.h"
 #include "rootfs-builder/registry/auth.h"
@@ -98,7 +99,7 @@ Status RegistrySource::authenticate(const HttpResponse& resp) {
       // Neutral: kiln-rootfs and the kiln CLI name their own flags (add_flag_hints).
       return make_error("registry " + ref_.registry + " " + std::string(kNoCredentialsHint));
     }
-    auth_header_ = "Authorization: Basic " + base64_encode(creds_);
+    auth_header_ = "Authorization: Basic " + base64::encode(creds_);
     return ok_status();
   }
   if (c.scheme != "bearer") return make_error("unsupported auth scheme '" + c.scheme + "'");
@@ -116,7 +117,7 @@ Status RegistrySource::authenticate(const HttpResponse& resp) {
   if (svc != c.params.end()) url += "service=" + percent_encode(svc->second) + "&";
   url += "scope=" + percent_encode(scope);
   std::vector<std::string> headers;
-  if (!creds_.empty()) headers.push_back("Authorization: Basic " + base64_encode(creds_));
+  if (!creds_.empty()) headers.push_back("Authorization: Basic " + base64::encode(creds_));
   KILN_ASSIGN_OR_RETURN(HttpResponse tr, http_.request("GET", url, headers, 1 << 20));
   if (tr.status == 401 || tr.status == 403) {
     return make_error("authentication to " + ref_.registry + " failed (wrong credentials?): " +

@@ -1,11 +1,11 @@
 // The Lambda-compatible Invoke path.
 #include "src/api/lambda_api.h"
 
-#include <openssl/evp.h>
-
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "common/base64/base64.h"
 
 namespace kiln::kilnd::api {
 namespace {
@@ -53,14 +53,6 @@ server::Response lambda_bad_name(const server::Request& req, const std::string& 
   return service_error(req, invoke::LambdaServiceError::kInvalidParameterValue, "invalid function name: " + problem);
 }
 
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // EVP_EncodeBlock adds a NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
-  return out;
-}
-
 asio::awaitable<void> LambdaApi::invoke(server::Exchange& ex, const Call& call) {
   const server::Request& req = ex.request();
   auto type = invoke::parse_invocation_type(sv(req["X-Amz-Invocation-Type"]));
@@ -104,7 +96,7 @@ std::string LambdaApi::log_tail(const std::string& key, const std::string& reque
   std::string tail;
   for (const auto& e : logs_.query(key, q)) tail += e.text + "\n";
   if (tail.size() > kLogTailBytes) tail = tail.substr(tail.size() - kLogTailBytes);
-  return base64(tail);
+  return base64::encode(tail);
 }
 
 }  // namespace kiln::kilnd::api

@@ -24,9 +24,6 @@ server::Response lambda_response(const server::Request& req, const invoke::Lambd
 server::Response lambda_refusal(const server::Request& req, const invoke::Refusal& refusal);
 // A malformed {name}: 400 InvalidParameterValueException.
 server::Response lambda_bad_name(const server::Request& req, const std::string& problem);
-// Standard base64 with padding (X-Amz-Log-Result).
-std::string base64(std::string_view bytes);
-
 class LambdaApi {
  public:
   LambdaApi(asio::io_context& io, invoke::InvocationService& invocations, const logs::LogStore& logs)

@@ -112,17 +112,6 @@ TEST(RefusalDialects, LambdaServiceErrors) {
             header(lambda_refusal(req, refusal_of(RefusalKind::kNotFound)), "x-amzn-RequestId"));
 }
 
-TEST(RefusalDialects, Base64IsStandardWithPadding) {  // RFC 4648 §10
-  EXPECT_EQ(base64(""), "");
-  EXPECT_EQ(base64("f"), "Zg==");
-  EXPECT_EQ(base64("fo"), "Zm8=");
-  EXPECT_EQ(base64("foo"), "Zm9v");
-  EXPECT_EQ(base64("foob"), "Zm9vYg==");
-  EXPECT_EQ(base64("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(base64("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(base64(std::string("\xff\x00\xfe", 3)), "/wD+");
-}
-
 using RefusalApiTest = test::StateDirTest;
 
 // `kiln invoke helo --lambda` on a missing function: AWS's answer, whole.

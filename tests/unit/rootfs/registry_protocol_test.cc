@@ -65,7 +65,7 @@ class RegistryProtocol : public ::testing::Test {
   FakeResponse serve_registry(const FakeRequest& r) {
     auto auth = r.headers.find("authorization");
     if (r.target.rfind("/token", 0) == 0) {
-      std::string want = "Basic " + base64_encode("kiln:pw");
+      std::string want = "Basic a2lsbjpwdw==";  // base64("kiln:pw")
       if (auth == r.headers.end() || auth->second != want) return {401, {}, R"({"errors":[{"code":"DENIED"}]})"};
       return {200, {{"Content-Type", "application/json"}}, std::string(R"({"access_token":")") + kToken + "\"}"};
     }
@@ -247,12 +247,7 @@ TEST(RegistryAuth, ParsesChallenges) {
   EXPECT_FALSE(parse_www_authenticate(std::string(10000, 'a')).ok());
 }
 
-TEST(RegistryAuth, AuthFileAndBase64) {
-  EXPECT_EQ(base64_encode("kiln:s3cret-pw"), "a2lsbjpzM2NyZXQtcHc=");
-  auto d = base64_decode("a2lsbjpzM2NyZXQtcHc=");
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(*d, "kiln:s3cret-pw");
-  EXPECT_FALSE(base64_decode("abc").ok());
+TEST(RegistryAuth, AuthFile) {
   TempDir t;
   write_file(t / "auth.json", R"({"auths":{"https://reg.example:5000/v1/":{"auth":"dTpw"},"other":{"auth":"eDp5"}}})");
   auto c = credentials_from_auth_file(t / "auth.json", "reg.example:5000");
