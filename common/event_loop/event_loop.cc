@@ -80,6 +80,8 @@ Status EventLoop::remove(int fd) {
   return ok_status();
 }
 
+void EventLoop::remove_if_present(int fd) { (void)remove(fd); }
+
 bool EventLoop::contains(int fd) const {
   std::lock_guard lock(mu_);
   return token_of_fd_.count(fd) != 0;

@@ -47,6 +47,9 @@ class EventLoop {
   Status add(int fd, std::uint32_t events, FdCallback cb);
   Status modify(int fd, std::uint32_t events);
   Status remove(int fd);
+  // Teardown: removes fd when it is registered; one that is not is fine. Nothing is left behind
+  // even if epoll_ctl fails: the fd's token is gone, so an event still queued for it is dropped.
+  void remove_if_present(int fd);
   bool contains(int fd) const;
 
   // cb runs once on the loop thread, in deadline order, no earlier than delay_ms from now.

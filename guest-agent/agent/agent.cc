@@ -222,7 +222,7 @@ void Agent::on_control(std::uint64_t id, std::uint32_t events) {
 void Agent::close_control(std::uint64_t id) {
   auto it = controls_.find(id);
   if (it == controls_.end()) return;
-  (void)loop_.remove(it->second->fd.get());
+  loop_.remove_if_present(it->second->fd.get());
   controls_.erase(it);
 }
 
@@ -366,7 +366,7 @@ void Agent::probe() {
   probe_timer_ = 0;
   if (!probing_) return;
   if (probe_fd_) {
-    (void)loop_.remove(probe_fd_.get());
+    loop_.remove_if_present(probe_fd_.get());
     probe_fd_.reset();
   }
   std::uint64_t waited = EventLoop::now_ms() - started_ms_;
@@ -405,7 +405,7 @@ void Agent::probe() {
   probe_fd_ = std::move(fd.value());
   auto st = loop_.add(probe_fd_.get(), EPOLLOUT, [this, succeeded, retry_or_give_up](std::uint32_t) {
     bool ok = connect_result(probe_fd_.get()).ok();
-    (void)loop_.remove(probe_fd_.get());
+    loop_.remove_if_present(probe_fd_.get());
     probe_fd_.reset();
     if (!probing_) return;
     if (ok) {

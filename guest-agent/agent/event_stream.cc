@@ -16,7 +16,7 @@ EventStream::EventStream(EventLoop& loop, Endpoint target, EventStreamLimits lim
     : loop_(loop), target_(std::move(target)), limits_(limits), hello_(std::move(hello)) {}
 
 EventStream::~EventStream() {
-  if (fd_) (void)loop_.remove(fd_.get());
+  if (fd_) loop_.remove_if_present(fd_.get());
   if (retry_timer_) loop_.cancel_timer(retry_timer_);
   if (flush_timer_) loop_.cancel_timer(flush_timer_);
 }
@@ -120,7 +120,7 @@ void EventStream::on_socket(std::uint32_t events) {
 
 void EventStream::disconnect_and_retry() {
   if (fd_) {
-    (void)loop_.remove(fd_.get());
+    loop_.remove_if_present(fd_.get());
     fd_.reset();
   }
   front_offset_ = 0;
@@ -133,7 +133,7 @@ void EventStream::disconnect_and_retry() {
 
 void EventStream::reconnect_now() {
   if (fd_) {
-    (void)loop_.remove(fd_.get());
+    loop_.remove_if_present(fd_.get());
     fd_.reset();
   }
   front_offset_ = 0;

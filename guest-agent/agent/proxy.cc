@@ -52,10 +52,10 @@ Proxy::Proxy(EventLoop& loop, UniqueFd listener, std::uint16_t target_port)
 
 Proxy::~Proxy() {
   for (auto& [id, s] : sessions_) {
-    (void)loop_.remove(s->host.get());
-    if (s->app) (void)loop_.remove(s->app.get());
+    loop_.remove_if_present(s->host.get());
+    if (s->app) loop_.remove_if_present(s->app.get());
   }
-  if (listener_) (void)loop_.remove(listener_.get());
+  if (listener_) loop_.remove_if_present(listener_.get());
 }
 
 Status Proxy::start() {
@@ -254,8 +254,8 @@ void Proxy::close_session(std::uint64_t id) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   if (observer_.closed) observer_.closed(id);
-  (void)loop_.remove(it->second->host.get());
-  if (it->second->app) (void)loop_.remove(it->second->app.get());
+  loop_.remove_if_present(it->second->host.get());
+  if (it->second->app) loop_.remove_if_present(it->second->app.get());
   sessions_.erase(it);
 }
 

@@ -134,7 +134,7 @@ void Supervisor::close_pipe(Pipe& p) {
   if (!p.open) return;
   p.open = false;
   p.splitter.finish();
-  (void)loop_.remove(p.fd.get());
+  loop_.remove_if_present(p.fd.get());
   p.fd.reset();
 }
 

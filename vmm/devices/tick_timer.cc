@@ -17,7 +17,7 @@ Result<std::unique_ptr<TickTimer>> TickTimer::create(EventLoop& loop, std::chron
 }
 
 TickTimer::~TickTimer() {
-  if (loop_.contains(fd_.get())) (void)loop_.remove(fd_.get());
+  loop_.remove_if_present(fd_.get());
 }
 
 Status TickTimer::start(std::function<void()> on_tick) {

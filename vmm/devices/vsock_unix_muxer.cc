@@ -80,7 +80,7 @@ class UnixStream : public VsockHostStream {
 
   void stop_watching() override {
     if (!registered_) return;
-    (void)loop_.remove(fd_.get());
+    loop_.remove_if_present(fd_.get());
     registered_ = false;
   }
 
@@ -124,8 +124,8 @@ Status VsockUnixMuxer::start(VsockBackendSink& sink) {
 
 VsockUnixMuxer::~VsockUnixMuxer() {
   std::lock_guard lock(mu_);
-  for (auto& [fd, h] : handshakes_) (void)loop_.remove(fd);
-  if (loop_.contains(listener_.get())) (void)loop_.remove(listener_.get());
+  for (auto& [fd, h] : handshakes_) loop_.remove_if_present(fd);
+  loop_.remove_if_present(listener_.get());
   ::unlink(config_.uds_path.c_str());
 }
 
@@ -192,7 +192,7 @@ void VsockUnixMuxer::on_listener() {
 }
 
 void VsockUnixMuxer::drop_handshake(int fd) {
-  (void)loop_.remove(fd);
+  loop_.remove_if_present(fd);
   handshakes_.erase(fd);
 }
 

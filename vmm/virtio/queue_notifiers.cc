@@ -27,7 +27,7 @@ Result<std::unique_ptr<QueueNotifiers>> QueueNotifiers::create(VirtioMmioTranspo
 
 QueueNotifiers::~QueueNotifiers() {
   for (const auto& fd : fds_) {
-    if (loop_.contains(fd.get())) (void)loop_.remove(fd.get());
+    loop_.remove_if_present(fd.get());
   }
 }
 

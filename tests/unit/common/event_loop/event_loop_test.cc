@@ -55,6 +55,17 @@ TEST(EventLoop, DuplicateAddAndUnknownRemoveFail) {
   EXPECT_FALSE((*loop)->modify(efd.get(), EPOLLIN).ok());
 }
 
+TEST(EventLoop, RemoveIfPresentTakesRegisteredAndUnknownFds) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop.ok());
+  UniqueFd efd = make_eventfd();
+  (*loop)->remove_if_present(efd.get());  // never registered: fine
+  ASSERT_TRUE((*loop)->add(efd.get(), EPOLLIN, [](uint32_t) {}).ok());
+  (*loop)->remove_if_present(efd.get());
+  EXPECT_FALSE((*loop)->contains(efd.get()));
+  EXPECT_TRUE((*loop)->add(efd.get(), EPOLLIN, [](uint32_t) {}).ok());  // really gone from epoll too
+}
+
 TEST(EventLoop, ModifyChangesInterest) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop.ok());
