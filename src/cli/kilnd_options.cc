@@ -4,9 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
 #include "common/cli/option_parser.h"
 
@@ -60,9 +58,9 @@ Status set_listen(KilndOptions& o, const std::string& v) {
 Result<std::string> file_flag(const std::string& flag, const std::string& path) {
   if (path.empty()) return make_error(flag + ": empty path");
   struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) return make_error(flag + " " + path + ": " + std::strerror(errno));
+  if (::stat(path.c_str(), &st) != 0) return errno_error(flag + " " + path);
   if (!S_ISREG(st.st_mode)) return make_error(flag + " " + path + ": not a regular file");
-  if (::access(path.c_str(), R_OK) != 0) return make_error(flag + " " + path + ": " + std::strerror(errno));
+  if (::access(path.c_str(), R_OK) != 0) return errno_error(flag + " " + path);
   return path;
 }
 
