@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <random>
+#include <utility>
 
 namespace kiln::kilnd::pool {
 namespace {
@@ -51,6 +52,10 @@ std::string FunctionPool::new_instance_id() {
 void FunctionPool::prepare_next() {
   next_id_ = new_instance_id();
   if (WarmStarts* warm = backend_.warm_starts()) warm->prepare(owner_, spec_(next_id_));
+}
+
+void FunctionPool::announce_next() {
+  if (!shutting_down_ && next_id_.empty()) prepare_next();
 }
 
 std::size_t FunctionPool::alive() const { return instances_.size(); }
@@ -132,6 +137,7 @@ void FunctionPool::release(const Lease& lease, Outcome outcome) {
   Instance& inst = *it->second;
   if (inst.in_flight > 0) --inst.in_flight;
   inst.last_used = clock_();
+  if (lease.cold_start) announce_next();
   if (outcome == Outcome::kRecycle) {
     retire(id, "recycled after a timed-out invocation");
   } else if (outcome == Outcome::kBroken) {
@@ -168,7 +174,7 @@ void FunctionPool::scale_up() {
 }
 
 void FunctionPool::start_instance() {
-  std::string id = next_id_.empty() ? new_instance_id() : next_id_;
+  std::string id = next_id_.empty() ? new_instance_id() : std::exchange(next_id_, std::string());
   auto inst = std::make_shared<Instance>();
   inst->id = id;
   inst->version = version_;
@@ -194,7 +200,6 @@ void FunctionPool::start_instance() {
   };
   if (hooks_.event) hooks_.event(id, "instance " + id + " starting");
   inst->vm = backend_.start(spec_(id), std::move(cb));
-  if (!shutting_down_) prepare_next();
 }
 
 void FunctionPool::on_ready(const std::string& id) {
@@ -211,6 +216,7 @@ void FunctionPool::on_ready(const std::string& id) {
     hooks_.event(id, "instance " + id + " ready after " + std::to_string(ms) + " ms");
   }
   dispatch();
+  if (inst.in_flight == 0) announce_next();  // nothing to answer first
 }
 
 void FunctionPool::fail_waiters(std::size_t count, AcquireError error, const std::string& message) {
@@ -254,6 +260,7 @@ void FunctionPool::on_ended(const std::string& id, const std::string& reason) {
   } else {
     ++counters_.replaced;
   }
+  announce_next();
   dispatch();
   keep_minimum();
   maybe_finish_shutdown();

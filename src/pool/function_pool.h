@@ -139,6 +139,10 @@ class FunctionPool {
   std::string new_instance_id();
   // Picks the id of the next instance now and tells the backend's warm starts, if any.
   void prepare_next();
+  // prepare_next() when the announced id was taken by a start; called once the started
+  // instance answered its first request (or is ready with none, or ended), never between: the
+  // backend then prepares a parked kiln-vmm, which takes CPU and kilnd's loop from that answer.
+  void announce_next();
 
   std::string function_;
   PoolSettings settings_;
@@ -152,7 +156,7 @@ class FunctionPool {
   std::deque<Waiter> waiters_;
   std::uint64_t next_waiter_ = 1;
   std::uint64_t next_instance_ = 1;
-  std::string next_id_;  // the next instance's id, announced to the backend ("" after shutdown)
+  std::string next_id_;  // the next instance's id, announced to the backend ("": taken or shut down)
   const std::uint64_t owner_;  // this pool, to WarmStarts::prepare()/forget()
   std::uint32_t consecutive_failures_ = 0;
   Clock::time_point restart_not_before_{};

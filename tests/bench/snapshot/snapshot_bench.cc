@@ -89,6 +89,7 @@ struct Sample {
   double load_ms = -1;           // its "load N" phase: kilnd's PUT /snapshot/load round trip
                                  // (parked: "load paused ahead N", off the invocation's path)
   double resume_ms = -1;         // parked: its "resume N" phase, PATCH /vm Resumed round trip
+  double duration_ms = -1;       // the invocation's own "Duration: N ms" (its REPORT line)
   std::string restore_line;      // that log line, with its phases
   Counters kvm;                  // KVM counters up to the first response (parked: since the resume)
 };
@@ -143,6 +144,11 @@ Result<Sample> run_round(e2e::KilndProcess& kilnd, const json& cfg, Mode mode) {
   const std::string id = r->headers["x-kiln-instance-id"];
   auto logs = kilnd.call("GET", std::string("/v1/functions/") + kFunction + "/logs");
   if (!logs.ok()) return logs.error();
+  // Its REPORT line: the time from the instance's readiness to the answer, apart from the start.
+  const std::string report = "REPORT RequestId: " + r->headers["x-kiln-request-id"] + "\tDuration: ";
+  if (const auto rep = logs->body.find(report); rep != std::string::npos) {
+    s.duration_ms = std::atof(logs->body.c_str() + rep + report.size());
+  }
   const std::string needle = "instance " + id + " restored from snapshot ";
   const auto at = logs->body.find(needle);
   if ((mode != Mode::kCold) != (at != std::string::npos)) {
@@ -232,7 +238,7 @@ int run(int argc, char** argv) {
   std::printf("snapshot: %s (state %ju bytes, mem %ju bytes)\n", snap->filename().c_str(),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "state")),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "mem")));
-  std::vector<double> first[3], park, restore_log[2], load_api[2], resume_api;
+  std::vector<double> first[3], duration[3], park, restore_log[2], load_api[2], resume_api;
   std::map<std::string, std::vector<double>> kvm[3];
   for (int i = 0; i < rounds; ++i) {
     // Rotate which kilnd goes first so drift in the shared host hits all alike.
@@ -241,6 +247,7 @@ int run(int argc, char** argv) {
       auto s = run_round(*kilnds[m], cfg, modes[m]);
       if (!s.ok()) return fail(std::string("round ") + std::to_string(i) + " (" + mode_name(modes[m]) + ")", s.error());
       first[m].push_back(s->first_response_ms);
+      if (s->duration_ms >= 0) duration[m].push_back(s->duration_ms);
       if (s->park_ms >= 0) park.push_back(s->park_ms);
       if (m < 2 && s->restore_log_ms >= 0) restore_log[m].push_back(s->restore_log_ms);
       if (m < 2 && s->load_ms >= 0) load_api[m].push_back(s->load_ms);
@@ -258,6 +265,9 @@ int run(int argc, char** argv) {
   row("cold boot -> first response (snapshots off)", first[2]);
   row("restore -> first response (parked kiln-vmm)", first[0]);
   row("restore -> first response (kiln-vmm spawned)", first[1]);
+  row("its Duration (REPORT: ready -> answer), parked", duration[0]);
+  row("its Duration (REPORT: ready -> answer), spawned", duration[1]);
+  row("its Duration (REPORT: ready -> answer), cold boot", duration[2]);
   row("kilnd restore step, parked (log: restored in N)", restore_log[0]);
   row("kilnd restore step, spawned (log: restored in N)", restore_log[1]);
   row("PUT /snapshot/load round trip (spawned kiln-vmm)", load_api[1]);

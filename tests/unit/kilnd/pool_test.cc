@@ -381,8 +381,9 @@ TEST(FunctionPool, ShutdownFailsQueueAndStopsAll) {
 }
 
 // The pool names its next instance ahead (WarmStarts::prepare, where VmmBackend parks a
-// kiln-vmm): that instance starts with exactly that id, a new one is announced after each
-// start and after a new version, and shutdown withdraws the hint.
+// kiln-vmm): that instance starts with exactly that id; the next one is announced once it has
+// answered its first request (not before: preparing a parked kiln-vmm would take CPU and
+// kilnd's loop from that answer), again after a new version, and shutdown withdraws the hint.
 TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
   Harness h(settings(1, 5, 10));
   ASSERT_EQ(h.backend.prepared.size(), 1u);
@@ -395,9 +396,21 @@ TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
   h.pool->acquire(got.handler());
   ASSERT_EQ(h.backend.started().size(), 1u);
   EXPECT_EQ(h.backend.started()[0], announced);
+  EXPECT_EQ(h.backend.prepared[owner], announced);  // nothing new while it starts
+  h.backend.ready(announced);
+  ASSERT_EQ(got.results.size(), 1u);
+  EXPECT_TRUE(got.results[0].lease.cold_start);
+  EXPECT_EQ(h.backend.prepared[owner], announced);  // nor while it answers its first request
+  h.pool->release(got.results[0].lease, Outcome::kOk);
   const std::string second = h.backend.prepared[owner];
   EXPECT_FALSE(second.empty());
   EXPECT_NE(second, announced);
+  Got again;
+  h.pool->acquire(again.handler());  // served by the ready instance: no start, no new hint
+  ASSERT_EQ(again.results.size(), 1u);
+  h.pool->release(again.results[0].lease, Outcome::kOk);
+  EXPECT_EQ(h.backend.prepared[owner], second);
+  EXPECT_EQ(h.backend.started().size(), 1u);
 
   h.pool->update(settings(1, 5, 10), [](const std::string& id) {
     InstanceSpec spec;
@@ -407,9 +420,41 @@ TEST(FunctionPool, AnnouncesTheNextInstanceToTheBackend) {
   }, 2);
   const std::string third = h.backend.prepared[owner];
   EXPECT_NE(third, second);
-  h.backend.ready(announced);
   h.pool->shutdown([] {});
   EXPECT_EQ(h.backend.prepared[owner], "");
+}
+
+// The announced id goes to one start only: a second instance started before the first has
+// answered gets an id of its own, and the next announcement waits for the first answer. An
+// instance ready with nothing to answer (its waiter gave up) or one that failed to start
+// announces the next at once.
+TEST(FunctionPool, TheAnnouncedIdStartsOneInstanceOnly) {
+  Harness h(settings(1, 5, 10));
+  const std::uint64_t owner = h.backend.prepared.begin()->first;
+  const std::string announced = h.backend.prepared[owner];
+  Got a, b;
+  h.pool->acquire(a.handler());
+  h.pool->acquire(b.handler());  // concurrency 1: a second instance
+  ASSERT_EQ(h.backend.started().size(), 2u);
+  EXPECT_EQ(h.backend.started()[0], announced);
+  EXPECT_NE(h.backend.started()[1], announced);
+  EXPECT_EQ(h.backend.prepared[owner], announced);
+
+  h.backend.end(h.backend.started()[1], "boot failed");  // its start failed: announce now
+  const std::string after_failure = h.backend.prepared[owner];
+  EXPECT_NE(after_failure, announced);
+  EXPECT_FALSE(after_failure.empty());
+
+  Harness idle(settings(1, 5, 10));
+  const std::uint64_t idle_owner = idle.backend.prepared.begin()->first;
+  const std::string first = idle.backend.prepared[idle_owner];
+  Got c;
+  const std::uint64_t waiter = idle.pool->acquire(c.handler());
+  idle.pool->cancel(waiter);  // the caller gave up while the instance started
+  idle.backend.ready(first);
+  EXPECT_TRUE(c.results.empty());
+  EXPECT_NE(idle.backend.prepared[idle_owner], first);
+  EXPECT_FALSE(idle.backend.prepared[idle_owner].empty());
 }
 
 // Warm starts are a backend's optional extra: without them the pool starts and serves
