@@ -189,7 +189,13 @@ TEST_F(VmmDevices, SameThroughTheApiSocket) {
   std::string api = dir_ + "/api.sock";
   pid_t pid = spawn({build_ + "/vmm/kiln-vmm", "--api-sock", api}, dir_ + "/console");
   ASSERT_GT(pid, 0);
-  while (::access(api.c_str(), F_OK) != 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The socket file appears at bind(), before listen(): wait until a connection is taken.
+  auto connectable = [&] {
+    UniqueFd c(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a = unix_addr(api);
+    return ::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  };
+  while (!connectable() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   auto put = [&](const std::string& path, const std::string& body) {
     UniqueFd c(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un a = unix_addr(api);
