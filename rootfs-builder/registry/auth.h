@@ -21,5 +21,4 @@ Result<AuthChallenge> parse_www_authenticate(std::string_view header);
 // ({"auths": {"HOST": {"auth": base64(user:password)}}}); empty when the file has none.
 Result<std::string> credentials_from_auth_file(const std::string& path, const std::string& registry);
 
-
 }  // namespace kiln::rootfs

@@ -1,34 +1,35 @@
-// Token bucket implementation (see rate_limiter.h).
+// The log rate limit over rate_limiter::TokenBucket (see rate_limiter.h).
 #include "vmm/logging/rate_limiter.h"
 
 #include <algorithm>
 #include <utility>
 
 namespace kiln::vmm::logging {
+namespace {
+
+// `burst` tokens refilled over `interval`, both clamped into what a bucket accepts.
+rate_limiter::TokenBucket make_bucket(uint32_t burst, std::chrono::nanoseconds interval, rate_limiter::Nanos now) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(interval).count();
+  rate_limiter::TokenBucketConfig c;
+  c.size = std::max<uint32_t>(burst, 1);
+  c.refill_time_ms = std::clamp<uint64_t>(ms < 0 ? 0 : static_cast<uint64_t>(ms), 1, rate_limiter::kMaxRefillTimeMs);
+  return std::move(*rate_limiter::TokenBucket::make(c, now));  // valid by construction
+}
+
+}  // namespace
 
 RateLimiter::RateLimiter(uint32_t burst, std::chrono::nanoseconds refill_interval, NowFn now)
-    : burst_(std::max<uint32_t>(burst, 1)),
-      refill_interval_(std::max(refill_interval, std::chrono::nanoseconds(1))),
-      now_(std::move(now)),
-      tokens_(static_cast<double>(burst_)),
-      last_(now_()) {}
+    : now_(std::move(now)), bucket_(make_bucket(burst, refill_interval, now_ns())) {}
 
-void RateLimiter::refill_locked(Clock::time_point now) {
-  if (now <= last_) return;  // clock did not move (or moved back): nothing to add
-  const double elapsed = static_cast<double>((now - last_).count());
-  const double per_token = static_cast<double>(refill_interval_.count()) / burst_;
-  tokens_ = std::min<double>(burst_, tokens_ + elapsed / per_token);
-  last_ = now;
+rate_limiter::Nanos RateLimiter::now_ns() const {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now_().time_since_epoch()).count();
+  return ns < 0 ? 0 : static_cast<rate_limiter::Nanos>(ns);
 }
 
 bool RateLimiter::try_acquire(uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  refill_locked(now_());
-  const double want = static_cast<double>(n);
-  if (tokens_ >= want) {
-    tokens_ -= want;
-    return true;
-  }
+  // More than the burst never passes (the bucket would let it through once, from full).
+  if (n <= bucket_.config().size && bucket_.reduce(n, now_ns())) return true;
   ++suppressed_;
   return false;
 }

@@ -1,11 +1,14 @@
-// Token bucket used to rate-limit log lines (and anything else) that the guest can cause.
-// The clock is injected so tests drive time explicitly instead of sleeping.
+// Rate limit for log lines (and serial output) the guest can cause: one thread-safe
+// rate_limiter::TokenBucket (the devices' bucket) with a clock and a count of refusals. The clock
+// is injected so tests drive time explicitly instead of sleeping.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+
+#include "vmm/rate_limiter/token_bucket.h"
 
 namespace kiln::vmm::logging {
 
@@ -27,14 +30,11 @@ class RateLimiter {
   uint64_t take_suppressed();
 
  private:
-  void refill_locked(Clock::time_point now);
+  rate_limiter::Nanos now_ns() const;
 
   std::mutex mu_;
-  const uint32_t burst_;
-  const std::chrono::nanoseconds refill_interval_;
   NowFn now_;
-  double tokens_;  // fractional between refills
-  Clock::time_point last_;
+  rate_limiter::TokenBucket bucket_;
   uint64_t suppressed_ = 0;
 };
 
