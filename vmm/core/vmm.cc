@@ -368,6 +368,7 @@ nlohmann::json Vmm::metrics() const {
     j[s.name] = {{"requests", c.requests}, {"bytes_from_guest", c.bytes_from_guest},
                  {"bytes_to_guest", c.bytes_to_guest}, {"errors", c.errors},
                  {"refused_register_writes", s.transport->refused_writes()}};
+    for (const auto& [name, value] : s.device->extra_counters()) j[s.name][name] = value;
   }
   j["serial"] = {{"bytes_written", serial_->bytes_written()}, {"bytes_dropped", serial_->bytes_dropped()}};
   if (vcpu_exits_) {

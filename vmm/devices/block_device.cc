@@ -18,7 +18,7 @@ namespace kiln::vmm::devices {
 
 using virtio::feature_bit;
 
-Result<std::shared_ptr<BlockDevice>> BlockDevice::open(const BlockDeviceConfig& config) {
+Result<std::shared_ptr<BlockDevice>> BlockDevice::open(const BlockDeviceConfig& config, EventLoop* loop) {
   int flags = (config.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   UniqueFd fd(::open(config.path.c_str(), flags));
   if (!fd) return errno_error("virtio-blk: open " + config.path);
@@ -29,8 +29,52 @@ Result<std::shared_ptr<BlockDevice>> BlockDevice::open(const BlockDeviceConfig& 
                   config.path.c_str());
   }
   uint64_t capacity = static_cast<uint64_t>(size) / kSectorSize;
-  return std::shared_ptr<BlockDevice>(
-      new BlockDevice(std::move(fd), capacity, config.read_only, config.drive_id));
+  auto clock = config.clock ? config.clock : monotonic_ns;
+  KILN_ASSIGN_OR_RETURN(auto limiter, rate_limiter::RateLimiter::make(config.limit, clock()));
+  if (limiter.limited() && !loop) return make_error("virtio-blk: a rate-limited drive needs the event loop");
+  BlockDeviceConfig c = config;
+  c.clock = clock;
+  return std::shared_ptr<BlockDevice>(new BlockDevice(std::move(fd), capacity, c, loop, std::move(limiter)));
+}
+
+BlockDevice::BlockDevice(UniqueFd fd, uint64_t capacity, const BlockDeviceConfig& config, EventLoop* loop,
+                         rate_limiter::RateLimiter limiter)
+    : ActivatedDevice("virtio-blk", {kQueueSize}),
+      fd_(std::move(fd)),
+      capacity_(capacity),
+      read_only_(config.read_only),
+      id_(config.drive_id),
+      clock_(config.clock),
+      limiter_(std::move(limiter)) {
+  if (loop) wakeup_ = std::make_unique<DeviceWakeup>(*loop, [this] { on_wakeup(); });
+}
+
+Status BlockDevice::update_rate_limiter(const rate_limiter::RateLimiterConfig& limit) {
+  if (!wakeup_) return make_error("virtio-blk: this drive cannot be rate-limited (no event loop)");
+  KILN_ASSIGN_OR_RETURN(auto limiter, rate_limiter::RateLimiter::make(limit, clock_()));
+  std::lock_guard lock(mu_);
+  limiter_ = std::move(limiter);
+  wakeup_->soon();  // requests held for tokens may go now
+  return ok_status();
+}
+
+bool BlockDevice::admit(const virtio::DescriptorChain& chain) {
+  if (!limiter_.limited()) return true;
+  // Data bytes as Firecracker counts them: what a read fills or a write carries.
+  uint64_t header = std::min<uint64_t>(chain.readable_len, kBlkHeaderSize);
+  uint64_t bytes = (chain.readable_len - header) + (chain.writable_len > 0 ? chain.writable_len - 1 : 0);
+  if (limiter_.consume(bytes, clock_())) return true;
+  wakeup_->after(std::max<rate_limiter::Nanos>(limiter_.wait_for(bytes, clock_()), 1));
+  return false;
+}
+
+void BlockDevice::on_wakeup() {
+  std::lock_guard lock(mu_);
+  if (!active_locked()) return;
+  if (auto st = on_queue_notify(0); !st.ok()) {
+    KILN_LOG_GUEST(logging::LogLevel::kError, "virtio-blk: device broken: %s", st.error().message.c_str());
+    interrupt().mark_needs_reset();
+  }
 }
 
 uint32_t BlockDevice::device_id() const { return virtio::kDeviceIdBlock; }
@@ -54,7 +98,8 @@ void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
 }
 
 Status BlockDevice::on_queue_notify(uint16_t) {
-  return serve(0, [this](const virtio::DescriptorChain& c) { return handle(c); });
+  return serve(0, [this](const virtio::DescriptorChain& c) { return handle(c); },
+               [this](const virtio::DescriptorChain& c) { return admit(c); });
 }
 
 uint8_t BlockDevice::do_in(uint64_t sector, std::vector<std::span<uint8_t>> bufs, uint64_t len) {

@@ -4,6 +4,7 @@
 #include "vmm/seccomp/allow_list.h"
 
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -91,6 +92,8 @@ void add_vmm(AllowList& l) {
   // which syncs no directory there: the API thread does): a new file only, never an existing one.
   allow_if(l, SYS_openat, {eq32(2, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)});
   allow(l, {SYS_fcntl});
+  // virtio-net: the TAP's offloads follow the driver's features at each activation.
+  allow_ioctls(l, {TUNSETOFFLOAD});
 }
 
 // The API thread: everything the threads it starts need, plus the HTTP server (Boost.Asio on
@@ -113,6 +116,8 @@ void add_api(AllowList& l) {
   allow_if(l, SYS_prctl, {eq32(0, PR_SET_NO_NEW_PRIVS)});  // libseccomp, before loading a filter
   allow_if(l, SYS_prctl, {eq32(0, PR_GET_SECCOMP)});
   allow_ioctls(l, {FIONBIO, FIONREAD, FIOCLEX});
+  // Building a VM with a network interface: the TAP (opened by name) and its virtio header.
+  allow_ioctls(l, {TUNSETIFF, TUNSETVNETHDRSZ});
   // /dev/kvm: capabilities and the VM.
   allow_ioctls(l, {KVM_GET_API_VERSION, KVM_CHECK_EXTENSION, KVM_GET_VCPU_MMAP_SIZE, KVM_CREATE_VM,
                    abi::kGetSupportedCpuid, abi::kGetMsrIndexList});

@@ -5,7 +5,7 @@
 
 namespace kiln::vmm::virtio {
 
-Status ActivatedDevice::activate(const GuestMemory& mem, std::vector<Queue> queues, uint64_t,
+Status ActivatedDevice::activate(const GuestMemory& mem, std::vector<Queue> queues, uint64_t acked_features,
                                  Interrupt& interrupt) {
   std::lock_guard lock(mu_);
   if (active_locked()) return make_error(name_ + ": already active");
@@ -19,6 +19,7 @@ Status ActivatedDevice::activate(const GuestMemory& mem, std::vector<Queue> queu
   mem_ = &mem;
   queues_ = std::move(queues);
   interrupt_ = &interrupt;
+  acked_features_ = acked_features;
   auto st = on_activate();
   if (!st.ok()) {
     mem_ = nullptr;
@@ -52,9 +53,8 @@ bool ActivatedDevice::active() const {
   return active_locked();
 }
 
-Status ActivatedDevice::serve(uint16_t index,
-                              const std::function<uint32_t(const DescriptorChain&)>& handler) {
-  KILN_ASSIGN_OR_RETURN(bool notify, serve_queue(*mem_, queues_[index], counters_, handler));
+Status ActivatedDevice::serve(uint16_t index, const ChainHandler& handler, const ChainAdmit& admit) {
+  KILN_ASSIGN_OR_RETURN(bool notify, serve_queue(*mem_, queues_[index], counters_, handler, admit));
   if (notify) interrupt_->signal_used_queue();
   return ok_status();
 }

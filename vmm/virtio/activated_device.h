@@ -58,11 +58,12 @@ class ActivatedDevice : public VirtioDevice {
   const Queue& queue(uint16_t index) const { return queues_[index]; }
   size_t queue_count() const { return queues_.size(); }
   Interrupt& interrupt() { return *interrupt_; }
+  uint64_t acked_features() const { return acked_features_; }  // of the current activation
   const std::string& name() const { return name_; }
 
   // Serves queue `index` the common way (serve_queue) and raises the used-buffer interrupt
   // when the driver wants one. mu_ held, device active.
-  Status serve(uint16_t index, const std::function<uint32_t(const DescriptorChain&)>& handler);
+  Status serve(uint16_t index, const ChainHandler& handler, const ChainAdmit& admit = {});
 
   // Guards the activation and whatever state the device adds; hooks run with it held.
   mutable std::mutex mu_;
@@ -74,6 +75,7 @@ class ActivatedDevice : public VirtioDevice {
   const GuestMemory* mem_ = nullptr;  // non-null exactly while active
   std::vector<Queue> queues_;
   Interrupt* interrupt_ = nullptr;
+  uint64_t acked_features_ = 0;
 };
 
 }  // namespace kiln::vmm::virtio

@@ -98,10 +98,14 @@ Result<bool> Queue::needs_notification(const GuestMemory& mem) {
 }
 
 Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,
-                         const std::function<uint32_t(const DescriptorChain&)>& handler) {
+                         const ChainHandler& handler, const ChainAdmit& admit) {
   for (uint32_t i = 0; i < queue.size; ++i) {
     KILN_ASSIGN_OR_RETURN(std::optional<AvailableChain> next, queue.pop(mem));
     if (!next) break;
+    if (admit && next->chain.ok() && !admit(next->chain.value())) {
+      queue.undo_pop();
+      break;
+    }
     counters.add_request();
     uint32_t used_len = 0;
     if (next->chain.ok()) {

@@ -46,8 +46,8 @@ class Queue {
   // the ring itself is corrupt (avail index ran ahead by more than the queue size, or a head
   // index out of range): the device must be marked NEEDS_RESET.
   Result<std::optional<AvailableChain>> pop(const GuestMemory& mem);
-  // Puts the last popped chain back (the device could not use it yet).
-  void undo_pop() { --next_avail_; }
+  // Puts the last `count` popped chains back (the device could not use them yet).
+  void undo_pop(uint16_t count = 1) { next_avail_ = static_cast<uint16_t>(next_avail_ - count); }
   // Whether the avail ring holds chains not popped yet.
   Result<bool> has_available(const GuestMemory& mem) const;
 
@@ -76,8 +76,12 @@ class Queue {
 // before this call; later chains come with their own notification), hands each valid chain
 // to `handler`, which returns the used length (bytes written), and completes malformed
 // chains with length 0 as errors. Returns whether the driver wants an interrupt; an error
-// means the ring is corrupt (NEEDS_RESET).
+// means the ring is corrupt (NEEDS_RESET). With `admit`, each valid chain is offered to it
+// first; when it refuses (a rate limiter out of tokens), the chain is put back and serving
+// stops until the device calls again.
+using ChainHandler = std::function<uint32_t(const DescriptorChain&)>;
+using ChainAdmit = std::function<bool(const DescriptorChain&)>;
 Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,
-                         const std::function<uint32_t(const DescriptorChain&)>& handler);
+                         const ChainHandler& handler, const ChainAdmit& admit = {});
 
 }  // namespace kiln::vmm::virtio

@@ -21,6 +21,7 @@ inline constexpr unsigned kFeatureVersion1 = 32;      // VIRTIO_F_VERSION_1
 constexpr uint64_t feature_bit(unsigned bit) { return uint64_t{1} << bit; }
 
 // Device IDs (virtio 1.2 §5).
+inline constexpr uint32_t kDeviceIdNet = 1;
 inline constexpr uint32_t kDeviceIdBlock = 2;
 inline constexpr uint32_t kDeviceIdRng = 4;
 inline constexpr uint32_t kDeviceIdVsock = 19;

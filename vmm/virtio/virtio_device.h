@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -53,6 +55,8 @@ class VirtioDevice {
   virtual void reset() = 0;
 
   virtual DeviceCounters counters() const = 0;
+  // Device-specific counters for /metrics (name, value), beside the common ones.
+  virtual std::vector<std::pair<std::string, uint64_t>> extra_counters() const { return {}; }
 
   // Ring positions (next_avail, next_used) of the active queues, for snapshots; empty when
   // not activated. Restoring passes them back through activate() in the Queue objects.

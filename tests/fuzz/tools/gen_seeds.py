@@ -115,6 +115,49 @@ def virtio_blk():
     write("virtio_blk", "indirect-segs", b"\x03" + rng + blk_request(0, 4, data_len=1024, nseg=4, indirect=True))
 
 
+def net_hdr(flags=0, gso=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0, nbuf=0):
+    return struct.pack("<BBHHHHH", flags, gso, hdr_len, gso_size, csum_start, csum_offset, nbuf)
+
+
+def virtio_net():
+    # features byte bits: csum, guest_csum, guest_tso4, host_tso4, host_tso6, host_ufo, mrg_rxbuf, indirect
+    def seed(name, features, pure_hdr, frames, ram):
+        pure = pure_hdr + struct.pack("<I", 60) + b"\x01" + struct.pack("<HHHHI", 1526, 1526, 0, 64, 3000)
+        host = bytes([len(frames)]) + b"".join(struct.pack("<H", len(f)) + f for f in frames)
+        write("virtio_net", name, bytes([features]) + pure + host + ram)
+
+    eth = bytes.fromhex("ffffffffffff060000000001" "0800") + bytes(46)
+    # Transmit: header and frame in two readable descriptors.
+    r = Ram(0x1200)
+    r.put(0x1000, net_hdr())
+    r.put(0x1010, eth)
+    r.desc(0, 0x1000, 12, NEXT, 1)
+    r.desc(1, 0x1010, len(eth), 0, 0)
+    r.avail([0])
+    seed("tx-plain", 0x00, net_hdr(), [], r.b)
+    # Transmit with TCP segmentation offload negotiated.
+    r = Ram(0x1200)
+    r.put(0x1000, net_hdr(1, 1, 54, 1448, 34, 16) + eth)
+    r.desc(0, 0x1000, 12 + len(eth), 0, 0)
+    r.avail([0])
+    seed("tx-gso", 0x09, net_hdr(1, 1, 54, 1448, 34, 16), [], r.b)
+    # Hostile header flags and a chain that loops.
+    r = Ram(0x1200)
+    r.put(0x1000, net_hdr(0xff, 0x80) + eth)
+    r.desc(0, 0x1000, 12 + len(eth), NEXT, 1)
+    r.desc(1, 0x1000, 12, NEXT, 0)
+    r.avail([0, 1])
+    seed("tx-hostile", 0xff, net_hdr(0xff, 0x80, 0xffff, 0, 0xffff, 0xffff), [], r.b)
+    # Receive: host frames into mergeable writable buffers.
+    r = Ram(0x1800)
+    r.desc(0, 0x1000, 0x100, WRITE, 0)
+    r.desc(1, 0x1100, 0x400, WRITE, 0)
+    r.desc(2, 0x1500, 8, WRITE, 0)
+    r.avail([0, 1, 2])
+    seed("rx-mergeable", 0x40, net_hdr(), [net_hdr() + eth, net_hdr() + eth * 20, b"runt"], r.b)
+    seed("rx-single", 0x00, net_hdr(), [net_hdr() + eth * 30], r.b)
+
+
 def vsock_hdr(src_cid, dst_cid, src_port, dst_port, length, op, flags=0, buf_alloc=65536, fwd_cnt=0, typ=1):
     return struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port, length, typ, op, flags, buf_alloc, fwd_cnt)
 
@@ -343,6 +386,7 @@ def vmm_api():
 def main():
     virtio_queue()
     virtio_blk()
+    virtio_net()
     vsock()
     virtio_mmio()
     agent_protocol()

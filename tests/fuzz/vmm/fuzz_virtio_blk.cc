@@ -28,8 +28,8 @@ struct Disk {
     if (!fd) fuzz_fail(__FILE__, __LINE__, "memfd_create");
     rezero();
     std::string path = "/proc/self/fd/" + std::to_string(fd.get());
-    auto r = vmm::devices::BlockDevice::open({path, true, "fuzz-ro"});
-    auto w = vmm::devices::BlockDevice::open({path, false, "fuzz-rw-drive-id-longer-than-20"});
+    auto r = vmm::devices::BlockDevice::open({path, true, "fuzz-ro", {}, {}});
+    auto w = vmm::devices::BlockDevice::open({path, false, "fuzz-rw-drive-id-longer-than-20", {}, {}});
     if (!r.ok() || !w.ok()) fuzz_fail(__FILE__, __LINE__, "BlockDevice::open");
     ro = *r;
     rw = *w;

@@ -29,7 +29,7 @@ std::shared_ptr<vmm::devices::BlockDevice> block_device() {
   static std::shared_ptr<vmm::devices::BlockDevice> dev = [] {
     UniqueFd fd(::memfd_create("kiln-fuzz-mmio-blk", MFD_CLOEXEC));
     if (!fd || ::ftruncate(fd.get(), 16 * 512) != 0) fuzz_fail(__FILE__, __LINE__, "memfd");
-    auto d = vmm::devices::BlockDevice::open({"/proc/self/fd/" + std::to_string(fd.get()), false, "fuzz"});
+    auto d = vmm::devices::BlockDevice::open({"/proc/self/fd/" + std::to_string(fd.get()), false, "fuzz", {}, {}});
     if (!d.ok()) fuzz_fail(__FILE__, __LINE__, "BlockDevice::open");
     return *d;  // the device holds its own fd; the memfd stays alive through it
   }();

@@ -48,7 +48,7 @@ class BlockTest : public ::testing::Test {
   }
 
   void open_device(bool read_only, std::string id = "rootfs") {
-    auto d = BlockDevice::open({path_, read_only, std::move(id)});
+    auto d = BlockDevice::open({path_, read_only, std::move(id), {}, {}});
     ASSERT_TRUE(d.ok()) << d.error().message;
     dev_ = *d;
     std::vector<virtio::Queue> qs{vq_.queue(BlockDevice::kQueueSize)};
@@ -121,13 +121,13 @@ TEST_F(BlockTest, ConfigAndFeatures) {
   std::memcpy(&seg_max, seg, 4);
   EXPECT_EQ(seg_max, BlockDevice::kSegMax);
   EXPECT_TRUE(dev_->device_features() & virtio::feature_bit(virtio::kFeatureVersion1));
-  auto rw = BlockDevice::open({path_, false, "x"});
+  auto rw = BlockDevice::open({path_, false, "x", {}, {}});
   ASSERT_TRUE(rw.ok());
   EXPECT_FALSE((*rw)->device_features() & virtio::feature_bit(kBlkFeatureRo));
 }
 
 TEST_F(BlockTest, OpenMissingFileFails) {
-  EXPECT_FALSE(BlockDevice::open({dir_ + "/nope", true, ""}).ok());
+  EXPECT_FALSE(BlockDevice::open({dir_ + "/nope", true, "", {}, {}}).ok());
 }
 
 TEST_F(BlockTest, ReadSectors) {
@@ -305,7 +305,7 @@ TEST_F(BlockTest, CorruptAvailRingIsFatal) {
 }
 
 TEST_F(BlockTest, ThroughTheMmioTransport) {
-  auto d = BlockDevice::open({path_, true, "rootfs"});
+  auto d = BlockDevice::open({path_, true, "rootfs", {}, {}});
   ASSERT_TRUE(d.ok());
   int irqs = 0;
   virtio::VirtioMmioTransport t(mem_, *d, [&] { ++irqs; });

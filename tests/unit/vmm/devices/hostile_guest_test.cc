@@ -33,7 +33,7 @@ TEST(HostileGuest, RandomRegisterTrafficKeepsInvariants) {
   std::string dir;
   std::string path = temp_image(&dir);
   GuestMemory mem = virtio::testing::make_memory(0x100000);
-  auto blk = BlockDevice::open({path, false, "x"});
+  auto blk = BlockDevice::open({path, false, "x", {}, {}});
   ASSERT_TRUE(blk.ok());
   virtio::VirtioMmioTransport t(mem, *blk);
   std::mt19937_64 rng(1234);
@@ -147,7 +147,7 @@ TEST(HostileGuest, RandomRingsUnderBlockDevice) {
   std::string dir;
   std::string path = temp_image(&dir);
   GuestMemory mem = virtio::testing::make_memory(0x100000);
-  auto blk = BlockDevice::open({path, false, "x"});
+  auto blk = BlockDevice::open({path, false, "x", {}, {}});
   ASSERT_TRUE(blk.ok());
   std::vector<VirtqBuilder> qs{VirtqBuilder(mem, 0x1000, 64)};
   hammer(**blk, mem, qs, 7);
