@@ -291,7 +291,7 @@ TEST_F(RouterTest, PauseResumeAndSnapshotCreate) {
 
 TEST_F(RouterTest, SnapshotLoadOnFreshVmm) {
   ctl_.restored.machine_config.vcpu_count = 2;
-  ctl_.restored.drives.push_back(config::Drive{"rootfs", "/img", true, true, {}, config::CacheType::kUnsafe});
+  ctl_.restored.drives.push_back(config::Drive{"rootfs", "/img", true, true, {}, config::CacheType::kUnsafe, {}});
   ASSERT_EQ(call("PUT", "/logger", R"({"level": "Info"})").status, 204);
   EXPECT_EQ(call("PUT", "/snapshot/load", R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "File",
       "backend_path": "/m"}, "resume_vm": false})").status,
