@@ -1,6 +1,7 @@
 // Routing and per-route handling of the Firecracker REST API (swagger firecracker.yaml:
 // paths /, /actions, /boot-source, /drives/{drive_id}, /entropy, /logger, /machine-config,
-// /metrics, /serial, /snapshot/create, /snapshot/load, /version, /vm, /vm/config, /vsock).
+// /metrics, /network-interfaces/{iface_id}, /serial, /snapshot/create, /snapshot/load, /version,
+// /vm, /vm/config, /vsock).
 #include "vmm/api/api_router.h"
 
 #include <exception>
@@ -26,6 +27,8 @@ constexpr int kInternalError = 500;
 
 ApiResponse bad_request(std::string_view message) { return ApiResponse::fault(kBadRequest, message); }
 ApiResponse bad_request(const Error& e) { return ApiResponse::fault(kBadRequest, e.message); }
+
+constexpr std::string_view kIdMismatch = "The id from the path does not match the id from the body!";
 
 // "/drives/rootfs/" -> {"drives", "rootfs"}: leading and trailing '/' ignored, like
 // Firecracker's trim_start_matches('/').split_terminator('/').
@@ -120,10 +123,20 @@ ApiResponse ApiRouter::dispatch(std::string_view method, std::string_view path, 
   if (body.empty()) return bad_request("Empty " + std::string(method) + " request.");
 
   // Route first, so an unknown path is reported as such even with a malformed body.
-  enum class Route { kNone, kActions, kBootSource, kMachineConfig, kDrive, kVsock, kEntropy, kSerial,
-                     kLogger, kMetrics, kSnapshotCreate, kSnapshotLoad, kVm };
+  enum class Route { kNone, kActions, kBootSource, kMachineConfig, kDrive, kNetworkInterface, kVsock, kEntropy,
+                     kSerial, kLogger, kMetrics, kSnapshotCreate, kSnapshotLoad, kVm };
   Route route = Route::kNone;
-  std::string_view drive_id;
+  std::string_view resource_id;  // {drive_id} or {iface_id} from the path
+  // "/drives/{id}", "/network-interfaces/{id}": an empty id is refused before routing, as
+  // Firecracker does.
+  auto with_id = [&](Route r) -> bool {
+    if (n == 1) return false;
+    if (n == 2) {
+      route = r;
+      resource_id = tokens[1];
+    }
+    return true;
+  };
   if (method == "PUT") {
     if (n == 1 && first == "actions") route = Route::kActions;
     if (n == 1 && first == "boot-source") route = Route::kBootSource;
@@ -135,24 +148,23 @@ ApiResponse ApiRouter::dispatch(std::string_view method, std::string_view path, 
     if (n == 1 && first == "metrics") route = Route::kMetrics;
     if (n == 2 && first == "snapshot" && tokens[1] == "create") route = Route::kSnapshotCreate;
     if (n == 2 && first == "snapshot" && tokens[1] == "load") route = Route::kSnapshotLoad;
-    if (first == "drives") {
-      if (n == 1) return bad_request("The ID cannot be empty.");
-      if (n == 2) {
-        route = Route::kDrive;
-        drive_id = tokens[1];
-      }
+    if (first == "drives" && !with_id(Route::kDrive)) return bad_request("The ID cannot be empty.");
+    if (first == "network-interfaces" && !with_id(Route::kNetworkInterface)) {
+      return bad_request("The ID cannot be empty.");
     }
   } else {
     if (n == 1 && first == "machine-config") route = Route::kMachineConfig;
     if (n == 1 && first == "vm") route = Route::kVm;
+    if (first == "network-interfaces" && !with_id(Route::kNetworkInterface)) {
+      return bad_request("The ID cannot be empty.");
+    }
   }
   if (route == Route::kNone) return invalid();
-  if (route == Route::kDrive) {
-    auto id_ok = config::check_resource_id("drive_id", drive_id);
-    if (!id_ok.ok()) {
+  if (route == Route::kDrive || route == Route::kNetworkInterface) {
+    if (!config::is_valid_resource_id(resource_id)) {
       // Firecracker's text without the field prefix: the id came from the path.
-      return bad_request(drive_id.empty() ? "The ID cannot be empty."
-                                          : "API Resource IDs can only contain alphanumeric characters and underscores.");
+      return bad_request(resource_id.empty() ? "The ID cannot be empty."
+                                             : "API Resource IDs can only contain alphanumeric characters and underscores.");
     }
   }
 
@@ -164,7 +176,9 @@ ApiResponse ApiRouter::dispatch(std::string_view method, std::string_view path, 
     case Route::kActions: return put_actions(j);
     case Route::kBootSource: return put_boot_source(j);
     case Route::kMachineConfig: return method == "PUT" ? put_machine_config(j) : patch_machine_config(j);
-    case Route::kDrive: return put_drive(drive_id, j);
+    case Route::kDrive: return put_drive(resource_id, j);
+    case Route::kNetworkInterface:
+      return method == "PUT" ? put_network_interface(resource_id, j) : patch_network_interface(resource_id, j);
     case Route::kVsock: return put_vsock(j);
     case Route::kEntropy: return put_entropy(j);
     case Route::kSerial: return put_serial(j);
@@ -191,6 +205,7 @@ ApiResponse ApiRouter::put_boot_source(const json& body) {
   if (auto st = state_.check(Operation::kConfigure); !st.ok()) return bad_request(st.error());
   auto bs = config::parse_boot_source(body);
   if (!bs.ok()) return bad_request(bs.error());
+  if (auto st = config::check_boot_source_files(bs.value()); !st.ok()) return bad_request(st.error());
   config_.boot_source = std::move(bs.value());
   state_.commit(Operation::kConfigure);
   return ApiResponse::no_content();
@@ -218,8 +233,21 @@ ApiResponse ApiRouter::put_drive(std::string_view id, const json& body) {
   if (auto st = state_.check(Operation::kConfigure); !st.ok()) return bad_request(st.error());
   auto drive = config::parse_drive(body);
   if (!drive.ok()) return bad_request(drive.error());
-  if (drive->drive_id != id) return bad_request("The id from the path does not match the id from the body!");
+  if (drive->drive_id != id) return bad_request(kIdMismatch);
+  if (auto st = config::check_drive_file(drive.value()); !st.ok()) return bad_request(st.error());
   if (auto st = config::upsert_drive(config_, std::move(drive.value())); !st.ok()) return bad_request(st.error());
+  state_.commit(Operation::kConfigure);
+  return ApiResponse::no_content();
+}
+
+ApiResponse ApiRouter::put_network_interface(std::string_view id, const json& body) {
+  if (auto st = state_.check(Operation::kConfigure); !st.ok()) return bad_request(st.error());
+  auto iface = config::parse_network_interface(body);
+  if (!iface.ok()) return bad_request(iface.error());
+  if (iface->iface_id != id) return bad_request(kIdMismatch);
+  if (auto st = config::upsert_network_interface(config_, std::move(iface.value())); !st.ok()) {
+    return bad_request(st.error());
+  }
   state_.commit(Operation::kConfigure);
   return ApiResponse::no_content();
 }
@@ -319,6 +347,36 @@ ApiResponse ApiRouter::put_actions(const json& body) {
   }
   return bad_request("action_type: must be one of InstanceStart, SendCtrlAltDel, FlushMetrics, got \"" + *type +
                      "\"");
+}
+
+ApiResponse ApiRouter::patch_network_interface(std::string_view id, const json& body) {
+  if (auto st = state_.check(Operation::kUpdateDevice); !st.ok()) return bad_request(st.error());
+  auto update = config::parse_network_interface_update(body);
+  if (!update.ok()) return bad_request(update.error());
+  if (update->iface_id != id) return bad_request(kIdMismatch);
+  config::NetworkInterface* iface = nullptr;
+  for (config::NetworkInterface& n : config_.network_interfaces) {
+    if (n.iface_id == id) iface = &n;
+  }
+  if (iface == nullptr) return bad_request("iface_id: no network interface \"" + std::string(id) + "\"");
+  // The controller gets each changed direction's whole limiter; unchanged ones as nullopt.
+  using Limiter = std::optional<config::RateLimiterConfig>;
+  Limiter rx = iface->rx_rate_limiter;
+  Limiter tx = iface->tx_rate_limiter;
+  if (update->rx_rate_limiter) rx = config::apply_rate_limiter_update(rx, *update->rx_rate_limiter);
+  if (update->tx_rate_limiter) tx = config::apply_rate_limiter_update(tx, *update->tx_rate_limiter);
+  auto changed = [](const std::optional<config::RateLimiterUpdate>& u, const Limiter& rl) -> Limiter {
+    if (!u) return std::nullopt;
+    return rl.value_or(config::RateLimiterConfig{});  // no bucket left: an empty limiter (no limit)
+  };
+  if (auto st = controller_.update_network_interface(iface->iface_id, changed(update->rx_rate_limiter, rx),
+                                                     changed(update->tx_rate_limiter, tx));
+      !st.ok()) {
+    return bad_request(st.error());
+  }
+  iface->rx_rate_limiter = std::move(rx);
+  iface->tx_rate_limiter = std::move(tx);
+  return ApiResponse::no_content();
 }
 
 ApiResponse ApiRouter::patch_vm(const json& body) {

@@ -65,6 +65,8 @@ class ApiRouter {
   ApiResponse put_machine_config(const nlohmann::json& body);
   ApiResponse patch_machine_config(const nlohmann::json& body);
   ApiResponse put_drive(std::string_view id, const nlohmann::json& body);
+  ApiResponse put_network_interface(std::string_view id, const nlohmann::json& body);
+  ApiResponse patch_network_interface(std::string_view id, const nlohmann::json& body);
   ApiResponse put_vsock(const nlohmann::json& body);
   ApiResponse put_entropy(const nlohmann::json& body);
   ApiResponse put_serial(const nlohmann::json& body);

@@ -3,6 +3,9 @@
 // the API server's thread (or main's thread before the server starts), one at a time.
 #pragma once
 
+#include <optional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
@@ -23,6 +26,14 @@ class VmController {
 
   // SendCtrlAltDel: inject the i8042 Ctrl+Alt+Del key sequence (VM started).
   virtual Status send_ctrl_alt_del() = 0;
+
+  // PATCH /network-interfaces/{iface_id} (VM started: running or paused; `iface_id` is one of
+  // the VM's interfaces). For each direction: nullopt leaves its limiter as it is; a value is
+  // the direction's whole new limiter (the router has merged the request into the current one;
+  // a value with neither bucket lifts the limit). On error nothing may have changed.
+  virtual Status update_network_interface(const std::string& iface_id,
+                                          const std::optional<config::RateLimiterConfig>& rx,
+                                          const std::optional<config::RateLimiterConfig>& tx) = 0;
 
   // PATCH /vm: called only on an actual change (Running -> Paused, Paused -> Running).
   virtual Status pause() = 0;

@@ -25,6 +25,7 @@ Status VmStateMachine::check(Operation op) const {
       if (configured_) return make_error(std::string(kLoadAfterConfigure));
       return ok_status();
     case Operation::kSendCtrlAltDel:
+    case Operation::kUpdateDevice:
     case Operation::kPause:
     case Operation::kResume:
       if (!started()) return make_error(std::string(kNotSupportedBeforeStart));
@@ -54,6 +55,7 @@ void VmStateMachine::commit(Operation op, bool resumed) {
       state_ = resumed ? InstanceState::kRunning : InstanceState::kPaused;
       break;
     case Operation::kSendCtrlAltDel:
+    case Operation::kUpdateDevice:
     case Operation::kSnapshotCreate:
     case Operation::kFlushMetrics:
       break;

@@ -17,6 +17,7 @@ enum class Operation {
   kConfigure,       // pre-boot PUT/PATCH of a resource (boot-source, drives, machine-config, ...)
   kInstanceStart,
   kSendCtrlAltDel,
+  kUpdateDevice,    // runtime PATCH of a device (a network interface's rate limiters)
   kPause,
   kResume,
   kSnapshotCreate,

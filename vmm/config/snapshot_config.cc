@@ -1,6 +1,9 @@
 // Parsing of the snapshot request bodies (Firecracker swagger: SnapshotCreateParams,
-// SnapshotLoadParams, MemoryBackend, VsockOverride, Vm).
+// SnapshotLoadParams, MemoryBackend, VsockOverride, NetworkOverride, Vm) and the load overrides.
 #include "vmm/config/snapshot_config.h"
+
+#include <string_view>
+#include <utility>
 
 #include "common/json/field_reader.h"
 #include "vmm/config/vm_config.h"
@@ -53,6 +56,39 @@ Result<MemBackend> parse_mem_backend(const json& j) {
   KILN_TRY(r.check_unknown());
   return b;
 }
+
+// One overrides array, [{"<id>": ..., "<value>": ...}]: at most `max_entries`, ids valid and
+// unique, each value checked by `check_value`.
+template <typename Override>
+Status read_overrides(const ObjectReader& r, std::string_view key, size_t max_entries,
+                      std::pair<std::string_view, std::string Override::*> id,
+                      std::pair<std::string_view, std::string Override::*> value,
+                      Status (*check_value)(const std::string& field, const std::string& value),
+                      std::vector<Override>& out) {
+  KILN_ASSIGN_OR_RETURN(const json* list, r.opt_array(key));
+  if (list == nullptr) return ok_status();
+  if (list->size() > max_entries) {
+    return make_error(std::string(key) + ": at most " + std::to_string(max_entries) + " entries");
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string at = kiln::json::element_path(key, i);
+    KILN_ASSIGN_OR_RETURN(auto er, ObjectReader::make((*list)[i], at, {std::string(id.first), std::string(value.first)}));
+    Override o;
+    KILN_ASSIGN_OR_RETURN(o.*id.second, er.req_string(id.first));
+    KILN_TRY(check_resource_id(er.field(id.first), o.*id.second));
+    KILN_ASSIGN_OR_RETURN(o.*value.second, er.req_string(value.first));
+    KILN_TRY(check_value(er.field(value.first), o.*value.second));
+    KILN_TRY(er.check_unknown());
+    for (const Override& seen : out) {
+      if (seen.*id.second == o.*id.second) {
+        return er.error(id.first, "duplicate " + std::string(id.first) + " \"" + o.*id.second + "\"");
+      }
+    }
+    out.push_back(std::move(o));
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<SnapshotLoad> parse_snapshot_load(const json& j) {
@@ -88,11 +124,9 @@ Result<SnapshotLoad> parse_snapshot_load(const json& j) {
   KILN_ASSIGN_OR_RETURN(auto realtime, r.opt_bool("clock_realtime"));
   s.clock_realtime = realtime.value_or(false);
 
-  if (const json* nets = r.opt_value("network_overrides")) {
-    if (!(nets->is_array() && nets->empty())) {
-      return make_error("network_overrides: not supported by kiln-vmm (kiln VMs have no network devices)");
-    }
-  }
+  KILN_TRY(read_overrides(r, "network_overrides", kMaxNetworkInterfaces, {"iface_id", &NetworkOverride::iface_id},
+                          {"host_dev_name", &NetworkOverride::host_dev_name}, check_host_dev_name,
+                          s.network_overrides));
   if (const json* vo = r.opt_value("vsock_override")) {
     KILN_ASSIGN_OR_RETURN(auto vr, ObjectReader::make(*vo, "vsock_override", {"uds_path"}));
     KILN_ASSIGN_OR_RETURN(auto uds, vr.req_string("uds_path"));
@@ -100,26 +134,8 @@ Result<SnapshotLoad> parse_snapshot_load(const json& j) {
     KILN_TRY(vr.check_unknown());
     s.vsock_uds_path_override = std::move(uds);
   }
-  KILN_ASSIGN_OR_RETURN(const json* drives, r.opt_array("drive_overrides"));
-  if (drives != nullptr) {
-    if (drives->size() > kMaxDrives) {
-      return make_error("drive_overrides: at most " + std::to_string(kMaxDrives) + " entries");
-    }
-    for (size_t i = 0; i < drives->size(); ++i) {
-      const std::string at = kiln::json::element_path("drive_overrides", i);
-      KILN_ASSIGN_OR_RETURN(auto dr, ObjectReader::make((*drives)[i], at, {"drive_id", "path_on_host"}));
-      DriveOverride o;
-      KILN_ASSIGN_OR_RETURN(o.drive_id, dr.req_string("drive_id"));
-      KILN_TRY(check_resource_id(member_path(at, "drive_id"), o.drive_id));
-      KILN_ASSIGN_OR_RETURN(o.path_on_host, dr.req_string("path_on_host"));
-      KILN_TRY(check_path_string(member_path(at, "path_on_host"), o.path_on_host));
-      KILN_TRY(dr.check_unknown());
-      for (const DriveOverride& seen : s.drive_overrides) {
-        if (seen.drive_id == o.drive_id) return dr.error("drive_id", "duplicate drive_id \"" + o.drive_id + "\"");
-      }
-      s.drive_overrides.push_back(std::move(o));
-    }
-  }
+  KILN_TRY(read_overrides(r, "drive_overrides", kMaxDrives, {"drive_id", &DriveOverride::drive_id},
+                          {"path_on_host", &DriveOverride::path_on_host}, check_path_string, s.drive_overrides));
   KILN_TRY(r.check_unknown());
   return s;
 }
@@ -136,7 +152,45 @@ json to_json(const SnapshotLoad& s) {
     for (const auto& o : s.drive_overrides) arr.push_back({{"drive_id", o.drive_id}, {"path_on_host", o.path_on_host}});
     out["drive_overrides"] = std::move(arr);
   }
+  if (!s.network_overrides.empty()) {
+    json arr = json::array();
+    for (const auto& o : s.network_overrides) arr.push_back({{"iface_id", o.iface_id}, {"host_dev_name", o.host_dev_name}});
+    out["network_overrides"] = std::move(arr);
+  }
   return out;
+}
+
+namespace {
+template <typename T>
+T* find_by_id(std::vector<T>& items, std::string T::*id, const std::string& want) {
+  for (T& item : items) {
+    if (item.*id == want) return &item;
+  }
+  return nullptr;
+}
+}  // namespace
+
+Status apply_load_overrides(VmConfig& vm, const SnapshotLoad& load) {
+  VmConfig next = vm;
+  if (load.vsock_uds_path_override) {
+    if (!next.vsock) return make_error("vsock_override given but the snapshot has no vsock device");
+    next.vsock->uds_path = *load.vsock_uds_path_override;
+  }
+  for (const DriveOverride& o : load.drive_overrides) {
+    Drive* d = find_by_id(next.drives, &Drive::drive_id, o.drive_id);
+    if (d == nullptr) return make_error("drive override for unknown drive '" + o.drive_id + "'");
+    d->path_on_host = o.path_on_host;
+  }
+  for (const NetworkOverride& o : load.network_overrides) {
+    NetworkInterface* n = find_by_id(next.network_interfaces, &NetworkInterface::iface_id, o.iface_id);
+    if (n == nullptr) return make_error("network override for unknown network interface '" + o.iface_id + "'");
+    n->host_dev_name = o.host_dev_name;
+  }
+  // Two interfaces moved onto one TAP would share it.
+  auto nets = check_network_interfaces(next.network_interfaces);
+  if (!nets.ok()) return nets.error().wrap("network_overrides");
+  vm = std::move(next);
+  return ok_status();
 }
 
 Result<VmStateRequest> parse_vm_state(const json& j) {

@@ -1,5 +1,6 @@
 // Request bodies of Firecracker's snapshot API: PUT /snapshot/create, PUT /snapshot/load
-// (SnapshotCreateParams, SnapshotLoadParams, MemoryBackend) and PATCH /vm (Vm).
+// (SnapshotCreateParams, SnapshotLoadParams, MemoryBackend, NetworkOverride) and PATCH /vm
+// (Vm), and how a load's host-path overrides change the snapshot's configuration.
 #pragma once
 
 #include <optional>
@@ -38,6 +39,13 @@ struct DriveOverride {
   bool operator==(const DriveOverride&) const = default;
 };
 
+// Firecracker's NetworkOverride: the TAP a restored interface opens instead of the saved one.
+struct NetworkOverride {
+  std::string iface_id;
+  std::string host_dev_name;
+  bool operator==(const NetworkOverride&) const = default;
+};
+
 struct SnapshotLoad {
   std::string snapshot_path;
   // Exactly one of mem_backend / the deprecated mem_file_path is given in the request;
@@ -50,6 +58,7 @@ struct SnapshotLoad {
   bool clock_realtime = false;
   std::optional<std::string> vsock_uds_path_override;  // Firecracker's vsock_override.uds_path
   std::vector<DriveOverride> drive_overrides;          // kiln's drive_overrides
+  std::vector<NetworkOverride> network_overrides;      // Firecracker's network_overrides
   bool operator==(const SnapshotLoad&) const = default;
 };
 
@@ -62,5 +71,11 @@ Result<VmStateRequest> parse_vm_state(const nlohmann::json& j);
 
 nlohmann::json to_json(const SnapshotCreate& s);
 nlohmann::json to_json(const SnapshotLoad& s);
+
+struct VmConfig;
+// Applies a load's overrides (vsock uds_path, drive paths, TAP names) to the configuration
+// read from the snapshot: host paths may differ between the machine that took it and this
+// one. An override for a device the snapshot lacks is an error; on error `vm` is unchanged.
+Status apply_load_overrides(VmConfig& vm, const SnapshotLoad& load);
 
 }  // namespace kiln::vmm::config

@@ -1,6 +1,6 @@
 // Parsing, validation and serialization of the pre-boot VM configuration (Firecracker's
 // swagger definitions MachineConfiguration, BootSource, Drive, Vsock, EntropyDevice,
-// SerialDevice, Logger, Metrics, FullVmConfiguration).
+// SerialDevice, Logger, Metrics, FullVmConfiguration; NetworkInterface in network_config.cc).
 #include "vmm/config/vm_config.h"
 
 #include <fcntl.h>
@@ -201,7 +201,7 @@ Result<Drive> parse_drive(const json& j, const std::string& path) {
     }
   }
   KILN_TRY(only_value(r, "io_engine", "Sync"));
-  KILN_TRY(only_null(r, "rate_limiter"));
+  KILN_ASSIGN_OR_RETURN(d.rate_limiter, parse_rate_limiter(r.opt_value("rate_limiter"), r.field("rate_limiter")));
   KILN_TRY(only_null(r, "socket"));
   KILN_TRY(r.check_unknown());
   return d;
@@ -214,7 +214,7 @@ json to_json(const Drive& d) {
               {"cache_type", d.cache_type == CacheType::kWriteback ? "Writeback" : "Unsafe"},
               {"is_read_only", d.is_read_only},
               {"path_on_host", d.path_on_host},
-              {"rate_limiter", nullptr},
+              {"rate_limiter", rate_limiter_json(d.rate_limiter)},
               {"io_engine", "Sync"},
               {"socket", nullptr}};
 }
@@ -337,6 +337,8 @@ json to_json(const MetricsConfig& m) { return json{{"metrics_path", m.metrics_pa
 json to_json(const VmConfig& vm) {
   json drives = json::array();
   for (const Drive& d : vm.drives) drives.push_back(to_json(d));
+  json nets = json::array();
+  for (const NetworkInterface& n : vm.network_interfaces) nets.push_back(to_json(n));
   return json{{"balloon", nullptr},
               {"drives", std::move(drives)},
               {"boot-source", vm.boot_source ? to_json(*vm.boot_source) : json(nullptr)},
@@ -345,11 +347,34 @@ json to_json(const VmConfig& vm) {
               {"machine-config", to_json(vm.machine_config)},
               {"metrics", vm.metrics ? to_json(*vm.metrics) : json(nullptr)},
               {"mmds-config", nullptr},
-              {"network-interfaces", json::array()},
+              {"network-interfaces", std::move(nets)},
               {"vsock", vm.vsock ? to_json(*vm.vsock) : json(nullptr)},
               {"entropy", vm.entropy ? to_json(*vm.entropy) : json(nullptr)},
               {"serial", vm.serial ? to_json(*vm.serial) : json(nullptr)}};
 }
+
+namespace {
+// A config file array of resources with ids ("drives"): each element parsed, a repeated id
+// refused, then added by `upsert` (which applies the set's own rules).
+template <typename T, typename Upsert>
+Status read_resources(const ObjectReader& r, std::string_view key, std::string_view id_key,
+                      std::string T::*id, const std::vector<T>& seen,
+                      Result<T> (*parse)(const json&, const std::string&), Upsert upsert) {
+  KILN_ASSIGN_OR_RETURN(const json* list, r.opt_array(key));
+  for (size_t i = 0; list != nullptr && i < list->size(); ++i) {
+    const std::string at = kiln::json::element_path(key, i);
+    KILN_ASSIGN_OR_RETURN(T item, parse((*list)[i], at));
+    for (const T& other : seen) {
+      if (other.*id == item.*id) {
+        return make_error(member_path(at, id_key) + ": duplicate " + std::string(id_key) + " \"" + item.*id + "\"");
+      }
+    }
+    auto st = upsert(std::move(item));
+    if (!st.ok()) return st.error().wrap(at);
+  }
+  return ok_status();
+}
+}  // namespace
 
 Result<VmConfig> parse_vm_config(const json& j) {
   KILN_ASSIGN_OR_RETURN(auto r, ObjectReader::make(j, "", {"boot-source", "drives", "machine-config", "vsock",
@@ -364,18 +389,11 @@ Result<VmConfig> parse_vm_config(const json& j) {
   if (const json* mc = r.opt_value("machine-config")) {
     KILN_ASSIGN_OR_RETURN(vm.machine_config, parse_machine_config(*mc, "machine-config"));
   }
-  KILN_ASSIGN_OR_RETURN(const json* drives, r.opt_array("drives"));
-  for (size_t i = 0; drives != nullptr && i < drives->size(); ++i) {
-    const std::string at = kiln::json::element_path("drives", i);
-    KILN_ASSIGN_OR_RETURN(Drive d, parse_drive((*drives)[i], at));
-    for (const Drive& seen : vm.drives) {
-      if (seen.drive_id == d.drive_id) {
-        return make_error(member_path(at, "drive_id") + ": duplicate drive_id \"" + d.drive_id + "\"");
-      }
-    }
-    auto st = upsert_drive(vm, std::move(d));
-    if (!st.ok()) return st.error().wrap(at);
-  }
+  KILN_TRY(read_resources(r, "drives", "drive_id", &Drive::drive_id, vm.drives, parse_drive,
+                          [&vm](Drive d) { return upsert_drive(vm, std::move(d)); }));
+  KILN_TRY(read_resources(r, "network-interfaces", "iface_id", &NetworkInterface::iface_id, vm.network_interfaces,
+                          parse_network_interface,
+                          [&vm](NetworkInterface n) { return upsert_network_interface(vm, std::move(n)); }));
   if (const json* v = r.opt_value("vsock")) {
     KILN_ASSIGN_OR_RETURN(vm.vsock, parse_vsock(*v, "vsock"));
   }
@@ -392,11 +410,8 @@ Result<VmConfig> parse_vm_config(const json& j) {
     KILN_ASSIGN_OR_RETURN(vm.metrics, parse_metrics(*m, "metrics"));
   }
   for (const char* key : {"balloon", "mmds-config", "cpu-config", "memory-hotplug"}) KILN_TRY(only_null(r, key));
-  for (const char* key : {"network-interfaces", "pmem"}) {
-    const json* v = r.opt_value(key);
-    if (v != nullptr && !(v->is_array() && v->empty())) {
-      return r.error(key, "not supported by kiln-vmm (must be absent, null or [])");
-    }
+  if (const json* v = r.opt_value("pmem"); v != nullptr && !(v->is_array() && v->empty())) {
+    return r.error("pmem", "not supported by kiln-vmm (must be absent, null or [])");
   }
   KILN_TRY(r.check_unknown());
   return vm;
@@ -427,22 +442,32 @@ Status check_access(const std::string& what, const std::string& path, int mode) 
 }
 }  // namespace
 
+Status check_boot_source_files(const BootSource& bs) {
+  KILN_TRY(check_access("kernel_image_path:", bs.kernel_image_path, R_OK));
+  if (bs.initrd_path) KILN_TRY(check_access("initrd_path:", *bs.initrd_path, R_OK));
+  return ok_status();
+}
+
+Status check_drive_file(const Drive& d) {
+  const int mode = d.is_read_only ? R_OK : (R_OK | W_OK);
+  return check_access("drive " + d.drive_id + ": path_on_host:", d.path_on_host, mode);
+}
+
 Status validate_for_start(const VmConfig& vm) {
   // Firecracker: "Cannot start microvm without kernel configuration."
   if (!vm.boot_source) return make_error("Cannot start microvm without kernel configuration.");
   KILN_TRY(validate_machine_config(vm.machine_config));
-  KILN_TRY(check_access("kernel_image_path:", vm.boot_source->kernel_image_path, R_OK));
-  if (vm.boot_source->initrd_path) KILN_TRY(check_access("initrd_path:", *vm.boot_source->initrd_path, R_OK));
+  KILN_TRY(check_boot_source_files(*vm.boot_source));
   int roots = 0;
   for (const Drive& d : vm.drives) {
     if (d.is_root_device) ++roots;
-    const int mode = d.is_read_only ? R_OK : (R_OK | W_OK);
-    KILN_TRY(check_access("drive " + d.drive_id + ": path_on_host:", d.path_on_host, mode));
+    KILN_TRY(check_drive_file(d));
   }
   if (roots > 1) return make_error("A root block device already exists!");
   if (vm.drives.size() > kMaxDrives) {
     return make_error("drives: at most " + std::to_string(kMaxDrives) + " drives are supported");
   }
+  KILN_TRY(check_network_interfaces(vm.network_interfaces));
   return ok_status();
 }
 

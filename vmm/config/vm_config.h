@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "vmm/config/network_config.h"
+#include "vmm/config/rate_limiter_config.h"
 
 namespace kiln::vmm::config {
 
@@ -52,7 +54,8 @@ struct Drive {
   bool is_read_only = false;
   std::optional<std::string> partuuid;
   CacheType cache_type = CacheType::kUnsafe;
-  // io_engine is accepted only as "Sync"; rate_limiter and socket only as null.
+  std::optional<RateLimiterConfig> rate_limiter;
+  // io_engine is accepted only as "Sync"; socket only as null.
   bool operator==(const Drive&) const = default;
 };
 
@@ -92,6 +95,7 @@ struct VmConfig {
   std::optional<BootSource> boot_source;
   MachineConfig machine_config;
   std::vector<Drive> drives;
+  std::vector<NetworkInterface> network_interfaces;
   std::optional<VsockConfig> vsock;
   std::optional<EntropyConfig> entropy;
   std::optional<SerialConfig> serial;
@@ -146,9 +150,9 @@ nlohmann::json to_json(const MetricsConfig& m);
 nlohmann::json to_json(const VmConfig& vm);
 
 // --- the config file (`--config-file`): {"boot-source", "drives", "machine-config",
-// "vsock", "entropy", "serial", "logger", "metrics"}; Firecracker keys kiln lacks
-// (balloon, network-interfaces, mmds-config, cpu-config, pmem, memory-hotplug) are accepted
-// only as null or an empty array.
+// "network-interfaces", "vsock", "entropy", "serial", "logger", "metrics"}; Firecracker keys
+// kiln lacks (balloon, mmds-config, cpu-config, pmem, memory-hotplug) are accepted only as null
+// or an empty array.
 Result<VmConfig> parse_vm_config(const nlohmann::json& j);
 Result<VmConfig> parse_vm_config_text(std::string_view text);
 // Reads FILE (at most kMaxConfigFileBytes) and parses it; errors name the file.
@@ -158,8 +162,13 @@ Result<VmConfig> load_vm_config_file(const std::string& file);
 // --- mutations shared by the API and the config file.
 // Inserts or replaces (same drive_id) a drive: at most one root device, at most kMaxDrives.
 Status upsert_drive(VmConfig& vm, Drive drive);
-// What InstanceStart needs: a boot source, readable kernel/initrd, drive files present
-// (writable unless read-only). Touches the filesystem (access(2)), nothing else.
+// Host file checks, made by PUT /boot-source and PUT /drives (Firecracker answers 400 with the
+// OS error there) and again at start: the kernel and initrd readable, a drive's file readable
+// and writable unless read-only. Errors name the field and carry the OS error
+// ("kernel_image_path: /x: No such file or directory"). Touch the filesystem (access(2), stat(2)).
+Status check_boot_source_files(const BootSource& bs);
+Status check_drive_file(const Drive& d);
+// What InstanceStart needs: a boot source and the host file checks above.
 Status validate_for_start(const VmConfig& vm);
 
 }  // namespace kiln::vmm::config

@@ -60,6 +60,13 @@ Result<config::VmConfig> VmmController::load_snapshot(const config::SnapshotLoad
   return config;
 }
 
+// Placeholder until the virtio-net device can swap its limiters (issue 17).
+Status VmmController::update_network_interface(const std::string& iface_id,
+                                              const std::optional<config::RateLimiterConfig>&,
+                                              const std::optional<config::RateLimiterConfig>&) {
+  return make_error("network interface " + iface_id + ": updating rate limiters is not available yet");
+}
+
 nlohmann::json VmmController::metrics() {
   nlohmann::json j = api::VmController::metrics();  // process-wide counters (API, logger)
   std::lock_guard lock(mu_);

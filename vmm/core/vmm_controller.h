@@ -22,6 +22,8 @@ class VmmController : public api::VmController {
   Status resume() override;
   Status create_snapshot(const config::SnapshotCreate& params) override;
   Result<config::VmConfig> load_snapshot(const config::SnapshotLoad& params) override;
+  Status update_network_interface(const std::string& iface_id, const std::optional<config::RateLimiterConfig>& rx,
+                                  const std::optional<config::RateLimiterConfig>& tx) override;
   nlohmann::json metrics() override;
 
   // Blocks until a VM has been started and has ended, or shutdown() was called; returns the

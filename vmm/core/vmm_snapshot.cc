@@ -200,17 +200,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
   if (state.mem_bytes != config.machine_config.mem_size_mib << 20) return make_error("snapshot memory size disagrees with its configuration");
   if (state.vcpus.size() != config.machine_config.vcpu_count) return make_error("snapshot vCPU count disagrees with its configuration");
   // Host paths may differ between the machine that took the snapshot and this one.
-  if (load.vsock_uds_path_override) {
-    if (!config.vsock) return make_error("vsock_override given but the snapshot has no vsock device");
-    config.vsock->uds_path = *load.vsock_uds_path_override;
-  }
-  for (const config::DriveOverride& o : load.drive_overrides) {
-    bool found = false;
-    for (config::Drive& d : config.drives) {
-      if (d.drive_id == o.drive_id) { d.path_on_host = o.path_on_host; found = true; }
-    }
-    if (!found) return make_error("drive override for unknown drive '" + o.drive_id + "'");
-  }
+  KILN_TRY(config::apply_load_overrides(config, load));
 
   phase("state file");
   KILN_ASSIGN_OR_RETURN(GuestMemory mem, map_memory_file(load.mem_backend.backend_path, state.mem_bytes));

@@ -379,6 +379,32 @@ def vmm_api():
                                                                       "mem_backend": {"backend_type": "File", "backend_path": "/nonexistent/m"},
                                                                       "resume_vm": True}),
                                            ("GET", "/vm/config", None)))
+    # Network interfaces: files that exist everywhere (/proc/self/exe) so the PUT-time file
+    # checks pass and InstanceStart reaches the runtime PATCH.
+    limiter = {"bandwidth": {"size": 1048576, "one_time_burst": 4096, "refill_time": 100},
+               "ops": {"size": 1000, "refill_time": 1000}}
+    net = [("PUT", "/boot-source", {"kernel_image_path": "/proc/self/exe"}),
+           ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/proc/self/exe",
+                                      "is_root_device": True, "is_read_only": True, "rate_limiter": limiter}),
+           ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                                "guest_mac": "06:00:AC:10:00:02", "mtu": 1500,
+                                                "rx_rate_limiter": limiter, "tx_rate_limiter": None}),
+           ("PUT", "/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap0"}),
+           ("PUT", "/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap1",
+                                                "guest_mac": "01:00:5e:00:00:01"}),
+           ("PUT", "/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap1",
+                                                "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 1}}}),
+           ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0", "tx_rate_limiter": limiter}),
+           ("PUT", "/actions", {"action_type": "InstanceStart"}),
+           ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0", "tx_rate_limiter": limiter,
+                                                  "rx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}}),
+           ("PATCH", "/network-interfaces/eth7", {"iface_id": "eth7"}),
+           ("GET", "/vm/config", None)]
+    write("vmm_api", "network", reqs(*net))
+    write("vmm_api", "network-load", reqs(("PUT", "/snapshot/load", {
+        "snapshot_path": "/nonexistent/s", "mem_backend": {"backend_type": "File", "backend_path": "/nonexistent/m"},
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap9"}]}),
+        ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"})))
     write("vmm_api", "malformed", b"PUT\n/drives/\n{\"drive_id\":1}\x1ePATCH\n/machine-config?x=1\n{\x1eDELETE\n/\n\x1eGET\n\n"
           + b"\x1ePUT\n/serial\n{\"serial_out_path\": 5}\x1ePUT\n/boot-source\n[]\x1ePUT\n//actions//\n\"x\"")
 

@@ -2,6 +2,7 @@
 // fake VmController. Input: requests separated by 0x1e (ASCII record separator); each is
 // "METHOD\nTARGET\nBODY". One router per input, so request sequences drive the state machine.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,10 @@ class FuzzController : public api::VmController {
   Status create_snapshot(const config::SnapshotCreate&) override { return ok_status(); }
   Result<config::VmConfig> load_snapshot(const config::SnapshotLoad&) override {
     return config::VmConfig{};
+  }
+  Status update_network_interface(const std::string&, const std::optional<config::RateLimiterConfig>&,
+                                  const std::optional<config::RateLimiterConfig>&) override {
+    return ok_status();
   }
   Status configure_logger(const config::LoggerConfig&) override { return ok_status(); }
   Status configure_metrics(const config::MetricsConfig&) override { return ok_status(); }

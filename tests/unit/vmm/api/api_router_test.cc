@@ -131,18 +131,25 @@ TEST_F(RouterTest, MachineConfigGetPutPatch) {
 }
 
 TEST_F(RouterTest, BootSource) {
-  EXPECT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": "/k", "initrd_path": "/i", "boot_args": "a=b"})").status,
+  const std::string initrd = dir_ + "/initrd";
+  std::ofstream(initrd) << "cpio";
+  EXPECT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + kernel_ + R"(", "initrd_path": ")" + initrd +
+                                            R"(", "boot_args": "a=b"})")
+                .status,
             204);
   auto vm = body_json(call("GET", "/vm/config"));
-  EXPECT_EQ(vm["boot-source"]["kernel_image_path"], "/k");
-  EXPECT_EQ(vm["boot-source"]["initrd_path"], "/i");
+  EXPECT_EQ(vm["boot-source"]["kernel_image_path"], kernel_);
+  EXPECT_EQ(vm["boot-source"]["initrd_path"], initrd);
   expect_fault(call("PUT", "/boot-source", R"({"boot_args": "a"})"), "kernel_image_path: missing required field");
   expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": 7})"), "kernel_image_path: invalid type");
   expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": "/k", "x": 1})"), "unknown field");
 }
 
 TEST_F(RouterTest, Drives) {
-  const std::string good = R"({"drive_id": "rootfs", "path_on_host": "/img", "is_root_device": true, "is_read_only": true})";
+  const std::string good =
+      R"({"drive_id": "rootfs", "path_on_host": ")" + rootfs_ + R"(", "is_root_device": true, "is_read_only": true})";
+  const std::string data = dir_ + "/data.img";
+  std::ofstream(data) << "data";
   EXPECT_EQ(call("PUT", "/drives/rootfs", good).status, 204);
   EXPECT_EQ(call("PUT", "/drives/rootfs/", good).status, 204);  // trailing slash, like Firecracker
   expect_fault(call("PUT", "/drives/other", good), "The id from the path does not match the id from the body!");
@@ -153,7 +160,7 @@ TEST_F(RouterTest, Drives) {
   expect_fault(call("PUT", "/drives/a-b", good), "alphanumeric characters and underscores");
   expect_fault(call("PUT", "/drives/../etc", good), "Invalid request method");  // three segments
   expect_fault(call("PUT", "/drives/data",
-                    R"({"drive_id": "data", "path_on_host": "/d", "is_root_device": true, "is_read_only": false})"),
+                    R"({"drive_id": "data", "path_on_host": ")" + data + R"(", "is_root_device": true, "is_read_only": false})"),
                "A root block device already exists!");
   expect_fault(call("PUT", "/drives/data", R"({"drive_id": "data", "is_root_device": false})"),
                "path_on_host: missing required field");
@@ -162,7 +169,8 @@ TEST_F(RouterTest, Drives) {
   expect_fault(call("PUT", "/drives/data",
                     R"({"drive_id": "data", "path_on_host": "/d", "is_root_device": false, "io_engine": "Async"})"),
                "io_engine");
-  EXPECT_EQ(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": "/d", "is_root_device": false})").status,
+  EXPECT_EQ(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + data + R"(", "is_root_device": false})")
+                .status,
             204);
   auto vm = body_json(call("GET", "/vm/config"));
   ASSERT_EQ(vm["drives"].size(), 2u);
@@ -206,7 +214,11 @@ TEST_F(RouterTest, ActionsBody) {
 TEST_F(RouterTest, InstanceStartNeedsKernel) {
   expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"),
                "Cannot start microvm without kernel configuration.");
-  ASSERT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + dir_ + R"(/missing"})").status, 204);
+  // A kernel that is gone by InstanceStart is still caught there.
+  const std::string doomed = dir_ + "/missing";
+  std::ofstream(doomed) << "ELF";
+  ASSERT_EQ(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + doomed + R"("})").status, 204);
+  ASSERT_EQ(::unlink(doomed.c_str()), 0);
   expect_fault(call("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "missing");
   EXPECT_EQ(ctl_.count("start"), 0u);
   EXPECT_EQ(body_json(call("GET", "/"))["state"], "Not started");
@@ -291,7 +303,7 @@ TEST_F(RouterTest, PauseResumeAndSnapshotCreate) {
 
 TEST_F(RouterTest, SnapshotLoadOnFreshVmm) {
   ctl_.restored.machine_config.vcpu_count = 2;
-  ctl_.restored.drives.push_back(config::Drive{"rootfs", "/img", true, true, {}, config::CacheType::kUnsafe});
+  ctl_.restored.drives.push_back(config::Drive{"rootfs", "/img", true, true, {}, config::CacheType::kUnsafe, {}});
   ASSERT_EQ(call("PUT", "/logger", R"({"level": "Info"})").status, 204);
   EXPECT_EQ(call("PUT", "/snapshot/load", R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "File",
       "backend_path": "/m"}, "resume_vm": false})").status,
@@ -357,11 +369,14 @@ TEST_F(RouterTest, GarbageNeverCrashesAndAlwaysAnswersJson) {
   const std::vector<std::string> methods = {"GET", "PUT", "PATCH", "POST", ""};
   const std::vector<std::string> paths = {"/", "/actions", "/boot-source", "/machine-config", "/drives/rootfs",
                                           "/drives/", "/vsock", "/vm", "/vm/config", "/snapshot/create",
-                                          "/snapshot/load", "/metrics", "//", "/drives/\xff", "/\0x"};
+                                          "/snapshot/load", "/metrics", "//", "/drives/\xff", "/\0x",
+                                          "/network-interfaces/eth0", "/network-interfaces/"};
   const std::vector<std::string> seeds = {
       R"({"action_type": "InstanceStart"})", R"({"vcpu_count": 2, "mem_size_mib": 256})",
       R"({"drive_id": "rootfs", "path_on_host": "/img", "is_root_device": true})", R"({"state": "Paused"})",
-      R"({"snapshot_path": "/s", "mem_file_path": "/m"})"};
+      R"({"snapshot_path": "/s", "mem_file_path": "/m"})",
+      R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02",
+          "rx_rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}})"};
   for (int i = 0; i < 3000; ++i) {
     std::string body = seeds[rng() % seeds.size()];
     const int mutations = 1 + static_cast<int>(rng() % 4);
@@ -381,6 +396,190 @@ TEST_F(RouterTest, GarbageNeverCrashesAndAlwaysAnswersJson) {
       ASSERT_TRUE(j.contains("fault_message"));
     }
   }
+}
+
+// ---------------------------------------------------------------- PUT-time file checks
+
+TEST_F(RouterTest, BootSourceFilesAreCheckedAtPut) {
+  const std::string missing = dir_ + "/nope";
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + missing + R"("})"),
+               "kernel_image_path: " + missing + ": No such file or directory");
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + kernel_ + R"(", "initrd_path": ")" + missing +
+                                               R"("})"),
+               "initrd_path: " + missing + ": No such file or directory");
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + dir_ + R"("})"), "is a directory");
+  // Nothing was stored, and nothing counts as configured (snapshot load stays possible).
+  EXPECT_TRUE(body_json(call("GET", "/vm/config"))["boot-source"].is_null());
+  EXPECT_FALSE(router_.boot_resources_configured());
+  // Body errors still come first.
+  expect_fault(call("PUT", "/boot-source", R"({"kernel_image_path": ")" + missing + R"(", "x": 1})"), "x: unknown field");
+}
+
+TEST_F(RouterTest, DriveFilesAreCheckedAtPut) {
+  const std::string missing = dir_ + "/nope.img";
+  expect_fault(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + missing +
+                                               R"(", "is_root_device": false, "is_read_only": true})"),
+               "drive data: path_on_host: " + missing + ": No such file or directory");
+  // The id mismatch is reported before the file.
+  expect_fault(call("PUT", "/drives/other", R"({"drive_id": "data", "path_on_host": ")" + missing +
+                                                R"(", "is_root_device": false})"),
+               "The id from the path does not match the id from the body!");
+  EXPECT_TRUE(body_json(call("GET", "/vm/config"))["drives"].empty());
+  if (::geteuid() != 0) {  // root may write any file
+    const std::string ro = dir_ + "/ro.img";
+    std::ofstream(ro) << "x";
+    ASSERT_EQ(::chmod(ro.c_str(), 0444), 0);
+    expect_fault(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + ro +
+                                                 R"(", "is_root_device": false, "is_read_only": false})"),
+                 "Permission denied");
+    EXPECT_EQ(call("PUT", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + ro +
+                                              R"(", "is_root_device": false, "is_read_only": true})")
+                  .status,
+              204);
+  }
+}
+
+// ---------------------------------------------------------------- network interfaces
+
+constexpr std::string_view kEth0 = R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:AC:10:00:02",
+    "mtu": 1500, "rx_rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": 50, "refill_time": 100}}})";
+
+TEST_F(RouterTest, NetworkInterfacePutAndGet) {
+  EXPECT_EQ(call("PUT", "/network-interfaces/eth0", kEth0).status, 204);
+  EXPECT_TRUE(router_.boot_resources_configured());
+  EXPECT_EQ(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap1"})").status, 204);
+  auto vm = body_json(call("GET", "/vm/config"));
+  ASSERT_EQ(vm["network-interfaces"].size(), 2u);
+  const json& eth0 = vm["network-interfaces"][0];
+  EXPECT_EQ(eth0["host_dev_name"], "tap0");
+  EXPECT_EQ(eth0["guest_mac"], "06:00:ac:10:00:02");
+  EXPECT_EQ(eth0["mtu"], 1500);
+  EXPECT_EQ(eth0["rx_rate_limiter"]["bandwidth"]["one_time_burst"], 50);
+  EXPECT_TRUE(eth0["tx_rate_limiter"].is_null());
+  // Re-PUT replaces.
+  EXPECT_EQ(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap5"})").status, 204);
+  EXPECT_EQ(body_json(call("GET", "/vm/config"))["network-interfaces"][1]["host_dev_name"], "tap5");
+  // Started with both.
+  configure_bootable();
+  ASSERT_EQ(call("PUT", "/actions", R"({"action_type": "InstanceStart"})").status, 204);
+  ASSERT_EQ(ctl_.started_with.network_interfaces.size(), 2u);
+  EXPECT_EQ(ctl_.started_with.network_interfaces[1].host_dev_name, "tap5");
+  expect_fault(call("PUT", "/network-interfaces/eth2", R"({"iface_id": "eth2", "host_dev_name": "tap2"})"),
+               "The requested operation is not supported after starting the microVM.");
+}
+
+TEST_F(RouterTest, NetworkInterfaceHostileRequests) {
+  expect_fault(call("PUT", "/network-interfaces/eth9", kEth0), "The id from the path does not match the id from the body!");
+  expect_fault(call("PUT", "/network-interfaces/", kEth0), "The ID cannot be empty.");
+  expect_fault(call("PUT", "/network-interfaces", kEth0), "The ID cannot be empty.");
+  expect_fault(call("PUT", "/network-interfaces/eth-0", kEth0), "alphanumeric characters and underscores");
+  expect_fault(call("PUT", "/network-interfaces/eth0/x", kEth0), "Invalid request method");
+  expect_fault(call("GET", "/network-interfaces/eth0"), "Invalid request method");
+  expect_fault(call("PUT", "/network-interfaces/eth0", "{\"a\": "), "deserializing");
+  expect_fault(call("PUT", "/network-interfaces/eth0", "[]"), "expected an object");
+  auto put = [&](std::string_view body) { return call("PUT", "/network-interfaces/eth0", body); };
+  expect_fault(put(R"({"iface_id": "eth0"})"), "host_dev_name: missing required field");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "a-much-too-long-name"})"), "host_dev_name: longer than 15");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "../tap"})"), "host_dev_name: must not contain");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00"})"), "guest_mac:");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "33:33:00:00:00:01"})"),
+               "guest_mac: 33:33:00:00:00:01 is a multicast address");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 67})"), "mtu:");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "tx_rate_limiter": {"ops": {"size": 0,
+      "refill_time": 10}}})"),
+               "tx_rate_limiter.ops.size: must be at least 1");
+  expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "allow_mmds_requests": true})"),
+               "allow_mmds_requests: unknown field");
+  EXPECT_TRUE(body_json(call("GET", "/vm/config"))["network-interfaces"].empty());
+  EXPECT_FALSE(router_.boot_resources_configured());
+
+  ASSERT_EQ(put(kEth0).status, 204);
+  expect_fault(call("PUT", "/network-interfaces/eth1", R"({"iface_id": "eth1", "host_dev_name": "tap0"})"),
+               "host_dev_name: network interfaces \"eth0\" and \"eth1\" both use \"tap0\"");
+  expect_fault(call("PUT", "/network-interfaces/eth1",
+                    R"({"iface_id": "eth1", "host_dev_name": "tap1", "guest_mac": "06:00:ac:10:00:02"})"),
+               "guest_mac: network interfaces \"eth0\" and \"eth1\" both use 06:00:ac:10:00:02");
+  for (int i = 1; i < 4; ++i) {
+    const std::string id = "eth" + std::to_string(i);
+    ASSERT_EQ(call("PUT", "/network-interfaces/" + id,
+                   R"({"iface_id": ")" + id + R"(", "host_dev_name": "tap)" + std::to_string(i) + R"("})")
+                  .status,
+              204);
+  }
+  expect_fault(call("PUT", "/network-interfaces/eth4", R"({"iface_id": "eth4", "host_dev_name": "tap4"})"),
+               "at most 4 network interfaces");
+  EXPECT_EQ(body_json(call("GET", "/vm/config"))["network-interfaces"].size(), 4u);
+}
+
+TEST_F(RouterTest, NetworkInterfacePatchUpdatesLimitersAfterStart) {
+  const std::string patch = R"({"iface_id": "eth0", "tx_rate_limiter": {"ops": {"size": 10, "refill_time": 1000}}})";
+  ASSERT_EQ(call("PUT", "/network-interfaces/eth0", kEth0).status, 204);
+  expect_fault(call("PATCH", "/network-interfaces/eth0", patch),
+               "The requested operation is not supported before starting the microVM.");
+  start();
+  expect_fault(call("PATCH", "/network-interfaces/eth1", R"({"iface_id": "eth1"})"), "iface_id: no network interface \"eth1\"");
+  expect_fault(call("PATCH", "/network-interfaces/eth1", patch), "The id from the path does not match the id from the body!");
+  expect_fault(call("PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0", "host_dev_name": "tap1"})"),
+               "host_dev_name: unknown field");
+  expect_fault(call("PATCH", "/network-interfaces/eth0", R"({"rx_rate_limiter": {}})"), "iface_id: missing required field");
+  expect_fault(call("PATCH", "/network-interfaces/eth0",
+                    R"({"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 5, "refill_time": 0}}})"),
+               "rx_rate_limiter.ops.refill_time");
+  EXPECT_EQ(ctl_.count("update_network_interface"), 0u);
+
+  // TX gets an ops bucket; RX is left alone (nullopt to the controller).
+  ASSERT_EQ(call("PATCH", "/network-interfaces/eth0", patch).status, 204);
+  EXPECT_EQ(ctl_.updated_iface, "eth0");
+  EXPECT_FALSE(ctl_.updated_rx.has_value());
+  ASSERT_TRUE(ctl_.updated_tx.has_value());
+  EXPECT_EQ(ctl_.updated_tx->ops, (config::TokenBucketConfig{10, 0, 1000}));
+  EXPECT_FALSE(ctl_.updated_tx->bandwidth.has_value());
+  auto eth0 = body_json(call("GET", "/vm/config"))["network-interfaces"][0];
+  EXPECT_EQ(eth0["tx_rate_limiter"]["ops"]["size"], 10);
+  EXPECT_EQ(eth0["rx_rate_limiter"]["bandwidth"]["size"], 1000);
+
+  // RX: a new ops bucket merges with the existing bandwidth one (Firecracker's merge).
+  ASSERT_EQ(call("PATCH", "/network-interfaces/eth0",
+                 R"({"iface_id": "eth0", "rx_rate_limiter": {"ops": {"size": 7, "refill_time": 70}}})")
+                .status,
+            204);
+  ASSERT_TRUE(ctl_.updated_rx.has_value());
+  EXPECT_EQ(ctl_.updated_rx->bandwidth, (config::TokenBucketConfig{1000, 50, 100}));
+  EXPECT_EQ(ctl_.updated_rx->ops, (config::TokenBucketConfig{7, 0, 70}));
+  EXPECT_FALSE(ctl_.updated_tx.has_value());
+
+  // A failing device update changes nothing.
+  ctl_.fail_update = true;
+  expect_fault(call("PATCH", "/network-interfaces/eth0",
+                    R"({"iface_id": "eth0", "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})"),
+               "injected failure");
+  EXPECT_EQ(body_json(call("GET", "/vm/config"))["network-interfaces"][0]["tx_rate_limiter"]["ops"]["size"], 10);
+  ctl_.fail_update = false;
+
+  // Size 0 removes a bucket; with none left the direction is unlimited (an empty limiter to
+  // the controller, null in the config). Allowed while paused too.
+  ASSERT_EQ(call("PATCH", "/vm", R"({"state": "Paused"})").status, 204);
+  ASSERT_EQ(call("PATCH", "/network-interfaces/eth0",
+                 R"({"iface_id": "eth0", "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})")
+                .status,
+            204);
+  ASSERT_TRUE(ctl_.updated_tx.has_value());
+  EXPECT_EQ(*ctl_.updated_tx, config::RateLimiterConfig{});
+  EXPECT_TRUE(body_json(call("GET", "/vm/config"))["network-interfaces"][0]["tx_rate_limiter"].is_null());
+  EXPECT_EQ(ctl_.count("update_network_interface"), 4u);
+}
+
+TEST_F(RouterTest, SnapshotLoadPassesNetworkOverrides) {
+  ctl_.restored.network_interfaces.push_back(config::NetworkInterface{"eth0", "tap7", {}, {}, {}, {}});
+  ASSERT_EQ(call("PUT", "/snapshot/load", R"({"snapshot_path": "/s", "mem_file_path": "/m",
+      "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap7"}]})")
+                .status,
+            204);
+  ASSERT_EQ(ctl_.snapshot_loaded.network_overrides.size(), 1u);
+  EXPECT_EQ(ctl_.snapshot_loaded.network_overrides[0].host_dev_name, "tap7");
+  EXPECT_EQ(body_json(call("GET", "/vm/config"))["network-interfaces"][0]["host_dev_name"], "tap7");
+  // Restored paused: limiter updates are allowed.
+  EXPECT_EQ(call("PATCH", "/network-interfaces/eth0", R"({"iface_id": "eth0"})").status, 204);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // A VmController that records calls and fails on demand, for router and server tests.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,14 @@ class FakeController : public VmController {
     if (fail_load) return make_error("bad magic");
     return restored;
   }
+  Status update_network_interface(const std::string& iface_id, const std::optional<config::RateLimiterConfig>& rx,
+                                  const std::optional<config::RateLimiterConfig>& tx) override {
+    calls.push_back("update_network_interface");
+    updated_iface = iface_id;
+    updated_rx = rx;
+    updated_tx = tx;
+    return next(fail_update);
+  }
   Status configure_logger(const config::LoggerConfig&) override {
     calls.push_back("configure_logger");
     return ok_status();
@@ -63,11 +72,14 @@ class FakeController : public VmController {
   config::SnapshotCreate snapshot_created;
   config::SnapshotLoad snapshot_loaded;
   config::VmConfig restored;
+  std::string updated_iface;
+  std::optional<config::RateLimiterConfig> updated_rx, updated_tx;
   bool fail_start = false;
   bool fail_pause = false;
   bool fail_snapshot = false;
   bool fail_load = false;
   bool fail_flush = false;
+  bool fail_update = false;
 
  private:
   static Status next(bool fail) { return fail ? Status(make_error("injected failure")) : ok_status(); }

@@ -18,7 +18,8 @@ TEST(VmStateMachine, FreshAllowsConfigurationStartAndLoad) {
   EXPECT_TRUE(sm.check(Operation::kInstanceStart).ok());
   EXPECT_TRUE(sm.check(Operation::kSnapshotLoad).ok());
   EXPECT_TRUE(sm.check(Operation::kFlushMetrics).ok());
-  for (Operation op : {Operation::kSendCtrlAltDel, Operation::kPause, Operation::kResume, Operation::kSnapshotCreate}) {
+  for (Operation op : {Operation::kSendCtrlAltDel, Operation::kPause, Operation::kResume, Operation::kSnapshotCreate,
+                       Operation::kUpdateDevice}) {
     EXPECT_EQ(msg(sm.check(op)), kNotSupportedBeforeStart);
   }
 }
@@ -41,6 +42,7 @@ TEST(VmStateMachine, RunningRefusesPreBootOperations) {
   EXPECT_EQ(msg(sm.check(Operation::kSnapshotLoad)), kNotSupportedAfterStart);
   EXPECT_TRUE(sm.check(Operation::kSendCtrlAltDel).ok());
   EXPECT_TRUE(sm.check(Operation::kPause).ok());
+  EXPECT_TRUE(sm.check(Operation::kUpdateDevice).ok());
   EXPECT_EQ(msg(sm.check(Operation::kSnapshotCreate)), kSnapshotNeedsPause);
   EXPECT_TRUE(sm.is_noop(Operation::kResume));
   EXPECT_FALSE(sm.is_noop(Operation::kPause));
@@ -54,6 +56,9 @@ TEST(VmStateMachine, PauseResumeAndSnapshot) {
   EXPECT_EQ(instance_state_name(sm.state()), "Paused");
   EXPECT_TRUE(sm.is_noop(Operation::kPause));
   EXPECT_TRUE(sm.check(Operation::kSnapshotCreate).ok());
+  EXPECT_TRUE(sm.check(Operation::kUpdateDevice).ok());
+  sm.commit(Operation::kUpdateDevice);
+  EXPECT_EQ(sm.state(), InstanceState::kPaused);
   sm.commit(Operation::kSnapshotCreate);
   EXPECT_EQ(sm.state(), InstanceState::kPaused);
   sm.commit(Operation::kResume);

@@ -132,7 +132,7 @@ TEST(ConfigFile, ErrorsNameTheField) {
   EXPECT_EQ(e(R"({"boot-source": {"kernel_image_path": "/k"}, "bootsource": {}})").rfind("bootsource: unknown field", 0),
             0u);
   EXPECT_NE(e(R"({"boot-source": {"kernel_image_path": "/k"},
-                  "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}]})")
+                  "network-interfaces": [{"iface_id": "eth0"}]})")
                 .find("network-interfaces"),
             std::string::npos);
   EXPECT_NE(e(R"({"boot-source": {"kernel_image_path": "/k"}, "balloon": {"amount_mib": 1, "deflate_on_oom": true}})")
@@ -206,7 +206,7 @@ TEST_F(StartChecks, NeedsBootSourceAndReadableFiles) {
   EXPECT_FALSE(validate_for_start(vm).ok());
   vm.boot_source->kernel_image_path = dir_ + "/vmlinux";
 
-  vm.drives.push_back(Drive{"rootfs", dir_ + "/rootfs.ext4", true, true, {}, CacheType::kUnsafe});
+  vm.drives.push_back(Drive{"rootfs", dir_ + "/rootfs.ext4", true, true, {}, CacheType::kUnsafe, {}});
   auto no_drive = validate_for_start(vm);
   ASSERT_FALSE(no_drive.ok());
   EXPECT_NE(no_drive.error().message.find("rootfs"), std::string::npos);
@@ -214,7 +214,7 @@ TEST_F(StartChecks, NeedsBootSourceAndReadableFiles) {
   EXPECT_TRUE(validate_for_start(vm).ok());
 
   // Two roots (possible only by editing the struct directly) are refused.
-  vm.drives.push_back(Drive{"other", dir_ + "/rootfs.ext4", true, true, {}, CacheType::kUnsafe});
+  vm.drives.push_back(Drive{"other", dir_ + "/rootfs.ext4", true, true, {}, CacheType::kUnsafe, {}});
   EXPECT_EQ(validate_for_start(vm).error().message, "A root block device already exists!");
 }
 
@@ -223,7 +223,7 @@ TEST_F(StartChecks, NeedsBootSourceAndReadableFiles) {
 TEST_F(StartChecks, WritableDriveMustBeWritable) {
   VmConfig vm;
   vm.boot_source = BootSource{write("vmlinux", "ELF"), std::nullopt, std::nullopt};
-  vm.drives.push_back(Drive{"data", write("data.img", "x", 0444), false, false, {}, CacheType::kUnsafe});
+  vm.drives.push_back(Drive{"data", write("data.img", "x", 0444), false, false, {}, CacheType::kUnsafe, {}});
   auto checks = [&vm] {
     bool writable_refused = !validate_for_start(vm).ok();
     vm.drives[0].is_read_only = true;

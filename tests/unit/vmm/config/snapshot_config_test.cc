@@ -3,18 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/vmm/config/parse_test_util.h"
+
 namespace kiln::vmm::config {
 namespace {
 
 using nlohmann::json;
-
-json J(std::string_view text) { return json::parse(text); }
-
-template <typename T>
-std::string err(const Result<T>& r) {
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? std::string() : r.error().message;
-}
+using testing::err;
+using testing::J;
 
 TEST(SnapshotCreate, GoodBodies) {
   auto s = parse_snapshot_create(J(R"({"snapshot_type": "Full", "snapshot_path": "/s", "mem_file_path": "/m"})"));
@@ -75,7 +71,7 @@ TEST(SnapshotLoad, HostileBodies) {
   EXPECT_FALSE(parse_snapshot_load(J(R"({"snapshot_path": "/s", "mem_file_path": "/m", "resume_vm": 1})")).ok());
   EXPECT_FALSE(parse_snapshot_load(J(R"({"snapshot_path": "/s", "mem_file_path": "/m", "bogus": 1})")).ok());
   EXPECT_FALSE(parse_snapshot_load(J(R"({"snapshot_path": "/s", "mem_file_path": "/m",
-      "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}]})")).ok());
+      "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap/1"}]})")).ok());
   EXPECT_TRUE(parse_snapshot_load(J(R"({"snapshot_path": "/s", "mem_file_path": "/m", "network_overrides": []})")).ok());
 }
 

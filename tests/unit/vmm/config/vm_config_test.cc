@@ -4,19 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/vmm/config/parse_test_util.h"
+
 namespace kiln::vmm::config {
 namespace {
 
 using nlohmann::json;
-
-json J(std::string_view text) { return json::parse(text); }
-
-// The error message of a failed parse (test fails if it succeeded).
-template <typename T>
-std::string err(const Result<T>& r) {
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? std::string() : r.error().message;
-}
+using testing::err;
+using testing::J;
 
 TEST(JsonText, SyntaxErrorsAreValuesWithFirecrackerPrefix) {
   for (std::string_view bad : {"", "{", "{\"a\":}", "nul", "{} trailing", "{\"a\":1,}", "// c\n{}", "\xff"}) {
@@ -219,7 +214,7 @@ TEST(Drive, HostileBodies) {
                                   "io_engine": "Async"})"))).find("io_engine"),
             std::string::npos);
   EXPECT_NE(err(parse_drive(J(R"({"drive_id": "x", "path_on_host": "/d", "is_root_device": false,
-                                  "rate_limiter": {"ops": {"size": 1, "refill_time": 1}}})"))).find("rate_limiter"),
+                                  "rate_limiter": {"ops": {"size": 0, "refill_time": 1}}})"))).find("rate_limiter"),
             std::string::npos);
   EXPECT_NE(err(parse_drive(J(R"({"drive_id": "x", "path_on_host": "/d", "is_root_device": false,
                                   "socket": "/vhost"})"))).find("socket"),
@@ -231,8 +226,8 @@ TEST(Drive, HostileBodies) {
 
 TEST(Drive, UpsertEnforcesOneRootAndReplacesById) {
   VmConfig vm;
-  Drive a{"a", "/a", true, true, std::nullopt, CacheType::kUnsafe};
-  Drive b{"b", "/b", false, false, std::nullopt, CacheType::kUnsafe};
+  Drive a{"a", "/a", true, true, std::nullopt, CacheType::kUnsafe, {}};
+  Drive b{"b", "/b", false, false, std::nullopt, CacheType::kUnsafe, {}};
   ASSERT_TRUE(upsert_drive(vm, b).ok());
   ASSERT_TRUE(upsert_drive(vm, a).ok());
   ASSERT_EQ(vm.drives.size(), 2u);
@@ -251,11 +246,11 @@ TEST(Drive, UpsertEnforcesOneRootAndReplacesById) {
 TEST(Drive, UpsertCapsDriveCount) {
   VmConfig vm;
   for (size_t i = 0; i < kMaxDrives; ++i) {
-    ASSERT_TRUE(upsert_drive(vm, Drive{"d" + std::to_string(i), "/d", false, false, {}, CacheType::kUnsafe}).ok());
+    ASSERT_TRUE(upsert_drive(vm, Drive{"d" + std::to_string(i), "/d", false, false, {}, CacheType::kUnsafe, {}}).ok());
   }
-  EXPECT_FALSE(upsert_drive(vm, Drive{"extra", "/d", false, false, {}, CacheType::kUnsafe}).ok());
+  EXPECT_FALSE(upsert_drive(vm, Drive{"extra", "/d", false, false, {}, CacheType::kUnsafe, {}}).ok());
   // Replacing an existing one still works at the cap.
-  EXPECT_TRUE(upsert_drive(vm, Drive{"d0", "/other", false, true, {}, CacheType::kUnsafe}).ok());
+  EXPECT_TRUE(upsert_drive(vm, Drive{"d0", "/other", false, true, {}, CacheType::kUnsafe, {}}).ok());
 }
 
 TEST(Vsock, GoodAndHostile) {
