@@ -245,6 +245,7 @@ ApiResponse ApiRouter::put_network_interface(std::string_view id, const json& bo
   auto iface = config::parse_network_interface(body);
   if (!iface.ok()) return bad_request(iface.error());
   if (iface->iface_id != id) return bad_request(kIdMismatch);
+  if (auto st = controller_.check_network_interface(iface.value()); !st.ok()) return bad_request(st.error());
   if (auto st = config::upsert_network_interface(config_, std::move(iface.value())); !st.ok()) {
     return bad_request(st.error());
   }

@@ -35,6 +35,10 @@ class VmController {
                                           const std::optional<config::RateLimiterConfig>& rx,
                                           const std::optional<config::RateLimiterConfig>& tx) = 0;
 
+  // PUT /network-interfaces (pre-boot): whether the host device can be used, as Firecracker
+  // checks it when the interface is added (the default accepts; kiln-vmm opens the TAP).
+  virtual Status check_network_interface(const config::NetworkInterface&) { return ok_status(); }
+
   // PATCH /vm: called only on an actual change (Running -> Paused, Paused -> Running).
   virtual Status pause() = 0;
   virtual Status resume() = 0;

@@ -16,6 +16,7 @@
 #include "vmm/arch/mptable/mptable.h"
 #include "vmm/arch/vcpu_setup.h"
 #include "vmm/devices/block_device.h"
+#include "vmm/devices/tap.h"
 #include "vmm/devices/rng_device.h"
 #include "vmm/devices/vsock_device.h"
 
@@ -68,14 +69,16 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
   KILN_ASSIGN_OR_RETURN(vmm->loop_, EventLoop::create());
   KILN_TRY(vmm->attach_legacy(options.serial_out_fd));
 
-  // Devices, in a fixed order so guest device names are stable: drives (root first), vsock, rng.
+  // Devices, in a fixed order so guest device names are stable: drives (root first), vsock, rng,
+  // network interfaces.
   std::vector<const config::Drive*> drives;
   if (const config::Drive* root = config.root_drive()) drives.push_back(root);
   for (const config::Drive& d : config.drives) {
     if (!d.is_root_device) drives.push_back(&d);
   }
   for (const config::Drive* d : drives) {
-    KILN_ASSIGN_OR_RETURN(auto blk, devices::BlockDevice::open({d->path_on_host, d->is_read_only, d->drive_id}));
+    devices::BlockDeviceConfig bc{d->path_on_host, d->is_read_only, d->drive_id, d->rate_limiter.value_or(config::RateLimiterConfig{}), {}};
+    KILN_ASSIGN_OR_RETURN(auto blk, devices::BlockDevice::open(bc, vmm->loop_.get()));
     KILN_TRY(vmm->attach_virtio("block_" + d->drive_id, std::move(blk)));
   }
   if (config.vsock) {
@@ -90,6 +93,17 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
   }
   if (config.entropy) {
     KILN_TRY(vmm->attach_virtio("entropy", std::make_shared<devices::RngDevice>()));
+  }
+  for (const config::NetworkInterface& n : config.network_interfaces) {
+    KILN_ASSIGN_OR_RETURN(auto tap, devices::Tap::open(n.host_dev_name));
+    devices::NetDeviceConfig nc;
+    nc.mac = n.guest_mac;
+    nc.mtu = n.mtu;
+    nc.rx_limit = n.rx_rate_limiter.value_or(config::RateLimiterConfig{});
+    nc.tx_limit = n.tx_rate_limiter.value_or(config::RateLimiterConfig{});
+    KILN_ASSIGN_OR_RETURN(auto net, devices::NetDevice::create(nc, std::move(tap), *vmm->loop_));
+    vmm->nets_.emplace_back(n.iface_id, net.get());
+    KILN_TRY(vmm->attach_virtio("net_" + n.iface_id, std::move(net)));
   }
   return vmm;
 }
@@ -359,6 +373,24 @@ int Vmm::wait() {
 Status Vmm::send_ctrl_alt_del() {
   if (!running()) return make_error("the VM is not running");
   return i8042_->trigger_ctrl_alt_del();
+}
+
+Status Vmm::update_network_interface(const std::string& iface_id, const std::optional<config::RateLimiterConfig>& rx,
+                                     const std::optional<config::RateLimiterConfig>& tx) {
+  for (auto& [id, dev] : nets_) {
+    if (id != iface_id) continue;
+    KILN_TRY(dev->update_rate_limiters(rx, tx));
+    for (config::NetworkInterface& n : config_.network_interfaces) {
+      if (n.iface_id != iface_id) continue;
+      auto stored = [](const config::RateLimiterConfig& l) {
+        return l.bandwidth || l.ops ? std::optional<config::RateLimiterConfig>(l) : std::nullopt;
+      };
+      if (rx) n.rx_rate_limiter = stored(*rx);
+      if (tx) n.tx_rate_limiter = stored(*tx);
+    }
+    return ok_status();
+  }
+  return make_error("no network interface '" + iface_id + "'");
 }
 
 nlohmann::json Vmm::metrics() const {

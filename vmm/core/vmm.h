@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "vmm/config/snapshot_config.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/devices/net_device.h"
 #include "vmm/devices/vsock_device.h"
 #include "common/event_loop/event_loop.h"
 #include "vmm/kvm/kvm.h"
@@ -81,6 +82,10 @@ class Vmm {
   // Full snapshot of a paused VM: state file (magic, format version, checksum) + memory file.
   Status create_snapshot(const config::SnapshotCreate& params);
   const config::VmConfig& config() const { return config_; }
+  // PATCH /network-interfaces: new limiters for the interface's directions given (a limiter
+  // with no bucket lifts the limit); config() shows them, so snapshots keep them.
+  Status update_network_interface(const std::string& iface_id, const std::optional<config::RateLimiterConfig>& rx,
+                                  const std::optional<config::RateLimiterConfig>& tx);
   nlohmann::json metrics() const;
   const std::string& kernel_cmdline() const { return cmdline_; }
 
@@ -112,6 +117,7 @@ class Vmm {
   config::VmConfig config_;
   CpuidTable supported_cpuid_{1};
   devices::VsockDevice* vsock_ = nullptr;  // owned by its VirtioSlot
+  std::vector<std::pair<std::string, devices::NetDevice*>> nets_;  // by iface_id; owned by VirtioSlots
   KvmSystem kvm_;
   Vm vm_;
   GuestMemory mem_;

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 
+#include "vmm/devices/tap.h"
+
 namespace kiln::vmm {
 
 Status VmmController::start_instance(const config::VmConfig& config) {
@@ -60,11 +62,19 @@ Result<config::VmConfig> VmmController::load_snapshot(const config::SnapshotLoad
   return config;
 }
 
-// Placeholder until the virtio-net device can swap its limiters (issue 17).
+Status VmmController::check_network_interface(const config::NetworkInterface& iface) {
+  // Opened and closed again: InstanceStart opens it for good. A TAP that does not exist is
+  // created by a caller allowed to (CAP_NET_ADMIN) and vanishes with the close.
+  KILN_ASSIGN_OR_RETURN(auto tap, devices::Tap::open(iface.host_dev_name));
+  return ok_status();
+}
+
 Status VmmController::update_network_interface(const std::string& iface_id,
-                                              const std::optional<config::RateLimiterConfig>&,
-                                              const std::optional<config::RateLimiterConfig>&) {
-  return make_error("network interface " + iface_id + ": updating rate limiters is not available yet");
+                                              const std::optional<config::RateLimiterConfig>& rx,
+                                              const std::optional<config::RateLimiterConfig>& tx) {
+  std::lock_guard lock(mu_);
+  if (!vmm_) return make_error("the microVM is not running");
+  return vmm_->update_network_interface(iface_id, rx, tx);
 }
 
 nlohmann::json VmmController::metrics() {

@@ -22,6 +22,7 @@ class VmmController : public api::VmController {
   Status resume() override;
   Status create_snapshot(const config::SnapshotCreate& params) override;
   Result<config::VmConfig> load_snapshot(const config::SnapshotLoad& params) override;
+  Status check_network_interface(const config::NetworkInterface& iface) override;
   Status update_network_interface(const std::string& iface_id, const std::optional<config::RateLimiterConfig>& rx,
                                   const std::optional<config::RateLimiterConfig>& tx) override;
   nlohmann::json metrics() override;
