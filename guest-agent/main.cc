@@ -9,7 +9,6 @@
 #include <exception>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "common/cli/option_parser.h"
@@ -81,24 +80,22 @@ int run_boot() {
   } else {
     console_line("waiting for the launch spec on vsock port 10000");
   }
-  // The link the launch spec configured, kept for the refresh after a snapshot restore.
-  auto link = std::make_shared<std::optional<kiln::agent::net::ConfiguredLink>>();
-  opt.prepare_root = [link](const kiln::protocol::LaunchSpec& spec) -> Status {
+  // The network the launch spec configured, kept for the refresh after a snapshot restore.
+  auto network = std::make_shared<kiln::agent::net::GuestNetwork>();
+  opt.prepare_root = [network](const kiln::protocol::LaunchSpec& spec) -> Status {
     if (auto st = kiln::agent::set_hostname(spec.hostname); !st.ok()) console_line(st.error().message);
     kiln::agent::RootOptions root;
     root.overlay_mib = spec.overlay_mib;
     KILN_TRY(kiln::agent::mount_overlay_root(root));
     KILN_TRY(kiln::agent::write_etc_files(spec.hostname));
     // After the switch into the overlay root, so the files land in the guest's writable /etc.
-    KILN_ASSIGN_OR_RETURN(*link, kiln::agent::net::apply_network(spec.net, "/etc", kiln::agent::default_hosts(spec.hostname)));
-    if (link->has_value()) console_line("network: " + (*link)->link.name + " configured");
+    KILN_ASSIGN_OR_RETURN(std::string note, network->apply(spec.net, "/etc", kiln::agent::default_hosts(spec.hostname)));
+    if (!note.empty()) console_line(note);
     return kiln::ok_status();
   };
-  opt.after_identity = [link]() -> Status {
-    if (!link->has_value()) return kiln::ok_status();
-    auto summary = kiln::agent::net::refresh_after_restore(**link);
-    if (!summary.ok()) return summary.error().wrap("network");
-    console_line("network: " + *summary);
+  opt.after_identity = [network]() -> Status {
+    KILN_ASSIGN_OR_RETURN(std::string note, network->refresh());
+    if (!note.empty()) console_line(note);
     return kiln::ok_status();
   };
   Agent agent(std::move(opt));

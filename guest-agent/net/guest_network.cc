@@ -59,4 +59,17 @@ Result<std::string> refresh_after_restore(const ConfiguredLink& link) {
   return summary;
 }
 
+Result<std::string> GuestNetwork::apply(const protocol::NetworkSpec& spec, const std::string& etc_dir,
+                                        const std::string& default_hosts) {
+  KILN_ASSIGN_OR_RETURN(link_, apply_network(spec, etc_dir, default_hosts));
+  return link_ ? "network: " + link_->link.name + " configured" : std::string();
+}
+
+Result<std::string> GuestNetwork::refresh() {
+  if (!link_) return std::string();
+  auto summary = refresh_after_restore(*link_);
+  if (!summary.ok()) return summary.error().wrap("network");
+  return "network: " + *summary;
+}
+
 }  // namespace kiln::agent::net

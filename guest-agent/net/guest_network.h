@@ -31,4 +31,19 @@ Status write_network_files(const NetPlan& plan, const std::string& etc_dir, cons
 // Returns a one-line summary for the console.
 Result<std::string> refresh_after_restore(const ConfiguredLink& link);
 
+// The guest network across one boot: applied at launch, refreshed on each identity request.
+// PID 1 keeps one and calls it from the agent's prepare_root and after_identity hooks.
+class GuestNetwork {
+ public:
+  // apply_network, keeping the link; returns a console line ("" when the spec has no network).
+  Result<std::string> apply(const protocol::NetworkSpec& spec, const std::string& etc_dir,
+                            const std::string& default_hosts);
+  // refresh_after_restore of the configured link ("" and nothing done when there is none).
+  // Errors start with "network: ".
+  Result<std::string> refresh();
+
+ private:
+  std::optional<ConfiguredLink> link_;
+};
+
 }  // namespace kiln::agent::net

@@ -7,9 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "guest-agent/net/guest_network.h"
+#include "tests/support/process.h"
 
 namespace kiln::agent::net {
 namespace {
@@ -34,12 +34,7 @@ class NetworkFiles : public ::testing::Test {
     EXPECT_TRUE(p.ok()) << p.error().message;
     return p.ok() ? **p : NetPlan{};
   }
-  std::string read(const std::string& name) {
-    std::ifstream f(etc_ + "/" + name);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
+  std::string read(const std::string& name) { return kiln::testing::slurp(etc_ + "/" + name); }
   void put(const std::string& name, const std::string& text) { std::ofstream(etc_ + "/" + name) << text; }
   bool is_symlink(const std::string& name) { return fs::is_symlink(etc_ + "/" + name); }
 

@@ -4,73 +4,32 @@
 // gratuitous ARP, read back from the TAP. Results are checked through the kernel's own views
 // (getifaddrs, SIOCGIFMTU, /proc/thread-self/net), not through libnl.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/if_addr.h>
-#include <linux/if_tun.h>
 #include <net/if.h>
-#include <net/if_arp.h>
-#include <poll.h>
-#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstring>
-#include <fstream>
-#include <functional>
+#include <algorithm>
 #include <sstream>
-#include <thread>
 
 #include "common/unique_fd.h"
 #include "guest-agent/net/guest_network.h"
 #include "guest-agent/net/netlink_config.h"
+#include "tests/support/process.h"
+#include "tests/unit/guest_agent/net/tap_fixture.h"
 
 namespace kiln::agent::net {
 namespace {
 
+using testing::add_arp;
+using testing::in_new_netns;
+
 constexpr char kTap[] = "kt0";
 const protocol::MacAddress kMac = {0x02, 0xfc, 0x00, 0x00, 0x00, 0x01};
-
-// Runs `body` on a thread of its own that first moves into a new, empty network namespace.
-// Namespaces are per thread, so the test process's network is never touched, and the
-// namespace (with every device made in it) goes away when the thread ends.
-void in_new_netns(const std::function<void()>& body) {
-  std::thread t([&body] {
-    if (::unshare(CLONE_NEWNET) != 0) {
-      ADD_FAILURE() << "unshare(CLONE_NEWNET): " << std::strerror(errno);
-      return;
-    }
-    body();
-  });
-  t.join();
-}
-
-// A TAP device with MAC kMac; frames the kernel sends out of it are read from the fd.
-UniqueFd make_tap() {
-  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) {
-    ADD_FAILURE() << "open /dev/net/tun: " << std::strerror(errno);
-    return fd;
-  }
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, kTap, IFNAMSIZ - 1);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
-    ADD_FAILURE() << "TUNSETIFF: " << std::strerror(errno);
-    return UniqueFd();
-  }
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ifreq hw{};
-  std::strncpy(hw.ifr_name, kTap, IFNAMSIZ - 1);
-  hw.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-  std::memcpy(hw.ifr_hwaddr.sa_data, kMac.data(), kMac.size());
-  if (::ioctl(s.get(), SIOCSIFHWADDR, &hw) != 0) ADD_FAILURE() << "SIOCSIFHWADDR: " << std::strerror(errno);
-  return fd;
-}
 
 NetPlan plan_of(protocol::NetworkSpec n) {
   auto p = plan_network(n);
@@ -87,12 +46,8 @@ protocol::NetworkSpec spec() {
   return n;
 }
 
-std::string proc_net(const std::string& file) {
-  std::ifstream f("/proc/thread-self/net/" + file);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+// The calling thread's namespace's view (/proc/self/net would show the main thread's).
+std::string proc_net(const std::string& file) { return kiln::testing::slurp("/proc/thread-self/net/" + file); }
 
 // "ADDRESS/PREFIX" of every address getifaddrs reports on `name`, and whether it is up.
 std::vector<std::string> addresses_of(const std::string& name, bool* up) {
@@ -126,20 +81,6 @@ int mtu_of(const std::string& name) {
   return ::ioctl(s.get(), SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : -1;
 }
 
-// Adds an ARP entry (SIOCSARP): stale unless `permanent`.
-void add_arp(const char* ip, bool permanent) {
-  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  arpreq r{};
-  auto* pa = reinterpret_cast<sockaddr_in*>(&r.arp_pa);
-  pa->sin_family = AF_INET;
-  ::inet_pton(AF_INET, ip, &pa->sin_addr);
-  r.arp_ha.sa_family = ARPHRD_ETHER;
-  std::memset(r.arp_ha.sa_data, 0x42, 6);
-  r.arp_flags = ATF_COM | (permanent ? ATF_PERM : 0);
-  std::strncpy(r.arp_dev, kTap, sizeof(r.arp_dev) - 1);
-  if (::ioctl(s.get(), SIOCSARP, &r) != 0) ADD_FAILURE() << "SIOCSARP " << ip << ": " << std::strerror(errno);
-}
-
 bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 class NetlinkConfig : public ::testing::Test {
@@ -151,7 +92,7 @@ class NetlinkConfig : public ::testing::Test {
 
 TEST_F(NetlinkConfig, ConfiguresTheLinkWithThatMac) {
   in_new_netns([] {
-    UniqueFd tap = make_tap();
+    UniqueFd tap = testing::make_tap(kTap, kMac);
     ASSERT_TRUE(tap);
     auto link = configure_link(plan_of(spec()));
     ASSERT_TRUE(link.ok()) << link.error().message;
@@ -169,7 +110,7 @@ TEST_F(NetlinkConfig, ConfiguresTheLinkWithThatMac) {
 
 TEST_F(NetlinkConfig, OnLinkGatewayOutsideA32AndIpv6) {
   in_new_netns([] {
-    UniqueFd tap = make_tap();
+    UniqueFd tap = testing::make_tap(kTap, kMac);
     ASSERT_TRUE(tap);
     auto n = spec();
     n.address = "10.0.0.2/32";
@@ -206,7 +147,7 @@ TEST_F(NetlinkConfig, OnLinkGatewayOutsideA32AndIpv6) {
 
 TEST_F(NetlinkConfig, ConfiguringTwiceIsHarmless) {
   in_new_netns([] {
-    UniqueFd tap = make_tap();
+    UniqueFd tap = testing::make_tap(kTap, kMac);
     ASSERT_TRUE(tap);
     ASSERT_TRUE(configure_link(plan_of(spec())).ok());
     auto again = configure_link(plan_of(spec()));
@@ -216,7 +157,7 @@ TEST_F(NetlinkConfig, ConfiguringTwiceIsHarmless) {
 
 TEST_F(NetlinkConfig, MissingMacNamesTheLinksThereAre) {
   in_new_netns([] {
-    UniqueFd tap = make_tap();
+    UniqueFd tap = testing::make_tap(kTap, kMac);
     ASSERT_TRUE(tap);
     auto n = spec();
     n.mac = "02:fc:00:00:00:99";
@@ -242,12 +183,12 @@ TEST_F(NetlinkConfig, ApplyNetworkErrorsSayNetwork) {
 
 TEST_F(NetlinkConfig, RestoreRefreshFlushesNeighboursAndAnnounces) {
   in_new_netns([] {
-    UniqueFd tap = make_tap();
+    UniqueFd tap = testing::make_tap(kTap, kMac);
     ASSERT_TRUE(tap);
     auto link = configure_link(plan_of(spec()));
     ASSERT_TRUE(link.ok()) << link.error().message;
-    add_arp("10.0.0.1", false);
-    add_arp("192.0.2.7", true);
+    add_arp(kTap, "10.0.0.1", false);
+    add_arp(kTap, "192.0.2.7", true);
     ASSERT_NE(proc_net("arp").find("10.0.0.1 "), std::string::npos) << proc_net("arp");
 
     auto summary = refresh_after_restore(*link);
@@ -259,26 +200,8 @@ TEST_F(NetlinkConfig, RestoreRefreshFlushesNeighboursAndAnnounces) {
     // The addresses stay.
     EXPECT_TRUE(has(addresses_of(kTap, nullptr), "10.0.0.2/30"));
 
-    // The announcement leaves through the TAP: broadcast, from our MAC, ARP request 10.0.0.2 -> 10.0.0.2.
-    const std::uint8_t want_arp[] = {0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01, 0x02, 0xfc, 0x00, 0x00, 0x00, 0x01,
-                                     10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2};
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    bool seen = false;
-    while (!seen && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{tap.get(), POLLIN, 0};
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (::poll(&p, 1, static_cast<int>(std::max<long>(left.count(), 0))) <= 0) break;
-      std::uint8_t frame[2048];
-      ssize_t n = ::read(tap.get(), frame, sizeof(frame));
-      // Other frames (IPv6 router solicitations, say) are skipped.
-      if (n < 14 + static_cast<ssize_t>(sizeof(want_arp)) || frame[12] != 0x08 || frame[13] != 0x06) continue;
-      bool broadcast = std::all_of(frame, frame + 6, [](std::uint8_t b) { return b == 0xff; });
-      EXPECT_TRUE(broadcast);
-      EXPECT_EQ(std::memcmp(frame + 6, kMac.data(), 6), 0);
-      EXPECT_EQ(std::memcmp(frame + 14, want_arp, sizeof(want_arp)), 0);
-      seen = true;
-    }
-    EXPECT_TRUE(seen) << "no gratuitous ARP came out of the TAP within 5 s";
+    // The announcement leaves through the TAP.
+    EXPECT_EQ(testing::wait_for_announcement(tap.get(), kMac, *protocol::parse_ip("10.0.0.2"), 5000), "");
   });
 }
 
