@@ -45,6 +45,9 @@ Status check_gateway(std::string_view key, std::string_view text, std::string_vi
   if (!is_unicast_host(*g)) return net_error(key, format_ip(*g) + " is not a unicast address");
   auto own = parse_ip_prefix(address, family);
   if (own.ok() && own->address == *g) return net_error(key, "is the guest's own address");
+  if (own.ok() && prefix_contains(*own, *g) && !is_subnet_host(IpPrefix{*g, own->length})) {
+    return net_error(key, format_ip(*g) + " is the network or broadcast address of " + std::string(address));
+  }
   return ok_status();
 }
 

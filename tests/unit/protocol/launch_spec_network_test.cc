@@ -101,7 +101,8 @@ TEST(LaunchSpecNetwork, RefusesHostileValues) {
   }
   expect_refused(net({{"net_address", "10.0.0.2/30"}, {"net_address", "10.0.0.6/30"}}), "net_address");
   expect_refused(net({{"net_gateway", "10.0.0.1"}}), "net_gateway");  // without net_address
-  for (const char* bad : {"10.0.0.2", "224.0.0.1", "255.255.255.255", "0.0.0.0", "fe80::1", "10.0.0.1/30", "gw"}) {
+  for (const char* bad : {"10.0.0.2", "10.0.0.0", "10.0.0.3", "224.0.0.1", "255.255.255.255", "0.0.0.0", "fe80::1",
+                          "10.0.0.1/30", "gw"}) {
     expect_refused(net({{"net_address", "10.0.0.2/30"}, {"net_gateway", bad}}), "net_gateway");
   }
   for (const char* bad : {"::/64", "::1/128", "ff02::1/64", "fd00::2/129", "fd00::2", "10.0.0.2/30", "::ffff:10.0.0.2/96"}) {
