@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "common/cli/option_parser.h"
@@ -17,6 +18,7 @@
 #include "guest-agent/agent/agent.h"
 #include "guest-agent/agent/boot.h"
 #include "guest-agent/cli/init_options.h"
+#include "guest-agent/net/guest_network.h"
 
 namespace {
 
@@ -78,12 +80,23 @@ int run_boot() {
   } else {
     console_line("waiting for the launch spec on vsock port 10000");
   }
-  opt.prepare_root = [](const kiln::protocol::LaunchSpec& spec) -> Status {
+  // The network the launch spec configured, kept for the refresh after a snapshot restore.
+  auto network = std::make_shared<kiln::agent::net::GuestNetwork>();
+  opt.prepare_root = [network](const kiln::protocol::LaunchSpec& spec) -> Status {
     if (auto st = kiln::agent::set_hostname(spec.hostname); !st.ok()) console_line(st.error().message);
     kiln::agent::RootOptions root;
     root.overlay_mib = spec.overlay_mib;
     KILN_TRY(kiln::agent::mount_overlay_root(root));
-    return kiln::agent::write_etc_files(spec.hostname);
+    KILN_TRY(kiln::agent::write_etc_files(spec.hostname));
+    // After the switch into the overlay root, so the files land in the guest's writable /etc.
+    KILN_ASSIGN_OR_RETURN(std::string note, network->apply(spec.net, "/etc", kiln::agent::default_hosts(spec.hostname)));
+    if (!note.empty()) console_line(note);
+    return kiln::ok_status();
+  };
+  opt.after_identity = [network]() -> Status {
+    KILN_ASSIGN_OR_RETURN(std::string note, network->refresh());
+    if (!note.empty()) console_line(note);
+    return kiln::ok_status();
   };
   Agent agent(std::move(opt));
   Status st = agent.run();

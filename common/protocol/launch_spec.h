@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/protocol/net_address.h"
 #include "common/result.h"
 
 namespace kiln::protocol {
@@ -23,6 +24,41 @@ namespace kiln::protocol {
 //   stop_grace_ms     SIGTERM -> SIGKILL grace period, default 5000
 //   overlay_mib       size of the writable tmpfs layer over the image, default 256
 //   wall_clock_ns     host time (ns since the epoch) to set the guest clock to; 0 = leave it
+// Network (all optional; every other net_* key needs net_mac; see NetworkSpec):
+//   net_mac           MAC of the guest NIC to configure, "aa:bb:cc:dd:ee:ff"; absent = no network
+//   net_address       IPv4 address/prefix on that NIC, "10.0.0.2/30"
+//   net_gateway       IPv4 default gateway (needs net_address)
+//   net_address6      IPv6 address/prefix, "fd00::2/64"
+//   net_gateway6      IPv6 default gateway (needs net_address6; may be link-local)
+//   net_mtu           68..65535 (1280.. with net_address6); absent = leave the link's MTU
+//   net_dns           repeated, at most 3: nameservers (IPv4 or IPv6) -> /etc/resolv.conf
+//   net_search        repeated, at most 6: search domains -> /etc/resolv.conf
+//   net_hosts         repeated, at most 64: "ADDRESS NAME [NAME...]" lines added to /etc/hosts
+
+// Text forms as on the wire (common/protocol/net_address.h parses them); empty = absent.
+struct NetworkSpec {
+  std::string mac;
+  std::string address;
+  std::string gateway;
+  std::string address6;
+  std::string gateway6;
+  std::uint32_t mtu = 0;  // 0 = leave the link's
+  std::vector<std::string> dns;
+  std::vector<std::string> search;
+  std::vector<std::string> hosts;
+
+  bool enabled() const { return !mac.empty(); }
+  bool operator==(const NetworkSpec&) const = default;
+};
+
+inline constexpr std::size_t kMaxNameservers = 3;  // MAXNS of glibc and musl: more are ignored
+inline constexpr std::size_t kMaxSearchDomains = 6;
+inline constexpr std::size_t kMaxHostsEntries = 64;
+inline constexpr std::size_t kMaxHostsLine = 1024;
+inline constexpr std::uint32_t kMinMtu = 68;        // RFC 791's minimum
+inline constexpr std::uint32_t kMinMtuIpv6 = 1280;  // RFC 8200's: below it the kernel drops IPv6
+inline constexpr std::uint32_t kMaxMtu = 65535;
+
 struct LaunchSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;
@@ -35,6 +71,7 @@ struct LaunchSpec {
   std::uint64_t stop_grace_ms = 5000;
   std::uint64_t overlay_mib = 256;
   std::uint64_t wall_clock_ns = 0;
+  NetworkSpec net;
 };
 
 inline constexpr std::size_t kMaxArgs = 4096;
@@ -42,6 +79,15 @@ inline constexpr std::size_t kMaxEnv = 4096;
 
 // Validates the fields (argv non-empty, no NUL bytes, env has NAME=, absolute cwd, ranges).
 Status validate_launch_spec(const LaunchSpec& spec);
+// The network part alone; errors name the key ("launch spec: net_gateway: ...").
+Status validate_network_spec(const NetworkSpec& net);
+
+// One net_hosts line: an address and its names, separated by spaces or tabs.
+struct HostsEntry {
+  IpAddress address;
+  std::vector<std::string> names;
+};
+Result<HostsEntry> parse_hosts_entry(std::string_view line);
 
 // Record payload (not including the frame header).
 Result<std::string> encode_launch_spec(const LaunchSpec& spec);

@@ -287,6 +287,9 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
       if (!id->entropy.empty() && opt_.pid1) {
         if (Status st = reseed_kernel_rng(id->entropy); !st.ok()) problems += st.error().message + "; ";
       }
+      if (opt_.after_identity) {
+        if (Status st = opt_.after_identity(); !st.ok()) problems += st.error().message + "; ";
+      }
       if (!id->instance_id.empty()) instance_id_ = id->instance_id;
       ack(problems.empty(), problems.empty() ? "identity applied" : problems);
       // After a restore the vsock transport was reset: start a fresh event connection.

@@ -35,6 +35,9 @@ struct AgentOptions {
   std::optional<protocol::LaunchSpec> spec;
   // Runs once, right before the command starts (the guest mounts the image and pivots here).
   std::function<Status(const protocol::LaunchSpec&)> prepare_root;
+  // Runs on each identity request (after a snapshot restore), once hostname, clock and entropy
+  // are applied: the guest refreshes its network here. An error makes the identity ack fail.
+  std::function<Status()> after_identity;
   // Where user names are resolved (read after prepare_root).
   std::string passwd_path = "/etc/passwd";
   std::string group_path = "/etc/group";

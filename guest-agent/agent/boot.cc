@@ -114,11 +114,15 @@ Status mount_overlay_root(const RootOptions& o) {
   return ok_status();
 }
 
+std::string default_hosts(const std::string& hostname) {
+  return "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + hostname + "\n";
+}
+
 Status write_etc_files(const std::string& hostname) {
   KILN_TRY(io::make_dirs("/etc", 0755));
-  KILN_TRY(write_file_if_absent("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                              "127.0.1.1\t" + hostname + "\n"));
-  // The guest has no network but loopback; a resolver pointing there fails fast.
+  KILN_TRY(write_file_if_absent("/etc/hosts", default_hosts(hostname)));
+  // Without a network in the launch spec the guest has only loopback; a resolver pointing
+  // there fails fast.
   KILN_TRY(write_file_if_absent("/etc/resolv.conf", "nameserver 127.0.0.1\noptions ndots:0\n"));
   return ok_status();
 }

@@ -41,7 +41,11 @@ struct RootOptions {
 Status mount_overlay_root(const RootOptions& options);
 
 // Writes /etc/hosts and /etc/resolv.conf when absent (a dangling symlink counts as present).
+// The network step (guest-agent/net) then replaces resolv.conf and adds hosts entries when the
+// launch spec has a network.
 Status write_etc_files(const std::string& hostname);
+// The /etc/hosts kiln-init writes when the image has none: localhost and the hostname.
+std::string default_hosts(const std::string& hostname);
 
 // Reads a launch spec from a config drive (raw frame at offset 0), if the device exists.
 // nullopt: no such device. Error: the device exists but does not hold a valid spec.

@@ -33,6 +33,16 @@ constexpr cli::Flag kWriteSpecFlags[] = {
     {"stop-grace-ms", 0, Value::kRequired},
     {"overlay-mib", 0, Value::kRequired},
     {"wall-clock-ns", 0, Value::kRequired},
+    // The launch spec's net_* keys (common/protocol/launch_spec.h), checked when encoding.
+    {"net-mac", 0, Value::kRequired},
+    {"net-address", 0, Value::kRequired},
+    {"net-gateway", 0, Value::kRequired},
+    {"net-address6", 0, Value::kRequired},
+    {"net-gateway6", 0, Value::kRequired},
+    {"net-mtu", 0, Value::kRequired},
+    {"net-dns", 0, Value::kRequired},
+    {"net-search", 0, Value::kRequired},
+    {"net-hosts", 0, Value::kRequired},
 };
 
 Result<InitOptions> parse_no_boot(const std::vector<std::string>& args) {
@@ -74,6 +84,15 @@ Result<InitOptions> parse_write_spec(const std::vector<std::string>& args) {
     else if (a.is("stop-grace-ms")) { KILN_ASSIGN_OR_RETURN(s.stop_grace_ms, cli::parse_number(flag, a.value)); }
     else if (a.is("overlay-mib")) { KILN_ASSIGN_OR_RETURN(s.overlay_mib, cli::parse_number(flag, a.value)); }
     else if (a.is("wall-clock-ns")) { KILN_ASSIGN_OR_RETURN(s.wall_clock_ns, cli::parse_number(flag, a.value)); }
+    else if (a.is("net-mac")) s.net.mac = a.value;
+    else if (a.is("net-address")) s.net.address = a.value;
+    else if (a.is("net-gateway")) s.net.gateway = a.value;
+    else if (a.is("net-address6")) s.net.address6 = a.value;
+    else if (a.is("net-gateway6")) s.net.gateway6 = a.value;
+    else if (a.is("net-mtu")) { KILN_ASSIGN_OR_RETURN(auto n, cli::parse_number(flag, a.value, protocol::kMaxMtu)); s.net.mtu = static_cast<std::uint32_t>(n); }
+    else if (a.is("net-dns")) s.net.dns.push_back(a.value);
+    else if (a.is("net-search")) s.net.search.push_back(a.value);
+    else if (a.is("net-hosts")) s.net.hosts.push_back(a.value);
   }
   s.argv = parsed.rest;
   return o;
@@ -96,7 +115,10 @@ std::string init_usage() {
          "                 [--spec-file FILE] [--config-drive DEV]\n"
          "       kiln-init --write-spec FILE [--env K=V]... [--cwd DIR] [--user U] [--hostname H]\n"
          "                 [--port N] [--ready-timeout-ms N] [--stop-grace-ms N] [--overlay-mib N]\n"
-         "                 [--instance-id ID] [--wall-clock-ns N] -- COMMAND [ARG]...\n"
+         "                 [--instance-id ID] [--wall-clock-ns N]\n"
+         "                 [--net-mac MAC [--net-address CIDR] [--net-gateway IP] [--net-address6 CIDR]\n"
+         "                  [--net-gateway6 IP] [--net-mtu N] [--net-dns IP]... [--net-search DOMAIN]...\n"
+         "                  [--net-hosts 'IP NAME...']...] -- COMMAND [ARG]...\n"
          "                 (writes a config drive image: one launch-spec frame, 512-byte padded)\n"
          "EP is vsock:CID:PORT (CID may be 'any') or unix:PATH. Defaults: control vsock:any:10000,\n"
          "proxy vsock:any:9000, events vsock:2:10001. FILE/DEV hold one launch-spec frame.\n";

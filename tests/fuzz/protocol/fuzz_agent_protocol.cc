@@ -48,7 +48,8 @@ void launch_spec(std::string_view payload) {
   KILN_FUZZ_CHECK(enc2.ok() && *enc2 == *enc);
   KILN_FUZZ_CHECK(spec2->argv == spec->argv && spec2->env == spec->env &&
                   spec2->working_dir == spec->working_dir && spec2->user == spec->user &&
-                  spec2->port == spec->port && spec2->wall_clock_ns == spec->wall_clock_ns);
+                  spec2->port == spec->port && spec2->wall_clock_ns == spec->wall_clock_ns &&
+                  spec2->net == spec->net);
   auto drive = proto::encode_config_drive(*spec);
   KILN_FUZZ_CHECK(drive.ok());
   KILN_FUZZ_CHECK(proto::decode_config_drive(*drive + std::string(100, '\0')).ok());

@@ -249,6 +249,11 @@ def agent_protocol():
                    ("port", 9000), ("ready_timeout_ms", 5000), ("wall_clock_ns", 1700000000000000000)])
     write("agent_protocol", "launch-spec-frame", b"\x00" + frame(1, spec))
     write("agent_protocol", "launch-spec-payload", b"\x07" + spec)
+    net_spec = spec + record([("net_mac", "02:fc:00:00:00:01"), ("net_address", "10.0.0.2/30"), ("net_gateway", "10.0.0.1"),
+                              ("net_address6", "fd00::2/64"), ("net_gateway6", "fe80::1"), ("net_mtu", 1500),
+                              ("net_dns", "10.0.0.1"), ("net_dns", "2001:db8::53"), ("net_search", "svc.internal"),
+                              ("net_hosts", "10.1.2.3 db db.internal")])
+    write("agent_protocol", "launch-spec-network", b"\x03" + net_spec)
     events = (frame(16, record([("seq", 1), ("version", "0.1"), ("boot_id", "b"), ("instance_id", "i"), ("state", "starting")]))
               + frame(17, record([("seq", 2), ("port", 9000), ("elapsed_ms", 12)]))
               + frame(19, record([("seq", 3), ("ts", 123), ("stream", "stderr"), ("data", b"hello\x00world"), ("partial", "1"),

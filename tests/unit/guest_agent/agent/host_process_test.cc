@@ -29,8 +29,10 @@
 #include "guest-agent/agent/agent.h"
 #include "guest-agent/agent/boot.h"
 #include "guest-agent/agent/endpoint.h"
+#include "guest-agent/net/guest_network.h"
 #include "tests/support/process.h"
 #include "tests/support/test_paths.h"
+#include "tests/unit/guest_agent/net/tap_fixture.h"
 
 namespace kiln::agent {
 namespace {
@@ -232,6 +234,8 @@ class AgentHost {
   }
 
   const std::string& sock_dir() const { return sock_dir_; }
+  // The forked child: it shares the agent's network namespace (the agent is its only child).
+  pid_t child() const { return child_; }
   const std::vector<protocol::LogEvent>& logs() const { return logs_; }
   const std::vector<FrameType>& seen() const { return seen_; }
 
@@ -271,7 +275,10 @@ class AgentHost {
     std::string tree = image().tree.string();
     std::string work = work_dir_;
     std::string socks = sock_dir_;
-    opt.prepare_root = [tree, work, socks](const LaunchSpec& spec) -> Status {
+    // As guest-agent/main.cc wires it: the network after the switch into the overlay root, the
+    // refresh on identity requests.
+    auto network = std::make_shared<net::GuestNetwork>();
+    opt.prepare_root = [tree, work, socks, network](const LaunchSpec& spec) -> Status {
       KILN_TRY(set_hostname(spec.hostname));
       RootOptions root;
       root.device.clear();
@@ -281,7 +288,13 @@ class AgentHost {
       root.move_mounts = {"/proc"};
       root.bind_dirs = {"/dev", socks};
       KILN_TRY(mount_overlay_root(root));
-      return write_etc_files(spec.hostname);
+      KILN_TRY(write_etc_files(spec.hostname));
+      KILN_TRY(network->apply(spec.net, "/etc", default_hosts(spec.hostname)));
+      return ok_status();
+    };
+    opt.after_identity = [network]() -> Status {
+      KILN_TRY(network->refresh());
+      return ok_status();
     };
     Agent agent(std::move(opt));
     Status st = agent.run();
@@ -526,19 +539,24 @@ TEST_F(HostProcess, CrashReportsExitWithLogs) {
   EXPECT_EQ(host.wait_agent(), 3);
 }
 
-TEST_F(HostProcess, MissingCommandIsAnExitEvent) {
+// A launch that fails before the command runs: an exit event with `code`, a log line saying why.
+void expect_launch_failure(const LaunchSpec& spec, int code, const std::string& why) {
   AgentHost host;
-  LaunchSpec spec = image().spec;
-  spec.argv = {"no-such-command"};
   host.start(spec);
   ASSERT_TRUE(host.accept_events().ok());
   auto exit_frame = host.wait_event(FrameType::kExit);
   ASSERT_TRUE(exit_frame.ok()) << exit_frame.error().message;
   auto ex = protocol::decode_exit(exit_frame->payload);
   ASSERT_TRUE(ex.ok());
-  EXPECT_EQ(ex->code, 127);
-  EXPECT_TRUE(host.wait_log("not found").ok());
-  EXPECT_EQ(host.wait_agent(), 127);
+  EXPECT_EQ(ex->code, code);
+  EXPECT_TRUE(host.wait_log(why).ok()) << "no log line with: " << why;
+  EXPECT_EQ(host.wait_agent(), code);
+}
+
+TEST_F(HostProcess, MissingCommandIsAnExitEvent) {
+  LaunchSpec spec = image().spec;
+  spec.argv = {"no-such-command"};
+  expect_launch_failure(spec, 127, "not found");
 }
 
 // A server that never listens: a clear not-ready event after the timeout, then shutdown
@@ -682,6 +700,62 @@ TEST_F(HostProcess, LongLinesSplitAndOrphansReaped) {
   EXPECT_EQ(sizes, (std::vector<std::size_t>{16384, 16384, 40000 - 2 * 16384}));
   EXPECT_EQ(joined, std::string(40000, 'a'));
   EXPECT_EQ(host.wait_agent(), 0);
+}
+
+// The network from the launch spec, a TAP in the agent's namespace standing in for the
+// guest's virtio-net: configured before the command runs (link, route, files in the overlay
+// root); an identity request (a restore) flushes the neighbours and announces the address.
+TEST_F(HostProcess, NetworkFromTheSpecAndRefreshOnIdentity) {
+  AgentHost host;
+  host.start();
+  ASSERT_TRUE(host.accept_events().ok());
+  const protocol::MacAddress mac = {0x02, 0xfc, 0x00, 0x00, 0x00, 0x07};
+  UniqueFd tap;
+  net::testing::in_netns_of(host.child(), [&tap, &mac] { tap = net::testing::make_tap("eth0", mac); });
+  ASSERT_TRUE(tap);
+
+  LaunchSpec spec = image().spec;
+  spec.net.mac = protocol::format_mac(mac);
+  spec.net.address = "10.0.0.2/30";
+  spec.net.gateway = "10.0.0.1";
+  spec.net.dns = {"10.0.0.1"};
+  spec.net.hosts = {"10.0.0.9 db"};
+  auto ack = host.control_ack(protocol::encode_config_drive(spec));
+  ASSERT_TRUE(ack.ok()) << ack.error().message;
+  ASSERT_TRUE(ack->ok) << ack->message;
+  auto ready = host.wait_event(FrameType::kReady);
+  ASSERT_TRUE(ready.ok()) << ready.error().message;
+
+  const std::string proc = "/proc/" + std::to_string(host.child());
+  std::string route = slurp(proc + "/net/route");
+  EXPECT_NE(route.find("eth0\t00000000\t0100000A\t0003"), std::string::npos) << route;
+  // The files, seen from the agent (PID 1 of the namespaces, the child's only child) in its root.
+  std::string agent_pid = slurp(proc + "/task/" + std::to_string(host.child()) + "/children");
+  agent_pid = agent_pid.substr(0, agent_pid.find(' '));
+  ASSERT_FALSE(agent_pid.empty());
+  EXPECT_NE(slurp("/proc/" + agent_pid + "/root/etc/resolv.conf").find("nameserver 10.0.0.1\n"), std::string::npos);
+  EXPECT_NE(slurp("/proc/" + agent_pid + "/root/etc/hosts").find("10.0.0.9\tdb\n"), std::string::npos);
+
+  net::testing::in_netns_of(host.child(), [] { net::testing::add_arp("eth0", "10.0.0.1", false); });
+  ASSERT_NE(slurp(proc + "/net/arp").find("10.0.0.1 "), std::string::npos);
+  auto id_ack = host.control_ack(protocol::encode(protocol::IdentityRequest{"restored", "inst-2", 0, ""}));
+  ASSERT_TRUE(id_ack.ok()) << id_ack.error().message;
+  EXPECT_TRUE(id_ack->ok) << id_ack->message;
+  EXPECT_EQ(slurp(proc + "/net/arp").find("10.0.0.1 "), std::string::npos) << "the snapshot's neighbour survived";
+  EXPECT_EQ(net::testing::wait_for_announcement(tap.get(), mac, *protocol::parse_ip("10.0.0.2"), kDeadlineMs), "");
+  EXPECT_NE(slurp(proc + "/net/route").find("eth0\t00000000\t0100000A"), std::string::npos) << "the route went";
+
+  ASSERT_TRUE(host.accept_events().ok());
+  auto down = host.control_ack(protocol::encode(protocol::ShutdownRequest{true, 5000}));
+  ASSERT_TRUE(down.ok());
+  EXPECT_EQ(host.wait_agent(), 0);
+}
+
+// A spec naming a NIC the guest does not have: the launch fails with a clear message.
+TEST_F(HostProcess, MissingNicFailsTheLaunch) {
+  LaunchSpec spec = image().spec;
+  spec.net.mac = "02:fc:00:00:00:99";
+  expect_launch_failure(spec, 125, "network: no network interface with MAC 02:fc:00:00:00:99");
 }
 
 }  // namespace

@@ -51,6 +51,27 @@ TEST(InitOptions, WriteSpecBuildsTheLaunchSpec) {
   EXPECT_EQ(s.argv, (std::vector<std::string>{"/bin/server", "--flag", "x"}));
 }
 
+TEST(InitOptions, WriteSpecNetworkKeys) {
+  auto o = parse_init_args({"--write-spec", "/tmp/drive", "--net-mac", "02:fc:00:00:00:01", "--net-address",
+                            "10.0.0.2/30", "--net-gateway", "10.0.0.1", "--net-address6", "fd00::2/64",
+                            "--net-gateway6", "fe80::1", "--net-mtu", "1500", "--net-dns", "10.0.0.1", "--net-dns",
+                            "fd00::1", "--net-search", "svc.internal", "--net-hosts", "10.0.0.9 db", "--", "/bin/server"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  const auto& n = o->spec.net;
+  EXPECT_EQ(n.mac, "02:fc:00:00:00:01");
+  EXPECT_EQ(n.address, "10.0.0.2/30");
+  EXPECT_EQ(n.gateway, "10.0.0.1");
+  EXPECT_EQ(n.address6, "fd00::2/64");
+  EXPECT_EQ(n.gateway6, "fe80::1");
+  EXPECT_EQ(n.mtu, 1500u);
+  EXPECT_EQ(n.dns, (std::vector<std::string>{"10.0.0.1", "fd00::1"}));
+  EXPECT_EQ(n.search, (std::vector<std::string>{"svc.internal"}));
+  EXPECT_EQ(n.hosts, (std::vector<std::string>{"10.0.0.9 db"}));
+  EXPECT_TRUE(protocol::validate_launch_spec(o->spec).ok());
+  EXPECT_NE(error_of({"--write-spec", "/x", "--net-mtu", "70000", "--", "/bin/server"}).find("--net-mtu"),
+            std::string::npos);
+}
+
 TEST(InitOptions, HelpInEveryMode) {
   EXPECT_EQ(parse_init_args({"--help"})->mode, InitMode::kHelp);
   EXPECT_EQ(parse_init_args({"-h"})->mode, InitMode::kHelp);
