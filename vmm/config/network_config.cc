@@ -38,10 +38,9 @@ Result<NetworkInterface> parse_network_interface(const json& j, const std::strin
   KILN_TRY(check_host_dev_name(r.field("host_dev_name"), n.host_dev_name));
   KILN_ASSIGN_OR_RETURN(auto mac_text, r.opt_string("guest_mac"));
   if (mac_text) {
-    auto mac = parse_mac_address(*mac_text);
+    // A NIC's own address: unicast and not all zero (protocol::parse_mac refuses the others).
+    auto mac = protocol::parse_mac(*mac_text);
     if (!mac.ok()) return mac.error().wrap(r.field("guest_mac"));
-    if (is_multicast(*mac)) return r.error("guest_mac", *mac_text + " is a multicast address (a NIC needs a unicast one)");
-    if (*mac == MacAddress{}) return r.error("guest_mac", "must not be all zeros");
     n.guest_mac = *mac;
   }
   KILN_ASSIGN_OR_RETURN(auto mtu, r.opt_uint_in("mtu", kMinMtu, kMaxMtu));
@@ -66,7 +65,7 @@ Result<NetworkInterfaceUpdate> parse_network_interface_update(const json& j) {
 json to_json(const NetworkInterface& n) {
   return json{{"iface_id", n.iface_id},
               {"host_dev_name", n.host_dev_name},
-              {"guest_mac", n.guest_mac ? json(format_mac_address(*n.guest_mac)) : json(nullptr)},
+              {"guest_mac", n.guest_mac ? json(protocol::format_mac(*n.guest_mac)) : json(nullptr)},
               {"mtu", n.mtu ? json(*n.mtu) : json(nullptr)},
               {"rx_rate_limiter", rate_limiter_json(n.rx_rate_limiter)},
               {"tx_rate_limiter", rate_limiter_json(n.tx_rate_limiter)}};
@@ -85,7 +84,7 @@ Status check_network_interfaces(const std::vector<NetworkInterface>& ifaces) {
       if (a.iface_id == b.iface_id) return make_error("iface_id: duplicate iface_id \"" + a.iface_id + "\"");
       if (a.host_dev_name == b.host_dev_name) return make_error("host_dev_name: " + both + "\"" + a.host_dev_name + "\"");
       if (a.guest_mac && a.guest_mac == b.guest_mac) {
-        return make_error("guest_mac: " + both + format_mac_address(*a.guest_mac));
+        return make_error("guest_mac: " + both + protocol::format_mac(*a.guest_mac));
       }
     }
   }

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
-#include "vmm/config/mac_address.h"
+#include "common/protocol/net_address.h"
 #include "vmm/config/rate_limiter_config.h"
 
 namespace kiln::vmm::config {
@@ -31,7 +31,7 @@ inline constexpr size_t kMaxHostDevNameBytes = 15;
 struct NetworkInterface {
   std::string iface_id;
   std::string host_dev_name;  // the TAP device, opened by name
-  std::optional<MacAddress> guest_mac;  // absent: the guest driver picks a random one
+  std::optional<protocol::MacAddress> guest_mac;  // absent: the guest driver picks a random one
   std::optional<std::uint16_t> mtu;  // absent: VIRTIO_NET_F_MTU is not offered
   std::optional<RateLimiterConfig> rx_rate_limiter;
   std::optional<RateLimiterConfig> tx_rate_limiter;

@@ -48,7 +48,7 @@ fetch() {  # fetch OUT -> seconds (3 decimals) to fetch the guest's file
   e=$(date +%s%N)
   echo "$(( (e - s) / 1000000 ))"
 }
-metric() { jq -r ".net_eth0.$1" "$tmp/resp"; }
+metric() { jq -r ".devices.net_eth0.$1" "$tmp/resp"; }
 
 ip link set lo up
 tap_up kt0
@@ -80,8 +80,8 @@ echo "vmm-net: host -> guest: 4 MiB over HTTP in $t0 ms, checksum equal"
 
 expect 200 "$(api "$sock" GET /metrics)" metrics
 [ "$(metric tx_bytes)" -ge $size ] && [ "$(metric rx_bytes)" -ge $size ] && [ "$(metric tx_dropped)" = 0 ] ||
-  { echo "FAIL: net metrics: $(jq -c .net_eth0 "$tmp/resp")"; exit 1; }
-echo "vmm-net: metrics: $(jq -c '.net_eth0 | {rx_packets, rx_bytes, tx_packets, tx_bytes, errors}' "$tmp/resp")"
+  { echo "FAIL: net metrics: $(jq -c .devices.net_eth0 "$tmp/resp")"; exit 1; }
+echo "vmm-net: metrics: $(jq -c '.devices.net_eth0 | {rx_packets, rx_bytes, tx_packets, tx_bytes, errors}' "$tmp/resp")"
 
 # Transmit limit at a fifth of the rate just measured (the limiter, not the emulated test host,
 # then sets the pace): the same transfer must take size/rate, within 20%.
@@ -106,7 +106,7 @@ ip link del kt0
 tap_up kt1
 start_vmm b
 expect 204 "$(api "$tmp/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/snap\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$tmp/mem\"}, \"resume_vm\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"kt1\"}]}")" "snapshot load"
-expect 204 "$(api "$tmp/b.sock" PATCH /network-interfaces/eth0 '{"iface_id": "eth0", "tx_rate_limiter": {"bandwidth": null}}')" "PATCH limiter off"
+expect 204 "$(api "$tmp/b.sock" PATCH /network-interfaces/eth0 '{"iface_id": "eth0", "tx_rate_limiter": {"bandwidth": {"size": 0, "refill_time": 0}}}')" "PATCH limiter off"
 t2=$(fetch "$tmp/got2")
 [ "$(md5sum <"$tmp/got2" | cut -d' ' -f1)" = "$guest_md5" ] || { echo "FAIL: after restore the guest file differs"; exit 1; }
 echo "vmm-net: restored onto kt1 (network_overrides): 4 MiB in $t2 ms, checksum equal"

@@ -89,9 +89,15 @@ TEST(NetAddress, Mac) {
   EXPECT_EQ(format_mac(*m), "02:fc:00:0a:bc:01");
   for (const char* bad : {"", "02:fc:00:0a:bc", "02:fc:00:0a:bc:01:02", "02-fc-00-0a-bc-01", "2:fc:0:a:bc:1",
                           "02:fc:00:0a:bc:0g", "02:fc:00:0a:bc:01 ", "01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff",
-                          "00:00:00:00:00:00", "02fc:00:0a:bc:01:"}) {
+                          "00:00:00:00:00:00", "02fc:00:0a:bc:01:", "06::0ac:10:00:02", "+6:00:ac:10:00:02",
+                          "0x:00:ac:10:00:02", "06:00:ac:10:00:02\n", " 06:00:ac:10:00:02", "0600.ac10.0002"}) {
     EXPECT_FALSE(parse_mac(bad).ok()) << bad;
   }
+  EXPECT_FALSE(parse_mac(std::string_view("06:00:ac:10:00:0\0", 17)).ok());
+  // An absurd input is quoted only in part.
+  auto huge = parse_mac(std::string(100000, 'a'));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_LT(huge.error().message.size(), 200u);
 }
 
 TEST(NetAddress, DnsNames) {

@@ -483,7 +483,7 @@ TEST_F(RouterTest, NetworkInterfaceHostileRequests) {
   expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "../tap"})"), "host_dev_name: must not contain");
   expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00"})"), "guest_mac:");
   expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "33:33:00:00:00:01"})"),
-               "guest_mac: 33:33:00:00:00:01 is a multicast address");
+               "guest_mac: '33:33:00:00:00:01' is a multicast MAC address");
   expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 67})"), "mtu:");
   expect_fault(put(R"({"iface_id": "eth0", "host_dev_name": "tap0", "tx_rate_limiter": {"ops": {"size": 0,
       "refill_time": 10}}})"),
