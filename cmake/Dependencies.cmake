@@ -22,6 +22,8 @@ endmacro()
 kiln_pkg(SECCOMP libseccomp libseccomp-dev)
 kiln_pkg(ARCHIVE libarchive libarchive-dev)
 kiln_pkg(CURL libcurl libcurl4-openssl-dev)
+# kilnd's packet filter (src/net/nftables)
+kiln_pkg(NFTABLES libnftables libnftables-dev)
 
 # libfdt ships no pkg-config file on Debian 12.
 find_path(FDT_INCLUDE_DIR libfdt.h)
