@@ -98,10 +98,11 @@ Result<std::string> render_instance_ruleset(const EgressPolicy& policy, const In
          "\t\tiifname " << tap << " jump refuse\n"
          "\t}\n";
   // Only the guest's own address leaves, only through the veth, only IPv4; nothing enters
-  // the guest except replies.
+  // the guest except replies. Invalid packets would leave un-NATed (conntrack has no entry).
   out << "\tchain forward {\n"
          "\t\ttype filter hook forward priority filter; policy drop;\n"
          "\t\tct state established,related accept\n"
+         "\t\tct state invalid drop\n"
          "\t\tiifname " << tap << " oifname " << veth << " meta nfproto ipv4 ip saddr " << guest
       << " jump guest_egress\n"
          "\t\tiifname " << tap << " jump refuse\n"

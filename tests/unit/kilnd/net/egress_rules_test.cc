@@ -89,6 +89,7 @@ table inet kiln_instance {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
+		ct state invalid drop
 		iifname "kt0" oifname "kv-ns" meta nfproto ipv4 ip saddr 172.16.0.2 jump guest_egress
 		iifname "kt0" jump refuse
 	}
