@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 using protocol::format_ip;
@@ -173,4 +173,4 @@ Result<std::string> render_delete_table(std::string_view table) {
   return out.str();
 }
 
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

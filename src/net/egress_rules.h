@@ -11,7 +11,7 @@
 #include "common/result.h"
 #include "src/net/network_settings.h"
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 
 // The guest's link, the same in every instance (so snapshot clones need no change): the TAP
 // in the instance namespace is 172.16.0.1/30, the guest 172.16.0.2/30.
@@ -65,4 +65,4 @@ Result<HostRules> render_host_rules(const IpPrefix& instance_range);
 // must be an nft identifier ([A-Za-z_][A-Za-z0-9_]*).
 Result<std::string> render_delete_table(std::string_view table);
 
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

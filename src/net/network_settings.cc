@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 using json::FieldError;
@@ -238,4 +238,4 @@ bool needs_interface(const EgressPolicy& policy) {
   return policy.mode == NetworkMode::kEgress || !policy.allow.empty();
 }
 
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

@@ -11,7 +11,7 @@
 #include "common/json/field_reader.h"
 #include "common/protocol/net_address.h"
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 
 using protocol::IpAddress;
 using protocol::IpPrefix;
@@ -45,7 +45,7 @@ json::FieldResult<NetworkSettings> parse_network_settings(const json::Json& valu
 json::Json network_settings_json(const NetworkSettings& settings);
 
 // 10.200.0.0/16: per-instance veth /30s come from here unless the operator picks another range.
-inline constexpr IpPrefix kDefaultInstanceRange{{protocol::IpFamily::kV4, {10, 200, 0, 0}}, 16};
+inline constexpr IpPrefix kDefaultInstanceNetwork{{protocol::IpFamily::kV4, {10, 200, 0, 0}}, 16};
 
 // The operator's side, from kilnd's network configuration (a JSON object; kilnd has no config
 // file yet, so this is meant for a later `--network-config FILE`):
@@ -55,7 +55,7 @@ struct NetworkDefaults {
   bool allow_private = false;  // private ranges (10/8, 172.16/12, 192.168/16, 100.64/10) reachable
   std::vector<IpPrefix> deny;  // denied to every function; a function's `allow` cannot re-open them
   std::vector<IpAddress> dns;
-  IpPrefix instance_range = kDefaultInstanceRange;
+  IpPrefix instance_range = kDefaultInstanceNetwork;
   bool operator==(const NetworkDefaults&) const = default;
 };
 json::FieldResult<NetworkDefaults> parse_network_defaults(const json::Json& value, const std::string& path = "");
@@ -91,4 +91,4 @@ bool prefix_within(const IpPrefix& inner, const IpPrefix& outer);
 // overlapping elements; sorting makes the rendered text deterministic).
 std::vector<IpPrefix> normalize_prefixes(std::vector<IpPrefix> prefixes);
 
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-namespace kiln::kilnd::net::nft {
+namespace kiln::net::nft {
 namespace {
 
 struct ContextDeleter {
@@ -49,4 +49,4 @@ Status apply(std::string_view ruleset) {
 
 Result<std::string> list_ruleset() { return run("list ruleset", "list ruleset"); }
 
-}  // namespace kiln::kilnd::net::nft
+}  // namespace kiln::net::nft

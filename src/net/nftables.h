@@ -9,11 +9,11 @@
 
 #include "common/result.h"
 
-namespace kiln::kilnd::net::nft {
+namespace kiln::net::nft {
 
 // Errors carry nft's own text ("Error: No such file or directory; did you mean table ...").
 Status apply(std::string_view ruleset);
 // The whole ruleset as `nft list ruleset` prints it.
 Result<std::string> list_ruleset();
 
-}  // namespace kiln::kilnd::net::nft
+}  // namespace kiln::net::nft

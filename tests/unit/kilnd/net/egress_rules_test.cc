@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 IpPrefix cidr(const char* text) { return *protocol::parse_ip_prefix(text, protocol::IpFamily::kV4); }
@@ -192,7 +192,7 @@ TEST(EgressRules, HostileInterfaceNamesAreRefused) {
 }
 
 TEST(EgressRules, HostRulesText) {
-  auto host = render_host_rules(kDefaultInstanceRange);
+  auto host = render_host_rules(kDefaultInstanceNetwork);
   ASSERT_TRUE(host.ok()) << host.error().message;
   EXPECT_EQ(host->ruleset, R"(# kiln: host side of every instance network
 add table inet kiln
@@ -234,4 +234,4 @@ TEST(EgressRules, DeleteTable) {
 }
 
 }  // namespace
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

@@ -22,7 +22,7 @@
 #include "src/net/nftables.h"
 #include "tests/support/process.h"
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 IpPrefix cidr(const char* text) { return *protocol::parse_ip_prefix(text, protocol::IpFamily::kV4); }
@@ -126,7 +126,7 @@ class EgressTopology : public ::testing::Test {
     }
     ASSERT_TRUE(run_ip({"-n", guest_, "route", "add", "default", "via", "172.16.0.1"}));
     ASSERT_TRUE(run_ip({"-n", instance_, "route", "add", "default", "via", "10.200.0.5"}));
-    auto host_rules = render_host_rules(kDefaultInstanceRange);
+    auto host_rules = render_host_rules(kDefaultInstanceNetwork);
     ASSERT_TRUE(host_rules.ok());
     write_sysctls(instance_, instance_sysctls());
     write_sysctls(host_, host_rules->sysctls);
@@ -236,4 +236,4 @@ TEST_F(EgressTopology, ModeNoneReachesOnlyTheAllowList) {
 }
 
 }  // namespace
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

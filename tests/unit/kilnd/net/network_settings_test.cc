@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 using json::Json;
@@ -192,4 +192,4 @@ TEST(NetworkPolicy, NormalizeSortsAndFoldsNestedPrefixes) {
 }
 
 }  // namespace
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net

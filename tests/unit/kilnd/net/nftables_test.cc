@@ -13,7 +13,7 @@
 
 #include "src/net/egress_rules.h"
 
-namespace kiln::kilnd::net {
+namespace kiln::net {
 namespace {
 
 IpPrefix cidr(const char* text) { return *protocol::parse_ip_prefix(text, protocol::IpFamily::kV4); }
@@ -83,7 +83,7 @@ TEST_F(Nftables, InstanceTableLoadsAndReplacesItself) {
 }
 
 TEST_F(Nftables, HostTableLoads) {
-  auto host = render_host_rules(kDefaultInstanceRange);
+  auto host = render_host_rules(kDefaultInstanceNetwork);
   ASSERT_TRUE(host.ok());
   in_new_netns([&] {
     Status applied = nft::apply(host->ruleset);
@@ -120,4 +120,4 @@ TEST_F(Nftables, ErrorsCarryNftsText) {
 }
 
 }  // namespace
-}  // namespace kiln::kilnd::net
+}  // namespace kiln::net
