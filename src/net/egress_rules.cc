@@ -86,7 +86,10 @@ Result<std::string> render_instance_ruleset(const EgressPolicy& policy, const In
   out << "# kiln: one instance's egress policy (mode " << network_mode_name(policy.mode) << ")\n";
   replace_table(out, kInstanceTable);
   out << "table inet " << kInstanceTable << " {\n";
-  interval_set(out, "never_reach", normalize_prefixes(policy.never));
+  // The fixed ranges again, so that a policy built by hand cannot leave them out.
+  std::vector<IpPrefix> never = policy.never;
+  for (const auto& r : never_reachable_ranges()) never.push_back(r.prefix);
+  interval_set(out, "never_reach", normalize_prefixes(std::move(never)));
   interval_set(out, "fn_deny", normalize_prefixes(policy.deny));
   interval_set(out, "fn_allow", normalize_prefixes(policy.allow));
   interval_set(out, "dns_servers", normalize_prefixes(dns));

@@ -161,6 +161,13 @@ TEST(EgressRules, OperatorDenyAndInstanceRangeAreNeverReachable) {
   EXPECT_EQ(elements_of(render({.dns = {ip("9.9.9.9")}}, d), "dns_servers"), "9.9.9.9/32");
 }
 
+TEST(EgressRules, FixedRangesStayInAHandBuiltPolicy) {
+  auto text = render_instance_ruleset(EgressPolicy{}, kInterfaces);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(elements_of(*text, "never_reach"),
+            "0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/30, 224.0.0.0/4, 240.0.0.0/4");
+}
+
 TEST(EgressRules, GuestCannotSpoofOrReachItsNamespace) {
   std::string text = render({});
   EXPECT_EQ(line_starting(text, "iifname \"kt0\" oifname"),
