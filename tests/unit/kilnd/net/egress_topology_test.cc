@@ -106,6 +106,8 @@ class EgressTopology : public ::testing::Test {
     host_ = tag + "host";
     service_ = tag + "svc";
     for (const auto* ns : {&guest_, &instance_, &host_, &service_}) {
+      // A namespace of a crashed run with the same pid would make "add" fail.
+      kiln::testing::run({"ip", "netns", "del", *ns}, ::testing::TempDir() + "kiln-egress-ip.out", 30000);
       ASSERT_TRUE(run_ip({"netns", "add", *ns}));
       made_.push_back(*ns);
       ASSERT_TRUE(run_ip({"-n", *ns, "link", "set", "lo", "up"}));
