@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -33,7 +34,11 @@ bool valid_name(const std::string& name) {
 // below it then appears in no peer mount namespace (where it would pin the namespace), and an
 // unmount here needs no peer to follow. Like ip-netns, bind the directory onto itself only when
 // it is not a mount point yet (changing propagation on a non-mount point is EINVAL).
+// Serialized: two first-time binds would stack, and a namespace mounted on a file under the
+// lower one is not seen through the upper one.
 Status make_private_mount_point(const std::string& dir) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
   if (::mount("", dir.c_str(), "none", MS_PRIVATE, nullptr) == 0) return ok_status();
   if (errno != EINVAL) return errno_error("making " + dir + " a private mount");
   if (::mount(dir.c_str(), dir.c_str(), "none", MS_BIND, nullptr) != 0) {

@@ -344,6 +344,52 @@ TEST_F(PlumbingTest, ReapRemovesWhatACrashLeft) {
   });
 }
 
+// The optional fields of the mountinfo line whose mount point is `path`, or "none" without one.
+std::string mount_propagation(const std::string& path) {
+  std::string text = kiln::testing::slurp("/proc/self/mountinfo");
+  std::string last = "none";  // the last match is the top mount
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    // id parent major:minor root mount-point options [optional fields...] - fstype ...
+    std::size_t f = 0;
+    for (int field = 0; field < 4 && f != std::string::npos; ++field) f = line.find(' ', f + 1);
+    if (f == std::string::npos || line.compare(f + 1, path.size() + 1, path + " ") != 0) continue;
+    std::size_t opts_end = line.find(' ', f + 1 + path.size() + 1);
+    std::size_t dash = line.find(" - ");
+    last = opts_end < dash ? line.substr(opts_end + 1, dash - opts_end - 1) : "";
+  }
+  return last;
+}
+
+TEST_F(PlumbingTest, NetnsDirIsAPrivateMountPoint) {
+  in_throwaway_host([&] {
+    // Make every mount of this (throwaway) mount namespace shared, as on a systemd host: a plain
+    // bind of the dir would then propagate to its peers.
+    ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_SHARED, nullptr), 0) << std::strerror(errno);
+    auto ns = NetNamespace::create(netns_dir_, "one");
+    ASSERT_TRUE(ns.ok()) << ns.error().message;
+    EXPECT_EQ(mount_propagation(netns_dir_), "");  // a mount point, no shared:/master: field
+    EXPECT_EQ(mount_propagation(netns_dir_ + "/one"), "");
+    auto again = NetNamespace::create(netns_dir_, "two");  // the dir is a mount point already
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    auto fd = open_netns(again->path());
+    ASSERT_TRUE(fd.ok());
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd->get(), &st), 0);
+    struct stat first {};
+    ASSERT_EQ(::stat(ns->path().c_str(), &first), 0);
+    EXPECT_NE(st.st_ino, first.st_ino);  // two namespaces
+    auto clash = NetNamespace::create(netns_dir_, "one");
+    EXPECT_FALSE(clash.ok());
+    EXPECT_TRUE(ns->remove().ok());
+    EXPECT_NE(::access((netns_dir_ + "/one").c_str(), F_OK), 0);
+  });
+}
+
 TEST_F(PlumbingTest, TapDeleteRemovesPersistentTap) {
   in_throwaway_host([&] {
     ASSERT_TRUE(create_persistent_tap("tapx", kJailUid, kJailGid).ok());
