@@ -73,7 +73,12 @@ Result<InstancePlumbing> InstancePlumbing::create(PlumbingSpec spec) {
   auto host = RouteSocket::open();
   if (!host.ok()) return host.error().wrap(context);
   const std::string host_link = slot.host_link_name();
-  KILN_TRY(wrap(host->create_veth(host_link, kInstanceLinkName, ns_fd->get(), spec.mtu)));
+  if (Status made = host->create_veth(host_link, kInstanceLinkName, ns_fd->get(), spec.mtu); !made.ok()) {
+    // A kv<N> that is not ours (reap() leaves none of kilnd's): keep slot N taken, so the next
+    // instance gets another one instead of failing the same way.
+    if (auto existing = host->find_link(host_link); existing.ok() && existing->has_value()) p.slot_.release();
+    return made.error().wrap(context);
+  }
   p.host_link_ = host_link;
   KILN_TRY(wrap(host->add_ipv4_address(host_link, slot.host_end)));
   KILN_TRY(wrap(host->set_link_up(host_link)));

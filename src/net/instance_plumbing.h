@@ -38,10 +38,10 @@ struct PlumbingSpec {
 class InstancePlumbing {
  public:
   // Creates, in order: the netns; in it lo up and the TAP (persistent, owned by uid/gid, with
-  // the guest's gateway address, up); the
-  // veth pair kv<N> (here) / kv-ns (there); kv<N>'s address, up; in the netns kv-ns's address,
-  // up, and the default route via kv<N>. Any failure undoes
-  // what was done and returns the step's error.
+  // the guest's gateway address, up); the veth pair kv<N> (here) / kv-ns (there); kv<N>'s
+  // address, up; in the netns kv-ns's address, up, and the default route via kv<N>. Any failure
+  // undoes what was done and returns the step's error; when kv<N> already existed (not kilnd's),
+  // slot N stays taken in the pool.
   static Result<InstancePlumbing> create(PlumbingSpec spec);
 
   InstancePlumbing() = default;

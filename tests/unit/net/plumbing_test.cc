@@ -292,15 +292,20 @@ TEST_F(PlumbingTest, FailedCreateUndoesEverythingAndKeepsOthersLinks) {
     ASSERT_FALSE(created.ok());
     EXPECT_NE(created.error().message.find("instance network fn-1-abc: creating veth kv0/kv-ns"), std::string::npos)
         << created.error().message;
-    EXPECT_EQ(pool->in_use(), 0u);
+    EXPECT_EQ(pool->in_use(), 1u);  // slot 0 stays taken: its link name is someone else's
     EXPECT_TRUE(std::filesystem::is_empty(netns_dir_));
     EXPECT_TRUE(find_link(host, "kv0").has_value());  // not ours: left alone
     EXPECT_TRUE(find_link(host, "other").has_value());
+    auto next = InstancePlumbing::create(spec("fn-2-def", pool->acquire().value()));
+    ASSERT_TRUE(next.ok()) << next.error().message;
+    EXPECT_EQ(next->host_link_name(), "kv1");
+    next = InstancePlumbing();
+    EXPECT_EQ(pool->in_use(), 1u);
 
     auto bad_name = InstancePlumbing::create(spec("../escape", pool->acquire().value()));
     ASSERT_FALSE(bad_name.ok());
     EXPECT_NE(bad_name.error().message.find("is not valid"), std::string::npos);
-    EXPECT_EQ(pool->in_use(), 0u);
+    EXPECT_EQ(pool->in_use(), 1u);  // the lease went back
   });
 }
 
