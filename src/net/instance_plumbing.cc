@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "src/net/links.h"
 #include "src/net/tap_device.h"
@@ -89,6 +90,13 @@ Result<InstancePlumbing> InstancePlumbing::create(PlumbingSpec spec) {
 }
 
 InstancePlumbing::~InstancePlumbing() { (void)destroy(); }
+
+InstancePlumbing::InstancePlumbing(InstancePlumbing&& o) noexcept
+    : netns_(std::move(o.netns_)),
+      slot_(std::move(o.slot_)),
+      tap_name_(std::move(o.tap_name_)),
+      host_link_(std::exchange(o.host_link_, std::string())),
+      setup_duration_(o.setup_duration_) {}
 
 InstancePlumbing& InstancePlumbing::operator=(InstancePlumbing&& o) noexcept {
   if (this != &o) {

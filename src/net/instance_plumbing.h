@@ -46,7 +46,7 @@ class InstancePlumbing {
 
   InstancePlumbing() = default;
   ~InstancePlumbing();
-  InstancePlumbing(InstancePlumbing&&) noexcept = default;
+  InstancePlumbing(InstancePlumbing&& o) noexcept;
   InstancePlumbing& operator=(InstancePlumbing&& o) noexcept;
   InstancePlumbing(const InstancePlumbing&) = delete;
   InstancePlumbing& operator=(const InstancePlumbing&) = delete;
