@@ -24,6 +24,10 @@ kiln_pkg(ARCHIVE libarchive libarchive-dev)
 kiln_pkg(CURL libcurl libcurl4-openssl-dev)
 # kilnd's packet filter (src/net/nftables)
 kiln_pkg(NFTABLES libnftables libnftables-dev)
+# rtnetlink: kilnd's instance networks (src/net, shared libs) and kiln-init's (guest-agent/net,
+# the static archives of the same packages)
+kiln_pkg(NL libnl-3.0 libnl-3-dev)
+kiln_pkg(NL_ROUTE libnl-route-3.0 libnl-route-3-dev)
 
 # libfdt ships no pkg-config file on Debian 12.
 find_path(FDT_INCLUDE_DIR libfdt.h)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Guest /init for kiln-vmm's virtio-net e2e (net_test.sh): shows what the device announced
 # (MAC, MTU), configures eth0 statically, serves a random file over HTTP, fetches the host's
-# file, pings the host, then waits (the test ends it with SendCtrlAltDel).
+# file, pings the host, then polls the host's server until the test publishes /stop (also
+# after a snapshot restore) and reboots.
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -20,4 +21,6 @@ else
 fi
 ping -c 2 -W 5 10.0.2.1 >/dev/null && echo "guest ping: ok" || echo "guest ping: failed"
 echo "guest: net ready"
-while :; do sleep 3600; done
+until wget -q -O /dev/null http://10.0.2.1:8080/stop 2>/dev/null; do sleep 1; done
+echo "guest: stopping"
+reboot -f
