@@ -15,6 +15,7 @@
 
 #include "common/unique_fd.h"
 #include "src/jail/jail.h"
+#include "src/net/instance_networks.h"
 
 namespace kiln::kilnd::pool {
 namespace {
@@ -79,7 +80,8 @@ class JailedVmmProcess : public VmmProcess {
   JailedVmmProcess(asio::io_context& io, std::shared_ptr<asio::thread_pool> spawner, const VmmBackendOptions& o,
                    const InstanceSpec& spec, std::uint64_t index, const std::string& run_dir)
       : VmmProcess(io, {}, run_dir + "/vmm.log", run_dir + "/vmm.pid"), spawner_(std::move(spawner)),
-        extra_args_(o.extra_vmm_args), id_(spec.instance_id), jail_(vmm_jail_spec(o, spec, index)) {
+        extra_args_(o.extra_vmm_args), id_(spec.instance_id), jail_(vmm_jail_spec(o, spec, index)),
+        networks_(o.networks), policy_(spec.network) {
     // kilnd reaches the VMM's sockets by their host paths under the jail's root.
     root_ = jail::chroot_dir(jail_);
     paths_.api_sock = root_ + kJailApiSock;
@@ -89,6 +91,7 @@ class JailedVmmProcess : public VmmProcess {
     paths_.kernel = kJailKernel;
     paths_.initrd = o.initrd_path.empty() ? "" : kJailInitrd;
     paths_.rootfs = kJailRootfs;
+    if (policy_) paths_.tap = net::kTapName;  // in the instance's own network namespace
   }
   ~JailedVmmProcess() override {
     kill_and_reap();
@@ -114,26 +117,44 @@ class JailedVmmProcess : public VmmProcess {
     struct Done {
       explicit Done(asio::io_context& io) : timer(io, Clock::time_point::max()) {}
       std::optional<Result<jail::JailedProcess>> result;
+      std::optional<net::InstanceNetwork> network;
       asio::steady_timer timer;
     };
+    if (policy_ && !networks_) co_return make_error("instance networks are off in this kilnd (--network off)");
     auto done = std::make_shared<Done>(io_);
-    asio::post(*spawner_, [done, js, args, log, &io = io_] {
-      Result<jail::JailedProcess> r = jail::spawn(js, args, jail::Stdio{-1, log->get(), log->get()});
-      asio::post(io, [done, r = std::move(r)]() mutable {
+    asio::post(*spawner_, [done, js, args, log, &io = io_, networks = networks_, policy = policy_]() mutable {
+      // The instance's network first (its namespace is where the jail goes), then the jail.
+      std::optional<net::InstanceNetwork> network;
+      Result<jail::JailedProcess> r = make_error("not spawned");
+      if (policy) {
+        auto made = networks->create(js.id, js.uid, js.gid, *policy);
+        if (made.ok()) {
+          network.emplace(std::move(made.value()));
+          js.netns = network->plumbing.netns_path();
+          js.dev_net_tun = true;
+        } else {
+          r = made.error().wrap("instance network");
+        }
+      }
+      if (!policy || network) r = jail::spawn(js, args, jail::Stdio{-1, log->get(), log->get()});
+      asio::post(io, [done, r = std::move(r), network = std::move(network)]() mutable {
         done->result.emplace(std::move(r));
+        done->network = std::move(network);
         done->timer.cancel();
       });
     });
     beast::error_code ec;
     while (!done->result) co_await done->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     Result<jail::JailedProcess>& vm = *done->result;
-    if (!vm.ok()) co_return vm.error();
+    if (!vm.ok()) co_return vm.error();  // the network (if any) goes with `done`
+    network_ = std::move(done->network);
     if (dropped()) {
       // Dropped while the jail was being built: nothing may outlive the instance.
       ::kill(vm->pid, SIGKILL);
       while (::waitpid(vm->pid, nullptr, 0) < 0 && errno == EINTR) {
       }
       (void)jail::cleanup(js);
+      network_.reset();
       co_return make_error("instance dropped while its kiln-vmm started");
     }
     jail_live_ = true;
@@ -142,6 +163,14 @@ class JailedVmmProcess : public VmmProcess {
   }
 
   VmmSnapshotFiles vmm_view(const SnapshotPaths&) const override { return {kJailSnapState, kJailSnapMem}; }
+
+  std::optional<std::string> network_summary() const override {
+    if (!network_) return std::nullopt;
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f", std::chrono::duration<double, std::milli>(network_->setup_duration).count());
+    return std::string("network ready in ") + ms + " ms (namespace, TAP, veth " + network_->plumbing.host_link_name() +
+           " " + protocol::format_ip_prefix(network_->plumbing.host_end()) + ", egress rules)";
+  }
 
   // A directory in the jail's root that only the VMM's user (and kilnd) can write.
   Result<VmmSnapshotFiles> snapshot_target(const SnapshotPaths&) override {
@@ -178,7 +207,9 @@ class JailedVmmProcess : public VmmProcess {
   Status release() override {
     if (!jail_live_) return ok_status();
     jail_live_ = false;
-    if (Status st = jail::cleanup(jail_); !st.ok()) return st.error().wrap("removing the jail");
+    Status st = jail::cleanup(jail_);
+    network_.reset();  // namespace, TAP, veths, rules and address slot: after the VMM is gone
+    if (!st.ok()) return st.error().wrap("removing the jail");
     return ok_status();
   }
 
@@ -189,6 +220,9 @@ class JailedVmmProcess : public VmmProcess {
   jail::JailSpec jail_;
   std::string root_;  // the jail's root on the host
   bool jail_live_ = false;  // a jail exists and must be cleaned up
+  std::shared_ptr<net::InstanceNetworks> networks_;
+  std::optional<net::EgressPolicy> policy_;
+  std::optional<net::InstanceNetwork> network_;  // removed after the VMM and its jail
 };
 
 class JailedLauncher : public VmmLauncher {

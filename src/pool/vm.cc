@@ -209,6 +209,7 @@ asio::awaitable<Status> Vm::start_vmm(const SnapshotPaths* snapshot) {
   std::function<bool()> dropped = [this] { return life_.is(Phase::kDestroyed); };
   Status spawned = co_await vmm_->spawn(snapshot, std::move(dropped));
   if (!spawned.ok()) co_return spawned;
+  if (auto net = vmm_->network_summary()) notice(*net);
   // Listen for the agent before the guest runs (it runs from InstanceStart or the load on).
   link_ = std::make_shared<AgentLink>(io_, vmm_->paths().vsock, AgentTimeouts{o_.connect_timeout, o_.check_timeout});
   std::weak_ptr<Vm> weak = weak_from_this();
@@ -232,7 +233,7 @@ asio::awaitable<Status> Vm::cold_boot_steps() {
   const VmmPaths& p = vmm_->paths();
   // Named, not a temporary in the co_await expression (GCC 12 destroys those twice).
   const BootConfig config{spec_.vcpus, spec_.memory_mib, p.kernel,     p.initrd,
-                          o_.boot_args, p.rootfs,         o_.guest_cid, p.vmm_vsock};
+                          o_.boot_args, p.rootfs,         o_.guest_cid, p.vmm_vsock, p.tap};
   Status configured = co_await api_->configure_and_start(config, deadline);
   if (!configured.ok()) co_return configured;
   if (life_.is(Phase::kConfiguring)) life_.to(Phase::kBooting);  // (kiln-init may have said hello already)

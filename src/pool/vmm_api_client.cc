@@ -1,6 +1,8 @@
 // Firecracker-style API calls to kiln-vmm over its Unix socket.
 #include "src/pool/vmm_api_client.h"
 
+#include "src/net/instance_networks.h"
+
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -78,9 +80,13 @@ asio::awaitable<Status> VmmApi::configure_and_start(const BootConfig& c, Clock::
   json drive = {{"drive_id", "rootfs"}, {"path_on_host", c.rootfs}, {"is_root_device", false}, {"is_read_only", true}};
   json vsock = {{"guest_cid", c.guest_cid}, {"uds_path", c.vsock}};
   json start = {{"action_type", "InstanceStart"}};
-  const std::pair<const char*, json> steps[] = {{"/machine-config", machine}, {"/boot-source", boot_source},
-                                                {"/drives/rootfs", drive},   {"/vsock", vsock},
-                                                {"/actions", start}};
+  std::vector<std::pair<const char*, json>> steps = {
+      {"/machine-config", machine}, {"/boot-source", boot_source}, {"/drives/rootfs", drive}, {"/vsock", vsock}};
+  if (!c.tap.empty()) {
+    steps.push_back({"/network-interfaces/eth0",
+                     {{"iface_id", "eth0"}, {"host_dev_name", c.tap}, {"guest_mac", net::kGuestMac}}});
+  }
+  steps.push_back({"/actions", start});
   for (const auto& [path, body] : steps) {
     if (give_up_()) co_return ok_status();
     Status put = co_await vmm_api_put(sock_, path, body.dump(), deadline);

@@ -43,6 +43,7 @@ struct BootConfig {
   std::string rootfs;  // attached read-only as drive "rootfs"
   std::uint32_t guest_cid = 3;
   std::string vsock;  // the hybrid-vsock Unix socket
+  std::string tap;  // "" = no network interface; else eth0 on this TAP with net::kGuestMac
 };
 
 // Snapshot files as the VMM names them.

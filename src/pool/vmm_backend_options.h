@@ -4,8 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace kiln::net {
+class InstanceNetworks;
+}
 
 namespace kiln::kilnd::pool {
 
@@ -38,6 +43,9 @@ struct VmmBackendOptions {
   std::uint32_t jail_memory_margin_mib = 256;  // cgroup memory = guest RAM + this (VMM, page cache)
   std::uint32_t jail_pids_margin = 32;  // pids.max = vCPUs + this (main, API, loop threads)
   std::uint64_t jail_nofile = 2048;  // RLIMIT_NOFILE; RLIMIT_FSIZE = guest RAM + margin (snapshot file)
+  // Instance networks (jailed only): each instance with InstanceSpec::network gets its own
+  // namespace, TAP and egress rules. Null: instances have loopback only.
+  std::shared_ptr<net::InstanceNetworks> networks;
 };
 
 }  // namespace kiln::kilnd::pool

@@ -70,9 +70,11 @@ class PlainVmmProcess : public VmmProcess {
  public:
   PlainVmmProcess(asio::io_context& io, const VmmBackendOptions& o, const InstanceSpec& spec, const std::string& run_dir)
       : VmmProcess(io, plain_paths(o, spec, run_dir), run_dir + "/vmm.log", run_dir + "/vmm.pid"), o_(o),
-        id_(spec.instance_id) {}
+        id_(spec.instance_id), wants_network_(spec.network.has_value()) {}
 
   asio::awaitable<Status> spawn(const SnapshotPaths*, std::function<bool()>) override {
+    // An instance network is a namespace the jail joins: never silently dropped.
+    if (wants_network_) co_return make_error("instance networks need the jail (kilnd --jail on)");
     std::vector<std::string> argv = {o_.vmm_path, "--api-sock", paths_.api_sock, "--id", id_};
     argv.insert(argv.end(), o_.extra_vmm_args.begin(), o_.extra_vmm_args.end());
     SpawnPlan plan;
@@ -115,6 +117,7 @@ class PlainVmmProcess : public VmmProcess {
   }
   VmmBackendOptions o_;
   std::string id_;
+  bool wants_network_ = false;
 };
 
 class PlainLauncher : public VmmLauncher {

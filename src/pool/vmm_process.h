@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -23,6 +24,7 @@ struct VmmPaths {
   std::string api_sock, vsock;  // host paths: kilnd's API calls, hybrid-vsock connects and listeners
   // As kiln-vmm names them in its API configuration (the same, or jail paths in a jail).
   std::string vmm_api_sock, vmm_vsock, kernel, initrd, rootfs;
+  std::string tap;  // the guest NIC's TAP (host_dev_name) as kiln-vmm opens it; "" = no NIC
 };
 
 class VmmProcess {
@@ -50,6 +52,9 @@ class VmmProcess {
   virtual Status share_socket(const std::string& path) = 0;
   // Releases what the strategy holds beyond the process (the jail) once it is gone; idempotent.
   virtual Status release() = 0;
+  // After spawn(): a line on the instance's own network for its log ("network ready in 3.2 ms
+  // ..."), nullopt when it has none.
+  virtual std::optional<std::string> network_summary() const { return std::nullopt; }
 
   // Called once, on the loop, when the process ended on its own (reaped): "exited with status 1".
   void on_exit(std::function<void(const std::string& how)> f) { on_exit_ = std::move(f); }

@@ -1,6 +1,6 @@
 // e2e (label e2e; the nested test host here), issue 8: from inside a function's guest nothing of
-// the host is reachable beyond its devices: the only network interface is loopback (no route
-// anywhere), the only disk is the function's read-only root image, whose end is the image's end
+// the host is reachable beyond its devices: with `"network": {"mode": "none"}` the only network
+// interface is loopback (no route anywhere; network_e2e_test.cc covers the default, egress), the only disk is the function's read-only root image, whose end is the image's end
 // (no host bytes behind it), and it cannot be written. And a VMM thread that breaks its seccomp
 // filter (kiln-vmm's debug hook) ends the VMM with SIGSYS, which kilnd reports for the instance;
 // every instance's VMM runs jailed (non-zero uid, no capabilities, no_new_privs, seccomp on
@@ -44,6 +44,7 @@ TEST_F(IsolationE2e, TheGuestSeesOnlyItsDevices) {
   start();
   json config = kiln::e2e::cgi_function_config(kilnd_->paths(), {{"probe", kProbeScript}});
   config["timeout_ms"] = 120000;
+  config["network"] = {{"mode", "none"}};
   auto deployed = kilnd_->deploy("probe", config);
   ASSERT_TRUE(deployed.ok()) << deployed.error().message;
   ASSERT_EQ((*deployed)["image"]["state"], "ready") << deployed->dump();
