@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
 #include "common/result.h"
+#include "src/net/network_settings.h"
 #include "src/server/net.h"
 
 namespace kiln::kilnd::pool {
@@ -23,6 +25,7 @@ struct InstanceSpec {
   std::string rootfs_path;  // ext4 image, attached read-only as the first drive (/dev/vda)
   std::uint32_t memory_mib = 128;
   std::uint32_t vcpus = 1;
+  std::optional<net::EgressPolicy> network;  // nullopt: no interface (loopback only)
 };
 
 // Events from one instance. Always called on the loop thread, never from inside a call into
