@@ -149,6 +149,15 @@ TEST_F(InstanceNetworkApi, TheBackendGetsThePolicyAndARestartWithoutNetworksKeep
     auto put = k.call("PUT", "/v1/functions/f", R"({"image":"oci:/img:1","network":{"mode":"egress"}})");
     ASSERT_EQ(put.status, 200) << put.body;
     EXPECT_EQ(json::parse(put.body)["version"], v1 + 1);
+    // ... whose instances get the new policy.
+    ASSERT_EQ(k.call("POST", "/v1/functions/f/invoke", "{}").status, 200);
+    auto after = k.on_loop([&k] { return k.backend_.specs; });
+    auto newer = std::find_if(after.begin(), after.end(),
+                              [&](const auto& s) { return s.second.function_version == v1 + 1; });
+    ASSERT_NE(newer, after.end());
+    ASSERT_TRUE(newer->second.network.has_value());
+    EXPECT_EQ(newer->second.network->mode, net::NetworkMode::kEgress);
+    EXPECT_TRUE(newer->second.network->allow.empty());
   }
   // The same state without instance networks: the setting is kept (and shown), but the
   // function does not run without the network it asked for.
