@@ -71,6 +71,9 @@ server::Response FunctionsApi::put(const server::Request& req, const Call& call)
                           : http::status::bad_request;
     return server::json_error(req, st, "invalid_field", fe.message, fe.field);
   }
+  if (auto problem = table_.deploy_problem(*config)) {
+    return server::json_error(req, http::status::bad_request, "invalid_field", problem->message, problem->field);
+  }
   const std::string& tenant = call.caller.tenant;
   const bool exists = table_.find(call.caller.key(call.name)) != nullptr;
   if (auto refusal = deploy_refusal(tenant, *config, !exists)) {

@@ -224,6 +224,7 @@ int status(const Api& api, const KilnGlobals& g, const std::string& name) {
               static_cast<unsigned long long>(c.value("memory_mib", 0ull)), static_cast<unsigned long long>(c.value("vcpus", 0ull)),
               static_cast<unsigned long long>(c.value("timeout_ms", 0ull)), static_cast<unsigned long long>(c.value("concurrency", 0ull)),
               static_cast<unsigned long long>(c.value("min_instances", 0ull)), static_cast<unsigned long long>(c.value("max_instances", 0ull)));
+  if (auto network = network_summary(c)) std::printf("  %s\n", network->c_str());
   for (const auto& i : j["instances"]) {
     std::printf("  instance %s: %s, in flight %llu, served %llu\n", i.value("id", "").c_str(), i.value("state", "").c_str(),
                 static_cast<unsigned long long>(i.value("in_flight", 0ull)), static_cast<unsigned long long>(i.value("served", 0ull)));

@@ -31,7 +31,8 @@ constexpr const char* kDeployLine =
     "  deploy NAME --image REF [--memory MIB] [--vcpus N] [--timeout-ms N] [--concurrency N]\n"
     "         [--min N] [--max N] [--queue N] [--idle-timeout-s N] [--env K=V]... [--command ARG]...\n"
     "         [--arg ARG]... [--workdir DIR] [--user U] [--username U --password P]\n"
-    "         [--insecure-registry] [--file CONFIG.json] [--no-wait]\n";
+    "         [--insecure-registry] [--network none|egress] [--allow CIDR]... [--deny CIDR]...\n"
+    "         [--dns IP]... [--file CONFIG.json] [--no-wait]\n";
 constexpr const char* kInvokeLine =
     "  invoke NAME [--data TEXT | --data-file FILE]      event invocation (POST /event-invoke)\n"
     "  invoke NAME --web PATH [--method M] [--data ...]  web invocation\n"
@@ -50,6 +51,10 @@ constexpr const char* kDeployDetails =
     "  --env K=V, --command ARG, --arg ARG, --workdir DIR, --user U: override the image's config\n"
     "  --username U --password P  registry credentials\n"
     "  --insecure-registry   allow plain HTTP and unverified certificates for this registry\n"
+    "  --network none|egress the guest's network: egress reaches public addresses, none only what\n"
+    "                        --allow names (unset: kilnd's defaults)\n"
+    "  --allow CIDR, --deny CIDR  destinations the guest may / may not reach (repeatable)\n"
+    "  --dns IP              the guest's DNS server (repeatable; unset: kilnd's)\n"
     "  --file CONFIG.json    fields of the API's function config (later flags override them)\n"
     "  --no-wait             return once the function is stored\n";
 constexpr const char* kInvokeDetails =
@@ -112,6 +117,10 @@ constexpr Flag kDeployFlags[] = {
     {"insecure-registry"},
     {"no-wait"},
     {"env", 0, Value::kRequired},
+    {"network", 0, Value::kRequired},
+    {"allow", 0, Value::kRequired},
+    {"deny", 0, Value::kRequired},
+    {"dns", 0, Value::kRequired},
 };
 
 constexpr Flag kInvokeFlags[] = {
@@ -145,6 +154,15 @@ constexpr NumberField kNumberFields[] = {
     {"min", "min_instances"}, {"max", "max_instances"}, {"queue", "max_queue"}, {"idle-timeout-s", "idle_timeout_s"},
 };
 
+// The body's `network` object, made if missing (a --file may have set it to something else:
+// an error, not nlohmann's exception).
+Result<json*> network_object(json& body, const std::string& flag) {
+  json& network = body["network"];
+  if (network.is_null()) network = json::object();
+  if (!network.is_object()) return make_error(flag + ": the config's network is not an object");
+  return &network;
+}
+
 Status apply_deploy(DeployArgs& d, const Arg& a, const FileReader& read_file) {
   json& body = d.body;
   const std::string flag = "--" + std::string(a.flag->name);
@@ -176,6 +194,18 @@ Status apply_deploy(DeployArgs& d, const Arg& a, const FileReader& read_file) {
     body["registry_credentials"]["password"] = a.value;
   } else if (a.is("insecure-registry")) {
     body["tls_verify"] = false;
+  } else if (a.is("network")) {
+    if (a.value != "none" && a.value != "egress") {
+      return make_error(flag + ": want none or egress, got '" + a.value + "'");
+    }
+    KILN_ASSIGN_OR_RETURN(json * network, network_object(body, flag));
+    (*network)["mode"] = a.value;
+  } else if (a.is("allow") || a.is("deny") || a.is("dns")) {
+    KILN_ASSIGN_OR_RETURN(json * network, network_object(body, flag));
+    const std::string field(a.flag->name);  // allow, deny, dns: the flag is the field
+    json& list = (*network)[field];
+    if (!list.is_null() && !list.is_array()) return make_error(flag + ": the config's network." + field + " is not a list");
+    list.push_back(a.value);  // kilnd checks each entry (errors name network.allow[N])
   } else if (a.is("no-wait")) {
     d.wait = false;
   } else if (a.is("env")) {

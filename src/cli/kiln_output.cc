@@ -45,6 +45,25 @@ std::optional<std::string> logs_limit_notice(std::string_view body, std::uint64_
          " lines; older ones with --limit N (up to 100000), or narrow with --since TIME / --request-id ID";
 }
 
+std::optional<std::string> network_summary(const nlohmann::json& config) {
+  auto network = config.find("network");
+  if (network == config.end() || !network->is_object()) return std::nullopt;
+  auto mode = network->find("mode");
+  std::string line = "network: " + (mode != network->end() && mode->is_string() ? mode->get<std::string>()
+                                                                                  : std::string("kilnd's default mode"));
+  for (const char* key : {"allow", "deny", "dns"}) {
+    auto list = network->find(key);
+    if (list == network->end() || !list->is_array() || list->empty()) continue;
+    line += std::string("; ") + key;
+    const char* sep = " ";
+    for (const auto& entry : *list) {
+      line += sep + (entry.is_string() ? entry.get<std::string>() : entry.dump());
+      sep = ", ";
+    }
+  }
+  return line;
+}
+
 std::string with_kiln_flag_hints(const std::string& reason) {
   static constexpr rootfs::FrontEndFlags kKilnFlags{"deploy with --username U --password P",
                                                     "deploy with --insecure-registry"};

@@ -1,11 +1,14 @@
 // What the `kiln` command prints besides the API's answers: one-line API errors, the notice
-// that logs were cut at the limit, and image failure reasons with kiln's own flags as hints.
+// that logs were cut at the limit, a function's network setting, and image failure reasons
+// with kiln's own flags as hints.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "src/client/http_client.h"
 
@@ -18,6 +21,10 @@ std::string api_error_line(const client::HttpResult& r);
 
 // The last stderr line when a logs answer holds `limit` lines: there may be older ones.
 std::optional<std::string> logs_limit_notice(std::string_view body, std::uint64_t limit);
+
+// "network: none; allow 10.1.0.0/16; deny 10.1.2.0/24; dns 10.1.0.53" for a function config
+// (the API's "config") with a `network` setting; nullopt without one (kilnd's defaults).
+std::optional<std::string> network_summary(const nlohmann::json& config);
 
 // An image failure reason with the registry hints naming kiln's flags (--username/--password,
 // --insecure-registry).

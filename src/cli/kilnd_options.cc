@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include "common/cli/option_parser.h"
+#include "common/io.h"
+#include "common/json/field_reader.h"
 
 namespace kiln::kilnd::cli {
 namespace {
@@ -30,11 +32,14 @@ constexpr kiln::cli::Flag kFlags[] = {
     {"park-vmms", 0, Value::kRequired},
     {"log-memory-mib", 0, Value::kRequired},
     {"tenants", 0, Value::kRequired},
+    {"network", 0, Value::kRequired},
+    {"network-config", 0, Value::kRequired},
 };
 
 // Timeouts in ms: at most 12 digits, as kilnd has always taken them.
 constexpr std::uint64_t kMaxMs = 999'999'999'999;
 constexpr std::uint64_t kMaxLogMemoryMib = 65536;
+constexpr std::size_t kMaxNetworkConfigBytes = 1 << 20;
 
 Status set_listen(KilndOptions& o, const std::string& v) {
   if (v == "none") {
@@ -64,6 +69,35 @@ Result<std::string> file_flag(const std::string& flag, const std::string& path) 
   return path;
 }
 
+// --network-config FILE: the operator's network defaults (a JSON object); errors name the file
+// and the field ("--network-config net.json: deny[0]: ...").
+Result<net::NetworkDefaults> read_network_config(const std::string& path) {
+  const std::string where = "--network-config " + path;
+  auto text = io::read_file(path, kMaxNetworkConfigBytes);
+  if (!text.ok()) return text.error().wrap(where);
+  auto doc = kiln::json::parse(*text);
+  if (!doc.ok()) return make_error(where + ": " + doc.error().message);
+  auto defaults = net::parse_network_defaults(*doc);
+  if (!defaults.ok()) return make_error(where + ": " + defaults.error().message);
+  return std::move(defaults).value();
+}
+
+// Instance networks: on by default where the jail is (kilnd as root), never without it.
+Status resolve_network(KilndOptions& o, std::optional<bool> flag, const KilndDefaults& defaults) {
+  o.network = flag.value_or(defaults.network && o.jail);
+  if (o.network && !o.jail) {
+    return make_error("--network on needs --jail on (an instance's network is its jail's namespace)");
+  }
+  if (!o.network_config_file.empty()) {
+    if (!o.network) return make_error("--network-config: instance networks are off (--network on)");
+    KILN_ASSIGN_OR_RETURN(auto d, read_network_config(o.network_config_file));
+    o.network_defaults = std::move(d);
+  } else if (o.network) {
+    o.network_defaults = net::NetworkDefaults{};
+  }
+  return ok_status();
+}
+
 Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
   const std::string flag = "--" + std::string(a.flag->name);
   const std::string& v = a.value;
@@ -76,6 +110,7 @@ Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
   else if (a.is("boot-args")) o.boot_args = v;
   else if (a.is("vmm-arg")) o.vmm_args.push_back(v);
   else if (a.is("tenants")) o.tenants_file = v;
+  else if (a.is("network-config")) o.network_config_file = v;
   else if (a.is("jail")) { KILN_ASSIGN_OR_RETURN(o.jail, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("snapshots")) { KILN_ASSIGN_OR_RETURN(o.snapshots, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("park-vmms")) { KILN_ASSIGN_OR_RETURN(o.park_vmms, kiln::cli::parse_on_off(flag, v)); }
@@ -101,6 +136,7 @@ Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, cons
   KilndOptions o;
   o.state_dir = defaults.state_dir;
   o.jail = defaults.jail;
+  std::optional<bool> network;  // decided once --jail is known
   for (const kiln::cli::Arg& a : parsed.args) {
     if (a.is("help")) {
       KilndOptions help;
@@ -108,15 +144,21 @@ Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, cons
       return help;
     }
     if (a.flag == nullptr) return make_error("unexpected argument " + a.value);
+    if (a.is("network")) {
+      KILN_ASSIGN_OR_RETURN(network, kiln::cli::parse_on_off("--network", a.value));
+      continue;
+    }
     KILN_TRY(apply(o, a));
   }
   if (!parsed.rest.empty()) return make_error("unexpected argument " + parsed.rest[0]);
+  KILN_TRY(resolve_network(o, network, defaults));
   return o;
 }
 
 KilndDefaults kilnd_defaults() {
   const char* env_state = std::getenv("KILN_STATE_DIR");
-  return KilndDefaults{env_state && *env_state ? env_state : "/var/lib/kiln", ::geteuid() == 0};
+  const bool root = ::geteuid() == 0;
+  return KilndDefaults{env_state && *env_state ? env_state : "/var/lib/kiln", root, root};
 }
 
 std::string kilnd_usage() {
@@ -145,6 +187,11 @@ std::string kilnd_usage() {
          "                        older lines stay in <state-dir>/logs files)\n"
          "  --tenants FILE        tenants: bearer tokens and quotas (JSON, see src/README.md); without it\n"
          "                        every caller is the admin\n"
+         "  --network on|off      give each instance its own network under an egress policy (needs the\n"
+         "                        jail; default on when kilnd runs as root with the jail on); off: guests\n"
+         "                        have loopback only and deploys naming `network` are refused\n"
+         "  --network-config FILE the operator's network defaults (JSON: mode, allow_private, deny, dns,\n"
+         "                        instance_range; see src/README.md)\n"
          "  -h, --help            print this text\n";
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "src/net/network_settings.h"
 
 namespace kiln::kilnd::cli {
 
@@ -31,16 +32,23 @@ struct KilndOptions {
   std::optional<std::chrono::milliseconds> boot_timeout, drain_timeout;
   std::optional<std::size_t> log_memory_bytes;
   std::string tenants_file;  // empty: no tenants
+  // --network on|off: each instance gets its own network (needs the jail: its netns is the
+  // jail's). network_defaults holds the operator's defaults exactly when network is on: those
+  // of --network-config FILE, else NetworkDefaults{}.
+  bool network = false;
+  std::optional<net::NetworkDefaults> network_defaults;
+  std::string network_config_file;  // as given; empty: none
 };
 
 struct KilndDefaults {
   std::string state_dir;  // $KILN_STATE_DIR or /var/lib/kiln
   bool jail = false;  // on when kilnd runs as root
+  bool network = false;  // on when kilnd runs as root, if the jail stays on
 };
 
 // `args` without argv[0].
 Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, const KilndDefaults& defaults);
-// $KILN_STATE_DIR (else /var/lib/kiln) and the jail on for root.
+// $KILN_STATE_DIR (else /var/lib/kiln), and the jail and instance networks on for root.
 KilndDefaults kilnd_defaults();
 std::string kilnd_usage();
 

@@ -45,6 +45,7 @@ Status Daemon::start() {
   fo.start_timeout = options_.start_timeout;
   fo.heartbeat_interval = options_.heartbeat_interval;
   fo.logs_dir = lo.dir;
+  fo.network = options_.network;
   table_ = std::make_unique<functions::FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
   std::vector<std::string> problems;
   KILN_ASSIGN_OR_RETURN(auto records, store_->load_all(&problems));

@@ -46,6 +46,9 @@ struct DaemonOptions {
   std::chrono::milliseconds log_flush_interval{50};
   // --tenants FILE: bearer tokens and quotas. nullopt: every request is the implicit admin.
   std::optional<tenants::TenantsConfig> tenants;
+  // Instance networks with the operator's defaults (--network on, --network-config); nullopt:
+  // none (--network off). See FunctionTableOptions::network.
+  std::optional<net::NetworkDefaults> network;
   std::string version = "0.1.0";
 };
 

@@ -34,6 +34,34 @@ bool image_source_changed(const registry::FunctionRecord& current, const registr
 
 }  // namespace
 
+std::optional<net::EgressPolicy> instance_network(const registry::FunctionConfig& config,
+                                                  const std::optional<net::NetworkDefaults>& defaults) {
+  if (!defaults) return std::nullopt;
+  net::EgressPolicy policy = net::resolve_policy(config.network.value_or(net::NetworkSettings{}), *defaults);
+  if (!net::needs_interface(policy)) return std::nullopt;
+  return policy;
+}
+
+pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, const std::string& id,
+                                      const std::optional<net::NetworkDefaults>& network_defaults) {
+  pool::InstanceSpec spec;
+  spec.instance_id = id;
+  spec.function = record.config.name;
+  spec.function_version = record.version;
+  spec.launch = registry::make_launch_spec(record, id);
+  spec.rootfs_path = record.image.rootfs_path;
+  spec.memory_mib = record.config.memory_mib;
+  spec.vcpus = record.config.vcpus;
+  spec.network = instance_network(record.config, network_defaults);
+  return spec;
+}
+
+std::optional<registry::FieldError> network_refusal(const registry::FunctionConfig& config,
+                                                    const std::optional<net::NetworkDefaults>& defaults) {
+  if (!config.network || defaults) return std::nullopt;
+  return registry::FieldError{"network", "network: kilnd runs without instance networks (--network off)"};
+}
+
 FunctionTable::FunctionTable(asio::io_context& io, FunctionTableOptions options, pool::VmBackend& backend,
                              registry::ImageBuilder builder, registry::FunctionStore& store, logs::LogStore& logs,
                              metrics::Metrics& metrics, const tenants::Authenticator& auth)
@@ -243,16 +271,13 @@ pool::PoolSettings FunctionTable::pool_settings(const registry::FunctionRecord& 
 
 void FunctionTable::make_pool(Function& f) {
   registry::FunctionRecord rec = f.record;
-  auto factory = [rec](const std::string& id) {
-    pool::InstanceSpec spec;
-    spec.instance_id = id;
-    spec.function = rec.config.name;
-    spec.function_version = rec.version;
-    spec.launch = registry::make_launch_spec(rec, id);
-    spec.rootfs_path = rec.image.rootfs_path;
-    spec.memory_mib = rec.config.memory_mib;
-    spec.vcpus = rec.config.vcpus;
-    return spec;
+  if (auto problem = deploy_problem(rec.config)) {
+    // A record from a run with instance networks: it stays stored, but never runs without them.
+    platform_log(rec.key(), "", "", "not started: " + problem->message);
+    return;
+  }
+  auto factory = [rec, network = options_.network](const std::string& id) {
+    return make_instance_spec(rec, id, network);
   };
   f.pool_version = rec.version;
   if (f.pool) {

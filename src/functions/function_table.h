@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "src/logs/log_store.h"
 #include "src/logs/request_windows.h"
 #include "src/metrics/metrics.h"
+#include "src/net/network_settings.h"
 #include "src/pool/function_pool.h"
 #include "src/registry/function_config.h"
 #include "src/registry/function_store.h"
@@ -42,7 +44,23 @@ struct FunctionTableOptions {
   std::chrono::milliseconds start_timeout{60000};  // spawn to ready for one instance
   std::chrono::milliseconds heartbeat_interval{5000};
   std::string logs_dir;  // a tenant's logs live in <logs_dir>/<tenant>/
+  // The operator's network defaults (kilnd --network-config). nullopt: kilnd runs without
+  // instance networks (--network off): no instance gets an interface, and a function whose
+  // config names `network` is refused (it must never run without the network it asked for).
+  std::optional<net::NetworkDefaults> network;
 };
+
+// The network of `config`'s instances: its `network` over the operator's `defaults`; nullopt
+// (loopback only) when kilnd runs without instance networks or the policy reaches nothing.
+std::optional<net::EgressPolicy> instance_network(const registry::FunctionConfig& config,
+                                                  const std::optional<net::NetworkDefaults>& defaults);
+// What instance `id` of `record` runs with (the pool's instance factory).
+pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, const std::string& id,
+                                      const std::optional<net::NetworkDefaults>& network_defaults);
+// "network: kilnd runs without instance networks (--network off)" for a config that names
+// `network` when there are no `defaults`, else nullopt.
+std::optional<registry::FieldError> network_refusal(const registry::FunctionConfig& config,
+                                                    const std::optional<net::NetworkDefaults>& defaults);
 
 class FunctionTable {
  public:
@@ -66,6 +84,11 @@ class FunctionTable {
   Result<const Function*> deploy(const std::string& tenant, registry::FunctionConfig config, bool* created);
   // Forgets `key` (its record file and logs); its pool stops in the background.
   Status remove(const std::string& key);
+
+  // Why this kilnd cannot run `config` as asked (a 400 naming the field), or nullopt.
+  std::optional<registry::FieldError> deploy_problem(const registry::FunctionConfig& config) const {
+    return network_refusal(config, options_.network);
+  }
 
   // Quotas of the tenant that owns a namespace (nullptr: none, e.g. the admin namespace).
   const tenants::Quotas* quotas_of(const std::string& tenant) const;

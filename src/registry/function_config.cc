@@ -37,7 +37,7 @@ constexpr std::size_t kMaxListEntries = 4096;
 const std::vector<std::string> kConfigFields = {
     "name", "image", "command", "args", "env", "working_dir", "user", "memory_mib", "vcpus", "timeout_ms",
     "concurrency", "min_instances", "max_instances", "max_queue", "idle_timeout_s", "tls_verify",
-    "registry_credentials"};
+    "registry_credentials", "network"};
 
 template <typename T>
 FieldStatus read_uint(const ObjectReader& r, std::string_view key, std::uint64_t lo, std::uint64_t hi, T& out) {
@@ -109,6 +109,9 @@ FieldResult<FunctionConfig> read_config(std::string_view name, std::string_view 
   KILN_ASSIGN_OR_RETURN(auto tls_verify, r.opt_bool("tls_verify"));
   c.tls_verify = tls_verify.value_or(true);
   KILN_TRY(read_credentials(r, c.credentials));
+  if (const json* network = r.opt_value("network")) {
+    KILN_ASSIGN_OR_RETURN(c.network, net::parse_network_settings(*network, "network"));
+  }
   if (c.min_instances > c.max_instances) {
     return r.error("min_instances", "must not exceed max_instances (" + std::to_string(c.max_instances) + ")");
   }
@@ -194,6 +197,7 @@ json config_json(const FunctionConfig& c, bool with_secrets) {
   j["max_queue"] = c.max_queue;
   j["idle_timeout_s"] = c.idle_timeout_s;
   j["tls_verify"] = c.tls_verify;
+  if (c.network) j["network"] = net::network_settings_json(*c.network);
   if (!c.credentials.empty()) {
     j["registry_credentials"] = {{"username", c.credentials.username},
                                  {"password", with_secrets ? c.credentials.password : "********"}};

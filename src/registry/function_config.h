@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "src/net/network_settings.h"
 
 namespace kiln::kilnd::registry {
 
@@ -43,6 +44,8 @@ struct FunctionConfig {
   std::uint64_t idle_timeout_s = 300;
   RegistryCredentials credentials;
   bool tls_verify = true;  // false: plain-HTTP or self-signed registry
+  // The guest's network (`"network"`: mode, allow, deny, dns); nullopt: the operator's defaults.
+  std::optional<net::NetworkSettings> network;
 };
 
 // Where validation failed: the JSON field name (dotted for nested: "env.FOO") and why.

@@ -75,6 +75,38 @@ TEST(KilnOptions, DeployBody) {
   EXPECT_EQ(b["tls_verify"], false);
 }
 
+TEST(KilnOptions, DeployNetworkFlagsBuildTheNetworkObject) {
+  auto c = parse({"deploy", "f", "--image", "x", "--network", "none", "--allow", "10.1.0.0/16", "--deny", "10.1.2.0/24",
+                  "--allow", "192.168.5.7", "--dns", "10.1.0.53", "--dns", "10.1.0.54"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->deploy.body["network"], json::parse(R"({"mode": "none", "allow": ["10.1.0.0/16", "192.168.5.7"],
+                                                      "deny": ["10.1.2.0/24"], "dns": ["10.1.0.53", "10.1.0.54"]})"));
+  auto egress = parse({"deploy", "f", "--image", "x", "--network=egress"});
+  ASSERT_TRUE(egress.ok());
+  EXPECT_EQ(egress->deploy.body["network"], json::parse(R"({"mode": "egress"})"));
+  auto plain = parse({"deploy", "f", "--image", "x"});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->deploy.body.contains("network"));  // kilnd's defaults
+  // A --file's network is extended by later flags.
+  auto read = [](const std::string&) -> Result<std::string> {
+    return std::string(R"({"image": "x", "network": {"mode": "egress", "deny": ["8.8.8.8"]}})");
+  };
+  auto merged = parse({"deploy", "f", "--file", "cfg.json", "--deny", "1.1.1.1"}, read);
+  ASSERT_TRUE(merged.ok()) << merged.error().message;
+  EXPECT_EQ(merged->deploy.body["network"], json::parse(R"({"mode": "egress", "deny": ["8.8.8.8", "1.1.1.1"]})"));
+  auto odd = [](const std::string&) -> Result<std::string> { return std::string(R"({"network": "egress"})"); };
+  auto bad = parse({"deploy", "f", "--file", "cfg.json", "--allow", "10.0.0.0/8"}, odd);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "deploy: --allow: the config's network is not an object");
+  auto odd_list = [](const std::string&) -> Result<std::string> { return std::string(R"({"network": {"dns": "x"}})"); };
+  auto bad_list = parse({"deploy", "f", "--file", "cfg.json", "--dns", "1.1.1.1"}, odd_list);
+  ASSERT_FALSE(bad_list.ok());
+  EXPECT_EQ(bad_list.error().message, "deploy: --dns: the config's network.dns is not a list");
+  auto bad_mode = parse({"deploy", "f", "--image", "x", "--network", "open"});
+  ASSERT_FALSE(bad_mode.ok());
+  EXPECT_EQ(bad_mode.error().message, "deploy: --network: want none or egress, got 'open'");
+}
+
 TEST(KilnOptions, DeployFileMergesInOrder) {
   auto read = [](const std::string& path) -> Result<std::string> {
     EXPECT_EQ(path, "cfg.json");

@@ -65,6 +65,16 @@ TEST(KilnOutput, RegistryHintsNameKilnFlags) {
   EXPECT_EQ(with_kiln_flag_hints("manifest unknown"), "manifest unknown");
 }
 
+TEST(KilnOutput, NetworkSummary) {
+  using nlohmann::json;
+  EXPECT_FALSE(network_summary(json::parse(R"({"name": "f"})")).has_value());
+  EXPECT_EQ(network_summary(json::parse(R"({"network": {}})")), "network: kilnd's default mode");
+  EXPECT_EQ(network_summary(json::parse(
+                R"({"network": {"mode": "none", "allow": ["10.1.0.0/16", "192.168.5.7/32"], "deny": ["10.1.2.0/24"],
+                                "dns": ["10.1.0.53"]}})")),
+            "network: none; allow 10.1.0.0/16, 192.168.5.7/32; deny 10.1.2.0/24; dns 10.1.0.53");
+}
+
 TEST(KilnOutput, PercentEncodedPathSegments) {
   EXPECT_EQ(percent_encode("hello-1_a.b~c"), "hello-1_a.b~c");
   EXPECT_EQ(percent_encode("bad/name"), "bad%2Fname");

@@ -2,7 +2,10 @@
 // numbers or switches, and the files every instance needs.
 #include "src/cli/kilnd_options.h"
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -97,6 +100,97 @@ TEST(KilndOptions, FilesEveryInstanceNeedsMustBeReadableFiles) {
   EXPECT_EQ(error_of({"--kernel", "/nonexistent/vmlinux"}), "--kernel /nonexistent/vmlinux: No such file or directory");
   EXPECT_EQ(error_of({"--initrd", "/"}), "--initrd /: not a regular file");
   EXPECT_EQ(error_of({"--vmm=/nonexistent/kiln-vmm"}), "--vmm /nonexistent/kiln-vmm: No such file or directory");
+}
+
+// Instance networks: on by default for root with the jail, never without the jail; the
+// operator's defaults come from --network-config, whose errors name the file and the field.
+const KilndDefaults kRootDefaults{"/var/lib/kiln", true, true};
+
+std::string network_error_of(const std::vector<std::string>& args) {
+  auto r = parse_kilnd_args(args, kRootDefaults);
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? std::string() : r.error().message;
+}
+
+class NetworkConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kilnd-netcfg-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+    return dir_ + "/" + name;
+  }
+  std::string dir_;
+};
+
+TEST(KilndOptions, NetworkDefaultsFollowRootAndTheJail) {
+  auto root = parse_kilnd_args({}, kRootDefaults);
+  ASSERT_TRUE(root.ok()) << root.error().message;
+  EXPECT_TRUE(root->network);
+  ASSERT_TRUE(root->network_defaults.has_value());
+  EXPECT_EQ(*root->network_defaults, net::NetworkDefaults{});
+  auto unjailed = parse_kilnd_args({"--jail", "off"}, kRootDefaults);
+  ASSERT_TRUE(unjailed.ok());
+  EXPECT_FALSE(unjailed->network);
+  EXPECT_FALSE(unjailed->network_defaults.has_value());
+  auto user = parse_kilnd_args({}, kDefaults);  // not root
+  ASSERT_TRUE(user.ok());
+  EXPECT_FALSE(user->network);
+  EXPECT_FALSE(user->network_defaults.has_value());
+  auto off = parse_kilnd_args({"--network", "off"}, kRootDefaults);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->network);
+  EXPECT_FALSE(off->network_defaults.has_value());
+  auto on = parse_kilnd_args({"--network=on", "--jail", "on"}, kDefaults);
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->network);
+  EXPECT_TRUE(on->network_defaults.has_value());
+}
+
+TEST(KilndOptions, NetworkUsageErrors) {
+  EXPECT_EQ(network_error_of({"--network", "egress"}), "--network: want on or off, got 'egress'");
+  EXPECT_EQ(network_error_of({"--network", "on", "--jail", "off"}),
+            "--network on needs --jail on (an instance's network is its jail's namespace)");
+  EXPECT_EQ(network_error_of({"--jail", "off", "--network", "on"}),
+            "--network on needs --jail on (an instance's network is its jail's namespace)");
+  EXPECT_EQ(network_error_of({"--network", "off", "--network-config", "/x.json"}),
+            "--network-config: instance networks are off (--network on)");
+  EXPECT_EQ(network_error_of({"--network-config", "/nonexistent/net.json"}).rfind("--network-config /nonexistent/net.json: ", 0),
+            0u);
+}
+
+TEST_F(NetworkConfigFile, TheOperatorsDefaultsComeFromTheFile) {
+  const std::string path = write("net.json", R"({"mode": "none", "allow_private": true, "deny": ["192.0.2.0/24"],
+                                                 "dns": ["9.9.9.9"], "instance_range": "10.99.0.0/16"})");
+  auto o = parse_kilnd_args({"--network-config", path}, kRootDefaults);
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_TRUE(o->network);
+  EXPECT_EQ(o->network_config_file, path);
+  ASSERT_TRUE(o->network_defaults.has_value());
+  EXPECT_EQ(o->network_defaults->mode, net::NetworkMode::kNone);
+  EXPECT_TRUE(o->network_defaults->allow_private);
+  ASSERT_EQ(o->network_defaults->deny.size(), 1u);
+  EXPECT_EQ(protocol::format_ip_prefix(o->network_defaults->deny[0]), "192.0.2.0/24");
+  ASSERT_EQ(o->network_defaults->dns.size(), 1u);
+  EXPECT_EQ(protocol::format_ip(o->network_defaults->dns[0]), "9.9.9.9");
+  EXPECT_EQ(protocol::format_ip_prefix(o->network_defaults->instance_range), "10.99.0.0/16");
+}
+
+TEST_F(NetworkConfigFile, ErrorsNameTheFileAndTheField) {
+  const std::string bad_deny = write("deny.json", R"({"deny": ["192.0.2.1/24"]})");
+  EXPECT_EQ(network_error_of({"--network-config", bad_deny}).rfind("--network-config " + bad_deny + ": deny[0]: ", 0), 0u)
+      << network_error_of({"--network-config", bad_deny});
+  const std::string typo = write("typo.json", R"({"mdoe": "none"})");
+  EXPECT_EQ(network_error_of({"--network-config", typo}).rfind("--network-config " + typo + ": mdoe: ", 0), 0u)
+      << network_error_of({"--network-config", typo});
+  const std::string not_json = write("broken.json", "{");
+  EXPECT_EQ(network_error_of({"--network-config", not_json}).rfind("--network-config " + not_json + ": ", 0), 0u);
+  const std::string not_object = write("list.json", "[]");
+  EXPECT_EQ(network_error_of({"--network-config", not_object}).rfind("--network-config " + not_object + ": ", 0), 0u);
 }
 
 }  // namespace

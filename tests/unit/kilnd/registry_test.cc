@@ -79,6 +79,42 @@ TEST(FunctionConfig, ErrorsNameTheField) {
             "args[0]");
 }
 
+TEST(FunctionConfig, NetworkErrorsNameTheField) {
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": "egress"})"), "network");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": null})"), "network");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"mode": "open"}})"), "network.mode");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"allow": ["10.0.0.0/8", "10.0.0.1/8"]}})"),
+            "network.allow[1]");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"allow": ["169.254.169.254"]}})"), "network.allow[0]");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"deny": "10.0.0.0/8"}})"), "network.deny");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"dns": ["::1"]}})"), "network.dns[0]");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {"mdoe": "none"}})"), "network.mdoe");
+  EXPECT_EQ(field_of("ok", R"({"image": "x", "network": {}})"), "<ok>");
+}
+
+TEST(FunctionConfig, NetworkAbsentMeansTheOperatorsDefaults) {
+  FieldError fe;
+  auto plain = parse_function_config("f", R"({"image":"x"})", &fe);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->network.has_value());
+  auto empty = parse_function_config("f", R"({"image":"x","network":{}})", &fe);
+  ASSERT_TRUE(empty.ok());
+  ASSERT_TRUE(empty->network.has_value());
+  EXPECT_EQ(*empty->network, net::NetworkSettings{});
+  auto full = parse_function_config(
+      "f", R"({"image":"x","network":{"mode":"none","allow":["10.1.0.0/16"],"deny":["10.1.2.0/24"],"dns":["10.1.0.53"]}})",
+      &fe);
+  ASSERT_TRUE(full.ok()) << fe.message;
+  ASSERT_TRUE(full->network.has_value());
+  EXPECT_EQ(full->network->mode, net::NetworkMode::kNone);
+  ASSERT_EQ(full->network->allow.size(), 1u);
+  EXPECT_EQ(protocol::format_ip_prefix(full->network->allow[0]), "10.1.0.0/16");
+  ASSERT_EQ(full->network->deny.size(), 1u);
+  EXPECT_EQ(protocol::format_ip_prefix(full->network->deny[0]), "10.1.2.0/24");
+  ASSERT_EQ(full->network->dns.size(), 1u);
+  EXPECT_EQ(protocol::format_ip(full->network->dns[0]), "10.1.0.53");
+}
+
 TEST(FunctionConfig, HostileNames) {
   EXPECT_EQ(field_of("..", R"({"image": "x"})"), "name");
   EXPECT_EQ(field_of("a/b", R"({"image": "x"})"), "name");
@@ -146,6 +182,36 @@ TEST_F(StoreTest, RestartLoadsTheSameFunctions) {
   EXPECT_EQ((*all)[1].config.name, "gamma");
   EXPECT_EQ(problems.size(), 2u);
   EXPECT_FALSE(fs::exists(dir_ + "/functions/alpha.json.123.0.tmp"));
+}
+
+TEST_F(StoreTest, NetworkSettingSurvivesARestartAndShowsInTheApi) {
+  FieldError fe;
+  const char* body = R"({"image":"x","network":{"mode":"egress","allow":["10.1.0.0/16"],"deny":["8.8.8.8"],"dns":["1.1.1.1"]}})";
+  FunctionRecord with;
+  with.config = *parse_function_config("netted", body, &fe);
+  FunctionRecord without;
+  without.config = *parse_function_config("plain", R"({"image":"x"})", &fe);
+  {
+    auto store = FunctionStore::open(dir_ + "/functions");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(store->save(with).ok());
+    ASSERT_TRUE(store->save(without).ok());
+  }
+  auto store2 = FunctionStore::open(dir_ + "/functions");
+  ASSERT_TRUE(store2.ok());
+  std::vector<std::string> problems;
+  auto all = store2->load_all(&problems);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(problems.empty());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].config.name, "netted");
+  ASSERT_TRUE((*all)[0].config.network.has_value());
+  EXPECT_EQ(*(*all)[0].config.network, *with.config.network);
+  EXPECT_FALSE((*all)[1].config.network.has_value());  // still the operator's defaults
+  auto api = record_to_api_json((*all)[0]);
+  EXPECT_EQ(api["config"]["network"],
+            nlohmann::json::parse(R"({"mode":"egress","allow":["10.1.0.0/16"],"deny":["8.8.8.8/32"],"dns":["1.1.1.1"]})"));
+  EXPECT_FALSE(record_to_api_json((*all)[1])["config"].contains("network"));
 }
 
 }  // namespace

@@ -57,7 +57,8 @@ Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
   return s;
 }
 
-DaemonHarness::DaemonHarness(const std::string& state_dir, std::optional<tenants::TenantsConfig> tenants)
+DaemonHarness::DaemonHarness(const std::string& state_dir, std::optional<tenants::TenantsConfig> tenants,
+                             std::optional<net::NetworkDefaults> network)
     : backend_(&io_) {
   backend_.auto_ready = true;
   backend_.server = [this](local::socket s) { asio::co_spawn(io_, fake_guest(std::move(s)), asio::detached); };
@@ -68,6 +69,7 @@ DaemonHarness::DaemonHarness(const std::string& state_dir, std::optional<tenants
   o.server.unix_path = state_dir + "/kilnd.sock";
   o.tick_interval = std::chrono::milliseconds(50);
   o.tenants = std::move(tenants);
+  o.network = std::move(network);
   daemon_ = std::make_unique<daemon::Daemon>(io_, o, backend_, fake_build);
   auto st = daemon_->start();
   EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);

@@ -29,7 +29,9 @@ Result<registry::ImageStatus> fake_build(const registry::FunctionConfig& c,
 
 class DaemonHarness {
  public:
-  explicit DaemonHarness(const std::string& state_dir, std::optional<tenants::TenantsConfig> tenants = std::nullopt);
+  // network: the operator's defaults (kilnd --network on); nullopt: --network off.
+  explicit DaemonHarness(const std::string& state_dir, std::optional<tenants::TenantsConfig> tenants = std::nullopt,
+                         std::optional<net::NetworkDefaults> network = std::nullopt);
   ~DaemonHarness() { stop(); }
   DaemonHarness(const DaemonHarness&) = delete;
   DaemonHarness& operator=(const DaemonHarness&) = delete;
