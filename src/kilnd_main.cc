@@ -14,6 +14,7 @@
 #include "common/cli/option_parser.h"
 #include "src/cli/kilnd_options.h"
 #include "src/daemon/daemon.h"
+#include "src/net/instance_networks.h"
 #include "src/pool/vmm_backend.h"
 
 namespace {
@@ -106,6 +107,19 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::create_directories(vmm.run_dir, ec);
   for (const auto& line : pool::VmmBackend::reap_stale(vmm.run_dir)) std::fprintf(stderr, "kilnd: %s\n", line.c_str());
+  // Instance networks: after the stale VMMs are gone, their namespaces and veths go too.
+  o.network = flags->network_defaults;
+  if (flags->network && flags->network_defaults) {
+    std::vector<std::string> report;
+    auto nets = kiln::net::InstanceNetworks::start({o.state_dir + "/netns", flags->network_defaults->instance_range}, report);
+    for (const auto& line : report) std::fprintf(stderr, "kilnd: %s\n", line.c_str());
+    if (!nets.ok()) {
+      std::fprintf(stderr, "kilnd: instance networks: %s (start with --network off to run without them)\n",
+                   nets.error().message.c_str());
+      return 1;
+    }
+    vmm.networks = *nets;
+  }
 
   asio::io_context io;
   pool::VmmBackend backend(io, vmm);

@@ -1,6 +1,8 @@
 // The functions kilnd serves: records, image builds, pools and the attribution of guest output.
 #include "src/functions/function_table.h"
 
+#include "src/net/instance_networks.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +55,9 @@ pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, co
   spec.memory_mib = record.config.memory_mib;
   spec.vcpus = record.config.vcpus;
   spec.network = instance_network(record.config, network_defaults);
+  // What kiln-init configures in the guest: part of the launch spec, so of the snapshot key
+  // (a restored guest keeps the address, gateway and DNS it was snapshotted with).
+  if (spec.network) spec.launch.net = net::guest_network_spec(*spec.network);
   return spec;
 }
 
