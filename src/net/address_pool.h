@@ -13,7 +13,6 @@
 
 namespace kiln::net {
 
-inline constexpr char kDefaultInstanceRange[] = "10.200.0.0/16";
 inline constexpr std::uint8_t kSlotPrefixLength = 30;
 
 // One instance's subnet.

@@ -136,7 +136,7 @@ Result<HostRules> render_host_rules(const IpPrefix& instance_range) {
   if (network_of(instance_range) != instance_range) {
     return make_error("the instance range " + format_ip_prefix(instance_range) + " has host bits set");
   }
-  const std::string veths = nft_string(std::string(kHostVethPrefix) + "*");
+  const std::string veths = nft_string(std::string(kHostLinkPrefix) + "*");
   const std::string range = format_ip_prefix(instance_range);
 
   std::ostringstream out;

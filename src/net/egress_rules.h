@@ -9,18 +9,13 @@
 
 #include "common/protocol/net_address.h"
 #include "common/result.h"
+#include "src/net/instance_addresses.h"
 #include "src/net/network_settings.h"
 
 namespace kiln::net {
 
-// The guest's link, the same in every instance (so snapshot clones need no change): the TAP
-// in the instance namespace is 172.16.0.1/30, the guest 172.16.0.2/30.
-inline constexpr IpPrefix kTapAddress{{protocol::IpFamily::kV4, {172, 16, 0, 1}}, 30};
-inline constexpr IpPrefix kGuestAddress{{protocol::IpFamily::kV4, {172, 16, 0, 2}}, 30};
-
 inline constexpr std::string_view kInstanceTable = "kiln_instance";  // family inet, instance netns
 inline constexpr std::string_view kHostTable = "kiln";  // family inet, host netns
-inline constexpr std::string_view kHostVethPrefix = "kv";  // host ends of instance veths: kv<N>
 
 // The instance namespace's two interfaces and the address its veth end has (the guest's
 // traffic leaves with it as source).

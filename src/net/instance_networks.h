@@ -35,7 +35,7 @@ class InstanceNetworks {
  public:
   struct Options {
     std::string netns_dir;  // kilnd's private directory of namespace files
-    protocol::IpPrefix instance_range = kDefaultInstanceNetwork;
+    protocol::IpPrefix instance_range = kDefaultInstanceRange;
     unsigned mtu = kDefaultMtu;
   };
   // Reaps leftovers (each removal reported), then installs the host table and sysctls.

@@ -14,21 +14,12 @@ namespace kiln::net {
 
 namespace {
 
-protocol::IpAddress v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  protocol::IpAddress out;
-  out.bytes[0] = a;
-  out.bytes[1] = b;
-  out.bytes[2] = c;
-  out.bytes[3] = d;
-  return out;
-}
-
 // In the instance netns, before the veth exists: lo up, the TAP with the guest's gateway address.
 Status configure_instance_side(const PlumbingSpec& spec) {
   KILN_ASSIGN_OR_RETURN(RouteSocket rt, RouteSocket::open());
   KILN_TRY(rt.set_link_up("lo"));
   KILN_TRY(create_persistent_tap(kTapName, spec.uid, spec.gid));
-  KILN_TRY(rt.add_ipv4_address(kTapName, protocol::IpPrefix{guest_gateway(), kGuestPrefixLength}));
+  KILN_TRY(rt.add_ipv4_address(kTapName, kTapAddress));
   KILN_TRY(rt.set_link_up(kTapName, spec.mtu));
   return ok_status();
 }
@@ -49,9 +40,6 @@ bool is_reapable_link(const std::string& name, std::string_view prefix) {
 }
 
 }  // namespace
-
-protocol::IpAddress guest_address() { return v4(172, 16, 0, 2); }
-protocol::IpAddress guest_gateway() { return v4(172, 16, 0, 1); }
 
 Result<InstancePlumbing> InstancePlumbing::create(PlumbingSpec spec) {
   const auto start = std::chrono::steady_clock::now();

@@ -11,20 +11,14 @@
 #include "common/protocol/net_address.h"
 #include "common/result.h"
 #include "src/net/address_pool.h"
+#include "src/net/instance_addresses.h"
 #include "src/net/netns.h"
 
 namespace kiln::net {
 
 inline constexpr char kTapName[] = "tap0";           // in the instance netns, owned by the jail user
 inline constexpr char kInstanceLinkName[] = "kv-ns";  // the veth end in the instance netns
-inline constexpr char kHostLinkPrefix[] = "kv";       // host ends: kv<N>, N the address slot
 inline constexpr unsigned kDefaultMtu = 1500;
-
-// The guest link, the same in every instance (snapshot clones need no change): the guest is
-// 172.16.0.2/30, its gateway the TAP's 172.16.0.1.
-protocol::IpAddress guest_address();
-protocol::IpAddress guest_gateway();
-inline constexpr std::uint8_t kGuestPrefixLength = 30;
 
 struct PlumbingSpec {
   std::string netns_dir;    // kilnd's private directory of namespace files

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "src/net/instance_addresses.h"
 #include "common/json/field_reader.h"
 #include "common/protocol/net_address.h"
 
@@ -44,8 +45,6 @@ json::FieldResult<NetworkSettings> parse_network_settings(const json::Json& valu
 // The setting as the registry stores it (parse_network_settings reads it back unchanged).
 json::Json network_settings_json(const NetworkSettings& settings);
 
-// 10.200.0.0/16: per-instance veth /30s come from here unless the operator picks another range.
-inline constexpr IpPrefix kDefaultInstanceNetwork{{protocol::IpFamily::kV4, {10, 200, 0, 0}}, 16};
 
 // The operator's side, from kilnd's network configuration (a JSON object; kilnd has no config
 // file yet, so this is meant for a later `--network-config FILE`):
@@ -55,7 +54,7 @@ struct NetworkDefaults {
   bool allow_private = false;  // private ranges (10/8, 172.16/12, 192.168/16, 100.64/10) reachable
   std::vector<IpPrefix> deny;  // denied to every function; a function's `allow` cannot re-open them
   std::vector<IpAddress> dns;
-  IpPrefix instance_range = kDefaultInstanceNetwork;
+  IpPrefix instance_range = kDefaultInstanceRange;
   bool operator==(const NetworkDefaults&) const = default;
 };
 json::FieldResult<NetworkDefaults> parse_network_defaults(const json::Json& value, const std::string& path = "");

@@ -9,6 +9,9 @@ mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do
   for f in /modules/$m.ko; do [ -f "$f" ] && insmod "$f" 2>/dev/null; done
 done
+# A host has its loopback up (kilnd and the test services listen on 127.0.0.1); there is no
+# other interface (-nic none): tests make their own networks.
+ip link set lo up
 work=; cmd=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in kiln.work=*) work=${arg#kiln.work=} ;; kiln.cmd=*) cmd=${arg#kiln.cmd=} ;; esac

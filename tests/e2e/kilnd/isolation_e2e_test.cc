@@ -32,7 +32,8 @@ constexpr const char* kProbeScript =
     "echo \"vda_ro=$(cat /sys/block/vda/ro)\"\n"
     "echo \"past_end=$(dd if=/dev/vda bs=512 skip=$sectors count=8 2>/dev/null | wc -c)\"\n"
     "if echo x | dd of=/dev/vda bs=1 count=1 seek=0 conv=notrunc 2>/dev/null; then echo write=ok; else echo write=refused; fi\n"
-    "if wget -q -T 3 -O - http://10.0.2.2/ >/dev/null 2>&1 || wget -q -T 3 -O - http://169.254.169.254/ >/dev/null 2>&1; then\n"
+    // busybox 1.35's `wget -T` crashes (which would pass for "unreachable"): `timeout` bounds it.
+    "if timeout 3 wget -q -O - http://10.0.2.2/ >/dev/null 2>&1 || timeout 3 wget -q -O - http://169.254.169.254/ >/dev/null 2>&1; then\n"
     "  echo outbound=reached\n"
     "else\n"
     "  echo outbound=unreachable\n"

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -26,14 +28,15 @@ using kiln::testing::run;
 
 constexpr const char* kSvcNs = "kiln-e2e-svc";
 
-// CGI: fetches the URL in the query string with the image's wget (5 s timeout).
+// CGI: fetches the URL in the query string with the image's wget, bounded by `timeout` (busybox
+// 1.35's `wget -T` crashes).
 constexpr const char* kFetchScript =
     "#!/bin/sh\n"
     "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
     "url=${QUERY_STRING#url=}\n"
     "echo \"ifaces=$(ls /sys/class/net | tr '\\n' ' ')\"\n"
     "start=$(date +%s)\n"
-    "if out=$(wget -q -T 5 -O - \"$url\" 2>&1); then echo \"fetch=ok\"; else echo \"fetch=failed\"; fi\n"
+    "if out=$(timeout 5 wget -q -O - \"$url\" 2>&1); then echo \"fetch=ok\"; else echo \"fetch=failed\"; fi\n"
     "echo \"seconds=$(( $(date +%s) - start ))\"\n"
     "echo \"out=$(echo $out | head -c 200)\"\n";
 
@@ -59,19 +62,19 @@ class NetworkE2e : public kiln::e2e::KilndTest {
         "ip addr add 169.254.169.254/32 dev eth0; " + in_svc + "ip link set eth0 up; " + in_svc +
         "ip route add default via 198.51.100.1; ip route add 203.0.113.0/24 via 198.51.100.2; "
         "ip route add 169.254.169.254/32 via 198.51.100.2; " +
-        // One verbose httpd per address: its log counts what reached it.
-        in_svc + "busybox httpd -f -v -p 198.51.100.2:8080 -h " + logs_ + "/www 2>" + logs_ + "/svc.log & " + in_svc +
-        "busybox httpd -f -v -p 203.0.113.2:8080 -h " + logs_ + "/www 2>" + logs_ + "/denied.log & " + in_svc +
-        "busybox httpd -f -v -p 169.254.169.254:80 -h " + logs_ + "/www 2>" + logs_ + "/metadata.log & " +
+        // One verbose httpd per address (-vv logs each request's url): its log counts what reached it.
+        in_svc + "busybox httpd -f -vv -p 198.51.100.2:8080 -h " + logs_ + "/www 2>" + logs_ + "/svc.log & " + in_svc +
+        "busybox httpd -f -vv -p 203.0.113.2:8080 -h " + logs_ + "/www 2>" + logs_ + "/denied.log & " + in_svc +
+        "busybox httpd -f -vv -p 169.254.169.254:80 -h " + logs_ + "/www 2>" + logs_ + "/metadata.log & " +
         // The host itself: a listener on its service-side address.
-        "busybox httpd -f -v -p 198.51.100.1:8901 -h " + logs_ + "/www 2>" + logs_ + "/host.log & " + in_svc +
+        "busybox httpd -f -vv -p 198.51.100.1:8901 -h " + logs_ + "/www 2>" + logs_ + "/host.log & " + in_svc +
         "dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=198.51.100.2 --bind-interfaces "
         "--address=/svc.test/198.51.100.2 --pid-file=" + logs_ + "/dnsmasq.pid --log-facility=" + logs_ +
         "/dns.log --log-queries & sleep 0.5";
     ASSERT_EQ(sh(setup), 0) << setup;
   }
   void TearDown() override {
-    sh(std::string("ip netns pids ") + kSvcNs + " 2>/dev/null | xargs -r kill -9; pkill -9 -f 'httpd -f -v -p 198.51.100.1:8901'");
+    sh(std::string("ip netns pids ") + kSvcNs + " 2>/dev/null | xargs -r kill -9; pkill -9 -f 'httpd -f -vv -p 198.51.100.1:8901'");
     sh(std::string("ip netns del ") + kSvcNs + " 2>/dev/null; ip link del kesvc0 2>/dev/null");
     KilndTest::TearDown();
     std::error_code ec;
@@ -84,7 +87,7 @@ class NetworkE2e : public kiln::e2e::KilndTest {
     std::printf("%s -> %s", url.c_str(), r.body.c_str());
     return kiln::e2e::key_values(r.body);
   }
-  // Requests a server logged for `path` (busybox httpd -v: one "url:" line per request).
+  // Requests a server logged (busybox httpd -vv: one "url:" line per request).
   int hits(const std::string& log) {
     std::string text = kiln::e2e::slurp(logs_ + "/" + log);
     int n = 0;
@@ -144,17 +147,25 @@ TEST_F(NetworkE2e, EgressReachesTheServiceAndEveryDeniedTargetFailsAtOnce) {
   // The host side can reach its own listener (the refusal above is the guest's rules, not a dead port).
   EXPECT_EQ(run({"busybox", "wget", "-q", "-O", "/dev/null", "http://198.51.100.1:8901/hello.txt"}), 0);
 
-  // SIGKILL kilnd, restart it: the old instances' namespaces, veths and TAPs are gone.
-  ASSERT_NE(links_named("kv"), "") << "no instance veth while an instance runs";
+  // SIGKILL kilnd, restart it: the old instances' namespaces (with their TAPs and rules) and
+  // veths are gone; what exists belongs to the new kilnd's instances (e.g. a parked VMM's).
+  const std::string netns_dir = state_ + "/netns";
+  auto netns_files = [&] {
+    std::set<std::string> names;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(netns_dir, ec)) names.insert(e.path().filename().string());
+    return names;
+  };
+  auto count_lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
+  const std::set<std::string> before = netns_files();
+  ASSERT_FALSE(before.empty()) << "no instance namespace while an instance runs";
+  ASSERT_EQ(count_lines(links_named("kv")), static_cast<long>(before.size()));
   kilnd_->stop(SIGKILL);
   kilnd_ = std::make_unique<kiln::e2e::KilndProcess>(state_);
   start();
-  EXPECT_EQ(links_named("kv"), "") << "veths left after a kilnd crash and restart";
-  const std::string netns_dir = state_ + "/netns";
-  size_t left = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(netns_dir, ec)) left += e.is_regular_file() ? 1 : 0;
-  EXPECT_EQ(left, 0u) << "namespace files left in " << netns_dir;
+  const std::set<std::string> after = netns_files();
+  for (const std::string& old : before) EXPECT_EQ(after.count(old), 0u) << "namespace " << old << " left behind";
+  EXPECT_EQ(count_lines(links_named("kv")), static_cast<long>(after.size())) << "a veth without its instance";
   auto again = fetch("net", "http://svc.test:8080/hello.txt");
   EXPECT_EQ(again["fetch"], "ok");
   std::printf("network-e2e: kill -9 and restart: nothing left behind, a new instance reaches the service\n");

@@ -1,6 +1,7 @@
 // The per-instance /30 pool: slot arithmetic, lowest-free order, exhaustion, release and
 // reserve, and the ranges it refuses.
 #include "src/net/address_pool.h"
+#include "src/net/instance_addresses.h"
 
 #include <gtest/gtest.h>
 
@@ -18,7 +19,7 @@ AddressPool make_pool(const char* range) {
 }
 
 TEST(AddressPool, SlotsAreConsecutiveSlash30s) {
-  AddressPool pool = make_pool(kDefaultInstanceRange);
+  AddressPool pool = std::move(AddressPool::create(kDefaultInstanceRange).value());
   EXPECT_EQ(pool.capacity(), 16384u);
   AddressSlot s0 = pool.slot(0);
   EXPECT_EQ(format_ip_prefix(s0.host_end), "10.200.0.1/30");

@@ -189,8 +189,8 @@ TEST_F(PlumbingTest, CreateBuildsBothSidesAndTrafficFlows) {
     EXPECT_EQ(p.host_link_name(), "kv0");
     EXPECT_EQ(format_ip_prefix(p.host_end()), "10.200.0.1/30");
     EXPECT_EQ(format_ip_prefix(p.instance_end()), "10.200.0.2/30");
-    EXPECT_EQ(format_ip(guest_address()), "172.16.0.2");
-    EXPECT_EQ(format_ip(guest_gateway()), "172.16.0.1");
+    EXPECT_EQ(format_ip(kGuestAddress.address), "172.16.0.2");
+    EXPECT_EQ(format_ip(kTapAddress.address), "172.16.0.1");
     EXPECT_GT(p.setup_duration().count(), 0);
 
     // Inside the instance netns.

@@ -199,7 +199,7 @@ TEST(EgressRules, HostileInterfaceNamesAreRefused) {
 }
 
 TEST(EgressRules, HostRulesText) {
-  auto host = render_host_rules(kDefaultInstanceNetwork);
+  auto host = render_host_rules(kDefaultInstanceRange);
   ASSERT_TRUE(host.ok()) << host.error().message;
   EXPECT_EQ(host->ruleset, R"(# kiln: host side of every instance network
 add table inet kiln

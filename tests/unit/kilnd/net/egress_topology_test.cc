@@ -128,7 +128,7 @@ class EgressTopology : public ::testing::Test {
     }
     ASSERT_TRUE(run_ip({"-n", guest_, "route", "add", "default", "via", "172.16.0.1"}));
     ASSERT_TRUE(run_ip({"-n", instance_, "route", "add", "default", "via", "10.200.0.5"}));
-    auto host_rules = render_host_rules(kDefaultInstanceNetwork);
+    auto host_rules = render_host_rules(kDefaultInstanceRange);
     ASSERT_TRUE(host_rules.ok());
     write_sysctls(instance_, instance_sysctls());
     write_sysctls(host_, host_rules->sysctls);

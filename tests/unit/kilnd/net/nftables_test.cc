@@ -83,7 +83,7 @@ TEST_F(Nftables, InstanceTableLoadsAndReplacesItself) {
 }
 
 TEST_F(Nftables, HostTableLoads) {
-  auto host = render_host_rules(kDefaultInstanceNetwork);
+  auto host = render_host_rules(kDefaultInstanceRange);
   ASSERT_TRUE(host.ok());
   in_new_netns([&] {
     Status applied = nft::apply(host->ruleset);
