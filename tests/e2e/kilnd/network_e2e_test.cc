@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <algorithm>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -94,10 +94,16 @@ class NetworkE2e : public kiln::e2e::KilndTest {
     for (size_t at = 0; (at = text.find("url:", at)) != std::string::npos; ++at) ++n;
     return n;
   }
-  std::string links_named(const std::string& prefix) {
+  // "INDEX:NAME" of the host's links named PREFIX... (an index is never reused for a new link).
+  std::set<std::string> links_named(const std::string& prefix) {
     std::string out = logs_ + "/links";
-    run({"/bin/sh", "-c", "ip -o link show | awk -F': ' '{print $2}' | grep '^" + prefix + "' || true"}, out);
-    return kiln::e2e::slurp(out);
+    run({"/bin/sh", "-c", "ip -o link show | awk -F': ' '{sub(/@.*/, \"\", $2); print $1 \":\" $2}' | grep ':" + prefix +
+                              "' || true"},
+        out);
+    std::set<std::string> links;
+    std::istringstream in(kiln::e2e::slurp(out));
+    for (std::string line; std::getline(in, line);) links.insert(line);
+    return links;
   }
   std::string logs_;
 };
@@ -156,16 +162,17 @@ TEST_F(NetworkE2e, EgressReachesTheServiceAndEveryDeniedTargetFailsAtOnce) {
     for (const auto& e : fs::directory_iterator(netns_dir, ec)) names.insert(e.path().filename().string());
     return names;
   };
-  auto count_lines = [](const std::string& text) { return std::count(text.begin(), text.end(), '\n'); };
   const std::set<std::string> before = netns_files();
+  const std::set<std::string> veths_before = links_named("kv");
   ASSERT_FALSE(before.empty()) << "no instance namespace while an instance runs";
-  ASSERT_EQ(count_lines(links_named("kv")), static_cast<long>(before.size()));
+  ASSERT_EQ(veths_before.size(), before.size());
   kilnd_->stop(SIGKILL);
   kilnd_ = std::make_unique<kiln::e2e::KilndProcess>(state_);
   start();
   const std::set<std::string> after = netns_files();
   for (const std::string& old : before) EXPECT_EQ(after.count(old), 0u) << "namespace " << old << " left behind";
-  EXPECT_EQ(count_lines(links_named("kv")), static_cast<long>(after.size())) << "a veth without its instance";
+  const std::set<std::string> veths_after = links_named("kv");
+  for (const std::string& old : veths_before) EXPECT_EQ(veths_after.count(old), 0u) << "veth " << old << " left behind";
   auto again = fetch("net", "http://svc.test:8080/hello.txt");
   EXPECT_EQ(again["fetch"], "ok");
   std::printf("network-e2e: kill -9 and restart: nothing left behind, a new instance reaches the service\n");
@@ -182,7 +189,7 @@ TEST_F(NetworkE2e, ModeNoneHasNoInterface) {
   EXPECT_EQ(r["ifaces"], "lo ");
   EXPECT_EQ(r["fetch"], "failed");
   EXPECT_EQ(hits("svc.log"), 0);
-  EXPECT_EQ(links_named("kv"), "") << "an instance without a network got a veth";
+  EXPECT_TRUE(links_named("kv").empty()) << "an instance without a network got a veth";
 }
 
 }  // namespace
