@@ -51,6 +51,8 @@ Result<std::shared_ptr<InstanceNetworks>> InstanceNetworks::start(const Options&
   return std::shared_ptr<InstanceNetworks>(new InstanceNetworks(options, std::move(pool)));
 }
 
+InstanceNetworks::~InstanceNetworks() { (void)release_netns_dir(options_.netns_dir); }
+
 Result<InstanceNetwork> InstanceNetworks::create(const std::string& instance_id, uid_t uid, gid_t gid,
                                                  const EgressPolicy& policy) {
   const auto start = std::chrono::steady_clock::now();

@@ -41,6 +41,9 @@ class InstanceNetworks {
   // Reaps leftovers (each removal reported), then installs the host table and sysctls.
   static Result<std::shared_ptr<InstanceNetworks>> start(const Options& options, std::vector<std::string>& report);
   Result<InstanceNetwork> create(const std::string& instance_id, uid_t uid, gid_t gid, const EgressPolicy& policy);
+  // Unmounts the namespace directory's own mount (every instance network is gone by then), so
+  // kilnd's state directory can be removed.
+  ~InstanceNetworks();
 
  private:
   InstanceNetworks(Options options, AddressPool pool) : options_(std::move(options)), pool_(std::move(pool)) {}

@@ -50,6 +50,17 @@ Status make_private_mount_point(const std::string& dir) {
   return ok_status();
 }
 
+}  // namespace
+
+Status release_netns_dir(const std::string& dir) {
+  if (::umount2(dir.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+    return errno_error("unmounting " + dir);
+  }
+  return ok_status();
+}
+
+namespace {
+
 // Runs `fn` on a fresh thread and waits for it (namespace changes stay on that thread).
 Status on_own_thread(const std::function<Status()>& fn) {
   Status status;

@@ -37,6 +37,10 @@ class NetNamespace {
   std::string path_;
 };
 
+// Undoes what NetNamespace::create did to `dir` (its bind onto itself) once no namespace of
+// it is needed: unmounts it (MNT_DETACH); a dir that is no mount point is fine.
+Status release_netns_dir(const std::string& dir);
+
 // Unmounts (MNT_DETACH) and unlinks a namespace file; a missing or unmounted file is fine.
 // Dropping the last reference destroys the namespace and every link in it.
 Status remove_netns(const std::string& path);
