@@ -209,7 +209,9 @@ int run(int argc, char** argv) {
     dirs.push_back(*d);
   }
   // Three kilnds: snapshots with a parked kiln-vmm (the default), snapshots without one
-  // (every restore spawns its kiln-vmm), no snapshots (every instance cold-boots).
+  // (every restore spawns its kiln-vmm), no snapshots (every instance cold-boots). They run at
+  // once, interleaved, so instance networks are off: a host holds one kilnd's networks (its
+  // kv<N> veths, its reaper and its host table are per host).
   e2e::KilndProcess parked(dirs[0]), restore(dirs[1]), cold(dirs[2]);
   const Mode modes[] = {Mode::kParked, Mode::kRestore, Mode::kCold};
   e2e::KilndProcess* kilnds[] = {&parked, &restore, &cold};
@@ -217,9 +219,9 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "bench_snapshot: needs a KVM that runs Linux: %s\n", why.c_str());
     return 1;
   }
-  if (auto st = parked.start({"--snapshots", "on", "--park-vmms", "on"}); !st.ok()) return fail("start kilnd (parked)", st.error());
-  if (auto st = restore.start({"--snapshots", "on", "--park-vmms", "off"}); !st.ok()) return fail("start kilnd (restore)", st.error());
-  if (auto st = cold.start({"--snapshots", "off"}); !st.ok()) return fail("start kilnd (cold)", st.error());
+  if (auto st = parked.start({"--snapshots", "on", "--park-vmms", "on", "--network", "off"}); !st.ok()) return fail("start kilnd (parked)", st.error());
+  if (auto st = restore.start({"--snapshots", "on", "--park-vmms", "off", "--network", "off"}); !st.ok()) return fail("start kilnd (restore)", st.error());
+  if (auto st = cold.start({"--snapshots", "off", "--network", "off"}); !st.ok()) return fail("start kilnd (cold)", st.error());
   const json cfg = {{"image", "oci:" + parked.paths().hello_oci}, {"timeout_ms", 120000}, {"concurrency", 1},
                     {"min_instances", 0}, {"max_instances", 1}};
 
