@@ -1,14 +1,13 @@
 // The functions kilnd serves: records, image builds, pools and the attribution of guest output.
 #include "src/functions/function_table.h"
 
-#include "src/net/instance_networks.h"
-
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <utility>
 
+#include "src/net/instance_networks.h"
 #include "src/registry/atomic_file.h"
 #include "src/registry/launch_spec.h"
 

@@ -1,10 +1,10 @@
 // Firecracker-style API calls to kiln-vmm over its Unix socket.
 #include "src/pool/vmm_api_client.h"
 
-#include "src/net/instance_networks.h"
-
 #include <nlohmann/json.hpp>
 #include <utility>
+
+#include "src/net/instance_networks.h"
 
 namespace kiln::kilnd::pool {
 namespace {
