@@ -118,6 +118,16 @@ FieldResult<IpPrefix> read_instance_range(const ObjectReader& r, IpPrefix fallba
   return range;
 }
 
+FieldResult<Bandwidth> read_bandwidth(const ObjectReader& r) {
+  KILN_ASSIGN_OR_RETURN(auto object, r.opt_object("bandwidth", {"rx", "tx"}));
+  Bandwidth b;
+  if (!object) return b;
+  KILN_TRY(object->check_unknown());
+  KILN_ASSIGN_OR_RETURN(b.rx, object->opt_uint_in("rx", kMinBandwidth, kMaxBandwidth));
+  KILN_ASSIGN_OR_RETURN(b.tx, object->opt_uint_in("tx", kMinBandwidth, kMaxBandwidth));
+  return b;
+}
+
 }  // namespace
 
 const char* network_mode_name(NetworkMode mode) { return mode == NetworkMode::kNone ? "none" : "egress"; }
@@ -177,13 +187,15 @@ std::vector<IpPrefix> normalize_prefixes(std::vector<IpPrefix> prefixes) {
 }
 
 FieldResult<NetworkSettings> parse_network_settings(const Json& value, const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(value, path, {"mode", "allow", "deny", "dns"}, Nulls::kValue));
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(value, path, {"mode", "allow", "deny", "dns", "bandwidth"},
+                                                           Nulls::kValue));
   KILN_TRY(r.check_unknown());
   NetworkSettings s;
   KILN_ASSIGN_OR_RETURN(s.mode, read_mode(r));
   KILN_ASSIGN_OR_RETURN(s.allow, read_cidrs(r, "allow", kMaxNetworkCidrs, /*refuse_never=*/true));
   KILN_ASSIGN_OR_RETURN(s.deny, read_cidrs(r, "deny", kMaxNetworkCidrs, /*refuse_never=*/false));
   KILN_ASSIGN_OR_RETURN(s.dns, read_dns(r));
+  KILN_ASSIGN_OR_RETURN(s.bandwidth, read_bandwidth(r));
   return s;
 }
 
@@ -200,6 +212,11 @@ Json network_settings_json(const NetworkSettings& s) {
   if (!s.dns.empty()) {
     j["dns"] = Json::array();
     for (const auto& a : s.dns) j["dns"].push_back(protocol::format_ip(a));
+  }
+  if (s.bandwidth.rx || s.bandwidth.tx) {
+    j["bandwidth"] = Json::object();
+    if (s.bandwidth.rx) j["bandwidth"]["rx"] = *s.bandwidth.rx;
+    if (s.bandwidth.tx) j["bandwidth"]["tx"] = *s.bandwidth.tx;
   }
   return j;
 }
@@ -231,6 +248,7 @@ EgressPolicy resolve_policy(const NetworkSettings& settings, const NetworkDefaul
   never.push_back(defaults.instance_range);  // other instances, and the host ends of their veths
   p.never = normalize_prefixes(std::move(never));
   p.dns = settings.dns.empty() ? defaults.dns : settings.dns;
+  p.bandwidth = settings.bandwidth;
   return p;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,8 +25,20 @@ const char* network_mode_name(NetworkMode mode);
 
 inline constexpr std::size_t kMaxNetworkCidrs = 64;  // per list (allow, deny)
 inline constexpr std::size_t kMaxDnsServers = 3;  // what resolv.conf honours
+// Bandwidth caps, bytes per second: from 1 KiB/s to 100 GB/s.
+inline constexpr std::uint64_t kMinBandwidth = 1024;
+inline constexpr std::uint64_t kMaxBandwidth = 100'000'000'000;
 
-// The function setting `network`: {"mode", "allow": [CIDR], "deny": [CIDR], "dns": [IP]}.
+// Per-direction bandwidth caps of an instance's interface, seen from the guest (rx: what it
+// receives, tx: what it sends), as kiln-vmm's rx/tx rate limiters; nullopt: no cap.
+struct Bandwidth {
+  std::optional<std::uint64_t> rx;
+  std::optional<std::uint64_t> tx;
+  bool operator==(const Bandwidth&) const = default;
+};
+
+// The function setting `network`: {"mode", "allow": [CIDR], "deny": [CIDR], "dns": [IP],
+// "bandwidth": {"rx": BYTES_PER_S, "tx": BYTES_PER_S}}.
 // Unset fields take the operator's defaults (resolve_policy). CIDRs are network addresses
 // (no host bits); a bare address means /32.
 struct NetworkSettings {
@@ -33,6 +46,7 @@ struct NetworkSettings {
   std::vector<IpPrefix> allow = {};
   std::vector<IpPrefix> deny = {};
   std::vector<IpAddress> dns = {};  // empty: the operator's default servers
+  Bandwidth bandwidth = {};
 
   bool operator==(const NetworkSettings&) const = default;
 };
@@ -67,6 +81,7 @@ struct EgressPolicy {
   std::vector<IpPrefix> deny;  // the function's (wins over its allow)
   std::vector<IpPrefix> never;  // always denied: the fixed ranges, the instance range, operator deny
   std::vector<IpAddress> dns;
+  Bandwidth bandwidth;  // the function's caps (kiln-vmm's rate limiters on its interface)
 };
 EgressPolicy resolve_policy(const NetworkSettings& settings, const NetworkDefaults& defaults);
 // Whether the instance gets a network interface at all (mode none with no allow: none).

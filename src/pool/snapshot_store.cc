@@ -61,6 +61,11 @@ Result<std::string> SnapshotStore::key_for(const InstanceSpec& spec, const Snaps
   field("vcpus", std::to_string(spec.vcpus));
   field("boot_args", inputs.boot_args);
   field("guest_cid", std::to_string(inputs.guest_cid));
+  // The interface's rate limiters are in the VMM's state, so they are part of the snapshot.
+  if (spec.network && (spec.network->bandwidth.rx || spec.network->bandwidth.tx)) {
+    const net::Bandwidth& b = spec.network->bandwidth;
+    field("bandwidth", std::to_string(b.rx.value_or(0)) + " " + std::to_string(b.tx.value_or(0)));
+  }
   for (const std::string* p : {&inputs.kernel_path, &inputs.initrd_path, &inputs.vmm_path}) {
     KILN_ASSIGN_OR_RETURN(std::string id, file_identity(*p));
     field("file", id);

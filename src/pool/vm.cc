@@ -233,7 +233,8 @@ asio::awaitable<Status> Vm::cold_boot_steps() {
   const VmmPaths& p = vmm_->paths();
   // Named, not a temporary in the co_await expression (GCC 12 destroys those twice).
   const BootConfig config{spec_.vcpus, spec_.memory_mib, p.kernel,     p.initrd,
-                          o_.boot_args, p.rootfs,         o_.guest_cid, p.vmm_vsock, p.tap};
+                          o_.boot_args, p.rootfs,         o_.guest_cid, p.vmm_vsock, p.tap,
+                          spec_.network ? spec_.network->bandwidth : net::Bandwidth{}};
   Status configured = co_await api_->configure_and_start(config, deadline);
   if (!configured.ok()) co_return configured;
   if (life_.is(Phase::kConfiguring)) life_.to(Phase::kBooting);  // (kiln-init may have said hello already)

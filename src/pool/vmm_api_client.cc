@@ -73,6 +73,13 @@ asio::awaitable<Status> VmmApi::wait_up(Clock::time_point deadline) {
   }
 }
 
+json rate_limiter_body(std::optional<std::uint64_t> bytes_per_second) {
+  if (!bytes_per_second) return nullptr;
+  constexpr std::uint64_t kRefillMs = 100;
+  return {{"bandwidth", {{"size", std::max<std::uint64_t>(*bytes_per_second * kRefillMs / 1000, 1)},
+                         {"refill_time", kRefillMs}}}};
+}
+
 asio::awaitable<Status> VmmApi::configure_and_start(const BootConfig& c, Clock::time_point deadline) {
   json machine = {{"vcpu_count", c.vcpus}, {"mem_size_mib", c.memory_mib}, {"smt", false}};
   json boot_source = {{"kernel_image_path", c.kernel}, {"boot_args", c.boot_args}};
@@ -84,7 +91,11 @@ asio::awaitable<Status> VmmApi::configure_and_start(const BootConfig& c, Clock::
       {"/machine-config", machine}, {"/boot-source", boot_source}, {"/drives/rootfs", drive}, {"/vsock", vsock}};
   if (!c.tap.empty()) {
     steps.push_back({"/network-interfaces/eth0",
-                     {{"iface_id", "eth0"}, {"host_dev_name", c.tap}, {"guest_mac", net::kGuestMac}}});
+                     {{"iface_id", "eth0"},
+                      {"host_dev_name", c.tap},
+                      {"guest_mac", net::kGuestMac},
+                      {"rx_rate_limiter", rate_limiter_body(c.bandwidth.rx)},
+                      {"tx_rate_limiter", rate_limiter_body(c.bandwidth.tx)}}});
   }
   steps.push_back({"/actions", start});
   for (const auto& [path, body] : steps) {

@@ -7,9 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "src/net/network_settings.h"
 #include "src/server/net.h"
 
 namespace kiln::kilnd::pool {
@@ -44,7 +47,13 @@ struct BootConfig {
   std::uint32_t guest_cid = 3;
   std::string vsock;  // the hybrid-vsock Unix socket
   std::string tap;  // "" = no network interface; else eth0 on this TAP with net::kGuestMac
+  net::Bandwidth bandwidth;  // caps on eth0 (its rx/tx rate limiters)
 };
+
+// kiln-vmm's (Firecracker's) rate limiter for a cap of `bytes_per_second`: a bandwidth bucket
+// holding a tenth of a second's bytes, refilled every 100 ms (frames larger than the bucket
+// still pass, paid off afterwards, so the average holds). null without a cap.
+nlohmann::json rate_limiter_body(std::optional<std::uint64_t> bytes_per_second);
 
 // Snapshot files as the VMM names them.
 struct VmmSnapshotFiles {

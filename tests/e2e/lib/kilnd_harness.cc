@@ -247,6 +247,7 @@ Result<kilnd::client::HttpResult> KilndProcess::call(const std::string& method, 
                                                      const std::string& body, std::chrono::milliseconds timeout) {
   kilnd::client::RequestOptions o;
   o.timeout = timeout;
+  if (!tenant_.empty()) o.headers["X-Kiln-Tenant"] = tenant_;
   return kilnd::client::request(endpoint_, method, target, body, o);
 }
 

@@ -86,6 +86,9 @@ class KilndProcess {
   const KilndPaths& paths() const { return paths_; }
   const kilnd::client::Endpoint& endpoint() const { return endpoint_; }
 
+  // Later calls act in tenant `name`'s namespace (X-Kiln-Tenant; kilnd's Unix socket is admin);
+  // "" returns to the admin namespace.
+  void act_as_tenant(std::string name) { tenant_ = std::move(name); }
   Result<kilnd::client::HttpResult> call(const std::string& method, const std::string& target,
                                          const std::string& body = "",
                                          std::chrono::milliseconds timeout = std::chrono::seconds(300));
@@ -113,6 +116,7 @@ class KilndProcess {
   pid_t pid_ = -1;
   std::uint16_t tcp_port_ = 0;
   kilnd::client::Endpoint endpoint_;
+  std::string tenant_;
 };
 
 }  // namespace kiln::e2e

@@ -64,6 +64,9 @@ TEST_F(SnapshotStoreTest, KeyFollowsWhatShapesTheVmAndIgnoresPerInstanceFields) 
       [&] { write(bin("initrd"), "a new kiln-init"); },
       [&] { write(bin("kiln-vmm"), "a new kiln-vmm build"); },
       [&] { spec_.rootfs_path = bin("initrd"); },
+      // The interface's rate limiters live in the VMM's state.
+      [&] { spec_.network = net::EgressPolicy{}; spec_.network->bandwidth.rx = 1 << 20; },
+      [&] { spec_.network->bandwidth.tx = 1 << 20; },
   };
   std::set<std::string> seen = {base};
   for (auto& change : changes) {

@@ -87,6 +87,30 @@ TEST(NetworkSettings, HostileInputsNameTheField) {
   EXPECT_EQ(error_of(R"({"allow": ["1.2.3.0/24"], "deny": ["a"]})"), "network.deny[0]: 'a' is not an IPv4 address");
 }
 
+TEST(NetworkSettings, Bandwidth) {
+  auto s = parse_network_settings(*json::parse(R"({"bandwidth": {"rx": 524288, "tx": 1024}})"));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->bandwidth, (Bandwidth{524288, 1024}));
+  EXPECT_EQ(json::dump(network_settings_json(*s)), R"({"bandwidth":{"rx":524288,"tx":1024}})");
+  auto one = parse_network_settings(*json::parse(R"({"bandwidth": {"tx": 100000000000}})"));
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  EXPECT_EQ(one->bandwidth, (Bandwidth{std::nullopt, 100'000'000'000}));
+  EXPECT_EQ(*parse_network_settings(network_settings_json(*one)), *one);
+  EXPECT_EQ(json::dump(network_settings_json(*parse_network_settings(*json::parse(R"({"bandwidth": {}})")))), "{}");
+  // The policy carries the function's caps.
+  EXPECT_EQ(resolve_policy(*s, NetworkDefaults{}).bandwidth, (Bandwidth{524288, 1024}));
+
+  const std::string range = ": must be an integer from 1024 to 100000000000";
+  EXPECT_EQ(error_of(R"({"bandwidth": {"rx": 1023}})"), "network.bandwidth.rx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"tx": 100000000001}})"), "network.bandwidth.tx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"tx": -5}})"), "network.bandwidth.tx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"tx": 1.5e6}})"), "network.bandwidth.tx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"rx": "1M"}})"), "network.bandwidth.rx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"rx": null}})"), "network.bandwidth.rx" + range);
+  EXPECT_EQ(error_of(R"({"bandwidth": {"up": 5000}})").rfind("network.bandwidth.up: unknown field", 0), 0u);
+  EXPECT_EQ(error_of(R"({"bandwidth": 5000})").rfind("network.bandwidth: invalid type", 0), 0u);
+}
+
 TEST(NetworkSettings, ListLimits) {
   std::string list;
   for (int i = 0; i < 65; ++i) list += (i ? ",\"1.2." : "\"1.2.") + std::to_string(i) + ".0/24\"";
