@@ -111,7 +111,11 @@ int main(int argc, char** argv) {
   o.network = flags->network_defaults;
   if (flags->network && flags->network_defaults) {
     std::vector<std::string> report;
-    auto nets = kiln::net::InstanceNetworks::start({o.state_dir + "/netns", flags->network_defaults->instance_range}, report);
+    const auto& defaults = *flags->network_defaults;
+    kiln::net::InstanceNetworks::Options options{.netns_dir = o.state_dir + "/netns",
+                                                 .instance_range = defaults.instance_range,
+                                                 .link_prefix = defaults.link_prefix};
+    auto nets = kiln::net::InstanceNetworks::start(options, report);
     for (const auto& line : report) std::fprintf(stderr, "kilnd: %s\n", line.c_str());
     if (!nets.ok()) {
       std::fprintf(stderr, "kilnd: instance networks: %s (start with --network off to run without them)\n",

@@ -191,7 +191,7 @@ std::string kilnd_usage() {
          "                        jail; default on when kilnd runs as root with the jail on); off: guests\n"
          "                        have loopback only and deploys naming `network` are refused\n"
          "  --network-config FILE the operator's network defaults (JSON: mode, allow_private, deny, dns,\n"
-         "                        instance_range; see src/README.md)\n"
+         "                        instance_range, link_prefix: one per kilnd on a host; see src/README.md)\n"
          "  -h, --help            print this text\n";
 }
 

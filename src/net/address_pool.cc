@@ -28,7 +28,9 @@ constexpr std::uint32_t kGuestLinkNetwork = 0xac100000;  // 172.16.0.0/30, insid
 
 }  // namespace
 
-std::string AddressSlot::host_link_name() const { return "kv" + std::to_string(index); }
+std::string AddressSlot::host_link_name(std::string_view link_prefix) const {
+  return std::string(link_prefix) + std::to_string(index);
+}
 
 AddressLease::AddressLease(AddressLease&& o) noexcept : pool_(o.pool_), slot_(o.slot_) { o.pool_ = nullptr; }
 

@@ -1,14 +1,17 @@
 // Per-instance /30 subnets out of kilnd's instance range (default 10.200.0.0/16): slot N is the
-// N-th /30, its host end (.1) on link kv<N>, its instance end (.2) in the instance's netns.
+// N-th /30, its host end (.1) on link <prefix><N> (kv<N> by default), its instance end (.2) in
+// the instance's netns.
 #pragma once
 
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/protocol/net_address.h"
+#include "src/net/instance_addresses.h"
 #include "common/result.h"
 
 namespace kiln::net {
@@ -21,8 +24,9 @@ struct AddressSlot {
   protocol::IpPrefix host_end;      // base + 4N + 1 / 30
   protocol::IpPrefix instance_end;  // base + 4N + 2 / 30
 
-  // The host end's link name, "kv<N>" (at most 9 characters for the largest range).
-  std::string host_link_name() const;
+  // The host end's link name, "<link_prefix><N>" (kv<N>: at most 9 characters for the largest
+  // range; link_prefix_problem keeps every prefix within the 15-byte limit).
+  std::string host_link_name(std::string_view link_prefix = kDefaultLinkPrefix) const;
 };
 
 class AddressPool;

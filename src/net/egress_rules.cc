@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "src/net/link_prefix.h"
+
 namespace kiln::net {
 namespace {
 
@@ -131,18 +133,22 @@ Result<std::string> render_instance_ruleset(const EgressPolicy& policy, const In
 
 std::vector<Sysctl> instance_sysctls() { return {{"net.ipv4.ip_forward", "1"}}; }
 
-Result<HostRules> render_host_rules(const IpPrefix& instance_range) {
+Result<HostRules> render_host_rules(const IpPrefix& instance_range, std::string_view link_prefix) {
   if (instance_range.address.family != protocol::IpFamily::kV4) return make_error("the instance range must be IPv4");
   if (network_of(instance_range) != instance_range) {
     return make_error("the instance range " + format_ip_prefix(instance_range) + " has host bits set");
   }
-  const std::string veths = nft_string(std::string(kHostLinkPrefix) + "*");
+  if (auto problem = link_prefix_problem(link_prefix, instance_range)) {
+    return make_error("link prefix '" + std::string(link_prefix) + "': " + *problem);
+  }
+  const std::string veths = nft_string(std::string(link_prefix) + "*");
+  const std::string table = host_table_name(link_prefix);
   const std::string range = format_ip_prefix(instance_range);
 
   std::ostringstream out;
   out << "# kiln: host side of every instance network\n";
-  replace_table(out, kHostTable);
-  out << "table inet " << kHostTable << " {\n";
+  replace_table(out, table);
+  out << "table inet " << table << " {\n";
   // No instance reaches the host itself: kilnd's API, any port, on any of its addresses.
   out << "\tchain input {\n"
          "\t\ttype filter hook input priority filter; policy accept;\n"

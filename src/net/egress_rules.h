@@ -15,7 +15,7 @@
 namespace kiln::net {
 
 inline constexpr std::string_view kInstanceTable = "kiln_instance";  // family inet, instance netns
-inline constexpr std::string_view kHostTable = "kiln";  // family inet, host netns
+inline constexpr std::string_view kHostTable = "kiln";  // family inet, host netns (link prefix "kv")
 
 // The instance namespace's two interfaces and the address its veth end has (the guest's
 // traffic leaves with it as source).
@@ -46,15 +46,16 @@ struct Sysctl {
 // Sysctls the instance namespace needs (forwarding between TAP and veth).
 std::vector<Sysctl> instance_sysctls();
 
-// The host's table, created once by kilnd: nothing arriving on a `kv*` veth reaches the host
-// itself (input), instances never reach each other (forward kv* -> kv*), no new connection
-// enters an instance from outside, and the instance range is masqueraded when it leaves
-// through any other interface.
+// The host's table, created once by kilnd and named after its link prefix (host_table_name):
+// nothing arriving on a `<prefix>*` veth reaches the host itself (input), instances never reach
+// each other (forward <prefix>* -> <prefix>*), no new connection enters an instance from
+// outside (another kilnd's instances included), and the instance range is masqueraded when it
+// leaves through any other interface. The prefix must pass link_prefix_problem.
 struct HostRules {
   std::string ruleset;
   std::vector<Sysctl> sysctls;  // to write before the first instance starts
 };
-Result<HostRules> render_host_rules(const IpPrefix& instance_range);
+Result<HostRules> render_host_rules(const IpPrefix& instance_range, std::string_view link_prefix = kDefaultLinkPrefix);
 
 // Removes table inet `table` (kInstanceTable, kHostTable); nothing if it is absent. The name
 // must be an nft identifier ([A-Za-z_][A-Za-z0-9_]*).

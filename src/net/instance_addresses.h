@@ -13,7 +13,8 @@ inline constexpr protocol::IpPrefix kTapAddress{{protocol::IpFamily::kV4, {172, 
 inline constexpr protocol::IpPrefix kGuestAddress{{protocol::IpFamily::kV4, {172, 16, 0, 2}}, 30};
 // 10.200.0.0/16: per-instance veth /30s come from here unless the operator picks another range.
 inline constexpr protocol::IpPrefix kDefaultInstanceRange{{protocol::IpFamily::kV4, {10, 200, 0, 0}}, 16};
-// Host ends of the instances' veths: kv<N>, N the address slot.
-inline constexpr std::string_view kHostLinkPrefix = "kv";
+// Host ends of the instances' veths: <link prefix><N>, N the address slot; "kv" unless the
+// operator's network config names another (link_prefix, one per kilnd on a host).
+inline constexpr std::string_view kDefaultLinkPrefix = "kv";
 
 }  // namespace kiln::net

@@ -1,5 +1,6 @@
-// InstanceNetworks: kilnd's instance networks as one service: at start it reaps what a previous
-// kilnd left (namespaces, kv<N> links), installs the host table and sysctls; per instance it
+// InstanceNetworks: kilnd's instance networks as one service: at start it claims its link prefix
+// and instance range on the host, reaps what a previous kilnd with that prefix left (namespaces,
+// <prefix><N> links), installs its host table and sysctls; per instance it
 // builds the plumbing (netns, TAP owned by the jail user, veth pair, addresses) and applies the
 // instance's egress rules inside its namespace. Thread-safe (instances are built on the jail
 // spawner thread).
@@ -13,6 +14,7 @@
 #include "common/protocol/launch_spec.h"
 #include "common/result.h"
 #include "src/net/address_pool.h"
+#include "src/net/host_claim.h"
 #include "src/net/instance_plumbing.h"
 #include "src/net/network_settings.h"
 
@@ -37,8 +39,12 @@ class InstanceNetworks {
     std::string netns_dir;  // kilnd's private directory of namespace files
     protocol::IpPrefix instance_range = kDefaultInstanceRange;
     unsigned mtu = kDefaultMtu;
+    // Host veths <link_prefix><N>, host table host_table_name(link_prefix): one per kilnd.
+    std::string link_prefix = std::string(kDefaultLinkPrefix);
   };
-  // Reaps leftovers (each removal reported), then installs the host table and sysctls.
+  // Refuses a prefix link_prefix_problem refuses, or one another live kilnd's claim conflicts
+  // with (HostClaim); reaps this prefix's leftovers (each removal reported), then installs the
+  // host table and sysctls.
   static Result<std::shared_ptr<InstanceNetworks>> start(const Options& options, std::vector<std::string>& report);
   Result<InstanceNetwork> create(const std::string& instance_id, uid_t uid, gid_t gid, const EgressPolicy& policy);
   // Unmounts the namespace directory's own mount (every instance network is gone by then), so
@@ -46,8 +52,10 @@ class InstanceNetworks {
   ~InstanceNetworks();
 
  private:
-  InstanceNetworks(Options options, AddressPool pool) : options_(std::move(options)), pool_(std::move(pool)) {}
+  InstanceNetworks(Options options, HostClaim claim, AddressPool pool)
+      : options_(std::move(options)), claim_(std::move(claim)), pool_(std::move(pool)) {}
   const Options options_;
+  HostClaim claim_;  // released last, when nothing of this kilnd's networks is left
   AddressPool pool_;  // thread-safe
 };
 

@@ -61,9 +61,9 @@ Result<InstancePlumbing> InstancePlumbing::create(PlumbingSpec spec) {
   if (!ns_fd.ok()) return ns_fd.error().wrap(context);
   auto host = RouteSocket::open();
   if (!host.ok()) return host.error().wrap(context);
-  const std::string host_link = slot.host_link_name();
+  const std::string host_link = slot.host_link_name(spec.link_prefix);
   if (Status made = host->create_veth(host_link, kInstanceLinkName, ns_fd->get(), spec.mtu); !made.ok()) {
-    // A kv<N> that is not ours (reap() leaves none of kilnd's): keep slot N taken, so the next
+    // A <prefix><N> that is not ours (reap() leaves none of kilnd's): keep slot N taken, so the next
     // instance gets another one instead of failing the same way.
     if (auto existing = host->find_link(host_link); existing.ok() && existing->has_value()) p.slot_.release();
     return made.error().wrap(context);

@@ -1,5 +1,6 @@
 // One instance's network: its own netns holding the VMM's TAP and one end of a veth pair whose
-// other end (kv<N>) is in kilnd's netns; created before the jail, removed when the instance ends.
+// other end (<link prefix><N>, kv<N> by default) is in kilnd's netns; created before the jail,
+// removed when the instance ends.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +28,7 @@ struct PlumbingSpec {
   gid_t gid = 0;
   AddressLease slot;        // from the AddressPool; held until the plumbing is destroyed
   unsigned mtu = kDefaultMtu;
+  std::string link_prefix = std::string(kDefaultLinkPrefix);  // the host end is <link_prefix><N>
 };
 
 class InstancePlumbing {
@@ -76,8 +78,9 @@ struct ReapReport {
 };
 
 // Start-up after a crash: removes every namespace file in `netns_dir` and every link of the
-// calling thread's netns named <link_prefix><digits>. Tries everything; errors are reported
-// after all that could be removed was.
-Result<ReapReport> reap(const std::string& netns_dir, std::string_view link_prefix = kHostLinkPrefix);
+// calling thread's netns named <link_prefix><digits> (only this kilnd's: another kilnd on the
+// host has its own prefix and directory). Tries everything; errors are reported after all that
+// could be removed was.
+Result<ReapReport> reap(const std::string& netns_dir, std::string_view link_prefix = kDefaultLinkPrefix);
 
 }  // namespace kiln::net

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "src/net/link_prefix.h"
+
 namespace kiln::net {
 namespace {
 
@@ -223,7 +225,8 @@ Json network_settings_json(const NetworkSettings& s) {
 
 FieldResult<NetworkDefaults> parse_network_defaults(const Json& value, const std::string& path) {
   KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(value, path,
-                                                           {"mode", "allow_private", "deny", "dns", "instance_range"},
+                                                           {"mode", "allow_private", "deny", "dns", "instance_range",
+                                                            "link_prefix"},
                                                            Nulls::kValue));
   KILN_TRY(r.check_unknown());
   NetworkDefaults d;
@@ -234,6 +237,11 @@ FieldResult<NetworkDefaults> parse_network_defaults(const Json& value, const std
   KILN_ASSIGN_OR_RETURN(d.deny, read_cidrs(r, "deny", kMaxOperatorCidrs, /*refuse_never=*/false));
   KILN_ASSIGN_OR_RETURN(d.dns, read_dns(r));
   KILN_ASSIGN_OR_RETURN(d.instance_range, read_instance_range(r, d.instance_range));
+  KILN_ASSIGN_OR_RETURN(auto prefix, r.opt_string("link_prefix", kAddressText));
+  if (prefix) {
+    if (auto problem = link_prefix_problem(*prefix, d.instance_range)) return r.error("link_prefix", *problem);
+    d.link_prefix = std::move(*prefix);
+  }
   return d;
 }
 

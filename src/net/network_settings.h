@@ -62,13 +62,15 @@ json::Json network_settings_json(const NetworkSettings& settings);
 
 // The operator's side, from kilnd's network configuration (a JSON object; kilnd has no config
 // file yet, so this is meant for a later `--network-config FILE`):
-// {"mode", "allow_private", "deny": [CIDR], "dns": [IP], "instance_range": CIDR}.
+// {"mode", "allow_private", "deny": [CIDR], "dns": [IP], "instance_range": CIDR, "link_prefix"}.
+// Several kilnds share a host when each has its own link_prefix and instance_range.
 struct NetworkDefaults {
   NetworkMode mode = NetworkMode::kEgress;
   bool allow_private = false;  // private ranges (10/8, 172.16/12, 192.168/16, 100.64/10) reachable
   std::vector<IpPrefix> deny;  // denied to every function; a function's `allow` cannot re-open them
   std::vector<IpAddress> dns;
   IpPrefix instance_range = kDefaultInstanceRange;
+  std::string link_prefix = std::string(kDefaultLinkPrefix);  // host veths <prefix><N> (link_prefix.h)
   bool operator==(const NetworkDefaults&) const = default;
 };
 json::FieldResult<NetworkDefaults> parse_network_defaults(const json::Json& value, const std::string& path = "");

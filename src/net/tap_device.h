@@ -6,11 +6,10 @@
 
 #include <string>
 
+#include "common/net/tun.h"
 #include "common/result.h"
 
 namespace kiln::net {
-
-inline constexpr char kTunDevicePath[] = "/dev/net/tun";
 
 // Creates TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) in the calling thread's network
 // namespace, persistent (it outlives this call's fd) and attachable only by `uid` with `gid`

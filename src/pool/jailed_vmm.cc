@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include "common/unique_fd.h"
 #include "src/jail/jail.h"
@@ -73,6 +74,19 @@ Status take_vmm_file(const std::string& from, const std::string& to) {
   if (::fchown(fd.get(), ::geteuid(), ::getegid()) != 0) return errno_error("chown " + to);
   if (::fchmod(fd.get(), 0444) != 0) return errno_error("chmod " + to);
   return ok_status();
+}
+
+// Removes an instance network on the spawner thread, the strand that builds them, so its
+// netlink, nft and umount work stays off the loop. Should the pool end before it runs (kilnd
+// shutting down), the unrun handler is destroyed and the network goes with it (RAII), there.
+void remove_on_spawner(asio::thread_pool& spawner, std::shared_ptr<net::InstanceNetworks> networks,
+                       std::optional<net::InstanceNetwork> network) {
+  if (!network) return;
+  struct Removal {
+    std::shared_ptr<net::InstanceNetworks> networks;  // destroyed last: its address pool takes the slot back
+    std::optional<net::InstanceNetwork> network;
+  };
+  asio::post(spawner, [r = Removal{std::move(networks), std::move(network)}]() mutable { r.network.reset(); });
 }
 
 class JailedVmmProcess : public VmmProcess {
@@ -146,7 +160,10 @@ class JailedVmmProcess : public VmmProcess {
     beast::error_code ec;
     while (!done->result) co_await done->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     Result<jail::JailedProcess>& vm = *done->result;
-    if (!vm.ok()) co_return vm.error();  // the network (if any) goes with `done`
+    if (!vm.ok()) {
+      remove_on_spawner(*spawner_, networks_, std::move(done->network));
+      co_return vm.error();
+    }
     network_ = std::move(done->network);
     if (dropped()) {
       // Dropped while the jail was being built: nothing may outlive the instance.
@@ -154,7 +171,7 @@ class JailedVmmProcess : public VmmProcess {
       while (::waitpid(vm->pid, nullptr, 0) < 0 && errno == EINTR) {
       }
       (void)jail::cleanup(js);
-      network_.reset();
+      remove_on_spawner(*spawner_, networks_, std::exchange(network_, std::nullopt));
       co_return make_error("instance dropped while its kiln-vmm started");
     }
     jail_live_ = true;
@@ -208,7 +225,8 @@ class JailedVmmProcess : public VmmProcess {
     if (!jail_live_) return ok_status();
     jail_live_ = false;
     Status st = jail::cleanup(jail_);
-    network_.reset();  // namespace, TAP, veths, rules and address slot: after the VMM is gone
+    // Namespace, TAP, veths, rules and address slot: after the VMM and its jail are gone.
+    remove_on_spawner(*spawner_, networks_, std::exchange(network_, std::nullopt));
     if (!st.ok()) return st.error().wrap("removing the jail");
     return ok_status();
   }
@@ -222,7 +240,7 @@ class JailedVmmProcess : public VmmProcess {
   bool jail_live_ = false;  // a jail exists and must be cleaned up
   std::shared_ptr<net::InstanceNetworks> networks_;
   std::optional<net::EgressPolicy> policy_;
-  std::optional<net::InstanceNetwork> network_;  // removed after the VMM and its jail
+  std::optional<net::InstanceNetwork> network_;  // removed after the VMM and its jail, on spawner_
 };
 
 class JailedLauncher : public VmmLauncher {

@@ -24,6 +24,8 @@ bool Vm::adopt(const InstanceSpec& spec, InstanceCallbacks& cb) {
   spec_ = spec;
   cb_ = std::move(cb);
   life_.to(Phase::kRestoring);
+  // Its network was built when it was parked (no instance's log then): said now, for this one.
+  if (auto net = vmm_ ? vmm_->network_summary() : std::nullopt) notice(*net + ", when parked");
   std::error_code ec;
   std::filesystem::remove(resources_.run_dir() + "/parked", ec);
   adopt_gate_.cancel();

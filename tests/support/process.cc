@@ -2,6 +2,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -34,6 +35,16 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path) {
   int rc = ::posix_spawnp(&pid, a[0], &fa, nullptr, a.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   return rc == 0 ? pid : -1;
+}
+
+int in_new_netns(int (*fn)(), int timeout_ms) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNET) != 0) ::_exit(kUnshareFailed);
+    ::_exit(fn());
+  }
+  return wait_exit(pid, timeout_ms);
 }
 
 int wait_exit(pid_t pid, int timeout_ms) {

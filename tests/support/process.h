@@ -19,6 +19,12 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path = 
 constexpr int kTimedOut = -1000;
 int wait_exit(pid_t pid, int timeout_ms);
 
+// Runs `fn` in a forked child with a network namespace of its own (devices it makes vanish with
+// it): fn's result as the exit code, kUnshareFailed when the namespace could not be made (not
+// root), else as wait_exit.
+constexpr int kUnshareFailed = 100;
+int in_new_netns(int (*fn)(), int timeout_ms = 60000);
+
 // spawn + wait_exit: the exit code, -1 when it could not start, kTimedOut after `timeout_ms`.
 int run(const std::vector<std::string>& argv, const std::string& out_path = "", int timeout_ms = 120000);
 

@@ -84,8 +84,11 @@ std::vector<std::pair<std::string, uint64_t>> NetDevice::extra_counters() const 
 }
 
 NetCounters NetDevice::net_counters() const {
+  const virtio::DeviceCounters common = counters_.snapshot();
   std::lock_guard lock(mu_);
-  return stats_;
+  const PacketCounts& p = stats_;
+  return NetCounters{p.rx_packets, common.bytes_to_guest,   p.rx_dropped, p.rx_throttled, p.rx_backend_errors,
+                     p.tx_packets, common.bytes_from_guest, p.tx_dropped, p.tx_throttled, p.tx_backend_errors};
 }
 
 Status NetDevice::update_rate_limiters(const std::optional<rate_limiter::RateLimiterConfig>& rx,
@@ -292,7 +295,6 @@ Result<bool> NetDevice::deliver_rx_frame() {
   counters_.add_request();
   counters_.add_to_guest(rx_len_ - kNetHdrSize);
   ++stats_.rx_packets;
-  stats_.rx_bytes += rx_len_ - kNetHdrSize;
   rx_len_ = 0;
   return true;
 }
@@ -350,7 +352,6 @@ uint32_t NetDevice::send_tx_chain(const virtio::DescriptorChain& chain) {
   }
   counters_.add_from_guest(payload);
   ++stats_.tx_packets;
-  stats_.tx_bytes += payload;
   return 0;  // nothing written into a transmit chain
 }
 

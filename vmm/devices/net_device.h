@@ -32,7 +32,8 @@ struct NetDeviceConfig {
   std::function<rate_limiter::Nanos()> clock;
 };
 
-// What /metrics shows for a net device besides the common counters.
+// What /metrics shows for a net device besides the common counters (rx_bytes and tx_bytes are
+// the common bytes_to_guest and bytes_from_guest under Firecracker's names).
 struct NetCounters {
   uint64_t rx_packets = 0, rx_bytes = 0, rx_dropped = 0, rx_throttled = 0, rx_backend_errors = 0;
   uint64_t tx_packets = 0, tx_bytes = 0, tx_dropped = 0, tx_throttled = 0, tx_backend_errors = 0;
@@ -102,7 +103,11 @@ class NetDevice : public virtio::ActivatedDevice {
   bool polling_ = false;           // backend fd registered for EPOLLIN
   bool backend_dead_ = false;      // the backend hung up: no more reads
   bool broken_ = false;            // a ring was corrupt: NEEDS_RESET until the driver resets
-  NetCounters stats_;
+  // The per-direction counts the common counters_ lack; bytes are kept there only.
+  struct PacketCounts {
+    uint64_t rx_packets = 0, rx_dropped = 0, rx_throttled = 0, rx_backend_errors = 0;
+    uint64_t tx_packets = 0, tx_dropped = 0, tx_throttled = 0, tx_backend_errors = 0;
+  } stats_;
 };
 
 }  // namespace kiln::vmm::devices

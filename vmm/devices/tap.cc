@@ -1,27 +1,16 @@
-// Tap: /dev/net/tun with TUNSETIFF, TUNSETVNETHDRSZ and TUNSETOFFLOAD.
+// Tap: common/net/tun's open_tap, then TUNSETVNETHDRSZ and TUNSETOFFLOAD.
 #include "vmm/devices/tap.h"
 
-#include <fcntl.h>
-#include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 
-#include <cstring>
-
+#include "common/net/tun.h"
 #include "vmm/devices/net_frame.h"
 
 namespace kiln::vmm::devices {
 
 Result<std::unique_ptr<Tap>> Tap::open(const std::string& name) {
-  if (name.empty() || name.size() >= IFNAMSIZ) {
-    return make_error("tap " + name + ": the name must have 1 to " + std::to_string(IFNAMSIZ - 1) + " bytes");
-  }
-  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return errno_error(name + ": open /dev/net/tun");
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, name.data(), name.size());
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) return errno_error(name + ": TUNSETIFF");
+  KILN_ASSIGN_OR_RETURN(UniqueFd fd, net::open_tap(name, net::TunBlocking::kNonBlocking));
   int hdr = static_cast<int>(kNetHdrSize);
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr) != 0) return errno_error(name + ": TUNSETVNETHDRSZ");
   auto tap = std::unique_ptr<Tap>(new Tap(std::move(fd), name));

@@ -1,7 +1,7 @@
 // Benchmark (issue 7): examples/hello's first response from an instance restored from a snapshot
 // (with kilnd's parked kiln-vmm, and with a freshly spawned one) against one that cold-boots
-// (three kilnds, rounds interleaved), and kilnd's PUT /snapshot/load round trip. Needs a KVM
-// that runs Linux guests; README.md.
+// (three kilnds with instance networks, rounds interleaved), kilnd's PUT /snapshot/load round
+// trip and each instance's network setup time. Needs a KVM that runs Linux guests; README.md.
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/io.h"
 #include "common/result.h"
 #include "src/client/http_client.h"
 #include "tests/bench/percentile.h"
@@ -90,6 +91,8 @@ struct Sample {
                                  // (parked: "load paused ahead N", off the invocation's path)
   double resume_ms = -1;         // parked: its "resume N" phase, PATCH /vm Resumed round trip
   double duration_ms = -1;       // the invocation's own "Duration: N ms" (its REPORT line)
+  double network_ms = -1;        // kilnd's "network ready in N ms" for the instance (parked:
+                                 // built when the kiln-vmm was parked, off the path)
   std::string restore_line;      // that log line, with its phases
   Counters kvm;                  // KVM counters up to the first response (parked: since the resume)
 };
@@ -149,6 +152,10 @@ Result<Sample> run_round(e2e::KilndProcess& kilnd, const json& cfg, Mode mode) {
   if (const auto rep = logs->body.find(report); rep != std::string::npos) {
     s.duration_ms = std::atof(logs->body.c_str() + rep + report.size());
   }
+  const std::string net_needle = "instance " + id + " network ready in ";
+  const auto net_at = logs->body.find(net_needle);
+  if (net_at == std::string::npos) return make_error("instance " + id + " has no network; logs:\n" + logs->body);
+  s.network_ms = std::atof(logs->body.c_str() + net_at + net_needle.size());
   const std::string needle = "instance " + id + " restored from snapshot ";
   const auto at = logs->body.find(needle);
   if ((mode != Mode::kCold) != (at != std::string::npos)) {
@@ -210,18 +217,30 @@ int run(int argc, char** argv) {
   }
   // Three kilnds: snapshots with a parked kiln-vmm (the default), snapshots without one
   // (every restore spawns its kiln-vmm), no snapshots (every instance cold-boots). They run at
-  // once, interleaved, so instance networks are off: a host holds one kilnd's networks (its
-  // kv<N> veths, its reaper and its host table are per host).
+  // once, interleaved, each with instance networks under its own link prefix and range.
   e2e::KilndProcess parked(dirs[0]), restore(dirs[1]), cold(dirs[2]);
+  const char* const net_configs[] = {R"({"link_prefix": "kbp", "instance_range": "10.210.0.0/24"})",
+                                     R"({"link_prefix": "kbr", "instance_range": "10.211.0.0/24"})",
+                                     R"({"link_prefix": "kbc", "instance_range": "10.212.0.0/24"})"};
+  std::vector<std::string> net_args[3];
+  for (int m = 0; m < 3; ++m) {
+    const std::string path = dirs[3] + "/network-" + std::to_string(m) + ".json";
+    if (auto st = io::write_file_atomic(path, net_configs[m]); !st.ok()) return fail("network config", st.error());
+    net_args[m] = {"--network", "on", "--network-config", path};
+  }
+  auto with_net = [&](int m, std::vector<std::string> args) {
+    args.insert(args.end(), net_args[m].begin(), net_args[m].end());
+    return args;
+  };
   const Mode modes[] = {Mode::kParked, Mode::kRestore, Mode::kCold};
   e2e::KilndProcess* kilnds[] = {&parked, &restore, &cold};
   if (std::string why = e2e::kvm_unusable_reason(parked.paths(), dirs[3]); !why.empty()) {
     std::fprintf(stderr, "bench_snapshot: needs a KVM that runs Linux: %s\n", why.c_str());
     return 1;
   }
-  if (auto st = parked.start({"--snapshots", "on", "--park-vmms", "on", "--network", "off"}); !st.ok()) return fail("start kilnd (parked)", st.error());
-  if (auto st = restore.start({"--snapshots", "on", "--park-vmms", "off", "--network", "off"}); !st.ok()) return fail("start kilnd (restore)", st.error());
-  if (auto st = cold.start({"--snapshots", "off", "--network", "off"}); !st.ok()) return fail("start kilnd (cold)", st.error());
+  if (auto st = parked.start(with_net(0, {"--snapshots", "on", "--park-vmms", "on"})); !st.ok()) return fail("start kilnd (parked)", st.error());
+  if (auto st = restore.start(with_net(1, {"--snapshots", "on", "--park-vmms", "off"})); !st.ok()) return fail("start kilnd (restore)", st.error());
+  if (auto st = cold.start(with_net(2, {"--snapshots", "off"})); !st.ok()) return fail("start kilnd (cold)", st.error());
   const json cfg = {{"image", "oci:" + parked.paths().hello_oci}, {"timeout_ms", 120000}, {"concurrency", 1},
                     {"min_instances", 0}, {"max_instances", 1}};
 
@@ -236,11 +255,12 @@ int run(int argc, char** argv) {
   if (!snap.ok()) return fail("snapshot", snap.error());
   if (auto s = the_snapshot(dirs[2]); s.ok()) return fail("snapshots off", make_error("a snapshot was taken"));
 
-  std::printf("snapshot benchmark: examples/hello (1 vCPU, 128 MiB), %d rounds, interleaved\n", rounds);
+  std::printf("snapshot benchmark: examples/hello (1 vCPU, 128 MiB), %d rounds, interleaved, instance networks on\n",
+              rounds);
   std::printf("snapshot: %s (state %ju bytes, mem %ju bytes)\n", snap->filename().c_str(),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "state")),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "mem")));
-  std::vector<double> first[3], duration[3], park, restore_log[2], load_api[2], resume_api;
+  std::vector<double> first[3], duration[3], park, restore_log[2], load_api[2], resume_api, network[3];
   std::map<std::string, std::vector<double>> kvm[3];
   for (int i = 0; i < rounds; ++i) {
     // Rotate which kilnd goes first so drift in the shared host hits all alike.
@@ -250,6 +270,7 @@ int run(int argc, char** argv) {
       if (!s.ok()) return fail(std::string("round ") + std::to_string(i) + " (" + mode_name(modes[m]) + ")", s.error());
       first[m].push_back(s->first_response_ms);
       if (s->duration_ms >= 0) duration[m].push_back(s->duration_ms);
+      if (s->network_ms >= 0) network[m].push_back(s->network_ms);
       if (s->park_ms >= 0) park.push_back(s->park_ms);
       if (m < 2 && s->restore_log_ms >= 0) restore_log[m].push_back(s->restore_log_ms);
       if (m < 2 && s->load_ms >= 0) load_api[m].push_back(s->load_ms);
@@ -276,6 +297,9 @@ int run(int argc, char** argv) {
   row("PUT /snapshot/load, paused, parked (off the path)", load_api[0]);
   row("PATCH /vm Resumed round trip (parked kiln-vmm)", resume_api);
   row("deploy -> parked kiln-vmm ready (off the path)", park);
+  row("network setup, cold boot (log: network ready in N)", network[2]);
+  row("network setup, restore, kiln-vmm spawned", network[1]);
+  row("network setup, restore, parked (off the path)", network[0]);
   if (!kvm[2].empty()) {
     // Medians; parked counts from the resume, spawned from the snapshot load, cold from boot.
     std::printf("\n| %-22s | %12s | %12s | %12s |\n", "KVM counter (median)", "parked", "spawned", "cold boot");

@@ -349,6 +349,38 @@ TEST_F(PlumbingTest, ReapRemovesWhatACrashLeft) {
   });
 }
 
+TEST_F(PlumbingTest, EachLinkPrefixReapsOnlyItsOwn) {
+  in_throwaway_host([&] {
+    // Two kilnds on one host: the default one (kv, 10.200/16) and one with prefix "kb" in its
+    // own range and namespace directory.
+    auto pool = AddressPool::create(kDefaultInstanceRange);
+    auto other_pool = AddressPool::create("10.201.0.0/16");
+    ASSERT_TRUE(pool.ok() && other_pool.ok());
+    const std::string other_dir = root_ + "/other-netns";
+    auto mine = InstancePlumbing::create(spec("fn-1-aaa", pool->acquire().value()));
+    ASSERT_TRUE(mine.ok()) << mine.error().message;
+    PlumbingSpec other_spec{other_dir, "fn-1-aaa", kJailUid, kJailGid, other_pool->acquire().value(), kDefaultMtu, "kb"};
+    auto other = InstancePlumbing::create(std::move(other_spec));
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    EXPECT_EQ(other->host_link_name(), "kb0");
+    EXPECT_EQ(format_ip_prefix(other->host_end()), "10.201.0.1/30");
+    mine->release();
+    other->release();
+
+    auto report = reap(other_dir, "kb");
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_EQ(report->host_links, std::vector<std::string>{"kb0"});
+    EXPECT_EQ(report->netns_files, std::vector<std::string>{other_dir + "/fn-1-aaa"});
+    RouteSocket host = open_route_socket();
+    EXPECT_FALSE(find_link(host, "kb0").has_value());
+    EXPECT_TRUE(find_link(host, "kv0").has_value());  // the default kilnd's, untouched
+    EXPECT_FALSE(std::filesystem::is_empty(netns_dir_));
+    auto rest = reap(netns_dir_);
+    ASSERT_TRUE(rest.ok()) << rest.error().message;
+    EXPECT_EQ(rest->host_links, std::vector<std::string>{"kv0"});
+  });
+}
+
 // The optional fields of the mountinfo line whose mount point is `path`, or "none" without one.
 std::string mount_propagation(const std::string& path) {
   std::string text = kiln::testing::slurp("/proc/self/mountinfo");

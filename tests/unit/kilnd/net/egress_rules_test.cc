@@ -233,6 +233,23 @@ table inet kiln {
   EXPECT_FALSE(render_host_rules({*protocol::parse_ip("fd00::"), 64}).ok());
 }
 
+TEST(EgressRules, HostRulesOfAnotherLinkPrefix) {
+  // A second kilnd on the host: its own table, its own links, its own range; nothing of the
+  // default kilnd's ("kiln", "kv*") appears.
+  auto host = render_host_rules(cidr("10.201.0.0/16"), "kb");
+  ASSERT_TRUE(host.ok()) << host.error().message;
+  EXPECT_NE(host->ruleset.find("add table inet kiln_kb\ndelete table inet kiln_kb\ntable inet kiln_kb {\n"),
+            std::string::npos);
+  EXPECT_NE(host->ruleset.find("\t\tiifname \"kb*\" oifname \"kb*\" jump refuse\n"), std::string::npos);
+  EXPECT_NE(host->ruleset.find("\t\toifname != \"kb*\" ip saddr 10.201.0.0/16 masquerade\n"), std::string::npos);
+  EXPECT_EQ(host->ruleset.find("kv"), std::string::npos);
+  EXPECT_EQ(host->ruleset.find("inet kiln "), std::string::npos);
+  EXPECT_EQ(host->ruleset.find("10.200."), std::string::npos);
+  auto bad = render_host_rules(cidr("10.201.0.0/16"), "kb\" accept");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "link prefix 'kb\" accept': may hold only a-z and 0-9");
+}
+
 TEST(EgressRules, DeleteTable) {
   EXPECT_EQ(*render_delete_table(kInstanceTable), "add table inet kiln_instance\ndelete table inet kiln_instance\n");
   EXPECT_FALSE(render_delete_table("kiln; flush ruleset").ok());

@@ -148,6 +148,12 @@ TEST(NetworkDefaults, ParsesEveryField) {
   EXPECT_EQ(d->deny, std::vector<IpPrefix>{cidr("10.50.0.0/16")});
   EXPECT_EQ(d->dns, std::vector<IpAddress>{ip("10.0.0.2")});
   EXPECT_EQ(d->instance_range, cidr("100.127.0.0/20"));
+  EXPECT_EQ(d->link_prefix, "kv");
+
+  auto shared = parse_network_defaults(*json::parse(R"({"instance_range": "10.201.0.0/16", "link_prefix": "kb"})"));
+  ASSERT_TRUE(shared.ok()) << shared.error().message;
+  EXPECT_EQ(shared->link_prefix, "kb");
+  EXPECT_EQ(shared->instance_range, cidr("10.201.0.0/16"));
 
   auto empty = parse_network_defaults(Json::object());
   ASSERT_TRUE(empty.ok());
@@ -155,6 +161,7 @@ TEST(NetworkDefaults, ParsesEveryField) {
   EXPECT_EQ(empty->mode, NetworkMode::kEgress);
   EXPECT_FALSE(empty->allow_private);
   EXPECT_EQ(empty->instance_range, cidr("10.200.0.0/16"));
+  EXPECT_EQ(empty->link_prefix, "kv");
 }
 
 TEST(NetworkDefaults, HostileInputsNameTheField) {
@@ -169,6 +176,13 @@ TEST(NetworkDefaults, HostileInputsNameTheField) {
             "instance_range: overlaps 127.0.0.0/8 (loopback)");
   EXPECT_EQ(defaults_error_of(R"({"deny": ["fd00::/8"]})"), "deny[0]: IPv6 egress is not supported yet");
   EXPECT_EQ(defaults_error_of(R"({"tenants": {}})").rfind("tenants: unknown field", 0), 0u);
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": 7})").rfind("link_prefix: invalid type", 0), 0u);
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": null})").rfind("link_prefix: ", 0), 0u);
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": "k-b"})"), "link_prefix: may hold only a-z and 0-9");
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": "kb2"})"), "link_prefix: must start and end with a letter");
+  // Checked against the range given beside it: 12 bytes + 16383 do not fit, + 63 do.
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": "abcdefghijkl"})").rfind("link_prefix: 'abcdefghijkl' is too long", 0), 0u);
+  EXPECT_EQ(defaults_error_of(R"({"link_prefix": "abcdefghijkl", "instance_range": "10.9.0.0/24"})"), "<ok>");
   auto nested = parse_network_defaults(*json::parse(R"({"mode": 1})"), "network");
   ASSERT_FALSE(nested.ok());
   EXPECT_EQ(nested.error().path, "network.mode");

@@ -154,6 +154,7 @@ TEST_F(NetDeviceTest, TransmitReachesTheHostWithItsHeader) {
   NetCounters c = dev_->net_counters();
   EXPECT_EQ(c.tx_packets, 1u);
   EXPECT_EQ(c.tx_bytes, 60u);
+  EXPECT_EQ(dev_->counters().bytes_from_guest, 60u);  // the same count, kept once
   EXPECT_GE(irqs_, 1);
 }
 
@@ -204,6 +205,7 @@ TEST_F(NetDeviceTest, ReceiveFillsOneBufferWithNumBuffersOne) {
   EXPECT_EQ(std::vector<uint8_t>(got.begin() + kNetHdrSize, got.end()), frame);
   EXPECT_EQ(dev_->net_counters().rx_packets, 1u);
   EXPECT_EQ(dev_->net_counters().rx_bytes, 1000u);
+  EXPECT_EQ(dev_->counters().bytes_to_guest, 1000u);
 }
 
 TEST_F(NetDeviceTest, ReceiveSpansMergeableBuffers) {

@@ -5,29 +5,15 @@
 #include <gtest/gtest.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
-#include <sched.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <string>
+
+#include "tests/support/process.h"
 
 namespace kiln::vmm::devices {
 namespace {
 
-// Runs fn in a child in a new network namespace; returns its exit code (fn's result).
-int in_new_netns(int (*fn)()) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::unshare(CLONE_NEWNET) != 0) _exit(100);
-    _exit(fn());
-  }
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
-  return WEXITSTATUS(status);
-}
-
 TEST(Tap, OpensByNameWithTheVirtioHeaderAndTakesOffloads) {
-  int rc = in_new_netns([] {
+  int rc = kiln::testing::in_new_netns([] {
     auto tap = Tap::open("kilntap0");
     if (!tap.ok()) return 1;
     if (::if_nametoindex("kilntap0") == 0) return 2;  // the device exists
