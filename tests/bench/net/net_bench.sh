@@ -7,7 +7,7 @@
 # while traffic flows and right after, and KVM's exit and interrupt counts per MiB sent (see
 # README.md). Where /dev/vhost-net exists, QEMU with vhost=on (the kernel's data path) is run
 # too, for reference. Needs a KVM that runs Linux:
-#   tests/kvm-host/run --work REPO -- tests/bench/net/net_bench.sh [RUNS=3] [SIZE=256M]
+#   tests/kvm-host/run --smp 1 --work REPO -- tests/bench/net/net_bench.sh [RUNS=3] [SIZE=256M]
 # KILN_NET_BENCH_PINGS sets the pings per run (default 200).
 set -euo pipefail
 # Everything (TAP, addresses, iperf3 server) lives in a private network namespace: nothing
