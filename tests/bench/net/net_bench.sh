@@ -75,7 +75,9 @@ run_once() {  # run_once kiln|qemu|vhost
   local kind=$1 pid srv rss= vhost=off
   local deadline=$(( $(date +%s) + run_deadline_s ))
   : >"$tmp/console"
-  timeout $run_deadline_s "$iperf" -s -1 -J -B $host_ip >"$tmp/server.json" 2>&1 &
+  # Its own job (no wrapper), so the kills below and the exit trap reach it; a stalled transfer
+  # ends it after --rcv-timeout, the run's deadline otherwise.
+  "$iperf" -s -1 -J -B $host_ip --rcv-timeout 60000 >"$tmp/server.json" 2>&1 &
   srv=$!
   until ss -Hltn "sport = :5201" | grep -q .; do
     kill -0 $srv 2>/dev/null && [ "$(date +%s)" -lt $deadline ] || { echo "iperf3 server did not start" >&2; return 1; }
@@ -104,7 +106,10 @@ run_once() {  # run_once kiln|qemu|vhost
   fi
   after=$(kvm_stats $pid)
   echo "$before $after" | awk '{print $3 - $1, $4 - $2}' >>"$tmp/$kind.kvm"
-  wait $srv || true  # the server ends after its one test
+  # The server ends after its one test.
+  while kill -0 $srv 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do sleep 0.1; done
+  kill -9 $srv 2>/dev/null || true
+  wait $srv 2>/dev/null || true
   jq -e '.end.sum_received.bits_per_second / 1e6' "$tmp/server.json" >>"$tmp/$kind.mbps" ||
     { echo "no iperf3 result ($kind):" >&2; head -c 2000 "$tmp/server.json" >&2; kill -9 $pid; return 1; }
   sed -n 's/^NETBENCH-SENDER .* \([0-9][0-9]*\) *sender.*/\1/p' "$tmp/console" >>"$tmp/$kind.retr"
