@@ -10,6 +10,7 @@ build=${KILN_BUILD_DIR:-$src/build}
 runs=${1:-10}
 kernel=$(readlink -f "${KILN_GUEST_KERNEL:-$build/guest-kernel/vmlinux}")
 vmm=$build/vmm/kiln-vmm
+source "$src/tests/bench/lib/vmm_rss.sh"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 "$src/tests/e2e/lib/make-initramfs" "$tmp/initrd.cpio" "$src/tests/bench/vmm/init.sh"
@@ -45,16 +46,7 @@ boot_once() {  # boot_once kiln|qemu [rss_out_file]
   done
   [ -n "$ms" ] || kill -9 $pid 2>/dev/null || true
   if [ -n "$rss_out" ] && [ -n "$ms" ]; then
-    # Resident memory of every mapping except guest RAM (the mem_mib-sized anonymous mapping).
-    local other=0 guest=0 is_guest=0 a b
-    while read -r a b _; do
-      if [[ "$a" =~ ^([0-9a-f]+)-([0-9a-f]+)$ ]]; then
-        is_guest=$(( (16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]}) == mem_mib * 1048576 ))
-      elif [ "$a" = Rss: ]; then
-        if [ $is_guest = 1 ]; then guest=$((guest + b)); else other=$((other + b)); fi
-      fi
-    done <"/proc/$pid/smaps"
-    echo "$other $guest" >"$rss_out"
+    vmm_rss_kib $pid $mem_mib >"$rss_out"
     kill $pid
   fi
   wait $pid 2>/dev/null || true
