@@ -93,11 +93,7 @@ int run_boot() {
     if (!note.empty()) console_line(note);
     return kiln::ok_status();
   };
-  opt.after_identity = [network]() -> Status {
-    KILN_ASSIGN_OR_RETURN(std::string note, network->refresh());
-    if (!note.empty()) console_line(note);
-    return kiln::ok_status();
-  };
+  opt.after_identity = [network]() { return network->refresh(); };
   Agent agent(std::move(opt));
   Status st = agent.run();
   if (!st.ok()) fatal_pid1(st.error().message);

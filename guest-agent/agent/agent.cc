@@ -287,11 +287,14 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
       if (!id->entropy.empty() && opt_.pid1) {
         if (Status st = reseed_kernel_rng(id->entropy); !st.ok()) problems += st.error().message + "; ";
       }
+      std::string note;
       if (opt_.after_identity) {
-        if (Status st = opt_.after_identity(); !st.ok()) problems += st.error().message + "; ";
+        auto done = opt_.after_identity();
+        if (!done.ok()) problems += done.error().message + "; ";
+        if (done.ok() && !done->empty()) note = "; " + *done;
       }
       if (!id->instance_id.empty()) instance_id_ = id->instance_id;
-      ack(problems.empty(), problems.empty() ? "identity applied" : problems);
+      ack(problems.empty(), problems.empty() ? "identity applied" + note : problems);
       // After a restore the vsock transport was reset: start a fresh event connection.
       events_->reconnect_now();
       return;

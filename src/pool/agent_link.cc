@@ -81,7 +81,7 @@ asio::awaitable<Status> AgentLink::send_launch_spec(const protocol::LaunchSpec& 
   co_return ok_status();
 }
 
-asio::awaitable<Result<int>> AgentLink::send_identity(const std::string& hostname, const std::string& instance_id,
+asio::awaitable<Result<AgentLink::IdentitySent>> AgentLink::send_identity(const std::string& hostname, const std::string& instance_id,
                                                       const std::function<bool()>& give_up) {
   protocol::IdentityRequest id;
   id.hostname = hostname;
@@ -101,13 +101,13 @@ asio::awaitable<Result<int>> AgentLink::send_identity(const std::string& hostnam
   const auto deadline = Clock::now() + timeouts_.connect;
   for (int attempt = 1;; ++attempt) {
     auto reply = co_await control_request(vsock_, *frame, deadline);
-    if (give_up()) co_return 0;
+    if (give_up()) co_return IdentitySent{};
     if (reply.ok()) {
       auto ack = reply->type == protocol::FrameType::kAck ? protocol::decode_ack(reply->payload)
                                                           : Result<protocol::Ack>(make_error("unexpected reply frame"));
       if (!ack.ok()) co_return ack.error().wrap("identity");
       if (!ack->ok) co_return make_error("kiln-init refused the identity: " + ack->message);
-      co_return attempt;
+      co_return IdentitySent{attempt, ack->message};
     }
     if (Clock::now() >= deadline) co_return reply.error().wrap("sending the identity");
     retry.expires_after(std::chrono::milliseconds(5));

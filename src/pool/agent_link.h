@@ -42,8 +42,13 @@ class AgentLink : public std::enable_shared_from_this<AgentLink> {
   asio::awaitable<Status> send_launch_spec(const protocol::LaunchSpec& spec);
   // This instance's identity after a restore (instance id, hostname, wall clock, fresh
   // entropy), retried while the guest takes in the vsock transport reset, until the connect
-  // timeout or `give_up()`. Returns the attempts it took (0: gave up).
-  asio::awaitable<Result<int>> send_identity(const std::string& hostname, const std::string& instance_id,
+  // timeout or `give_up()`. Returns the attempts it took (0: gave up) and the guest's ack
+  // message ("identity applied", plus what kiln-init refreshed: its network).
+  struct IdentitySent {
+    int attempts = 0;
+    std::string message;
+  };
+  asio::awaitable<Result<IdentitySent>> send_identity(const std::string& hostname, const std::string& instance_id,
                                              const std::function<bool()>& give_up);
   // The agent's status: ready and the command not exited.
   asio::awaitable<bool> healthy();

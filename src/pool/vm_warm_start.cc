@@ -74,7 +74,9 @@ asio::awaitable<Status> Vm::restore_steps(const SnapshotPaths& snap, bool* refus
   auto sent = co_await link_->send_identity(spec_.launch.hostname, spec_.instance_id, give_up);
   if (gone()) co_return ok_status();
   if (!sent.ok()) co_return sent.error();
-  restore_phase(*sent == 1 ? "identity" : "identity (" + std::to_string(*sent) + " tries)");
+  restore_phase(sent->attempts == 1 ? "identity" : "identity (" + std::to_string(sent->attempts) + " tries)");
+  constexpr std::string_view kPlainAck = "identity applied";
+  if (sent->message.size() > kPlainAck.size()) notice("guest: " + sent->message);
   co_return ok_status();
 }
 

@@ -292,10 +292,7 @@ class AgentHost {
       KILN_TRY(network->apply(spec.net, "/etc", default_hosts(spec.hostname)));
       return ok_status();
     };
-    opt.after_identity = [network]() -> Status {
-      KILN_TRY(network->refresh());
-      return ok_status();
-    };
+    opt.after_identity = [network]() { return network->refresh(); };
     Agent agent(std::move(opt));
     Status st = agent.run();
     if (!st.ok()) {
@@ -741,6 +738,9 @@ TEST_F(HostProcess, NetworkFromTheSpecAndRefreshOnIdentity) {
   auto id_ack = host.control_ack(protocol::encode(protocol::IdentityRequest{"restored", "inst-2", 0, ""}));
   ASSERT_TRUE(id_ack.ok()) << id_ack.error().message;
   EXPECT_TRUE(id_ack->ok) << id_ack->message;
+  // The refresh's note travels in the ack.
+  EXPECT_EQ(id_ack->message.rfind("identity applied; network: eth0: ", 0), 0u) << id_ack->message;
+  EXPECT_NE(id_ack->message.find("gratuitous ARP for 10.0.0.2"), std::string::npos) << id_ack->message;
   EXPECT_EQ(slurp(proc + "/net/arp").find("10.0.0.1 "), std::string::npos) << "the snapshot's neighbour survived";
   EXPECT_EQ(net::testing::wait_for_announcement(tap.get(), mac, *protocol::parse_ip("10.0.0.2"), kDeadlineMs), "");
   EXPECT_NE(slurp(proc + "/net/route").find("eth0\t00000000\t0100000A"), std::string::npos) << "the route went";
