@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/bench/percentile.h"
 #include "tests/e2e/lib/kilnd_fixture.h"
 #include "tests/support/process.h"
 
@@ -67,12 +68,6 @@ constexpr const char* kFloodScript =
 int sh(const std::string& cmd) { return run({"/bin/sh", "-c", cmd}); }
 
 constexpr std::size_t kBigFile = 2 << 20;  // bytes of the service's big.bin
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
 
 class NetworkE2e : public kiln::e2e::KilndTest {
  protected:
@@ -410,8 +405,8 @@ TEST_F(NetworkE2e, AGuestFloodDoesNotSlowTheApi) {
   auto done = flood.get();
   ASSERT_EQ(done.status, 200) << done.body;
   ASSERT_NE(done.body.find("flood=done"), std::string::npos) << done.body;
-  const double p50_before = percentile(before, 0.5), p99_before = percentile(before, 0.99);
-  const double p50_during = percentile(during, 0.5), p99_during = percentile(during, 0.99);
+  const double p50_before = kiln::bench::percentile(before, 50), p99_before = kiln::bench::percentile(before, 99);
+  const double p50_during = kiln::bench::percentile(during, 50), p99_during = kiln::bench::percentile(during, 99);
   std::printf("network-e2e: flood: %llu packets, %.1f MiB to the service while measured; GET /healthz p50/p99 "
               "%.2f/%.2f ms before (%zu calls), %.2f/%.2f ms during (%zu calls)\n",
               packets, static_cast<double>(bytes) / (1 << 20), p50_before, p99_before,
