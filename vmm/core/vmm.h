@@ -148,6 +148,10 @@ class Vmm {
   // jump) nor host connections before its driver took in the reset. API thread only (load,
   // resume and snapshot creation run there, one at a time).
   std::optional<kvm_clock_data> clock_at_resume_;
+  // Its PIT, likewise: a PIT set at load counts the time the VM stays loaded, and KVM re-injects
+  // every tick it missed meanwhile (a guest ticking from the PIT at 250 Hz got 3000 ticks after
+  // 12 s loaded, a storm of timer interrupts and IPIs that held it seconds after the resume).
+  std::optional<kvm_pit_state2> pit_at_resume_;
   // Per vCPU, its saved time stamp counter, then its TSC-deadline timer: written again at that
   // resume so the TSC (the guest's clocksource when it is invariant) does not jump either.
   std::vector<std::vector<std::pair<uint32_t, uint64_t>>> tsc_at_resume_;

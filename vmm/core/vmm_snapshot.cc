@@ -110,9 +110,14 @@ Status Vmm::resume() {
   if (!running()) return make_error("the VM is not running");
   std::lock_guard lock(pause_mu_);
   if (!pause_requested_.load()) return ok_status();
-  // First resume after a paused snapshot load: the guest's clocks continue from the snapshot's
-  // (KVM_SET_CLOCK for kvmclock, the TSC and then its deadline timer per vCPU), and the vsock
+  // First resume after a paused snapshot load: the guest's clocks and timers continue from the
+  // snapshot's (its PIT, KVM_SET_CLOCK for kvmclock, the TSC and then its deadline timer per
+  // vCPU), and the vsock
   // transport reset goes out as the guest starts to run.
+  if (pit_at_resume_) {
+    KILN_TRY(vm_.set_pit2(*pit_at_resume_));
+    pit_at_resume_.reset();
+  }
   if (clock_at_resume_) {
     KILN_TRY(vm_.set_clock(*clock_at_resume_));
     clock_at_resume_.reset();
@@ -140,6 +145,7 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
   KILN_ASSIGN_OR_RETURN(state.pic_slave, vm_.get_irqchip(KVM_IRQCHIP_PIC_SLAVE));
   KILN_ASSIGN_OR_RETURN(state.ioapic, vm_.get_irqchip(KVM_IRQCHIP_IOAPIC));
   KILN_ASSIGN_OR_RETURN(state.pit, vm_.get_pit2());
+  if (pit_at_resume_) state.pit = *pit_at_resume_;  // loaded paused, never resumed: the loaded PIT
   KILN_ASSIGN_OR_RETURN(state.clock, vm_.get_clock());
   if (clock_at_resume_) state.clock = *clock_at_resume_;  // loaded paused, never resumed: still the loaded clock
   KILN_ASSIGN_OR_RETURN(std::vector<uint32_t> msr_indices, kvm_.msr_index_list());
@@ -209,10 +215,11 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
   phase("VM and devices");
   if (state.devices.size() != vmm->virtio_.size()) return make_error("snapshot devices do not match its configuration");
 
-  KILN_TRY(vmm->vm_.set_pit2(state.pit));
   if (load.resume_vm) {
+    KILN_TRY(vmm->vm_.set_pit2(state.pit));
     KILN_TRY(vmm->vm_.set_clock(state.clock));
   } else {
+    vmm->pit_at_resume_ = state.pit;
     vmm->clock_at_resume_ = state.clock;
   }
   KILN_TRY(vmm->vm_.set_irqchip(state.pic_master));

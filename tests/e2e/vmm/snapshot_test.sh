@@ -3,7 +3,8 @@
 # running guest; a new kiln-vmm restores it with PUT /snapshot/load and the guest's counter
 # continues where the snapshot left it. Corrupt, truncated and wrong-version snapshots are
 # refused with 400 and a clear fault_message. A snapshot loaded paused (resume_vm false) stays
-# still until PATCH /vm Resumed, and its clock does not count the time it stayed loaded.
+# still until PATCH /vm Resumed, and neither its clock nor its timers count the time it stayed
+# loaded (no burst of timer interrupts once it runs).
 # Prints the snapshot/load API latency.
 set -euo pipefail
 build=${KILN_BUILD_DIR:?}
@@ -49,8 +50,11 @@ last_tick() { grep -aoE 'tick [0-9]+' "$1" | tail -n 1 | cut -d' ' -f2; }
 uptime_at() {  # uptime_at FILE TICK -> the guest's uptime printed with that tick (seconds)
   tr -d '\r' <"$1" | grep -aE "^tick $2 up " | head -n 1 | cut -d' ' -f4
 }
+irq0_at() {  # irq0_at FILE TICK -> the guest's IRQ 0 (PIT) interrupt count printed with that tick
+  tr -d '\r' <"$1" | grep -aE "^tick $2 up [0-9.]+ irq0 [0-9]+$" | head -n 1 | cut -d' ' -f6
+}
 first_whole_tick() {  # first_whole_tick FILE -> the first tick whose whole line a restored guest printed
-  tr -d '\r' <"$1" | grep -aE '^tick [0-9]+ up [0-9.]+$' | head -n 1 | cut -d' ' -f2
+  tr -d '\r' <"$1" | grep -aE '^tick [0-9]+ up [0-9.]+ irq0 [0-9]+$' | head -n 1 | cut -d' ' -f2
 }
 
 # --- original VM ------------------------------------------------------------------------------
@@ -105,7 +109,8 @@ expect 204 "$(api "$tmp/b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$tmp/s
 echo "snapshot: PUT /snapshot/load took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 wait_for_line "$tmp/b.console" "^tick $((paused_at + 3)) " 120
 b_end=$(date +%s%N)
-cat "$tmp/a.at_snapshot" "$tmp/b.console" >"$tmp/ab.console"
+# (without the line b may be writing right now: a tick still being printed is not a wrong tick)
+cat "$tmp/a.at_snapshot" "$tmp/b.console" | perl -0777 -pe 's/[^\n]*\z//' >"$tmp/ab.console"
 first=$(grep -aoE 'tick [0-9]+' "$tmp/ab.console" | cut -d' ' -f2 | awk -v p="$paused_at" '$1 > p { print; exit }')
 # Every tick once, in order, across the snapshot: none lost, none repeated.
 grep -aoE 'tick [0-9]+' "$tmp/ab.console" | cut -d' ' -f2 | awk '$1 != NR { exit 1 }' &&
@@ -118,6 +123,8 @@ echo "snapshot: restored guest continued from tick $first (paused at $paused_at)
 # The clock check below compares the tick after the first one b printed whole: the guest may
 # have read that first tick's uptime before the snapshot (a pause between its read and its echo).
 clock_tick=$(( $(first_whole_tick "$tmp/b.console") + 1 ))
+irq_tick=$((clock_tick + 2))
+wait_for_line "$tmp/b.console" "^tick $irq_tick " 120
 stop_vmm
 
 # --- load paused, resume later (kilnd's parked VMMs) -------------------------------------------
@@ -133,7 +140,7 @@ echo "snapshot: PATCH /vm Resumed after a paused load took $(( ($(date +%s%N) - 
 wait_for_line "$tmp/c.console" "^tick $clock_tick " 120
 c_end=$(date +%s%N)
 seen_ms=$(( (c_end - t0) / 1000000 ))
-wait_for_line "$tmp/c.console" "^tick $((paused_at + 2)) " 120
+wait_for_line "$tmp/c.console" "^tick $irq_tick " 120
 # The same tick after the same snapshot: restored at once (b) and after 12 s loaded paused (c)
 # the guest's uptime must agree (kvmclock also ran while "a" stayed paused before the snapshot,
 # so both are past a's last tick); a clock set at load would put c 12 s ahead. Two bounds:
@@ -150,6 +157,16 @@ stall_ms=$(host_stall_ms "$b_start" "$b_end"); c_stall_ms=$(host_stall_ms "$t0" 
 [ "$c_stall_ms" -le "$stall_ms" ] || stall_ms=$c_stall_ms
 awk -v a="$at_once" -v b="$after_park" -v s="$stall_ms" 'BEGIN { d = b - a; if (d < 0) d = -d; exit !(d < 6.0 + s / 1000) }' ||
   { echo "FAIL: the guest's clock counted the paused load or its timers woke it late: uptime at tick $clock_tick $at_once restored at once, $after_park after 12 s loaded paused (this host stalled at most $stall_ms ms meanwhile)"; exit 1; }
-echo "snapshot: loaded paused for 12 s, then resumed: uptime at tick $clock_tick $after_park (restored at once: $at_once), seen $seen_ms ms after the resume began; longest host stall $stall_ms ms"
+# Timers: b and c left the snapshot with the same IRQ 0 (PIT) count; by the same tick c may have
+# taken more only for the guest time it is ahead of b (at b's own rate), plus 50. A PIT that ran
+# while the VM stayed loaded has KVM re-inject every tick it missed (250 Hz: 3000 in 12 s).
+b_irq=$(irq0_at "$tmp/b.console" "$irq_tick"); c_irq=$(irq0_at "$tmp/c.console" "$irq_tick")
+b_irq0=$(irq0_at "$tmp/b.console" "$clock_tick"); b_up=$(uptime_at "$tmp/b.console" "$irq_tick"); c_up=$(uptime_at "$tmp/c.console" "$irq_tick")
+allowed=$(awk -v bi="$b_irq" -v b0="$b_irq0" -v bu="$b_up" -v ba="$at_once" -v cu="$c_up" 'BEGIN {
+  rate = bu > ba ? (bi - b0) / (bu - ba) : 0; ahead = cu - bu; if (ahead < 0) ahead = 0
+  printf "%d", 50 + rate * ahead * 1.5 }')
+[ -n "$b_irq" ] && [ -n "$c_irq" ] && [ $((c_irq - b_irq)) -le "$allowed" ] ||
+  { echo "FAIL: timer interrupts after 12 s loaded paused: IRQ 0 count at tick $irq_tick $c_irq, restored at once $b_irq (allowed $allowed more)"; exit 1; }
+echo "snapshot: loaded paused for 12 s, then resumed: uptime at tick $clock_tick $after_park (restored at once: $at_once), seen $seen_ms ms after the resume began; longest host stall $stall_ms ms; IRQ 0 count at tick $irq_tick $c_irq (restored at once: $b_irq)"
 stop_vmm
 echo "snapshot: ok"
