@@ -230,6 +230,12 @@ kiln::json::FieldResult<LambdaCreate> read_lambda_create(std::string_view body, 
                         ObjectReader::make(doc, "",
                                            {"FunctionName", "Role", "PackageType", "Code", "ImageConfig",
                                             "Environment", "MemorySize", "Timeout", "Architectures", "Publish"}));
+  // PackageType first: a Zip function's other settings (Runtime, Handler) are not the point.
+  KILN_ASSIGN_OR_RETURN(auto package_type, r.opt_string("PackageType", kText));
+  if (package_type.value_or("Zip") != "Image") {
+    return r.error("PackageType", "kiln serves container image functions only: must be Image (got " +
+                                      package_type.value_or("none, which Lambda takes as Zip") + ")");
+  }
   KILN_TRY(r.check_unknown());  // a setting kiln does not serve is refused, never dropped
   KILN_ASSIGN_OR_RETURN(std::string name, r.req_string("FunctionName", kText));
   KILN_ASSIGN_OR_RETURN(LambdaFunctionRef ref, parse_lambda_function_ref(name, tenant));
@@ -237,11 +243,6 @@ kiln::json::FieldResult<LambdaCreate> read_lambda_create(std::string_view body, 
   if (!ref.qualifier.empty()) return r.error("FunctionName", "must not have a qualifier");
   KILN_ASSIGN_OR_RETURN(auto role, r.opt_string("Role", kText));  // accepted, not kept: kiln has no IAM
   (void)role;
-  KILN_ASSIGN_OR_RETURN(auto package_type, r.opt_string("PackageType", kText));
-  if (package_type.value_or("Zip") != "Image") {
-    return r.error("PackageType", "kiln serves container image functions only: must be Image (got " +
-                                      package_type.value_or("none, which Lambda takes as Zip") + ")");
-  }
   KILN_ASSIGN_OR_RETURN(auto code, r.opt_object("Code", {"ImageUri"}));
   if (!code) return r.error("Code", "is required (Code.ImageUri: the function's image)");
   KILN_TRY(code->check_unknown());

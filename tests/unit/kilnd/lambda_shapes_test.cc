@@ -97,6 +97,8 @@ TEST(LambdaShapes, CreateErrorsNameTheLambdaParameter) {
   no_code.erase("Code");
   json zip_code = minimal();
   zip_code["Code"] = {{"ZipFile", "UEsDBA=="}};
+  json zip_function = {{"FunctionName", "z"}, {"PackageType", "Zip"}, {"Runtime", "python3.12"},
+                       {"Handler", "app.handler"}, {"Code", {{"ZipFile", "UEsDBA=="}}}};
   json bad_uri = minimal();
   bad_uri["Code"]["ImageUri"] = "Not A Reference";
   const std::string other_arch = std::string(lambda_host_architecture()) == "arm64" ? "x86_64" : "arm64";
@@ -108,6 +110,7 @@ TEST(LambdaShapes, CreateErrorsNameTheLambdaParameter) {
            {"timeout zero", with("Timeout", 0), "Timeout", "from 1 to 900"},
            {"timeout high", with("Timeout", 901), "Timeout", "from 1 to 900"},
            {"zip", with("PackageType", "Zip"), "PackageType", "must be Image (got Zip)"},
+           {"zip function", zip_function, "PackageType", "must be Image (got Zip)"},  // not "Runtime: unknown"
            {"no package type", no_type, "PackageType", "must be Image"},
            {"no code", no_code, "Code", "is required"},
            {"zip code", zip_code, "Code.ZipFile", "unknown field"},
