@@ -71,19 +71,41 @@ server::Response FunctionsApi::put(const server::Request& req, const Call& call)
                           : http::status::bad_request;
     return server::json_error(req, st, "invalid_field", fe.message, fe.field);
   }
-  if (auto problem = table_.deploy_problem(*config)) {
-    return server::json_error(req, http::status::bad_request, "invalid_field", problem->message, problem->field);
+  auto outcome = deploy(call.caller, std::move(*config));
+  if (const auto* d = std::get_if<Deployed>(&outcome)) {
+    return server::json_response(req, d->created ? http::status::created : http::status::ok,
+                                 registry::record_to_api_json(d->function->record));
   }
-  const std::string& tenant = call.caller.tenant;
-  const bool exists = table_.find(call.caller.key(call.name)) != nullptr;
-  if (auto refusal = deploy_refusal(tenant, *config, !exists)) {
-    return quota_exceeded(req, refusal->quota, refusal->message, false);
+  const DeployRefusal& refusal = std::get<DeployRefusal>(outcome);
+  switch (refusal.kind) {
+    case DeployRefusal::Kind::kStopping:
+      return shutting_down(req);
+    case DeployRefusal::Kind::kInvalid:
+      return server::json_error(req, http::status::bad_request, "invalid_field", refusal.message, refusal.field);
+    case DeployRefusal::Kind::kQuota:
+      return quota_exceeded(req, refusal.field, refusal.message, false);
+    case DeployRefusal::Kind::kState:
+      break;
+  }
+  return server::json_error(req, http::status::internal_server_error, "state", refusal.message);
+}
+
+std::variant<FunctionsApi::Deployed, FunctionsApi::DeployRefusal> FunctionsApi::deploy(
+    const Caller& caller, registry::FunctionConfig config) {
+  using Kind = DeployRefusal::Kind;
+  if (table_.stopping()) return DeployRefusal{Kind::kStopping, "", "kilnd is shutting down"};
+  if (auto problem = table_.deploy_problem(config)) {
+    return DeployRefusal{Kind::kInvalid, problem->field, problem->message};
+  }
+  const std::string& tenant = caller.tenant;
+  const bool exists = table_.find(caller.key(config.name)) != nullptr;
+  if (auto refusal = deploy_refusal(tenant, config, !exists)) {
+    return DeployRefusal{Kind::kQuota, refusal->quota, refusal->message};
   }
   bool created = false;
-  auto f = table_.deploy(tenant, std::move(*config), &created);
-  if (!f.ok()) return server::json_error(req, http::status::internal_server_error, "state", f.error().message);
-  return server::json_response(req, created ? http::status::created : http::status::ok,
-                               registry::record_to_api_json((*f)->record));
+  auto f = table_.deploy(tenant, std::move(config), &created);
+  if (!f.ok()) return DeployRefusal{Kind::kState, "", f.error().message};
+  return Deployed{*f, created};
 }
 
 server::Response FunctionsApi::remove(const server::Request& req, const Call& call) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "src/api/dispatcher.h"
 #include "src/functions/function_table.h"
@@ -34,6 +35,20 @@ class FunctionsApi {
   server::Response put(const server::Request& req, const Call& call);
   server::Response remove(const server::Request& req, const Call& call);
   server::Response status(const server::Request& req, const Call& call) const;
+
+  // A deploy through either view of a function (kiln's PUT, Lambda's CreateFunction and
+  // Update*): one record, so one path, which each view's answers render.
+  struct Deployed {
+    const functions::Function* function = nullptr;
+    bool created = false;
+  };
+  struct DeployRefusal {
+    enum class Kind { kStopping, kInvalid, kQuota, kState };
+    Kind kind = Kind::kInvalid;
+    std::string field;  // kInvalid: the field; kQuota: the quota
+    std::string message;
+  };
+  std::variant<Deployed, DeployRefusal> deploy(const Caller& caller, registry::FunctionConfig config);
 
  private:
   struct QuotaRefusal {

@@ -53,12 +53,15 @@ Status Daemon::start() {
   KILN_TRY(table_->load(std::move(records)));
 
   invocations_ = std::make_unique<invoke::InvocationService>(*table_, metrics_);
+  api::FunctionsApi functions(*table_, *invocations_, auth_,
+                              api::DaemonInfo{options_.version, options_.state_dir, started_ms});
   handlers_ = std::make_unique<Handlers>(Handlers{
       api::AdminApi(*table_, metrics_),
-      api::FunctionsApi(*table_, *invocations_, auth_, api::DaemonInfo{options_.version, options_.state_dir, started_ms}),
+      functions,
       api::InvokeApi(*invocations_),
       api::LambdaApi(io_, *invocations_, *logs_),
       api::LogsApi(io_, *table_, *logs_),
+      api::LambdaFunctionsApi(*table_, functions),
   });
   add_routes();
 
@@ -92,6 +95,26 @@ void Daemon::add_routes() {
   dispatcher_.add("POST", "/2015-03-31/functions/{name}/invocations",
                   [&h](Exchange& ex, const Call& c) { return h.lambda.invoke(ex, c); },
                   {.bad_name = &api::lambda_bad_name});
+  add_lambda_control_plane_routes();
+}
+
+void Daemon::add_lambda_control_plane_routes() {
+  using api::Call;
+  using server::Request;
+  api::LambdaFunctionsApi& l = handlers_->lambda_functions;
+  const std::string fns = "/2015-03-31/functions";
+  const std::string fn = fns + "/{" + api::LambdaFunctionsApi::kParam + "}";
+  dispatcher_.add("POST", fns, [&l](const Request& r, const Call& c) { return l.create(r, c); });
+  for (const std::string& list : {fns, fns + "/"}) {  // the SDKs send the trailing slash
+    dispatcher_.add("GET", list, [&l](const Request& r, const Call& c) { return l.list(r, c); });
+  }
+  dispatcher_.add("GET", fn, [&l](const Request& r, const Call& c) { return l.get(r, c); });
+  dispatcher_.add("DELETE", fn, [&l](const Request& r, const Call& c) { return l.remove(r, c); });
+  dispatcher_.add("GET", fn + "/configuration",
+                  [&l](const Request& r, const Call& c) { return l.get_configuration(r, c); });
+  dispatcher_.add("PUT", fn + "/configuration",
+                  [&l](const Request& r, const Call& c) { return l.update_configuration(r, c); });
+  dispatcher_.add("PUT", fn + "/code", [&l](const Request& r, const Call& c) { return l.update_code(r, c); });
 }
 
 void Daemon::set_tenants(std::optional<tenants::TenantsConfig> tenants) {

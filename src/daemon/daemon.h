@@ -15,6 +15,7 @@
 #include "src/api/functions_api.h"
 #include "src/api/invoke_api.h"
 #include "src/api/lambda_api.h"
+#include "src/api/lambda_functions_api.h"
 #include "src/api/logs_api.h"
 #include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
@@ -78,8 +79,10 @@ class Daemon {
     api::InvokeApi invoke;
     api::LambdaApi lambda;
     api::LogsApi logs;
+    api::LambdaFunctionsApi lambda_functions;
   };
   void add_routes();
+  void add_lambda_control_plane_routes();  // Lambda's CreateFunction ... DeleteFunction
   void tick();
 
   asio::io_context& io_;

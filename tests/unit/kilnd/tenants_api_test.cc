@@ -51,7 +51,12 @@ std::vector<RouteCall> function_routes(const std::string& name) {
           {"POST", "/v1/functions/" + name + "/http", "x"},
           {"GET", "/v1/functions/" + name + "/logs", ""},
           {"GET", "/v1/functions/" + name + "/logs?follow=1", ""},
-          {"POST", "/2015-03-31/functions/" + name + "/invocations", "{}"}};
+          {"POST", "/2015-03-31/functions/" + name + "/invocations", "{}"},
+          {"GET", "/2015-03-31/functions/" + name, ""},
+          {"GET", "/2015-03-31/functions/" + name + "/configuration", ""},
+          {"PUT", "/2015-03-31/functions/" + name + "/configuration", R"({"MemorySize":256})"},
+          {"PUT", "/2015-03-31/functions/" + name + "/code", R"({"ImageUri":"oci:/beta:1"})"},
+          {"DELETE", "/2015-03-31/functions/" + name, ""}};
 }
 
 // What a caller learns from an answer: status, body and the headers that could differ.
@@ -239,6 +244,12 @@ TEST_F(TenantsApiTest, HostileNamesAre400NamingTheField) {
     auto l = k.call("POST", "/2015-03-31/functions/" + encoded + "/invocations", "{}", kAcme);
     EXPECT_EQ(l.status, 400) << encoded;
     EXPECT_EQ(l.headers["x-amzn-errortype"], "InvalidParameterValueException");
+    for (const char* method : {"GET", "DELETE"}) {  // Lambda's control plane
+      auto c = k.call(method, "/2015-03-31/functions/" + encoded, "", kAcme);
+      EXPECT_EQ(c.status, 400) << method << " " << encoded;
+      EXPECT_EQ(c.headers["x-amzn-errortype"], "InvalidParameterValueException") << encoded;
+      EXPECT_NE(c.body.find("FunctionName"), std::string::npos) << c.body;
+    }
   }
   // The body's name must match the path's.
   auto mismatch = k.call("PUT", "/v1/functions/ok", R"({"image":"oci:/i:1","name":"../other"})", kAcme);
