@@ -87,6 +87,12 @@ CpuidTable cpuid_for_vcpu(const CpuidTable& supported, uint32_t index, uint32_t 
   return t;
 }
 
+void announce_tsc_deadline(CpuidTable& t) {
+  for (uint32_t i = 0; i < t.size(); ++i) {
+    if (t.entry(i).function == 0x1) t.entry(i).ecx |= 1u << 24;
+  }
+}
+
 Status setup_vcpu(Vcpu& vcpu, const CpuidTable& supported, uint32_t count, uint64_t entry) {
   KILN_TRY(vcpu.set_cpuid(cpuid_for_vcpu(supported, vcpu.id(), count)));
   KILN_TRY(vcpu.set_msrs({

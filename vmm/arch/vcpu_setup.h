@@ -15,6 +15,11 @@ Status write_boot_tables(const GuestMemory& mem);
 // A copy of `supported` adjusted for vCPU `index` of `count`: APIC ids, topology, hypervisor bit.
 CpuidTable cpuid_for_vcpu(const CpuidTable& supported, uint32_t index, uint32_t count);
 
+// Sets CPUID.1:ECX.TSC_Deadline (bit 24) in `t`: KVM's in-kernel LAPIC emulates the
+// TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER) without listing it as supported, so a VMM
+// announces it itself (as QEMU and Firecracker do).
+void announce_tsc_deadline(CpuidTable& t);
+
 // Every vCPU: CPUID, MSRs, FPU, LAPIC. The boot vCPU (index 0) also gets registers pointing
 // at `entry`; the others wait for INIT/SIPI from the guest.
 Status setup_vcpu(Vcpu& vcpu, const CpuidTable& supported, uint32_t count, uint64_t entry);

@@ -49,6 +49,10 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
   KILN_ASSIGN_OR_RETURN(KvmSystem kvm, KvmSystem::open());
   // Asked before the VM exists: some KVM modules refuse it afterwards.
   KILN_ASSIGN_OR_RETURN(CpuidTable cpuid, kvm.supported_cpuid());
+  // With the TSC-deadline timer the guest's clock events need no LAPIC timer calibration; under
+  // emulation that calibration failed now and then and left the guest ticking from the PIT
+  // (an exit and, with 2 vCPUs, a broadcast IPI on every tick).
+  if (kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0) arch::announce_tsc_deadline(cpuid);
   KILN_ASSIGN_OR_RETURN(Vm vm, kvm.create_vm());
   auto vmm = std::unique_ptr<Vmm>(new Vmm(std::move(kvm), std::move(vm), std::move(mem)));
   vmm->config_ = config;
