@@ -108,6 +108,7 @@ Status decode_lambda(const Record& r, LaunchSpec& s) {
   KILN_TRY(get_single(r, "function_name", l.function_name));
   KILN_TRY(get_single(r, "function_arn", l.function_arn));
   KILN_TRY(get_single(r, "function_region", l.region));
+  KILN_TRY(get_single(r, "function_handler", l.handler));
   for (auto [key, out] : {std::pair<std::string_view, std::uint64_t*>{"memory_mib", &l.memory_mib},
                           std::pair<std::string_view, std::uint64_t*>{"timeout_ms", &l.timeout_ms}}) {
     if (r.get_all(key).size() > 1) return net_error(key, "given more than once");
@@ -129,6 +130,7 @@ Status validate_lambda(const LambdaSpec& l) {
   if (l.region.empty() || l.region.size() > 64 || !header_safe(l.region)) {
     return net_error("function_region", "empty, too long or not printable ASCII");
   }
+  if (l.handler.size() > 4096 || has_nul(l.handler)) return net_error("function_handler", "too long or has a NUL byte");
   if (l.memory_mib == 0 || l.memory_mib > kMaxMemoryMib) return net_error("memory_mib", "out of range");
   if (l.timeout_ms == 0 || l.timeout_ms > kMaxTimeoutMs) return net_error("timeout_ms", "out of range");
   return ok_status();
@@ -302,6 +304,7 @@ Result<std::string> encode_launch_spec(const LaunchSpec& spec) {
     r.add("function_name", l.function_name);
     add_if("function_arn", l.function_arn);
     r.add("function_region", l.region);
+    add_if("function_handler", l.handler);
     r.add_u64("memory_mib", l.memory_mib);
     r.add_u64("timeout_ms", l.timeout_ms);
   }

@@ -31,6 +31,8 @@ namespace kiln::protocol {
 //   function_arn      Lambda-Runtime-Invoked-Function-Arn (default derived from the name)
 //   function_region   AWS_REGION / AWS_DEFAULT_REGION (default "us-east-1")
 //   memory_mib        AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 1..1048576 (default 128)
+//   function_handler  _HANDLER (default: argv[1], the CMD's first element of an image with a
+//                     one-element ENTRYPOINT as Lambda's base images have; none with one arg)
 //   timeout_ms        the function's timeout, 1..3600000 (default 3000): an invocation's
 //                     deadline when kilnd's request carries none
 // Network (all optional; every other net_* key needs net_mac; see NetworkSpec):
@@ -80,6 +82,7 @@ struct LambdaSpec {
   std::string region = "us-east-1";
   std::uint64_t memory_mib = 128;
   std::uint64_t timeout_ms = 3000;
+  std::string handler;  // "" = see function_handler above
 
   std::string invoked_arn() const;
   bool operator==(const LambdaSpec&) const = default;

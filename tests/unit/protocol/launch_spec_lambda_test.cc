@@ -36,6 +36,7 @@ TEST(LaunchSpecLambda, RoundTrip) {
   s.lambda.region = "eu-west-1";
   s.lambda.memory_mib = 512;
   s.lambda.timeout_ms = 15000;
+  s.lambda.handler = "app.handler";
   auto p = encode_launch_spec(s);
   ASSERT_TRUE(p.ok()) << p.error().message;
   auto d = decode_launch_spec(*p);
