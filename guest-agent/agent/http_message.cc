@@ -4,6 +4,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace kiln::agent {
@@ -69,11 +70,19 @@ HttpMessageReader::State HttpMessageReader::fail(int status, std::string text) {
 }
 
 void HttpMessageReader::feed(std::string_view bytes) {
-  if (error_status_ != 0) return;
-  // Never keep more than one request's worth: past that poll() reports the limit anyway.
-  std::size_t room = limits_.max_head + limits_.max_body + 4;
-  if (buf_.size() >= room) return;
-  buf_.append(bytes.substr(0, room - buf_.size()));
+  if (error_status_ != 0 && !oversize_body()) return;
+  std::size_t dropped = std::min(discard_, bytes.size());
+  discard_ -= dropped;
+  bytes.remove_prefix(dropped);
+  buf_.append(bytes.substr(0, room()));
+}
+
+std::size_t HttpMessageReader::room() const {
+  // Never more than one request's worth: past that poll() reports the limit anyway. Bytes of a
+  // refused body being skipped are dropped as they come, so they need no room.
+  std::size_t cap = limits_.max_head + limits_.max_body + 4;
+  std::size_t used = buf_.size() > cap ? cap : buf_.size();
+  return discard_ > 0 ? cap : cap - used;
 }
 
 bool HttpMessageReader::parse_head(std::string_view head) {
@@ -145,11 +154,24 @@ HttpMessageReader::State HttpMessageReader::poll() {
       return State::kNeedMore;
     }
     if (end + 4 > limits_.max_head) return fail(431, "request head over " + std::to_string(limits_.max_head) + " bytes");
-    if (!parse_head(std::string_view(buf_).substr(0, end + 4))) return State::kError;
-    buf_.erase(0, end + 4);
+    bool ok = parse_head(std::string_view(buf_).substr(0, end + 4));
+    if (head_parsed_) buf_.erase(0, end + 4);  // an oversize body's head too: the body follows
+    if (!ok) return State::kError;
   }
   if (buf_.size() < body_length_) return State::kNeedMore;
   return State::kRequest;
+}
+
+void HttpMessageReader::skip_oversize_body() {
+  if (!oversize_body()) return;
+  std::size_t here = std::min(body_length_, buf_.size());
+  buf_.erase(0, here);
+  discard_ = body_length_ - here;
+  current_ = HttpRequest{};
+  head_parsed_ = false;
+  body_length_ = 0;
+  error_status_ = 0;
+  error_text_.clear();
 }
 
 HttpRequest HttpMessageReader::take() {

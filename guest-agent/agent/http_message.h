@@ -36,8 +36,10 @@ class HttpMessageReader {
 
   explicit HttpMessageReader(Limits limits) : limits_(limits) {}
 
-  // Appends bytes (at most max_head + max_body are ever kept).
+  // Appends bytes. At most room() are taken: a caller reads no more than that from its socket
+  // (bytes past it are dropped, which would desynchronise the stream), and polls when it is 0.
   void feed(std::string_view bytes);
+  std::size_t room() const;
   // kRequest: take() returns it and the reader moves on to the next request (pipelined bytes
   // stay). kError: error_status()/error_text() say why; the connection must be closed after
   // answering. oversize_body(): the error is a body over max_body (its head is in head_only()).
@@ -47,6 +49,9 @@ class HttpMessageReader {
   const std::string& error_text() const { return error_text_; }
   bool oversize_body() const { return error_status_ == 413 && head_parsed_; }
   const HttpRequest& head_only() const { return current_; }
+  // After an oversize-body error: drop that body as it arrives, then read the next request
+  // (so the client reads its 413 instead of a reset while it is still sending).
+  void skip_oversize_body();
   std::size_t buffered() const { return buf_.size(); }
 
  private:
@@ -58,6 +63,7 @@ class HttpMessageReader {
   HttpRequest current_;
   bool head_parsed_ = false;
   std::size_t body_length_ = 0;
+  std::size_t discard_ = 0;  // bytes of a refused body still to drop
   int error_status_ = 0;
   std::string error_text_;
 };

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace kiln::agent {
@@ -116,11 +117,10 @@ void LambdaBridge::on_conn(std::uint64_t id, std::uint32_t events) {
   }
   if (!c->read_closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) {
     char buf[kReadChunk];
-    while (true) {
-      ssize_t n = ::recv(c->fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
+    while (c->reader.room() > 0) {  // full: process first, the rest waits in the socket
+      ssize_t n = ::recv(c->fd.get(), buf, std::min(sizeof(buf), c->reader.room()), MSG_DONTWAIT);
       if (n > 0) {
         c->reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-        if (c->reader.buffered() >= kMaxLambdaPayload) break;  // process before reading more
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
@@ -170,12 +170,14 @@ void LambdaBridge::process(std::uint64_t id) {
       }
       continue;
     }
-    // Framing errors cannot be resynchronised: answer and close.
+    // An oversize body is skipped; other framing errors cannot be resynchronised: answer, close.
     if (!c->host && c->reader.oversize_body()) {
       auto o = core_.handle_oversize(c->reader.head_only());
-      send(id, format_http_response(o.answer.status, o.answer.headers, o.answer.body, true), true);
+      bool close = !c->reader.head_only().keep_alive;
+      c->reader.skip_oversize_body();
+      send(id, format_http_response(o.answer.status, o.answer.headers, o.answer.body, close), close);
       if (o.result) deliver(*o.result);
-      return;
+      continue;
     }
     std::string type = c->reader.error_status() == 413 ? "RequestEntityTooLarge" : "InvalidRequest";
     if (cb_.report && !c->host) cb_.report("runtime API: " + c->reader.error_text());

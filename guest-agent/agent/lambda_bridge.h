@@ -27,7 +27,8 @@ inline constexpr const char* kFunctionErrorTypeHeader = "X-Kiln-Function-Error-T
 class LambdaBridge {
  public:
   static constexpr std::size_t kMaxHostConns = 1024;
-  static constexpr std::size_t kMaxRuntimeConns = 64;
+  // A runtime uses one or two connections; each may buffer a 6 MiB body in PID 1's memory.
+  static constexpr std::size_t kMaxRuntimeConns = 8;
   static constexpr std::size_t kMaxRequestId = 128;
 
   struct Callbacks {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace kiln::agent {
 namespace {
 
@@ -65,6 +67,12 @@ TEST(HttpMessageReader, OversizeBodyKeepsTheHead) {
   ASSERT_EQ(r.poll(), HttpMessageReader::State::kError);
   EXPECT_TRUE(r.oversize_body());
   EXPECT_EQ(r.head_only().target, "/2018-06-01/runtime/invocation/a/response");
+  r.feed(std::string(40, 'b'));  // part of the refused body
+  r.skip_oversize_body();
+  EXPECT_EQ(r.poll(), HttpMessageReader::State::kNeedMore);
+  r.feed(std::string(60, 'b') + "GET /next HTTP/1.1\r\n\r\n");  // its rest, then the next request
+  ASSERT_EQ(r.poll(), HttpMessageReader::State::kRequest);
+  EXPECT_EQ(r.take().target, "/next");
 }
 
 TEST(HttpMessageReader, BufferIsBounded) {
@@ -73,6 +81,27 @@ TEST(HttpMessageReader, BufferIsBounded) {
   r.feed(big);
   r.feed(big);
   EXPECT_LE(r.buffered(), 256u + 64u + 4u);
+  EXPECT_EQ(r.room(), 0u);
+}
+
+TEST(HttpMessageReader, SkipsARefusedBodyThatArrivesInPiecesLargerThanRoom) {
+  HttpMessageReader r(small());
+  r.feed("POST /r HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+  r.feed(std::string(r.room(), 'b'));  // the reader is full before it was polled
+  EXPECT_EQ(r.room(), 0u);
+  ASSERT_EQ(r.poll(), HttpMessageReader::State::kError);
+  ASSERT_TRUE(r.oversize_body());
+  r.skip_oversize_body();
+  std::size_t sent = 256 + 64 + 4 - std::string("POST /r HTTP/1.1\r\nContent-Length: 1000\r\n\r\n").size();
+  while (sent < 1000) {
+    std::size_t n = std::min<std::size_t>(r.room(), 1000 - sent);
+    ASSERT_GT(n, 0u);
+    r.feed(std::string(n, 'b'));
+    sent += n;
+  }
+  r.feed("GET /after HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(r.poll(), HttpMessageReader::State::kRequest);
+  EXPECT_EQ(r.take().target, "/after");
 }
 
 TEST(HttpMessageReader, FormatsResponses) {

@@ -1,6 +1,7 @@
 // The agent in lambda mode, end to end on this host: a forked agent (Unix sockets in place of
 // vsock, no namespaces) runs a small Runtime API client in Python; the test plays kilnd on the
-// proxy and event sockets: two invocations, one function error, and an init error.
+// proxy and event sockets: invocations, a function error, an oversize response, a second
+// `next` before a response, and an init error.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -55,6 +56,15 @@ while True:
     event = json.loads(r.read())
     rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
     print("handling " + rid, flush=True)
+    if event.get("twice"):
+        c.request("GET", "/2018-06-01/runtime/invocation/next")
+        a = c.getresponse(); a.read()
+        print("second next answered %d" % a.status, flush=True)
+    if event.get("big"):
+        c.request("POST", "/2018-06-01/runtime/invocation/%s/response" % rid, b"x" * (7 * 1024 * 1024))
+        a = c.getresponse()
+        print("big response answered %d %s" % (a.status, json.loads(a.read())["errorType"]), flush=True)
+        continue
     if event.get("fail"):
         c.request("POST", "/2018-06-01/runtime/invocation/%s/error" % rid,
                   json.dumps({"errorMessage": "asked to fail", "errorType": "TestError", "stackTrace": []}),
@@ -87,6 +97,9 @@ class LambdaAgent : public ::testing::Test {
     events_listener_ = std::move(*l);
   }
   void TearDown() override {
+    if (HasFailure()) {
+      for (const auto& l : logs_) std::fprintf(stderr, "log [%s] %s\n", l.request_id.c_str(), l.data.c_str());
+    }
     if (child_ > 0) {
       kill(child_, SIGKILL);
       waitpid(child_, nullptr, 0);
@@ -223,6 +236,18 @@ TEST_F(LambdaAgent, AnswersTwoInvocationsAndAnError) {
   EXPECT_EQ(j["errorType"], "TestError");
   EXPECT_EQ(j["errorMessage"], "asked to fail");
 
+  // A response over Lambda's 6 MB: the runtime gets 413, kilnd a function error.
+  auto big = invoke("req-4", R"({"big":true})");
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  ASSERT_EQ(big->rfind("HTTP/1.1 500 ", 0), 0u) << *big;
+  EXPECT_NE(big->find("X-Kiln-Function-Error-Type: Function.ResponseSizeTooLarge\r\n"), std::string::npos);
+  // A second `next` before the response is refused; the invocation still completes.
+  auto twice = invoke("req-5", R"({"twice":true,"n":5})");
+  if (!twice.ok()) (void)wait_event(FrameType::kExit);  // collect the log for TearDown
+  ASSERT_TRUE(twice.ok()) << twice.error().message;
+  ASSERT_EQ(twice->rfind("HTTP/1.1 200 ", 0), 0u) << *twice;
+  EXPECT_EQ(nlohmann::json::parse(body_of(*twice))["echo"]["n"], 5);
+
   // The runtime's stdout is the function's log, with Lambda's reserved environment.
   auto saw = [this](const std::string& needle) {
     while (!logged(needle)) {
@@ -232,6 +257,8 @@ TEST_F(LambdaAgent, AnswersTwoInvocationsAndAnError) {
   };
   EXPECT_TRUE(saw("env handler=app.handler fn=echo mem=256 task=/var/task"));
   EXPECT_TRUE(saw("handling req-3"));
+  EXPECT_TRUE(saw("big response answered 413 RequestEntityTooLarge"));
+  EXPECT_TRUE(saw("second next answered 400"));
   for (const auto& l : logs_) {
     if (l.data == "handling req-2") {
       EXPECT_EQ(l.request_id, "req-2");
