@@ -88,7 +88,74 @@ Status decode_network(const Record& r, NetworkSpec& n) {
   return ok_status();
 }
 
+// Names, ARNs and regions go into environment values and response headers: printable ASCII only.
+bool header_safe(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+Status decode_lambda(const Record& r, LaunchSpec& s) {
+  std::string api;
+  KILN_TRY(get_single(r, "runtime_api", api));
+  if (!api.empty()) {
+    auto parsed = parse_runtime_api(api);
+    if (!parsed.ok()) return net_error("runtime_api", parsed.error().message);
+    s.runtime_api = *parsed;
+  }
+  LambdaSpec& l = s.lambda;
+  KILN_TRY(get_single(r, "function_name", l.function_name));
+  KILN_TRY(get_single(r, "function_arn", l.function_arn));
+  KILN_TRY(get_single(r, "function_region", l.region));
+  KILN_TRY(get_single(r, "function_handler", l.handler));
+  for (auto [key, out] : {std::pair<std::string_view, std::uint64_t*>{"memory_mib", &l.memory_mib},
+                          std::pair<std::string_view, std::uint64_t*>{"timeout_ms", &l.timeout_ms}}) {
+    if (r.get_all(key).size() > 1) return net_error(key, "given more than once");
+    auto v = r.get_u64(key, *out);
+    if (!v.ok()) return net_error(key, "not a number");
+    *out = *v;
+  }
+  return ok_status();
+}
+
+Status validate_lambda(const LambdaSpec& l) {
+  if (l.function_name.empty() || l.function_name.size() > kMaxFunctionName || !header_safe(l.function_name)) {
+    return net_error("function_name", "empty, longer than " + std::to_string(kMaxFunctionName) +
+                                          " bytes or not printable ASCII");
+  }
+  if (l.function_arn.size() > kMaxFunctionArn || !header_safe(l.function_arn)) {
+    return net_error("function_arn", "longer than " + std::to_string(kMaxFunctionArn) + " bytes or not printable ASCII");
+  }
+  if (l.region.empty() || l.region.size() > 64 || !header_safe(l.region)) {
+    return net_error("function_region", "empty, too long or not printable ASCII");
+  }
+  if (l.handler.size() > 4096 || has_nul(l.handler)) return net_error("function_handler", "too long or has a NUL byte");
+  if (l.memory_mib == 0 || l.memory_mib > kMaxMemoryMib) return net_error("memory_mib", "out of range");
+  if (l.timeout_ms == 0 || l.timeout_ms > kMaxTimeoutMs) return net_error("timeout_ms", "out of range");
+  return ok_status();
+}
+
 }  // namespace
+
+const char* runtime_api_name(RuntimeApi api) {
+  switch (api) {
+    case RuntimeApi::kHttp9000: return "http9000";
+    case RuntimeApi::kLambda: return "lambda";
+  }
+  return "unknown";
+}
+
+Result<RuntimeApi> parse_runtime_api(std::string_view text) {
+  if (text == "http9000") return RuntimeApi::kHttp9000;
+  if (text == "lambda") return RuntimeApi::kLambda;
+  return make_error("'" + std::string(text.substr(0, 64)) + "' is not http9000 or lambda");
+}
+
+std::string LambdaSpec::invoked_arn() const {
+  if (!function_arn.empty()) return function_arn;
+  return "arn:aws:lambda:" + region + ":000000000000:function:" + function_name;
+}
 
 Result<HostsEntry> parse_hosts_entry(std::string_view line) {
   if (line.size() > kMaxHostsLine) return make_error("line longer than " + std::to_string(kMaxHostsLine) + " bytes");
@@ -198,6 +265,7 @@ Status validate_launch_spec(const LaunchSpec& spec) {
   if (spec.overlay_mib == 0 || spec.overlay_mib > kMaxOverlayMib) {
     return make_error("launch spec: overlay size out of range");
   }
+  KILN_TRY(validate_lambda(spec.lambda));
   return validate_network_spec(spec.net);
 }
 
@@ -229,6 +297,17 @@ Result<std::string> encode_launch_spec(const LaunchSpec& spec) {
   for (const auto& d : n.dns) r.add("net_dns", d);
   for (const auto& d : n.search) r.add("net_search", d);
   for (const auto& h : n.hosts) r.add("net_hosts", h);
+  // Lambda keys only in lambda mode, so an http9000 spec encodes as it always did.
+  if (spec.runtime_api == RuntimeApi::kLambda) {
+    const LambdaSpec& l = spec.lambda;
+    r.add("runtime_api", runtime_api_name(spec.runtime_api));
+    r.add("function_name", l.function_name);
+    add_if("function_arn", l.function_arn);
+    r.add("function_region", l.region);
+    add_if("function_handler", l.handler);
+    r.add_u64("memory_mib", l.memory_mib);
+    r.add_u64("timeout_ms", l.timeout_ms);
+  }
   return r.encode();
 }
 
@@ -253,6 +332,7 @@ Result<LaunchSpec> decode_launch_spec(std::string_view payload) {
   KILN_ASSIGN_OR_RETURN(s.overlay_mib, r.get_u64("overlay_mib", s.overlay_mib));
   KILN_ASSIGN_OR_RETURN(s.wall_clock_ns, r.get_u64("wall_clock_ns", 0));
   KILN_TRY(decode_network(r, s.net));
+  KILN_TRY(decode_lambda(r, s));
   KILN_TRY(validate_launch_spec(s));
   return s;
 }

@@ -24,6 +24,17 @@ namespace kiln::protocol {
 //   stop_grace_ms     SIGTERM -> SIGKILL grace period, default 5000
 //   overlay_mib       size of the writable tmpfs layer over the image, default 256
 //   wall_clock_ns     host time (ns since the epoch) to set the guest clock to; 0 = leave it
+// Lambda (all optional; see RuntimeApi):
+//   runtime_api       "http9000" (default: the command serves HTTP on `port`) or "lambda"
+//                     (kiln-init serves the Lambda Runtime API and the command polls it)
+//   function_name     AWS_LAMBDA_FUNCTION_NAME (default "function"), at most 140 bytes
+//   function_arn      Lambda-Runtime-Invoked-Function-Arn (default derived from the name)
+//   function_region   AWS_REGION / AWS_DEFAULT_REGION (default "us-east-1")
+//   memory_mib        AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 1..1048576 (default 128)
+//   function_handler  _HANDLER (default: argv[1], the CMD's first element of an image with a
+//                     one-element ENTRYPOINT as Lambda's base images have; none with one arg)
+//   timeout_ms        the function's timeout, 1..3600000 (default 3000): an invocation's
+//                     deadline when kilnd's request carries none
 // Network (all optional; every other net_* key needs net_mac; see NetworkSpec):
 //   net_mac           MAC of the guest NIC to configure, "aa:bb:cc:dd:ee:ff"; absent = no network
 //   net_address       IPv4 address/prefix on that NIC, "10.0.0.2/30"
@@ -59,6 +70,28 @@ inline constexpr std::uint32_t kMinMtu = 68;        // RFC 791's minimum
 inline constexpr std::uint32_t kMinMtuIpv6 = 1280;  // RFC 8200's: below it the kernel drops IPv6
 inline constexpr std::uint32_t kMaxMtu = 65535;
 
+// How the command receives invocations.
+enum class RuntimeApi { kHttp9000, kLambda };
+const char* runtime_api_name(RuntimeApi api);
+Result<RuntimeApi> parse_runtime_api(std::string_view text);
+
+// What a Lambda runtime is told about its function (reserved environment, `next` headers).
+struct LambdaSpec {
+  std::string function_name = "function";
+  std::string function_arn;  // "" = arn:aws:lambda:<region>:000000000000:function:<name>
+  std::string region = "us-east-1";
+  std::uint64_t memory_mib = 128;
+  std::uint64_t timeout_ms = 3000;
+  std::string handler;  // "" = see function_handler above
+
+  std::string invoked_arn() const;
+  bool operator==(const LambdaSpec&) const = default;
+};
+
+inline constexpr std::size_t kMaxFunctionName = 140;  // Lambda's limit for a function name
+inline constexpr std::size_t kMaxFunctionArn = 256;
+inline constexpr std::uint64_t kMaxMemoryMib = 1ull << 20;
+
 struct LaunchSpec {
   std::vector<std::string> argv;
   std::vector<std::string> env;
@@ -72,6 +105,8 @@ struct LaunchSpec {
   std::uint64_t overlay_mib = 256;
   std::uint64_t wall_clock_ns = 0;
   NetworkSpec net;
+  RuntimeApi runtime_api = RuntimeApi::kHttp9000;
+  LambdaSpec lambda;
 };
 
 inline constexpr std::size_t kMaxArgs = 4096;

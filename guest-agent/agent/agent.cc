@@ -17,6 +17,7 @@
 #include "common/io.h"
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/exec_plan.h"
+#include "guest-agent/agent/lambda_env.h"
 #include "guest-agent/agent/rng_reseed.h"
 #include "guest-agent/agent/user.h"
 
@@ -67,6 +68,7 @@ Agent::Agent(AgentOptions options) : opt_(std::move(options)) {}
 Agent::~Agent() {
   // Members that registered with the loop go first.
   controls_.clear();
+  bridge_.reset();
   proxy_.reset();
   events_.reset();
   supervisor_.reset();
@@ -351,7 +353,14 @@ void Agent::launch(const protocol::LaunchSpec& spec) {
     launch_failed(creds.error().message, 126);
     return;
   }
-  auto plan = build_exec_plan(spec, *creds, is_executable_file);
+  protocol::LaunchSpec run_spec = spec;
+  if (spec.runtime_api == protocol::RuntimeApi::kLambda) {
+    if (auto st = start_lambda(&run_spec); !st.ok()) {
+      launch_failed("serving the Lambda Runtime API: " + st.error().message, 125);
+      return;
+    }
+  }
+  auto plan = build_exec_plan(run_spec, *creds, is_executable_file);
   if (!plan.ok()) {
     launch_failed(plan.error().message, 127);
     return;
@@ -364,8 +373,66 @@ void Agent::launch(const protocol::LaunchSpec& spec) {
   }
   say("started " + plan->program + " as pid " + std::to_string(*pid));
   started_ms_ = EventLoop::now_ms();
+  if (bridge_) {
+    // Ready is the runtime's first `next` (lambda_ready); until then only the timeout runs.
+    probe_timer_ = loop_.add_timer_ms(spec.ready_timeout_ms, [this] {
+      probe_timer_ = 0;
+      if (ready_ || not_ready_sent_ || finishing_) return;
+      not_ready_sent_ = true;
+      if (state_ == State::kStarting) state_ = State::kNotReady;
+      std::string msg = "not ready after " + seconds_text(spec_.ready_timeout_ms) +
+                        " s: the runtime did not call /2018-06-01/runtime/invocation/next";
+      say(msg);
+      events_->not_ready(api_port_, EventLoop::now_ms() - started_ms_, msg);
+    });
+    return;
+  }
   probing_ = true;
   probe();
+}
+
+Status Agent::start_lambda(protocol::LaunchSpec* spec) {
+  KILN_ASSIGN_OR_RETURN(UniqueFd api, listen_loopback_tcp(opt_.runtime_api_port, &api_port_));
+  spec->env = lambda_environment(*spec, "127.0.0.1:" + std::to_string(api_port_));
+  LambdaBridge::Callbacks cb;
+  cb.ready = [this] { lambda_ready(); };
+  cb.init_error = [this](const std::string& e) { lambda_init_error(e); };
+  // As for the proxy: output written before the runtime could see an invocation is not its.
+  cb.started = [this](std::uint64_t conn, const std::string& id) {
+    supervisor_->drain();
+    requests_.started(conn, id);
+  };
+  cb.answered = [this](std::uint64_t conn) { requests_.answered(conn); };
+  cb.closed = [this](std::uint64_t conn) { requests_.closed(conn); };
+  cb.report = [this](const std::string& what) {
+    events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: " + what, false);
+  };
+  bridge_ = std::make_unique<LambdaBridge>(loop_, proxy_->release_listener(), std::move(api), *spec, std::move(cb));
+  return bridge_->start();
+}
+
+void Agent::lambda_ready() {
+  if (ready_ || finishing_) return;
+  if (probe_timer_) loop_.cancel_timer(probe_timer_);
+  probe_timer_ = 0;
+  ready_ = true;
+  if (state_ == State::kStarting || state_ == State::kNotReady) state_ = State::kReady;
+  events_->ready(api_port_, EventLoop::now_ms() - started_ms_);
+}
+
+void Agent::lambda_init_error(const std::string& error_json) {
+  // Lambda ends an environment whose init failed: say so in the log and to the host.
+  std::string msg = "runtime init error: " + error_json.substr(0, 1024);
+  say(msg);
+  events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: " + msg, false);
+  if (!ready_ && !not_ready_sent_) {
+    not_ready_sent_ = true;
+    if (state_ == State::kStarting) state_ = State::kNotReady;
+    events_->not_ready(api_port_, EventLoop::now_ms() - started_ms_, msg);
+  }
+  // Runtimes exit by themselves after reporting (and may still be logging why): stop it only if
+  // it has not within the grace period.
+  loop_.add_timer_ms(spec_.stop_grace_ms, [this] { shutdown(spec_.stop_grace_ms, SIGTERM); });
 }
 
 void Agent::probe() {

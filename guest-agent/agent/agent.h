@@ -17,6 +17,7 @@
 #include "guest-agent/agent/endpoint.h"
 #include "common/event_loop/event_loop.h"
 #include "guest-agent/agent/event_stream.h"
+#include "guest-agent/agent/lambda_bridge.h"
 #include "guest-agent/agent/proxy.h"
 #include "guest-agent/agent/request_tracker.h"
 #include "guest-agent/agent/supervisor.h"
@@ -26,11 +27,14 @@ namespace kiln::agent {
 inline constexpr std::uint32_t kProxyPort = 9000;
 inline constexpr std::uint32_t kControlPort = 10000;
 inline constexpr std::uint32_t kEventsPort = 10001;
+inline constexpr std::uint16_t kRuntimeApiPort = 9001;  // lambda mode: 127.0.0.1, for the function
 
 struct AgentOptions {
   Endpoint control = Endpoint::vsock(kVsockAnyCid, kControlPort);
   Endpoint proxy = Endpoint::vsock(kVsockAnyCid, kProxyPort);
   Endpoint events = Endpoint::vsock(kVsockHostCid, kEventsPort);
+  // Lambda mode's Runtime API port on 127.0.0.1 (0 = any free port: tests).
+  std::uint16_t runtime_api_port = kRuntimeApiPort;
   // A spec known at start (config drive); otherwise the agent waits for one on `control`.
   std::optional<protocol::LaunchSpec> spec;
   // Runs once, right before the command starts (the guest mounts the image and pivots here).
@@ -82,6 +86,10 @@ class Agent {
   void launch(const protocol::LaunchSpec& spec);
   void launch_failed(const std::string& message, int code);
   void probe();
+  // Lambda mode: serves the Runtime API, adds Lambda's environment to *spec.
+  Status start_lambda(protocol::LaunchSpec* spec);
+  void lambda_ready();
+  void lambda_init_error(const std::string& error_json);
   void shutdown(std::uint64_t grace_ms, int first_signal);
   void on_exited(const ExitInfo& info);
   void finish();
@@ -94,6 +102,8 @@ class Agent {
   UniqueFd control_listener_;
   std::unique_ptr<EventStream> events_;
   std::unique_ptr<Proxy> proxy_;
+  std::unique_ptr<LambdaBridge> bridge_;
+  std::uint16_t api_port_ = 0;
   std::unique_ptr<Supervisor> supervisor_;
   RequestTracker requests_;  // which invocation the command's output belongs to
   std::map<std::uint64_t, std::unique_ptr<ControlConn>> controls_;

@@ -130,6 +130,24 @@ Result<UniqueFd> connect_loopback_tcp(std::uint16_t port, bool* in_progress) {
                        "127.0.0.1:" + std::to_string(port));
 }
 
+Result<UniqueFd> listen_loopback_tcp(std::uint16_t port, std::uint16_t* bound, int backlog) {
+  const std::string what = "127.0.0.1:" + std::to_string(port);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) return errno_error("socket " + what);
+  int one = 1;
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(port);
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)) != 0) return errno_error("bind " + what);
+  if (::listen(fd.get(), backlog) != 0) return errno_error("listen " + what);
+  socklen_t len = sizeof(in);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&in), &len) != 0) return errno_error("getsockname " + what);
+  *bound = ntohs(in.sin_port);
+  return fd;
+}
+
 Status connect_result(int fd) {
   int err = 0;
   socklen_t len = sizeof(err);

@@ -36,6 +36,9 @@ Result<UniqueFd> listen_on(const Endpoint& ep, int backlog = 64);
 Result<UniqueFd> connect_to(const Endpoint& ep, bool* in_progress);
 // Starts a non-blocking TCP connect to 127.0.0.1:port.
 Result<UniqueFd> connect_loopback_tcp(std::uint16_t port, bool* in_progress);
+// Non-blocking, close-on-exec TCP listener on 127.0.0.1:port (0 = any free port; *bound gets
+// the port, for the Lambda Runtime API address handed to the function).
+Result<UniqueFd> listen_loopback_tcp(std::uint16_t port, std::uint16_t* bound, int backlog = 64);
 // SO_ERROR of a socket whose non-blocking connect finished.
 Status connect_result(int fd);
 

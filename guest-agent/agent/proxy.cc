@@ -58,6 +58,11 @@ Proxy::~Proxy() {
   if (listener_) loop_.remove_if_present(listener_.get());
 }
 
+UniqueFd Proxy::release_listener() {
+  if (listener_) loop_.remove_if_present(listener_.get());
+  return std::move(listener_);
+}
+
 Status Proxy::start() {
   return loop_.add(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); });
 }

@@ -39,6 +39,9 @@ class Proxy {
 
   Status start();
   void set_target_port(std::uint16_t port) { target_port_ = port; }
+  // Hands the listener over (Lambda mode: the bridge serves port 9000 instead); the proxy then
+  // accepts nothing more.
+  UniqueFd release_listener();
   // Told (one line) when a connection ends on an error rather than a clean close: the app could
   // not be reached, or a socket failed mid-stream. The agent puts it in the function's log.
   void set_reporter(std::function<void(const std::string&)> report) { report_ = std::move(report); }
