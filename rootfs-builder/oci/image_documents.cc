@@ -39,6 +39,18 @@ FieldResult<std::vector<std::string>> opt_list(const ObjectReader& r, std::strin
   return v.value_or(std::vector<std::string>());
 }
 
+// Labels are string to string (config.md); a label of another type is skipped, not an error,
+// so an odd label never stops an image from running.
+FieldResult<std::map<std::string, std::string>> opt_labels(const ObjectReader& r, std::string_view key) {
+  std::map<std::string, std::string> out;
+  KILN_ASSIGN_OR_RETURN(auto labels, r.opt_object(key));
+  if (!labels) return out;
+  for (const auto& l : labels->value().items()) {
+    if (l.value().is_string()) out[l.key()] = l.value().get<std::string>();
+  }
+  return out;
+}
+
 FieldResult<Descriptor> parse_descriptor(const json& j, const std::string& path, bool with_platform) {
   KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, path));
   Descriptor d;
@@ -223,6 +235,7 @@ FieldResult<ImageConfig> read_config(const json& j) {
     KILN_ASSIGN_OR_RETURN(c.env, opt_list(*cfg, "Env"));
     KILN_ASSIGN_OR_RETURN(c.working_dir, opt_text(*cfg, "WorkingDir"));
     KILN_ASSIGN_OR_RETURN(c.user, opt_text(*cfg, "User"));
+    KILN_ASSIGN_OR_RETURN(c.labels, opt_labels(*cfg, "Labels"));
     KILN_ASSIGN_OR_RETURN(auto ports, cfg->opt_object("ExposedPorts"));
     if (ports) {
       for (const auto& p : ports->value().items()) c.exposed_ports.push_back(p.key());
@@ -251,6 +264,7 @@ FieldResult<ImageConfig> read_saved_config(const json& j) {
   KILN_ASSIGN_OR_RETURN(c.working_dir, opt_text(r, "WorkingDir"));
   KILN_ASSIGN_OR_RETURN(c.user, opt_text(r, "User"));
   KILN_ASSIGN_OR_RETURN(c.exposed_ports, opt_list(r, "ExposedPorts"));
+  KILN_ASSIGN_OR_RETURN(c.labels, opt_labels(r, "Labels"));
   KILN_ASSIGN_OR_RETURN(c.os, opt_text(r, "Os"));
   KILN_ASSIGN_OR_RETURN(c.architecture, opt_text(r, "Architecture"));
   return c;
@@ -275,6 +289,7 @@ std::string image_config_json(const ImageConfig& c, const Digest& manifest, cons
   j["WorkingDir"] = c.working_dir;
   j["User"] = c.user;
   j["ExposedPorts"] = c.exposed_ports;
+  j["Labels"] = c.labels;
   j["Os"] = c.os;
   j["Architecture"] = c.architecture;
   return j.dump(2) + "\n";

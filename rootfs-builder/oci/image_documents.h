@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,7 @@ struct ImageConfig {
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir, user;
   std::vector<std::string> exposed_ports;  // "9000/tcp", sorted
+  std::map<std::string, std::string> labels;  // config.Labels (string values only; others skipped)
   std::vector<Digest> diff_ids;
 };
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "src/api/responses.h"
+#include "src/invoke/function_error.h"
 
 namespace kiln::kilnd::api {
 namespace {
@@ -27,7 +28,13 @@ http::status failure_status(invoke::InvokeStatus s) {
 server::Response outcome_response(const server::Request& req, const invoke::Invocation& inv) {
   const invoke::InvokeResult& r = inv.result;
   server::Response res;
-  if (r.status == invoke::InvokeStatus::kOk) {
+  if (auto error = r.status == invoke::InvokeStatus::kOk ? invoke::function_error_of(r.response) : std::nullopt) {
+    // A lambda-mode runtime's /error: a function error, 502 as function URLs answer it.
+    nlohmann::json body = invoke::kiln_function_error_body(*error, inv.request_id);
+    body["instance_id"] = r.instance_id;
+    res = server::json_response(req, http::status::bad_gateway, body);
+    res.set(invoke::kFunctionErrorHeader, "Unhandled");  // the type is in the body (a header must stay clean)
+  } else if (r.status == invoke::InvokeStatus::kOk) {
     res = invoke::forward_response(r.response, req.version());
     res.keep_alive(req.keep_alive());
   } else {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "src/invoke/function_error.h"
 #include "src/logs/log_entry.h"
 
 namespace kiln::kilnd::invoke {
@@ -131,7 +132,8 @@ asio::awaitable<Invocation> InvocationService::run(Admission admission, GuestReq
   double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   metrics_.observe(metrics::kDuration, {{"function", key}}, total_s);
   const InvokeResult& r = inv.result;
-  bool function_error = r.status == InvokeStatus::kOk && r.response.result_int() >= 500;
+  bool function_error =
+      r.status == InvokeStatus::kOk && (r.response.result_int() >= 500 || has_function_error(r.response));
   if (r.status != InvokeStatus::kOk || function_error) {
     metrics_.inc(metrics::kErrors,
                  {{"function", key}, {"kind", function_error ? "function_error" : invoke_status_name(r.status)}});

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/invoke/function_error.h"
+
 namespace kiln::kilnd::invoke {
 namespace {
 
@@ -71,6 +73,13 @@ LambdaReply lambda_from_result(const InvokeResult& res, std::string_view request
   };
   switch (res.status) {
     case InvokeStatus::kOk:
+      if (auto error = function_error_of(res.response)) {  // the runtime's /error, as Lambda answers it
+        r.status = http::status::ok;
+        r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");
+        r.headers.emplace_back("Content-Type", "application/json");
+        r.body = dump(error->body);
+        break;
+      }
       if (res.response.result_int() >= 500) {
         r.status = http::status::ok;
         r.headers.emplace_back("X-Amz-Function-Error", "Unhandled");

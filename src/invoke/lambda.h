@@ -33,7 +33,8 @@ struct LambdaReply {
 LambdaReply lambda_service_error(LambdaServiceError kind, std::string_view message);
 
 // Maps an invocation result to Lambda's answer. The function's payload is the guest's body;
-// a guest status >= 500 is an unhandled function error too.
+// a runtime's error (X-Kiln-Function-Error, function_error.h) is 200 + X-Amz-Function-Error:
+// Unhandled with the runtime's error body; a guest status >= 500 is an unhandled function error too.
 LambdaReply lambda_from_result(const InvokeResult& r, std::string_view request_id);
 
 enum class InvocationType { kRequestResponse, kEvent, kDryRun };

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxListEntries = 4096;
 const std::vector<std::string> kConfigFields = {
     "name", "image", "command", "args", "env", "working_dir", "user", "memory_mib", "vcpus", "timeout_ms",
     "concurrency", "min_instances", "max_instances", "max_queue", "idle_timeout_s", "tls_verify",
-    "registry_credentials", "network"};
+    "registry_credentials", "network", "runtime_api"};
 
 template <typename T>
 FieldStatus read_uint(const ObjectReader& r, std::string_view key, std::uint64_t lo, std::uint64_t hi, T& out) {
@@ -111,6 +111,11 @@ FieldResult<FunctionConfig> read_config(std::string_view name, std::string_view 
   KILN_TRY(read_credentials(r, c.credentials));
   if (const json* network = r.opt_value("network")) {
     KILN_ASSIGN_OR_RETURN(c.network, net::parse_network_settings(*network, "network"));
+  }
+  KILN_ASSIGN_OR_RETURN(auto runtime_api, r.opt_string("runtime_api", {.max_bytes = 64, .allow_nul = false}));
+  if (runtime_api) {
+    c.runtime_api = parse_runtime_api(*runtime_api);
+    if (!c.runtime_api) return r.error("runtime_api", "must be \"http9000\" or \"lambda\" (omit it to detect from the image)");
   }
   if (c.min_instances > c.max_instances) {
     return r.error("min_instances", "must not exceed max_instances (" + std::to_string(c.max_instances) + ")");
@@ -198,6 +203,7 @@ json config_json(const FunctionConfig& c, bool with_secrets) {
   j["idle_timeout_s"] = c.idle_timeout_s;
   j["tls_verify"] = c.tls_verify;
   if (c.network) j["network"] = net::network_settings_json(*c.network);
+  if (c.runtime_api) j["runtime_api"] = runtime_api_name(*c.runtime_api);
   if (!c.credentials.empty()) {
     j["registry_credentials"] = {{"username", c.credentials.username},
                                  {"password", with_secrets ? c.credentials.password : "********"}};
@@ -213,7 +219,7 @@ json image_json(const ImageStatus& s) {
   j["manifest_digest"] = s.manifest_digest;
   j["rootfs_path"] = s.rootfs_path;
   j["config"] = {{"entrypoint", s.entrypoint}, {"cmd", s.cmd}, {"env", s.env},
-                 {"working_dir", s.working_dir}, {"user", s.user}};
+                 {"working_dir", s.working_dir}, {"user", s.user}, {"labels", s.labels}};
   return j;
 }
 
@@ -275,6 +281,13 @@ FieldStatus read_image_status(const ObjectReader& doc, ImageStatus& s) {
     KILN_TRY(list(*config, "env", s.env));
     KILN_TRY(text(*config, "working_dir", s.working_dir));
     KILN_TRY(text(*config, "user", s.user));
+    // Records written before labels were kept have none (detection then uses Env only).
+    KILN_ASSIGN_OR_RETURN(auto labels, config->opt_object("labels"));
+    if (labels) {
+      for (const auto& l : labels->value().items()) {
+        KILN_ASSIGN_OR_RETURN(s.labels[l.key()], kiln::json::read_string(l.value(), labels->field(l.key()), kLongText));
+      }
+    }
   }
   return {};
 }

@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "src/net/network_settings.h"
+#include "src/registry/runtime_api.h"
 
 namespace kiln::kilnd::registry {
 
@@ -46,6 +47,8 @@ struct FunctionConfig {
   bool tls_verify = true;  // false: plain-HTTP or self-signed registry
   // The guest's network (`"network"`: mode, allow, deny, dns); nullopt: the operator's defaults.
   std::optional<net::NetworkSettings> network;
+  // `"runtime_api"`: "http9000" or "lambda"; nullopt: detected from the image (runtime_detect.h).
+  std::optional<RuntimeApi> runtime_api;
 };
 
 // Where validation failed: the JSON field name (dotted for nested: "env.FOO") and why.
@@ -86,6 +89,7 @@ struct ImageStatus {
   // The image config, resolved when ready.
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir, user;
+  std::map<std::string, std::string> labels;  // runtime_api detection reads them
 };
 
 struct FunctionRecord {

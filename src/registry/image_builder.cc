@@ -32,6 +32,7 @@ ImageBuilder rootfs_image_builder(std::string cache_dir) {
     s.env = built.config.env;
     s.working_dir = built.config.working_dir;
     s.user = built.config.user;
+    s.labels = built.config.labels;
     return s;
   };
 }

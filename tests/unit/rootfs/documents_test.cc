@@ -112,6 +112,20 @@ TEST(OciDocuments, IndexSelectsLinuxAmd64) {
   EXPECT_NE(none.error().message.find("linux/arm64"), std::string::npos);
 }
 
+// Labels (Lambda detection reads them): string values kept, others skipped, saved and read back.
+TEST(OciDocuments, ConfigLabels) {
+  std::string body = R"({"os":"linux","architecture":"amd64","config":{"Labels":{"com.amazonaws.lambda":"1",)"
+                     R"("n":7,"maintainer":"me"}},"rootfs":{"type":"layers","diff_ids":[")" + kD1 + R"("]}})";
+  auto c = parse_config(body);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->labels, (std::map<std::string, std::string>{{"com.amazonaws.lambda", "1"}, {"maintainer", "me"}}));
+  auto saved = parse_saved_config(image_config_json(*c, c->diff_ids[0], c->diff_ids[0]));
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->labels, c->labels);
+  EXPECT_FALSE(parse_config(R"({"os":"linux","architecture":"amd64","config":{"Labels":[]},)"
+                            R"("rootfs":{"type":"layers","diff_ids":[]}})").ok());
+}
+
 TEST(OciDocuments, Config) {
   std::string body = R"({"os":"linux","architecture":"amd64","config":{"Entrypoint":null,"Cmd":["/srv/app"],)"
                      R"("Env":["A=1"],"WorkingDir":"/srv","User":"app","ExposedPorts":{"9000/tcp":{},"80/tcp":{}}},)"

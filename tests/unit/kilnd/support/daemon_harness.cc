@@ -23,6 +23,16 @@ asio::awaitable<void> fake_guest(local::socket s) {
     co_await s.async_read_some(asio::buffer(&c, 1), asio::redirect_error(asio::use_awaitable, ec));
     co_return;
   }
+  if (req.body().find("lambdaerror") != std::string::npos) {  // a lambda runtime's /error, as kiln-init answers it
+    http::response<http::string_body> res{http::status::ok, 11};
+    res.set("X-Kiln-Function-Error", "Unhandled");
+    res.set(http::field::content_type, "application/json");
+    res.body() = R"x({"errorMessage":"boom","errorType":"ValueError","stackTrace":["at handler (app.py:3)"]})x";
+    res.keep_alive(false);
+    res.prepare_payload();
+    co_await http::async_write(s, res, asio::redirect_error(asio::use_awaitable, ec));
+    co_return;
+  }
   json j = {{"method", std::string(req.method_string())},
             {"target", std::string(req.target())},
             {"body", req.body()},

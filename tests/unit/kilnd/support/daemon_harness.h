@@ -1,6 +1,7 @@
 // DaemonHarness: kilnd in-process for tests, without VMs: the real HTTP server on 127.0.0.1
 // port 0 and a Unix socket, the daemon with the fake backend whose guest is an in-process
-// HTTP server (echoes the event; "hang" never answers; "crash" hangs up; "fail500" -> 500).
+// HTTP server (echoes the event; "hang" never answers; "crash" hangs up; "fail500" -> 500;
+// "lambdaerror" -> a lambda runtime's error as kiln-init reports it).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,7 +21,8 @@ namespace kiln::kilnd::test {
 
 // The function server of the tests (the guest side of one connection): answers one request
 // with its method, target, body and metadata headers as JSON; a body containing "hang" is
-// never answered, "crash" hangs up, "fail500" answers 500.
+// never answered, "crash" hangs up, "fail500" answers 500, "lambdaerror" answers 200 with
+// X-Kiln-Function-Error: Unhandled and Lambda's error body (errorType ValueError, "boom").
 asio::awaitable<void> fake_guest(local::socket s);
 
 // The image builder of the tests: ready at once ("missing" in the reference: fails).
