@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "src/functions/lambda_runtime.h"
 #include "src/net/instance_networks.h"
 #include "src/registry/atomic_file.h"
 #include "src/registry/launch_spec.h"
@@ -50,6 +51,9 @@ pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, co
   spec.function = record.config.name;
   spec.function_version = record.version;
   spec.launch = registry::make_launch_spec(record, id);
+  // How the command takes invocations (HTTP on its port, or Lambda's Runtime API served by
+  // kiln-init): part of the launch spec, so of the snapshot key.
+  functions::apply_runtime_api(spec.launch, record);
   spec.rootfs_path = record.image.rootfs_path;
   spec.memory_mib = record.config.memory_mib;
   spec.vcpus = record.config.vcpus;

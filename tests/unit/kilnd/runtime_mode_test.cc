@@ -126,10 +126,6 @@ FunctionRecord lambda_record() {
   return r;
 }
 
-bool has(const std::vector<std::string>& env, const std::string& var) {
-  return std::find(env.begin(), env.end(), var) != env.end();
-}
-
 TEST(LambdaLaunch, HandlerIsTheCmdsFirstElementBehindAnEntrypoint) {
   FunctionRecord r = lambda_record();
   EXPECT_EQ(functions::lambda_launch(r).handler, "app.handler");
@@ -143,50 +139,45 @@ TEST(LambdaLaunch, HandlerIsTheCmdsFirstElementBehindAnEntrypoint) {
   r = lambda_record();
   r.image.entrypoint.clear();  // the CMD is the program itself
   EXPECT_EQ(functions::lambda_launch(r).handler, "");
-  EXPECT_FALSE(has(functions::lambda_launch(r).env, "_HANDLER="));
   r.image.entrypoint = {"/bootstrap"};
   r.image.cmd.clear();
   EXPECT_EQ(functions::lambda_launch(r).handler, "");
 }
 
-TEST(LambdaLaunch, IdentityLimitsArnAndReservedVariables) {
+TEST(LambdaLaunch, IdentityLimitsAndArn) {
   FunctionRecord r = lambda_record();
   auto l = functions::lambda_launch(r);
   EXPECT_EQ(l.function_name, "hello");
   EXPECT_EQ(l.function_arn, functions::lambda_function_arn("acme", "hello"));
-  EXPECT_EQ(l.memory_mb, 512u);
+  EXPECT_EQ(l.region, "local");
+  EXPECT_EQ(l.memory_mib, 512u);
   EXPECT_EQ(l.timeout_ms, 2500u);
-  for (const char* v : {"_HANDLER=app.handler", "AWS_LAMBDA_FUNCTION_NAME=hello", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_TIMEOUT=3",
-                        "AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/hello", "AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-                        "AWS_REGION=local", "AWS_DEFAULT_REGION=local", "LAMBDA_TASK_ROOT=/srv/task"}) {
-    EXPECT_TRUE(has(l.env, v)) << v;
-  }
-  r.image.env = {"PATH=/bin"};
-  EXPECT_TRUE(has(functions::lambda_launch(r).env, "LAMBDA_TASK_ROOT=/var/task"));
-  r.config.timeout_ms = 3000;
-  EXPECT_TRUE(has(functions::lambda_launch(r).env, "AWS_LAMBDA_FUNCTION_TIMEOUT=3"));
+  EXPECT_EQ(l.handler, "app.handler");
 }
 
-TEST(LambdaLaunch, ReservedVariablesReplaceTheImagesAndTheFunctions) {
-  FunctionRecord r = lambda_record();
+TEST(LambdaLaunch, ALambdaModeRecordGetsItInItsLaunchSpec) {
+  FunctionRecord r = lambda_record();  // the image's Env names LAMBDA_TASK_ROOT
   r.config.env["AWS_LAMBDA_FUNCTION_NAME"] = "forged";
-  r.config.env["GREETING"] = "hi";
   protocol::LaunchSpec spec = make_launch_spec(r, "hello-1");
-  functions::apply_lambda_env(spec, functions::lambda_launch(r));
-  EXPECT_TRUE(has(spec.env, "AWS_REGION=local"));
-  EXPECT_FALSE(has(spec.env, "AWS_REGION=us-east-1"));
-  EXPECT_TRUE(has(spec.env, "AWS_LAMBDA_FUNCTION_NAME=hello"));
-  EXPECT_FALSE(has(spec.env, "AWS_LAMBDA_FUNCTION_NAME=forged"));
-  EXPECT_TRUE(has(spec.env, "GREETING=hi"));
-  EXPECT_EQ(spec.env.front(), "PATH=/bin");  // order kept, replaced in place
-  EXPECT_EQ(std::count_if(spec.env.begin(), spec.env.end(),
-                          [](const std::string& e) { return e.starts_with("LAMBDA_TASK_ROOT="); }),
-            1);
-  // Nothing per instance: two instances' specs differ only in their instance fields.
-  protocol::LaunchSpec other = make_launch_spec(r, "hello-2");
-  functions::apply_lambda_env(other, functions::lambda_launch(r));
-  EXPECT_EQ(spec.env, other.env);
+  const std::vector<std::string> env = spec.env;
+  functions::apply_runtime_api(spec, r);
+  EXPECT_EQ(spec.runtime_api, protocol::RuntimeApi::kLambda);
+  EXPECT_EQ(spec.lambda, functions::lambda_launch(r));
+  EXPECT_EQ(spec.env, env);  // the reserved variables are kiln-init's to set (lambda_env.h)
+  auto wire = protocol::encode_launch_spec(spec);
+  ASSERT_TRUE(wire.ok()) << wire.error().message;
+  auto back = protocol::decode_launch_spec(*wire);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->lambda, spec.lambda);
+  EXPECT_EQ(back->runtime_api, protocol::RuntimeApi::kLambda);
+
+  FunctionRecord plain;
+  plain.config.name = "web";
+  plain.image.cmd = {"/app"};
+  protocol::LaunchSpec http = make_launch_spec(plain, "web-1");
+  functions::apply_runtime_api(http, plain);
+  EXPECT_EQ(http.runtime_api, protocol::RuntimeApi::kHttp9000);
+  EXPECT_EQ(http.lambda, protocol::LambdaSpec{});
 }
 
 using RuntimeApiDaemonTest = test::StateDirTest;
