@@ -119,8 +119,10 @@ Result<pid_t> Supervisor::start(const ExecPlan& plan) {
   UniqueFd status_r, status_w;
   if (isolate) {
     KILN_ASSIGN_OR_RETURN(boundary, prepare_boundary());
+    // Non-blocking both ways: the pipe is reachable from inside the namespace (/proc/1/fd), and
+    // nothing written there may stall fn-init or the agent.
     int st[2];
-    if (pipe2(st, O_CLOEXEC) != 0) return errno_error("pipe2");
+    if (pipe2(st, O_CLOEXEC | O_NONBLOCK) != 0) return errno_error("pipe2");
     status_r = UniqueFd(st[0]);
     status_w = UniqueFd(st[1]);
   }
