@@ -15,12 +15,18 @@ namespace kiln::agent {
 inline constexpr const char* kDefaultPath =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+// Whether the command runs inside the platform boundary (agent/boundary.h: own PID and mount
+// namespaces). kAuto: when the agent is PID 1 (a VM, or the host-process tests' namespace),
+// so --no-boot runs on a developer's machine keep working unprivileged.
+enum class Isolation { kAuto, kOff, kOn };
+
 struct ExecPlan {
   std::string program;  // absolute or cwd-relative path handed to execve
   std::vector<std::string> argv;
   std::vector<std::string> env;
   std::string working_dir;
   Credentials creds;
+  Isolation isolation = Isolation::kAuto;
 };
 
 // is_executable(path) says whether a candidate file exists and is executable (injected so the

@@ -1,11 +1,15 @@
-// Supervisor implementation: plain fork/execve (the agent is single-threaded, so fork is
-// safe), pipes read non-blocking from the event loop, waitpid(-1) for reaping.
+// Supervisor implementation: fork/execve, or clone into new PID + mount namespaces with a
+// namespace init in between (agent/boundary.h); pipes read non-blocking from the event loop,
+// waitpid(-1) for reaping.
 #include "guest-agent/agent/supervisor.h"
 
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,28 +44,32 @@ Supervisor::~Supervisor() {
 
 namespace {
 
+// "kiln-init: <what>: <strerror>\n" on fd 2, then _exit(code). Async-signal-safe.
+[[noreturn]] void fail(const char* what, int code) {
+  int e = errno;
+  const char* msg = strerror(e);
+  (void)!write(2, "kiln-init: ", 11);
+  (void)!write(2, what, strlen(what));
+  (void)!write(2, ": ", 2);
+  (void)!write(2, msg, strlen(msg));
+  (void)!write(2, "\n", 1);
+  _exit(code);
+}
+
+void setup_stdio(int out_w, int err_w) {
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0) dup2(null_fd, 0);
+  dup2(out_w, 1);
+  dup2(err_w, 2);
+}
+
 // Child side of start(): only async-signal-safe calls until execve.
-[[noreturn]] void exec_child(const ExecPlan& plan, int out_w, int err_w, char* const* argv,
-                             char* const* envp) {
+[[noreturn]] void exec_child(const ExecPlan& plan, char* const* argv, char* const* envp) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
   setsid();
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd >= 0) dup2(null_fd, 0);
-  dup2(out_w, 1);
-  dup2(err_w, 2);
-  auto fail = [](const char* what, int code) {
-    int e = errno;
-    const char* msg = strerror(e);
-    (void)!write(2, "kiln-init: ", 11);
-    (void)!write(2, what, strlen(what));
-    (void)!write(2, ": ", 2);
-    (void)!write(2, msg, strlen(msg));
-    (void)!write(2, "\n", 1);
-    _exit(code);
-  };
   const Credentials& c = plan.creds;
   if (setgroups(c.groups.size(), c.groups.data()) != 0) fail("setgroups", 126);
   if (setgid(c.gid) != 0) fail("setgid", 126);
@@ -70,6 +78,23 @@ namespace {
   execve(plan.program.c_str(), argv, envp);
   fail(plan.program.c_str(), errno == ENOENT ? 127 : 126);
   _exit(126);
+}
+
+// The cloned child, PID 1 of the new namespaces: the boundary's mounts, then the command as
+// its child, then the namespace init. Failures: a stderr line and exit code 126.
+[[noreturn]] void boundary_child(const ExecPlan& plan, const BoundaryPlan& boundary, int status_w,
+                                 char* const* argv, char* const* envp) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  // Outside a VM (tests) the agent is not PID 1: do not outlive it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (const char* step = enter_boundary(boundary)) fail(step, 126);
+  pid_t pid = fork();
+  if (pid < 0) fail("fork", 126);
+  if (pid == 0) exec_child(plan, argv, envp);
+  for (int fd = 0; fd < 3; ++fd) close(fd);  // only the command holds the log pipes
+  run_namespace_init(boundary, pid, status_w);
 }
 
 }  // namespace
@@ -89,10 +114,36 @@ Result<pid_t> Supervisor::start(const ExecPlan& plan) {
   for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  pid_t pid = fork();
-  if (pid < 0) return errno_error("fork");
-  if (pid == 0) exec_child(plan, out_w.get(), err_w.get(), argv.data(), envp.data());
+  const bool isolate = plan.isolation == Isolation::kOn || (plan.isolation == Isolation::kAuto && ::getpid() == 1);
+  BoundaryPlan boundary;
+  UniqueFd status_r, status_w;
+  if (isolate) {
+    KILN_ASSIGN_OR_RETURN(boundary, prepare_boundary());
+    // Non-blocking both ways: the pipe is reachable from inside the namespace (/proc/1/fd), and
+    // nothing written there may stall fn-init or the agent.
+    int st[2];
+    if (pipe2(st, O_CLOEXEC | O_NONBLOCK) != 0) return errno_error("pipe2");
+    status_r = UniqueFd(st[0]);
+    status_w = UniqueFd(st[1]);
+  }
+
+  pid_t pid;
+  if (isolate) {
+    // Fork-like clone (no new stack): the child runs on a copy of this one.
+    pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+    if (pid < 0) return errno_error("clone into new PID and mount namespaces");
+  } else {
+    pid = fork();
+    if (pid < 0) return errno_error("fork");
+  }
+  if (pid == 0) {
+    setup_stdio(out_w.get(), err_w.get());
+    if (isolate) boundary_child(plan, boundary, status_w.get(), argv.data(), envp.data());
+    exec_child(plan, argv.data(), envp.data());
+  }
   pid_ = pid;
+  isolated_ = isolate;
+  status_r_ = std::move(status_r);
   main_exited_ = false;
   reported_ = false;
 
@@ -149,6 +200,12 @@ void Supervisor::reap() {
     if (r == pid_ && !main_exited_) {
       main_exited_ = true;
       exit_.pid = r;
+      // Under the boundary, r is the namespace init: the command's own status comes through
+      // the status pipe (absent when the init itself was killed or failed to set up).
+      int command_status = 0;
+      if (isolated_ && ::read(status_r_.get(), &command_status, sizeof command_status) == sizeof command_status) {
+        status = command_status;
+      }
       if (WIFSIGNALED(status)) {
         exit_.signaled = true;
         exit_.code = WTERMSIG(status);
@@ -188,6 +245,12 @@ void Supervisor::drain() {
 
 void Supervisor::signal_group(int sig) {
   if (pid_ <= 0 || main_exited_) return;
+  // Under the boundary the namespace init forwards the signal to the command's group, and
+  // SIGKILL to it ends the whole namespace.
+  if (isolated_) {
+    ::kill(pid_, sig);
+    return;
+  }
   // The command called setsid(), so its pid is its process group id.
   if (::kill(-pid_, sig) != 0) ::kill(pid_, sig);
 }

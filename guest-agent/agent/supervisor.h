@@ -1,4 +1,5 @@
-// Supervisor: starts the function's command in its own session as the requested user,
+// Supervisor: starts the function's command in its own session as the requested user (inside
+// the platform boundary, agent/boundary.h, when the plan asks for it),
 // turns its stdout/stderr into timestamped lines, reaps every child (PID 1 duty) and
 // reports the main process's exit once its output is drained.
 #pragma once
@@ -14,6 +15,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "common/event_loop/event_loop.h"
+#include "guest-agent/agent/boundary.h"
 #include "guest-agent/agent/exec_plan.h"
 #include "guest-agent/agent/line_splitter.h"
 
@@ -40,7 +42,9 @@ class Supervisor {
 
   // fork + setsid + credentials + chdir + execve. Signals blocked by the agent (for its
   // signalfd) are unblocked in the child. Exec failures appear on the child's stderr and as
-  // exit code 127 (not found) or 126 (other).
+  // exit code 127 (not found) or 126 (other). Under the boundary the returned pid (and
+  // ExitInfo::pid) is the namespace init's, the command's parent; the exit reported is the
+  // command's own.
   Result<pid_t> start(const ExecPlan& plan);
 
   // Reaps every exited child (call on SIGCHLD). Non-main children are just collected.
@@ -68,6 +72,8 @@ class Supervisor {
   Callbacks cb_;
   std::uint64_t drain_ms_;
   pid_t pid_ = -1;
+  bool isolated_ = false;
+  UniqueFd status_r_;  // the namespace init writes the command's wait status here
   bool main_exited_ = false;
   bool reported_ = false;
   ExitInfo exit_;

@@ -178,6 +178,8 @@ class Vm {
     }
   }
 
+  const std::vector<protocol::LogEvent>& logs() const { return logs_; }
+
   Result<protocol::LogEvent> wait_log(const std::string& needle) {
     for (const auto& l : logs_) {
       if (l.data.find(needle) != std::string::npos) return l;
@@ -351,6 +353,38 @@ TEST_F(AgentInVm, CrashReportsExitAndGuestReboots) {
   ASSERT_TRUE(boom.ok()) << boom.error().message;
   EXPECT_EQ(boom->stream, protocol::LogStream::kStderr);
   EXPECT_EQ(vm.wait_vmm(), 0) << vm.console();  // the agent rebooted the guest by itself
+}
+
+// The platform boundary in a real guest (agent/boundary.h): a root function sees only its own
+// namespace in /proc (no kiln-init), `kill -9 1` leaves the instance running, and neither the
+// config drive nor the image's block device is in its /dev.
+TEST_F(AgentInVm, RootFunctionSeesNoKilnInitAndCannotStopIt) {
+  Vm vm;
+  LaunchSpec spec = fixture().spec;
+  spec.user = "";
+  spec.argv = {"sh", "-c",
+               "for p in /proc/[0-9]*; do echo \"proc ${p#/proc/} $(cat $p/comm)\"; done; "
+               "kill -9 1; kill -TERM 1; "
+               "for d in /dev/vda /dev/vdb /dev/console /dev/vsock; do [ -e $d ] && echo \"visible $d\"; done; "
+               "echo still-here; exit 4"};
+  vm.boot(spec);  // the config-drive path: /dev/vdb exists in kiln-init's /dev
+  ASSERT_TRUE(vm.accept_events().ok()) << vm.console();
+  auto ex = vm.wait_event(FrameType::kExit);
+  ASSERT_TRUE(ex.ok()) << ex.error().message << "\n" << vm.console();
+  auto e = protocol::decode_exit(ex->payload);
+  EXPECT_FALSE(e->signaled);
+  EXPECT_EQ(e->code, 4);
+  std::vector<std::string> procs;
+  bool still_here = false;
+  for (const auto& l : vm.logs()) {
+    std::printf("guest function: %s\n", l.data.c_str());
+    if (l.data.rfind("proc ", 0) == 0) procs.push_back(l.data);
+    if (l.data == "still-here") still_here = true;
+    EXPECT_EQ(l.data.rfind("visible ", 0), std::string::npos) << l.data;
+  }
+  EXPECT_EQ(procs, (std::vector<std::string>{"proc 1 fn-init", "proc 2 sh"}));
+  EXPECT_TRUE(still_here);
+  EXPECT_EQ(vm.wait_vmm(), 0) << vm.console();
 }
 
 }  // namespace
