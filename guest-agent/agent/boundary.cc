@@ -161,6 +161,7 @@ void run_namespace_init(const BoundaryPlan& plan, pid_t command, int status_fd) 
     // si_pid is 0 for a sender outside this PID namespace (the agent); signals from the
     // function itself (kill 1) are dropped.
     if (si.si_pid != 0) continue;
+    if (sig == boundary_forward_signal()) sig = si.si_value.sival_int;  // the agent's request
     switch (sig) {
       case SIGTERM: case SIGINT: case SIGHUP: case SIGQUIT: case SIGUSR1: case SIGUSR2:
         if (::kill(-command, sig) != 0) ::kill(command, sig);
@@ -170,5 +171,7 @@ void run_namespace_init(const BoundaryPlan& plan, pid_t command, int status_fd) 
     }
   }
 }
+
+int boundary_forward_signal() { return SIGRTMIN + 1; }
 
 }  // namespace kiln::agent

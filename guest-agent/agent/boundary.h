@@ -41,6 +41,12 @@ inline constexpr const char* kKeptDevDirs[] = {"pts", "shm"};
 
 Result<BoundaryPlan> prepare_boundary();
 
+// How kiln-init asks the namespace init to signal the command: this real-time signal, queued
+// (sigqueue) with the signal to forward as its value. Real-time signals queue; a plain SIGTERM
+// from kiln-init would merge with one the function had just sent to its init itself (pending
+// standard signals coalesce, keeping the first sender), and be dropped with it.
+int boundary_forward_signal();
+
 // Child side, in the new namespaces and before the credentials change: mounts private, fresh
 // /proc (/proc/sys and /proc/sysrq-trigger read-only), /sys read-only, a tmpfs /dev with the
 // kept nodes and the usual symlinks, the capability bounding set reduced.

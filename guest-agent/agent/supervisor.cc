@@ -248,7 +248,13 @@ void Supervisor::signal_group(int sig) {
   // Under the boundary the namespace init forwards the signal to the command's group, and
   // SIGKILL to it ends the whole namespace.
   if (isolated_) {
-    ::kill(pid_, sig);
+    if (sig == SIGKILL) {
+      ::kill(pid_, SIGKILL);
+    } else {
+      sigval value{};
+      value.sival_int = sig;
+      ::sigqueue(pid_, boundary_forward_signal(), value);
+    }
     return;
   }
   // The command called setsid(), so its pid is its process group id.

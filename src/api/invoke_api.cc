@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "src/api/responses.h"
+#include "src/functions/lambda_shapes.h"
+#include "src/invoke/apigw_event.h"
 #include "src/invoke/function_error.h"
 
 namespace kiln::kilnd::api {
@@ -24,8 +26,9 @@ http::status failure_status(invoke::InvokeStatus s) {
   return http::status::internal_server_error;
 }
 
-// The client's answer to an invocation that ran (or failed to).
-server::Response outcome_response(const server::Request& req, const invoke::Invocation& inv) {
+// The client's answer to an invocation that ran (or failed to). A web invocation of a
+// lambda-mode function answers with the function's result mapped as function URLs map it.
+server::Response outcome_response(const server::Request& req, const invoke::Invocation& inv, bool lambda_web) {
   const invoke::InvokeResult& r = inv.result;
   server::Response res;
   if (auto error = r.status == invoke::InvokeStatus::kOk ? invoke::function_error_of(r.response) : std::nullopt) {
@@ -34,6 +37,14 @@ server::Response outcome_response(const server::Request& req, const invoke::Invo
     body["instance_id"] = r.instance_id;
     res = server::json_response(req, http::status::bad_gateway, body);
     res.set(invoke::kFunctionErrorHeader, "Unhandled");  // the type is in the body (a header must stay clean)
+  } else if (r.status == invoke::InvokeStatus::kOk && lambda_web) {
+    auto mapped = invoke::web_response_from_result(r.response.body(), req.version());
+    if (mapped.ok()) {
+      res = std::move(*mapped);
+      res.keep_alive(req.keep_alive());
+    } else {
+      res = server::json_error(req, http::status::bad_gateway, "invalid_function_result", mapped.error().message);
+    }
   } else if (r.status == invoke::InvokeStatus::kOk) {
     res = invoke::forward_response(r.response, req.version());
     res.keep_alive(req.keep_alive());
@@ -85,11 +96,25 @@ asio::awaitable<void> InvokeApi::invoke(server::Exchange& ex, const Call& call, 
   if (auto* refusal = std::get_if<invoke::Refusal>(&admitted)) co_return co_await ex.respond(invoke_refusal(req, *refusal));
   invoke::Admission& admission = std::get<invoke::Admission>(admitted);
   // A web request keeps its path as sent (undecoded): what follows /v1/functions/{name}/http.
-  invoke::GuestRequest guest =
-      web ? invoke::make_web_request(admission.meta, req, "/" + call.params.at("path"), call.target.raw_query)
-          : invoke::make_event_request(admission.meta, req.body(), std::string(req[http::field::content_type]));
+  const bool lambda_web = web && admission.lambda_mode;
+  invoke::GuestRequest guest;
+  if (lambda_web) {
+    // A Lambda runtime takes events only: the request becomes an API Gateway v2.0 event.
+    invoke::WebEventContext ctx;
+    ctx.request_id = admission.meta.request_id;
+    ctx.account_id = functions::lambda_account(call.caller.tenant);
+    ctx.api_id = call.name;
+    ctx.source_ip = ex.peer_address();
+    ctx.time_ms = functions::wall_ms();
+    guest = invoke::make_event_request(
+        admission.meta, invoke::make_apigw_event(req, "/" + call.params.at("path"), call.target.raw_query, ctx),
+        "application/json");
+  } else {
+    guest = web ? invoke::make_web_request(admission.meta, req, "/" + call.params.at("path"), call.target.raw_query)
+                : invoke::make_event_request(admission.meta, req.body(), std::string(req[http::field::content_type]));
+  }
   invoke::Invocation inv = co_await invocations_.run(std::move(admission), std::move(guest), web ? "web" : "event");
-  co_return co_await ex.respond(outcome_response(req, inv));
+  co_return co_await ex.respond(outcome_response(req, inv, lambda_web));
 }
 
 }  // namespace kiln::kilnd::api

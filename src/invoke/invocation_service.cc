@@ -6,6 +6,7 @@
 
 #include "src/invoke/function_error.h"
 #include "src/logs/log_entry.h"
+#include "src/registry/runtime_detect.h"
 
 namespace kiln::kilnd::invoke {
 namespace {
@@ -70,6 +71,7 @@ std::variant<Admission, Refusal> InvocationService::admit(const std::string& ten
   a.meta.memory_mib = r.config.memory_mib;
   a.meta.timeout_ms = r.config.timeout_ms;
   a.meta.deadline_ms = functions::wall_ms() + r.config.timeout_ms;
+  a.lambda_mode = registry::detect_runtime_api(r).api == registry::RuntimeApi::kLambda;
   return a;
 }
 

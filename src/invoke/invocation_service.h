@@ -42,6 +42,7 @@ struct Refusal {
 struct Admission {
   std::string key;  // the function's registry key
   RequestMeta meta;  // a fresh request id, the function's name, version, memory and deadline
+  bool lambda_mode = false;  // its instances serve Lambda's Runtime API (registry::detect_runtime_api)
   tenants::ConcurrencyLimiter::Slot slot;
 };
 

@@ -16,9 +16,10 @@ using asio::use_awaitable;
 template <typename Stream>
 class StreamExchange : public Exchange {
  public:
-  StreamExchange(Stream& s, const ServerOptions& o, bool is_unix, const bool& stopping)
+  StreamExchange(Stream& s, const ServerOptions& o, bool is_unix, std::string peer, const bool& stopping)
       : s_(s), o_(o), stopping_(stopping) {
     unix_ = is_unix;
+    peer_ = std::move(peer);
   }
 
   asio::awaitable<void> respond(Response response) override {
@@ -162,8 +163,10 @@ asio::awaitable<void> HttpServer::accept_tcp() {
     }
     if (connections_ >= options_.max_connections) continue;  // closes on scope exit
     sock.set_option(tcp::no_delay(true), ec);
+    const tcp::endpoint peer = sock.remote_endpoint(ec);
     ++connections_;
-    asio::co_spawn(io_, session(beast::tcp_stream(std::move(sock)), false), asio::detached);
+    asio::co_spawn(io_, session(beast::tcp_stream(std::move(sock)), false, ec ? std::string() : peer.address().to_string()),
+                   asio::detached);
   }
 }
 
@@ -177,12 +180,12 @@ asio::awaitable<void> HttpServer::accept_unix() {
     }
     if (connections_ >= options_.max_connections) continue;
     ++connections_;
-    asio::co_spawn(io_, session(LocalStream(std::move(sock)), true), asio::detached);
+    asio::co_spawn(io_, session(LocalStream(std::move(sock)), true, std::string()), asio::detached);
   }
 }
 
 template <typename Stream>
-asio::awaitable<void> HttpServer::session(Stream stream, bool is_unix) {
+asio::awaitable<void> HttpServer::session(Stream stream, bool is_unix, std::string peer) {
   std::uint64_t sid = next_session_++;
   beast::flat_buffer buffer;
   bool first = true;
@@ -240,7 +243,7 @@ asio::awaitable<void> HttpServer::session(Stream stream, bool is_unix) {
       }
     }
     stream.expires_never();
-    StreamExchange<Stream> ex(stream, options_, is_unix, stopping_);
+    StreamExchange<Stream> ex(stream, options_, is_unix, peer, stopping_);
     ex.request() = parser.release();
     bool failed = false;
     std::string what;

@@ -43,6 +43,8 @@ class Exchange {
   virtual ~Exchange() = default;
   Request& request() { return request_; }
   bool from_unix_socket() const { return unix_; }
+  // The client's address ("203.0.113.7", "::1"); "" on the Unix socket.
+  const std::string& peer_address() const { return peer_; }
   virtual asio::awaitable<void> respond(Response response) = 0;
   virtual asio::awaitable<bool> start_stream(http::status status, std::string content_type) = 0;
   virtual asio::awaitable<bool> write_chunk(std::string data) = 0;
@@ -52,6 +54,7 @@ class Exchange {
  protected:
   Request request_;
   bool unix_ = false;
+  std::string peer_;
   bool responded_ = false;
 };
 
@@ -82,7 +85,7 @@ class HttpServer {
   asio::awaitable<void> accept_tcp();
   asio::awaitable<void> accept_unix();
   template <typename Stream>
-  asio::awaitable<void> session(Stream stream, bool is_unix);
+  asio::awaitable<void> session(Stream stream, bool is_unix, std::string peer);
   void session_ended();
 
   asio::io_context& io_;

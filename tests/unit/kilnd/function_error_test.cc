@@ -107,7 +107,8 @@ TEST_F(FunctionErrorDaemonTest, EveryPathReportsTheRuntimesError) {
   EXPECT_EQ(ej["request_id"], event.headers["x-kiln-request-id"]);
   EXPECT_EQ(ej["function_error"]["stackTrace"], json({"at handler (app.py:3)"}));
 
-  auto web = k.call("POST", "/v1/functions/lf/http/x", "lambdaerror");
+  // (text, so the API Gateway event carries the body as it is: the fake runtime looks for it)
+  auto web = k.call("POST", "/v1/functions/lf/http/x", "lambdaerror", {{"Content-Type", "text/plain"}});
   EXPECT_EQ(web.status, 502) << web.body;
   EXPECT_EQ(json::parse(web.body)["error"], "function_error");
 

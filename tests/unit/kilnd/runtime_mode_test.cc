@@ -195,5 +195,35 @@ TEST_F(RuntimeApiDaemonTest, TheSettingIsShownAndAWrongOneIs400) {
   EXPECT_FALSE(json::parse(k.call("GET", "/v1/functions/g").body)["config"].contains("runtime_api"));
 }
 
+TEST_F(RuntimeApiDaemonTest, AWebCallOfALambdaFunctionIsAnApiGatewayEventAndItsResultTheAnswer) {
+  test::DaemonHarness k(dir_);
+  k.deploy("f", R"({"image":"oci:/img:1","runtime_api":"lambda"})");
+  auto res = k.call("PUT", "/v1/functions/f/http/items/7?color=red&color=blue", "hello", {{"X-Trace", "t1"}, {"Content-Type", "text/plain"}});
+  ASSERT_EQ(res.status, 200) << res.body;
+  // The fake runtime answers with what it got (a JSON object without statusCode: a 200 whose
+  // body is that object, as function URLs answer it): an event, sent as one.
+  json got = json::parse(res.body);
+  EXPECT_EQ(got["method"], "POST");
+  EXPECT_EQ(got["target"], "/event-invoke");
+  json event = json::parse(got["body"].get<std::string>());
+  EXPECT_EQ(event["version"], "2.0");
+  EXPECT_EQ(event["rawPath"], "/items/7");
+  EXPECT_EQ(event["rawQueryString"], "color=red&color=blue");
+  EXPECT_EQ(event["queryStringParameters"]["color"], "red,blue");
+  EXPECT_EQ(event["headers"]["x-trace"], "t1");
+  EXPECT_EQ(event["requestContext"]["http"]["method"], "PUT");
+  EXPECT_EQ(event["requestContext"]["http"]["sourceIp"], "127.0.0.1");
+  EXPECT_EQ(event["requestContext"]["requestId"], res.headers["x-kiln-request-id"]);
+  EXPECT_EQ(event["requestContext"]["accountId"], "000000000000");
+  EXPECT_EQ(event["body"], "hello");
+  EXPECT_EQ(event["isBase64Encoded"], false);
+  // An http9000 function still gets the request itself.
+  k.deploy("g", R"({"image":"oci:/img:1"})");
+  auto plain = k.call("PUT", "/v1/functions/g/http/items/7?color=red", "hello");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(json::parse(plain.body)["method"], "PUT");
+  EXPECT_EQ(json::parse(plain.body)["body"], "hello");
+}
+
 }  // namespace
 }  // namespace kiln::kilnd::registry
