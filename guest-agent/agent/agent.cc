@@ -33,6 +33,21 @@ constexpr std::size_t kMaxControlOut = 1024 * 1024;
 
 constexpr std::size_t kMaxUserDbBytes = 4 * 1024 * 1024;  // the image's /etc/passwd, /etc/group
 
+std::uint64_t monotonic_us() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1000000ull + static_cast<std::uint64_t>(t.tv_nsec) / 1000;
+}
+
+// "1.25 ms" since `t0_us` (monotonic_us): the identity ack's timings, finer than the event loop's ms.
+std::string ms_since(std::uint64_t t0_us) {
+  const std::uint64_t us = monotonic_us() - t0_us;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%llu.%02llu ms", static_cast<unsigned long long>(us / 1000),
+                static_cast<unsigned long long>((us % 1000) / 10));
+  return buf;
+}
+
 std::string seconds_text(std::uint64_t ms) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%llu.%01llu", static_cast<unsigned long long>(ms / 1000),
@@ -274,6 +289,8 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
         ack(false, id.error().message);
         return;
       }
+      // Its own time is part of the ack: the restore waits for it (kilnd logs the ack).
+      const std::uint64_t t0 = monotonic_us();
       std::string problems;
       // Hostname and clock are machine-wide: only the guest's PID 1 may change them (never a
       // development run of the agent on a host).
@@ -289,14 +306,16 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
       if (!id->entropy.empty() && opt_.pid1) {
         if (Status st = reseed_kernel_rng(id->entropy); !st.ok()) problems += st.error().message + "; ";
       }
+      const std::string own = ms_since(t0);
       std::string note;
       if (opt_.after_identity) {
+        const std::uint64_t hook_t0 = monotonic_us();
         auto done = opt_.after_identity();
         if (!done.ok()) problems += done.error().message + "; ";
-        if (done.ok() && !done->empty()) note = "; " + *done;
+        if (done.ok() && !done->empty()) note = "; " + *done + " (" + ms_since(hook_t0) + ")";
       }
       if (!id->instance_id.empty()) instance_id_ = id->instance_id;
-      ack(problems.empty(), problems.empty() ? "identity applied" + note : problems);
+      ack(problems.empty(), problems.empty() ? "identity applied in " + ms_since(t0) + " (clock, name, RNG " + own + ")" + note : problems);
       // After a restore the vsock transport was reset: start a fresh event connection.
       events_->reconnect_now();
       return;

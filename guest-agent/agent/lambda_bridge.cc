@@ -3,22 +3,17 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <algorithm>
 #include <charconv>
+
+#include "guest-agent/agent/supervisor.h"
 
 namespace kiln::agent {
 
 namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
-
-std::uint64_t wall_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
 
 std::uint64_t number_or_zero(std::optional<std::string_view> v) {
   std::uint64_t n = 0;
@@ -193,7 +188,7 @@ void LambdaBridge::host_request(std::uint64_t id, HttpRequest req) {
   Invocation inv;
   auto given = req.header("X-Kiln-Request-Id");
   inv.id = given && usable_id(*given) ? std::string(*given) : "kiln-" + std::to_string(++generated_ids_);
-  std::uint64_t now = wall_ms();
+  std::uint64_t now = Supervisor::realtime_ns() / 1000000;
   // kilnd's deadline when it sends one; otherwise the invocation's start plus the timeout.
   std::uint64_t deadline = number_or_zero(req.header("X-Kiln-Deadline-Ms"));
   std::uint64_t timeout = number_or_zero(req.header("X-Kiln-Timeout-Ms"));

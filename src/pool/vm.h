@@ -83,6 +83,11 @@ class Vm : public std::enable_shared_from_this<Vm> {
 
   // Warm starts (vm_warm_start.cc).
   asio::awaitable<Status> restore_steps(const SnapshotPaths& snap, bool* refused);
+  // A parked guest runs its restore once ahead, off the path: resumed, an identity without a
+  // name or instance (kiln-init takes the vsock reset, fresh entropy and its network refresh),
+  // paused again (its time stands still until the adoption's resume). What it touched is mapped
+  // by then: the adoption's resume and identity take far fewer of the guest's first-touch faults.
+  asio::awaitable<Status> warm_parked(Clock::time_point deadline);
   asio::awaitable<Status> wait_for_adoption();
   // On the first ready of a key with no snapshot yet: take it (true) before serving.
   bool snapshot_first_ready();

@@ -59,10 +59,14 @@ asio::awaitable<Status> Vm::restore_steps(const SnapshotPaths& snap, bool* refus
   const long long load_ms = ms_since(phase_start_);
   if (!parked_start_) restore_phase("load");
   if (parked_start_) {
+    Status warmed = co_await warm_parked(deadline);
+    if (!warmed.ok() || gone()) co_return warmed;
+    const long long warm_ms = ms_since(phase_start_);
     Status adopted = co_await wait_for_adoption();
     if (!adopted.ok()) co_return adopted;
     // The restore goes on now that an instance adopted this VMM; its clock starts here.
-    restore_phases_ = "parked kiln-vmm, load paused ahead " + std::to_string(load_ms);
+    restore_phases_ = "parked kiln-vmm, load paused ahead " + std::to_string(load_ms) + ", warmed ahead " +
+                      std::to_string(warm_ms);
     restore_t0_ = phase_start_ = Clock::now();
     deadline = restore_t0_ + o_.api_timeout;
     Status resumed = co_await api_->resume_loaded(deadline);
@@ -75,9 +79,20 @@ asio::awaitable<Status> Vm::restore_steps(const SnapshotPaths& snap, bool* refus
   if (gone()) co_return ok_status();
   if (!sent.ok()) co_return sent.error();
   restore_phase(sent->attempts == 1 ? "identity" : "identity (" + std::to_string(sent->attempts) + " tries)");
-  constexpr std::string_view kPlainAck = "identity applied";
-  if (sent->message.size() > kPlainAck.size()) notice("guest: " + sent->message);
+  // kiln-init's ack says how long its part took and what its network refresh did.
+  if (!sent->message.empty()) notice("guest: " + sent->message);
   co_return ok_status();
+}
+
+asio::awaitable<Status> Vm::warm_parked(Clock::time_point deadline) {
+  phase_start_ = Clock::now();
+  Status resumed = co_await api_->resume_loaded(deadline);
+  if (!resumed.ok() || gone()) co_return resumed;
+  const std::function<bool()> give_up = [this] { return gone(); };
+  auto sent = co_await link_->send_identity("", "", give_up);
+  if (gone()) co_return ok_status();
+  if (!sent.ok()) co_return sent.error().wrap("warming the parked guest");
+  co_return co_await api_->pause(deadline);
 }
 
 asio::awaitable<Status> Vm::wait_for_adoption() {

@@ -143,18 +143,24 @@ class Vmm {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> reset_requested_{false};
   std::atomic<bool> pause_requested_{false};
-  // A snapshot loaded without resume_vm: the guest's clock and the vsock transport reset wait
-  // for the first resume, so that the guest sees neither the time it stayed loaded (no clock
-  // jump) nor host connections before its driver took in the reset. API thread only (load,
-  // resume and snapshot creation run there, one at a time).
-  std::optional<kvm_clock_data> clock_at_resume_;
-  // Its PIT, likewise: a PIT set at load counts the time the VM stays loaded, and KVM re-injects
-  // every tick it missed meanwhile (a guest ticking from the PIT at 250 Hz got 3000 ticks after
-  // 12 s loaded, a storm of timer interrupts and IPIs that held it seconds after the resume).
-  std::optional<kvm_pit_state2> pit_at_resume_;
-  // Per vCPU, its saved time stamp counter, then its TSC-deadline timer: written again at that
-  // resume so the TSC (the guest's clocksource when it is invariant) does not jump either.
-  std::vector<std::vector<std::pair<uint32_t, uint64_t>>> tsc_at_resume_;
+  // The guest's time while the VM is paused (loaded paused, or paused after running): it
+  // stands still and continues at the next resume from these values, so that the guest sees no
+  // clock jump for the time it stayed paused (QEMU keeps kvmclock across a stop the same way).
+  // Its kvmclock (KVM_SET_CLOCK); its PIT (a PIT left counting while paused gets every tick it
+  // missed re-injected at the resume: a guest ticking from the PIT at 250 Hz got 3000 ticks after
+  // 12 s loaded, a storm of timer interrupts and IPIs that held it seconds after the resume);
+  // per vCPU its time stamp counter, then its TSC-deadline timer (the TSC is the guest's
+  // clocksource when invariant, the deadline is absolute). API thread only (load, pause, resume
+  // and snapshot creation run there, one at a time).
+  struct TimeAtResume {
+    kvm_clock_data clock{};
+    kvm_pit_state2 pit{};
+    std::vector<std::vector<std::pair<uint32_t, uint64_t>>> tsc;
+  };
+  std::optional<TimeAtResume> time_at_resume_;
+  Result<TimeAtResume> capture_time() const;
+  // A snapshot loaded without resume_vm: the vsock transport reset waits for the first resume,
+  // so that the guest sees no host connection before its driver took in the reset.
   bool reset_at_resume_ = false;
   std::mutex pause_mu_;
   std::condition_variable pause_cv_;

@@ -103,29 +103,42 @@ Status Vmm::pause() {
   });
   if (stopping_.load()) return make_error("the VM ended while pausing");
   if (!parked) return make_error("vCPUs did not stop within 10 s");
+  // The guest's time stands still until the resume.
+  if (!time_at_resume_) {
+    auto now = capture_time();
+    if (!now.ok()) return now.error().wrap("saving the guest's time at the pause");
+    time_at_resume_ = std::move(*now);
+  }
   return ok_status();
+}
+
+Result<Vmm::TimeAtResume> Vmm::capture_time() const {
+  TimeAtResume t;
+  KILN_ASSIGN_OR_RETURN(t.clock, vm_.get_clock());
+  KILN_ASSIGN_OR_RETURN(t.pit, vm_.get_pit2());
+  for (const auto& v : vcpus_) {
+    KILN_ASSIGN_OR_RETURN(auto tsc, read_msrs(*v, {kMsrTsc, kMsrTscDeadline}));
+    t.tsc.push_back(std::move(tsc));
+  }
+  return t;
 }
 
 Status Vmm::resume() {
   if (!running()) return make_error("the VM is not running");
   std::lock_guard lock(pause_mu_);
   if (!pause_requested_.load()) return ok_status();
-  // First resume after a paused snapshot load: the guest's clocks and timers continue from the
-  // snapshot's (its PIT, KVM_SET_CLOCK for kvmclock, the TSC and then its deadline timer per
-  // vCPU), and the vsock
-  // transport reset goes out as the guest starts to run.
-  if (pit_at_resume_) {
-    KILN_TRY(vm_.set_pit2(*pit_at_resume_));
-    pit_at_resume_.reset();
+  // The guest's clocks and timers continue from where the pause (or a paused snapshot load)
+  // left them: its PIT, KVM_SET_CLOCK for kvmclock, the TSC and then its deadline timer per
+  // vCPU. After a paused load the vsock transport reset goes out as the guest starts to run.
+  if (time_at_resume_) {
+    const TimeAtResume& t = *time_at_resume_;
+    KILN_TRY(vm_.set_pit2(t.pit));
+    KILN_TRY(vm_.set_clock(t.clock));
+    for (size_t i = 0; i < t.tsc.size() && i < vcpus_.size(); ++i) {
+      for (const auto& msr : t.tsc[i]) KILN_TRY(vcpus_[i]->set_msrs({msr}));  // one by one: in order
+    }
+    time_at_resume_.reset();
   }
-  if (clock_at_resume_) {
-    KILN_TRY(vm_.set_clock(*clock_at_resume_));
-    clock_at_resume_.reset();
-  }
-  for (size_t i = 0; i < tsc_at_resume_.size() && i < vcpus_.size(); ++i) {
-    for (const auto& msr : tsc_at_resume_[i]) KILN_TRY(vcpus_[i]->set_msrs({msr}));  // one by one: in order
-  }
-  tsc_at_resume_.clear();
   if (reset_at_resume_) {
     reset_at_resume_ = false;
     if (auto s = vsock_->send_transport_reset(); !s.ok()) return s.error().wrap("vsock transport reset");
@@ -144,10 +157,13 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
   KILN_ASSIGN_OR_RETURN(state.pic_master, vm_.get_irqchip(KVM_IRQCHIP_PIC_MASTER));
   KILN_ASSIGN_OR_RETURN(state.pic_slave, vm_.get_irqchip(KVM_IRQCHIP_PIC_SLAVE));
   KILN_ASSIGN_OR_RETURN(state.ioapic, vm_.get_irqchip(KVM_IRQCHIP_IOAPIC));
+  // Paused: the guest's time as the pause (or the paused load) left it.
   KILN_ASSIGN_OR_RETURN(state.pit, vm_.get_pit2());
-  if (pit_at_resume_) state.pit = *pit_at_resume_;  // loaded paused, never resumed: the loaded PIT
   KILN_ASSIGN_OR_RETURN(state.clock, vm_.get_clock());
-  if (clock_at_resume_) state.clock = *clock_at_resume_;  // loaded paused, never resumed: still the loaded clock
+  if (time_at_resume_) {
+    state.pit = time_at_resume_->pit;
+    state.clock = time_at_resume_->clock;
+  }
   KILN_ASSIGN_OR_RETURN(std::vector<uint32_t> msr_indices, kvm_.msr_index_list());
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     Vcpu& v = *vcpus_[i];
@@ -159,8 +175,8 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
     KILN_ASSIGN_OR_RETURN(vs.xsave, v.get_xsave());
     KILN_ASSIGN_OR_RETURN(vs.xcrs, v.get_xcrs());
     KILN_ASSIGN_OR_RETURN(vs.msrs, read_msrs(v, msr_indices));
-    if (i < tsc_at_resume_.size()) {
-      for (const auto& saved : tsc_at_resume_[i]) {
+    if (time_at_resume_ && i < time_at_resume_->tsc.size()) {
+      for (const auto& saved : time_at_resume_->tsc[i]) {
         for (auto& m : vs.msrs) {
           if (m.first == saved.first) m.second = saved.second;
         }
@@ -219,8 +235,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
     KILN_TRY(vmm->vm_.set_pit2(state.pit));
     KILN_TRY(vmm->vm_.set_clock(state.clock));
   } else {
-    vmm->pit_at_resume_ = state.pit;
-    vmm->clock_at_resume_ = state.clock;
+    vmm->time_at_resume_ = TimeAtResume{state.clock, state.pit, {}};
   }
   KILN_TRY(vmm->vm_.set_irqchip(state.pic_master));
   KILN_TRY(vmm->vm_.set_irqchip(state.pic_slave));
@@ -247,7 +262,7 @@ Result<std::unique_ptr<Vmm>> Vmm::build_from_snapshot(const config::SnapshotLoad
           if (m.first == index) tsc.push_back(m);
         }
       }
-      vmm->tsc_at_resume_.push_back(std::move(tsc));
+      vmm->time_at_resume_->tsc.push_back(std::move(tsc));
     }
     vmm->vcpus_.push_back(std::move(vcpu));
   }

@@ -90,6 +90,9 @@ struct Sample {
   double load_ms = -1;           // its "load N" phase: kilnd's PUT /snapshot/load round trip
                                  // (parked: "load paused ahead N", off the invocation's path)
   double resume_ms = -1;         // parked: its "resume N" phase, PATCH /vm Resumed round trip
+  double warm_ms = -1;           // parked: its "warmed ahead N" phase (off the path)
+  double identity_ms = -1;       // its "identity N" phase: the identity's round trip
+  double guest_identity_ms = -1; // kiln-init's own part of it (its ack: "identity applied in N ms")
   double duration_ms = -1;       // the invocation's own "Duration: N ms" (its REPORT line)
   double network_ms = -1;        // kilnd's "network ready in N ms" for the instance (parked:
                                  // built when the kiln-vmm was parked, off the path)
@@ -172,6 +175,12 @@ Result<Sample> run_round(e2e::KilndProcess& kilnd, const json& cfg, Mode mode) {
     if (in != std::string::npos) s.restore_log_ms = std::atof(s.restore_line.c_str() + in + 4);
     s.load_ms = phase_ms(s.restore_line, parked ? "load paused ahead" : "load");
     s.resume_ms = phase_ms(s.restore_line, "resume");
+    s.warm_ms = phase_ms(s.restore_line, "warmed ahead");
+    s.identity_ms = phase_ms(s.restore_line, "identity");
+    const std::string ack = "instance " + id + " guest: identity applied in ";
+    if (const auto a = logs->body.find(ack); a != std::string::npos) {
+      s.guest_identity_ms = std::atof(logs->body.c_str() + a + ack.size());
+    }
   }
   return s;
 }
@@ -260,7 +269,8 @@ int run(int argc, char** argv) {
   std::printf("snapshot: %s (state %ju bytes, mem %ju bytes)\n", snap->filename().c_str(),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "state")),
               static_cast<std::uintmax_t>(fs::file_size(*snap / "mem")));
-  std::vector<double> first[3], duration[3], park, restore_log[2], load_api[2], resume_api, network[3];
+  std::vector<double> first[3], duration[3], park, restore_log[2], load_api[2], resume_api, network[3], warm,
+      identity[2], guest_identity[2];
   std::map<std::string, std::vector<double>> kvm[3];
   for (int i = 0; i < rounds; ++i) {
     // Rotate which kilnd goes first so drift in the shared host hits all alike.
@@ -275,6 +285,9 @@ int run(int argc, char** argv) {
       if (m < 2 && s->restore_log_ms >= 0) restore_log[m].push_back(s->restore_log_ms);
       if (m < 2 && s->load_ms >= 0) load_api[m].push_back(s->load_ms);
       if (s->resume_ms >= 0) resume_api.push_back(s->resume_ms);
+      if (s->warm_ms >= 0) warm.push_back(s->warm_ms);
+      if (m < 2 && s->identity_ms >= 0) identity[m].push_back(s->identity_ms);
+      if (m < 2 && s->guest_identity_ms >= 0) guest_identity[m].push_back(s->guest_identity_ms);
       for (const auto& [name, v] : s->kvm) kvm[m][name].push_back(v);
       std::fprintf(stderr, "round %d %s: %.1f ms %s\n", i, mode_name(modes[m]), s->first_response_ms,
                    s->restore_line.c_str());
@@ -296,6 +309,11 @@ int run(int argc, char** argv) {
   row("PUT /snapshot/load round trip (spawned kiln-vmm)", load_api[1]);
   row("PUT /snapshot/load, paused, parked (off the path)", load_api[0]);
   row("PATCH /vm Resumed round trip (parked kiln-vmm)", resume_api);
+  row("identity round trip, parked (phase identity N)", identity[0]);
+  row("identity round trip, spawned", identity[1]);
+  row("kiln-init's part, parked (ack: applied in N)", guest_identity[0]);
+  row("kiln-init's part, spawned", guest_identity[1]);
+  row("parked guest warmed ahead (off the path)", warm);
   row("deploy -> parked kiln-vmm ready (off the path)", park);
   row("network setup, cold boot (log: network ready in N)", network[2]);
   row("network setup, restore, kiln-vmm spawned", network[1]);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e (issue 7, VMM side): PATCH /vm Paused, PUT /snapshot/create, PATCH /vm Resumed on a
-# running guest; a new kiln-vmm restores it with PUT /snapshot/load and the guest's counter
+# running guest, whose clock does not count the pause; a new kiln-vmm restores it with PUT /snapshot/load and the guest's counter
 # continues where the snapshot left it. Corrupt, truncated and wrong-version snapshots are
 # refused with 400 and a clear fault_message. A snapshot loaded paused (resume_vm false) stays
 # still until PATCH /vm Resumed, and neither its clock nor its timers count the time it stayed
@@ -67,6 +67,7 @@ expect 204 "$(api "$A" PUT /entropy '{}')" entropy
 expect 400 "$(api "$A" PATCH /vm '{"state": "Paused"}')" "pause before start"
 expect 204 "$(api "$A" PUT /actions '{"action_type": "InstanceStart"}')" InstanceStart
 wait_for_line "$tmp/a.console" '^tick 5 ' 240
+pause_t0=$(date +%s%N)
 expect 204 "$(api "$A" PATCH /vm '{"state": "Paused"}')" pause
 expect 200 "$(api "$A" GET /)" "instance info"
 grep -q '"Paused"' "$tmp/resp" || { echo "FAIL: GET / does not say Paused: $(cat "$tmp/resp")"; exit 1; }
@@ -79,8 +80,17 @@ expect 204 "$(api "$A" PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"sna
 # possibly in mid-line (a pause can fall between two bytes the guest writes to its serial port).
 cp "$tmp/a.console" "$tmp/a.at_snapshot"
 echo "snapshot: paused at tick $paused_at; state $(stat -c %s "$tmp/snap") bytes, memory $(stat -c %s "$tmp/mem") bytes ($(du -k "$tmp/mem" | cut -f1) KiB on disk)"
+sleep 5  # a pause of 7 s or more, which the guest's clock must not count
+paused_ms=$(( ($(date +%s%N) - pause_t0) / 1000000 ))
 expect 204 "$(api "$A" PATCH /vm '{"state": "Resumed"}')" resume
 wait_for_line "$tmp/a.console" "^tick $((paused_at + 3)) " 120
+# The guest's time stood still while paused: from the last tick printed whole before the pause
+# to the third after it, its uptime moved by about four ticks' time, not by the pause (a clock
+# that ran on would add all of it). Two seconds of slack for ticks slowed down by this host.
+before=$(uptime_at "$tmp/a.console" $((paused_at - 1))); after=$(uptime_at "$tmp/a.console" $((paused_at + 3)))
+awk -v a="$before" -v b="$after" -v p="$paused_ms" 'BEGIN { exit !(a != "" && b != "" && b - a < p / 1000 - 2) }' ||
+  { echo "FAIL: the guest's clock counted the pause: uptime $before at tick $((paused_at - 1)), $after at tick $((paused_at + 3)), paused $paused_ms ms"; exit 1; }
+echo "snapshot: paused $paused_ms ms; the guest's uptime from tick $((paused_at - 1)) to $((paused_at + 3)): $before -> $after s"
 stop_vmm
 
 # --- hostile snapshots are refused ---------------------------------------------------------------
@@ -142,8 +152,8 @@ c_end=$(date +%s%N)
 seen_ms=$(( (c_end - t0) / 1000000 ))
 wait_for_line "$tmp/c.console" "^tick $irq_tick " 120
 # The same tick after the same snapshot: restored at once (b) and after 12 s loaded paused (c)
-# the guest's uptime must agree (kvmclock also ran while "a" stayed paused before the snapshot,
-# so both are past a's last tick); a clock set at load would put c 12 s ahead. Two bounds:
+# the guest's uptime must agree (both continue from the clock a's pause froze, so both are
+# past a's last tick); a clock set at load would put c 12 s ahead. Two bounds:
 # - c cannot be further ahead of b than the time that passed here from the start of the resume
 #   until the tick showed (b's guest time since its restore is >= 0; c's is at most that), plus
 #   0.5 s for rounding: a loaded machine that delays the tick delays both, so this stays tight;

@@ -622,13 +622,22 @@ TEST_F(BackendTest, ParkedVmmIsAdoptedByItsInstance) {
   EXPECT_TRUE(fs::exists(opts_.run_dir + "/fn-p-2/parked"));
   const std::string parked_api = slurp(opts_.run_dir + "/fn-p-2/api.log");
   EXPECT_NE(parked_api.find("\"resume_vm\":false"), std::string::npos) << parked_api;
+  // Warmed ahead: resumed, its identity taken (the fake agent acks it), paused again.
+  const auto warm_resume = parked_api.find("PATCH /vm HTTP/1.1 {\"state\":\"Resumed\"}");
+  ASSERT_NE(warm_resume, std::string::npos) << parked_api;
+  EXPECT_NE(parked_api.find("\"Paused\"", warm_resume), std::string::npos) << parked_api;
 
   Events second;
   std::unique_ptr<VmInstance> vm2;
   ASSERT_TRUE(start_ready(backend, "fn-p-2", second, &vm2)) << second.ended.value_or("not ready");
   EXPECT_TRUE(second.noticed("parked kiln-vmm, load paused ahead")) << (second.notices.empty() ? "" : second.notices[0]);
+  EXPECT_TRUE(second.noticed(", warmed ahead ")) << (second.notices.empty() ? "" : second.notices[0]);
   EXPECT_FALSE(fs::exists(opts_.run_dir + "/fn-p-2/parked"));
-  EXPECT_NE(slurp(opts_.run_dir + "/fn-p-2/api.log").find("PATCH /vm HTTP/1.1 {\"state\":\"Resumed\"}"), std::string::npos);
+  // The adoption resumes it again: a second Resumed after the warm-up's pause.
+  const std::string adopted_api = slurp(opts_.run_dir + "/fn-p-2/api.log");
+  const auto paused_at = adopted_api.find("\"Paused\"");
+  ASSERT_NE(paused_at, std::string::npos) << adopted_api;
+  EXPECT_NE(adopted_api.find("PATCH /vm HTTP/1.1 {\"state\":\"Resumed\"}", paused_at), std::string::npos) << adopted_api;
   EXPECT_EQ(invoke_argv0(*vm2), "/hello");
   EXPECT_EQ(backend.snapshot_stats().parked_ready + backend.snapshot_stats().parked_starting, 0u);
 

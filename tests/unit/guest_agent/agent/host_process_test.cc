@@ -746,7 +746,8 @@ TEST_F(HostProcess, NetworkFromTheSpecAndRefreshOnIdentity) {
   ASSERT_TRUE(id_ack.ok()) << id_ack.error().message;
   EXPECT_TRUE(id_ack->ok) << id_ack->message;
   // The refresh's note travels in the ack.
-  EXPECT_EQ(id_ack->message.rfind("identity applied; network: eth0: ", 0), 0u) << id_ack->message;
+  EXPECT_EQ(id_ack->message.rfind("identity applied in ", 0), 0u) << id_ack->message;
+  EXPECT_NE(id_ack->message.find(" ms); network: eth0: "), std::string::npos) << id_ack->message;
   EXPECT_NE(id_ack->message.find("gratuitous ARP for 10.0.0.2"), std::string::npos) << id_ack->message;
   EXPECT_EQ(slurp(proc + "/net/arp").find("10.0.0.1 "), std::string::npos) << "the snapshot's neighbour survived";
   EXPECT_EQ(net::testing::wait_for_announcement(tap.get(), mac, *protocol::parse_ip("10.0.0.2"), kDeadlineMs), "");
