@@ -2,6 +2,7 @@
 #include "src/functions/lambda_runtime.h"
 
 #include "src/functions/lambda_shapes.h"
+#include "src/registry/launch_spec.h"
 #include "src/registry/runtime_detect.h"
 
 namespace kiln::kilnd::functions {
@@ -10,11 +11,9 @@ protocol::LambdaSpec lambda_launch(const registry::FunctionRecord& r) {
   const registry::FunctionConfig& c = r.config;
   const registry::ImageStatus& im = r.image;
   protocol::LambdaSpec out;
-  // The same Entrypoint/Cmd rules as the launch spec (launch_spec.cc: Kubernetes semantics).
-  const std::vector<std::string>& entrypoint = c.command ? *c.command : im.entrypoint;
-  static const std::vector<std::string> kNone;
-  const std::vector<std::string>& cmd = c.args ? *c.args : (c.command ? kNone : im.cmd);
-  if (!entrypoint.empty() && !cmd.empty()) out.handler = cmd.front();
+  // Lambda's _HANDLER: the CMD's first element, with the launch spec's Entrypoint/Cmd rules.
+  const registry::ResolvedCommand command = registry::resolve_command(c, im);
+  if (!command.entrypoint.empty() && !command.cmd.empty()) out.handler = command.cmd.front();
   out.function_name = c.name;
   out.function_arn = lambda_function_arn(r.tenant, c.name);
   out.region = kLambdaRegion;

@@ -6,15 +6,21 @@
 
 namespace kiln::kilnd::registry {
 
+ResolvedCommand resolve_command(const FunctionConfig& c, const ImageStatus& im) {
+  ResolvedCommand out;
+  out.entrypoint = c.command ? *c.command : im.entrypoint;
+  if (c.args) out.cmd = *c.args;
+  else if (!c.command) out.cmd = im.cmd;
+  return out;
+}
+
 protocol::LaunchSpec make_launch_spec(const FunctionRecord& r, const std::string& instance_id) {
   const auto& c = r.config;
   const auto& im = r.image;
   protocol::LaunchSpec spec;
-  // Kubernetes semantics: `command` replaces the Entrypoint and drops the image's Cmd;
-  // `args` replaces the Cmd.
-  spec.argv = c.command ? *c.command : im.entrypoint;
-  const auto& args = c.args ? *c.args : (c.command ? std::vector<std::string>{} : im.cmd);
-  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  ResolvedCommand command = resolve_command(c, im);
+  spec.argv = std::move(command.entrypoint);
+  spec.argv.insert(spec.argv.end(), command.cmd.begin(), command.cmd.end());
   std::map<std::string, std::string> env;
   std::vector<std::string> order;
   for (const auto& e : im.env) {

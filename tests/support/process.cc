@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -82,6 +83,22 @@ std::uint64_t monotonic_ms() {
   timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+Result<std::string> read_until_eof(int fd, int timeout_ms, const std::string& what) {
+  std::string out;
+  char buf[4096];
+  const std::uint64_t deadline = monotonic_ms() + static_cast<std::uint64_t>(timeout_ms);
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    const std::uint64_t now = monotonic_ms();
+    const int left = static_cast<int>(deadline > now ? deadline - now : 0);
+    if (::poll(&p, 1, left) != 1) return make_error(what + " timed out");
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n < 0) return errno_error("recv " + what);
+    if (n == 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace kiln::testing

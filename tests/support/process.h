@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace kiln::testing {
 
 // Starts argv[0] (a path, or a name looked up in PATH) with stdout and stderr into `out_path` (truncated;
@@ -33,5 +35,9 @@ std::string slurp(const std::string& path);
 
 // CLOCK_MONOTONIC in milliseconds.
 std::uint64_t monotonic_ms();
+
+// Everything `fd` (a blocking socket whose request was sent) returns until its end of stream,
+// within `timeout_ms` from now; the error names `what` ("<what> timed out", "recv <what>: ...").
+Result<std::string> read_until_eof(int fd, int timeout_ms, const std::string& what);
 
 }  // namespace kiln::testing

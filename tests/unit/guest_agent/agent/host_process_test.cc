@@ -219,18 +219,7 @@ class AgentHost {
       return errno_error("send proxy");
     }
     shutdown(fd.get(), SHUT_WR);  // half-close: the answer must still come back
-    std::string out;
-    char buf[4096];
-    std::uint64_t deadline = monotonic_ms() + kDeadlineMs;
-    while (true) {
-      pollfd p{fd.get(), POLLIN, 0};
-      int left = static_cast<int>(deadline > monotonic_ms() ? deadline - monotonic_ms() : 0);
-      if (poll(&p, 1, left) != 1) return make_error("proxy answer timed out");
-      ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
-      if (n < 0) return errno_error("recv proxy");
-      if (n == 0) return out;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
+    return kiln::testing::read_until_eof(fd.get(), kDeadlineMs, "proxy answer");
   }
 
   const std::string& sock_dir() const { return sock_dir_; }

@@ -180,18 +180,7 @@ class LambdaAgent : public ::testing::Test {
       return errno_error("send");
     }
     shutdown(fd.get(), SHUT_WR);
-    std::string out;
-    std::uint64_t deadline = monotonic_ms() + kDeadlineMs;
-    char buf[4096];
-    while (true) {
-      pollfd p{fd.get(), POLLIN, 0};
-      int left = static_cast<int>(deadline > monotonic_ms() ? deadline - monotonic_ms() : 0);
-      if (poll(&p, 1, left) != 1) return make_error("answer timed out");
-      ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
-      if (n < 0) return errno_error("recv");
-      if (n == 0) return out;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
+    return kiln::testing::read_until_eof(fd.get(), kDeadlineMs, "answer");
   }
 
   static std::string body_of(const std::string& answer) { return answer.substr(answer.find("\r\n\r\n") + 4); }

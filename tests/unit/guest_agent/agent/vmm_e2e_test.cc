@@ -227,16 +227,7 @@ class Vm {
       return errno_error("send invocation");
     }
     shutdown(fd.get(), SHUT_WR);
-    std::string out;
-    char buf[4096];
-    while (true) {
-      pollfd p{fd.get(), POLLIN, 0};
-      if (poll(&p, 1, kDeadlineMs) != 1) return make_error("invocation answer timed out");
-      ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
-      if (n < 0) return errno_error("recv");
-      if (n == 0) return out;
-      out.append(buf, static_cast<std::size_t>(n));
-    }
+    return kiln::testing::read_until_eof(fd.get(), kDeadlineMs, "invocation answer");
   }
 
   // kiln-vmm's exit code once the guest rebooted.
