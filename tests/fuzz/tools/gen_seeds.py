@@ -414,6 +414,22 @@ def vmm_api():
           + b"\x1ePUT\n/serial\n{\"serial_out_path\": 5}\x1ePUT\n/boot-source\n[]\x1ePUT\n//actions//\n\"x\"")
 
 
+def arm64_header(text_offset, image_size, flags, magic=0x644D5241):
+    h = bytearray(64)
+    struct.pack_into("<QQQ", h, 8, text_offset, image_size, flags)
+    struct.pack_into("<I", h, 56, magic)
+    return bytes(h)
+
+
+def arm64_image():
+    # The Image's 64-byte header, then file size, initrd size, memory size (u64 LE each).
+    def seed(name, header, file_size, initrd_size, mem_size):
+        write("arm64_image", name, header + struct.pack("<QQQ", file_size, initrd_size, mem_size))
+    seed("modern", arm64_header(0, 40 << 20, 0b1010), 30 << 20, 5 << 20, 256 << 20)
+    seed("legacy", arm64_header(0x80000, 0, 0), 9 << 20, 0, 128 << 20)
+    seed("tight", arm64_header(0x80000, 120 << 20, 0b0010), 100 << 20, 3 << 20, 128 << 20)
+
+
 def main():
     virtio_queue()
     virtio_blk()
@@ -424,6 +440,7 @@ def main():
     oci()
     tar_layer()
     vmm_api()
+    arm64_image()
     return 0
 
 
