@@ -3,7 +3,8 @@
 // runtime client runtime_client.cc and busybox-static, detected as Lambda images by their Env
 // (LAMBDA_TASK_ROOT). One kilnd serves two functions:
 // - `lam` (user 1000): an event invocation (the event, request id, deadline and ARN headers the
-//   runtime got), the Lambda path with Debian's awscli, a web invocation as an API Gateway v2.0
+//   runtime got), the Lambda path with Debian's awscli (its --client-context reaching the runtime;
+//   X-Amzn-Trace-Id as Lambda-Runtime-Trace-Id), a web invocation as an API Gateway v2.0
 //   event mapped back, a function error (Lambda's shape; X-Amz-Function-Error on the Lambda
 //   path), a timeout (the next invocation answered by a recycled instance restored from the
 //   snapshot), a crash, and the runtime's stdout/stderr lines with START/END/REPORT in its logs;
@@ -13,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -32,6 +34,8 @@ using kiln::kilnd::client::HttpResult;
 
 constexpr int kTimeoutMs = 6000;
 constexpr const char* kAws = "/usr/bin/aws";  // Debian's awscli, not whatever is first on PATH
+// What `aws lambda invoke --client-context` sends: base64 of {"custom":{"via":"awscli"}}.
+constexpr const char* kClientContextBase64 = "eyJjdXN0b20iOnsidmlhIjoiYXdzY2xpIn19";
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -87,6 +91,16 @@ class LambdaE2e : public kiln::e2e::KilndTest {
   HttpResult lambda(const std::string& fn, const json& payload) {
     return call("POST", "/2015-03-31/functions/" + fn + "/invocations", payload.dump());
   }
+  // A call with request headers (the fixture's call() sends none).
+  HttpResult call_with(const std::string& method, const std::string& target, const std::string& body,
+                       std::map<std::string, std::string> headers) {
+    kiln::kilnd::client::RequestOptions options;
+    options.headers = std::move(headers);
+    options.timeout = std::chrono::seconds(120);
+    auto r = kiln::kilnd::client::request(kilnd_->endpoint(), method, target, body, options);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : HttpResult{};
+  }
   std::string logs(const std::string& fn, const std::string& query = "") {
     return call("GET", "/v1/functions/" + fn + "/logs" + query).body;
   }
@@ -110,7 +124,7 @@ class LambdaE2e : public kiln::e2e::KilndTest {
         "AWS_CONFIG_FILE=" + state_ + "/aws-config", "AWS_SHARED_CREDENTIALS_FILE=" + state_ + "/aws-credentials",
         "AWS_PAGER=", kAws, "lambda", "invoke", "--endpoint-url",
         "http://127.0.0.1:" + std::to_string(kilnd_->tcp_port()), "--function-name", fn, "--payload", payload.dump(),
-        "--cli-binary-format", "raw-in-base64-out", outfile};
+        "--cli-binary-format", "raw-in-base64-out", "--client-context", kClientContextBase64, outfile};
     int rc = kiln::testing::run(argv, log, 120000);
     *out = kiln::e2e::slurp(log);
     *answer = kiln::e2e::slurp(outfile);
@@ -163,7 +177,10 @@ TEST_F(LambdaE2e, RuntimeApiImagesThroughEveryPath) {
   ASSERT_EQ(rc, 0) << aws_out;
   EXPECT_NE(aws_out.find("\"StatusCode\": 200"), std::string::npos) << aws_out;
   EXPECT_EQ(aws_out.find("FunctionError"), std::string::npos) << aws_out;
-  EXPECT_EQ(json::parse(aws_answer, nullptr, false)["event"]["via"], "awscli") << aws_answer;
+  json aws_echo = json::parse(aws_answer, nullptr, false);
+  EXPECT_EQ(aws_echo["event"]["via"], "awscli") << aws_answer;
+  EXPECT_EQ(json::parse(aws_echo.value("client_context", ""), nullptr, false), json({{"custom", {{"via", "awscli"}}}}))
+      << "Lambda-Runtime-Client-Context: " << aws_answer;
   auto lam_error = lambda("lam", {{"action", "error"}});
   std::printf("Lambda path, function error: %d X-Amz-Function-Error: %s %s\n", lam_error.status,
               lam_error.headers["x-amz-function-error"].c_str(), lam_error.body.c_str());
@@ -180,18 +197,13 @@ TEST_F(LambdaE2e, RuntimeApiImagesThroughEveryPath) {
   EXPECT_EQ(ev_error_body["function_error"]["errorType"], "TestError") << ev_error.body;
 
   // 4. A web invocation: an API Gateway v2.0 event in, the proxy result mapped back.
-  kiln::kilnd::client::RequestOptions web_options;
-  web_options.headers = {{"Content-Type", "text/plain"}, {"X-Probe", "yes"}};
-  web_options.timeout = std::chrono::seconds(120);
-  auto sent = kiln::kilnd::client::request(kilnd_->endpoint(), "POST", "/v1/functions/lam/http/web/path?a=1&b=two",
-                                           "hello web", web_options);
-  ASSERT_TRUE(sent.ok()) << sent.error().message;
-  const HttpResult& web = *sent;
+  auto web = call_with("POST", "/v1/functions/lam/http/web/path?a=1&b=two", "hello web",
+                       {{"Content-Type", "text/plain"}, {"X-Probe", "yes"}});
   std::printf("web answer: %d %s\n", web.status, web.body.c_str());
   EXPECT_EQ(web.status, 201) << web.body;
-  EXPECT_EQ(web.headers.at("content-type"), "text/plain");
-  EXPECT_EQ(web.headers.at("x-runtime"), "kiln-e2e");
-  EXPECT_EQ(web.headers.at("set-cookie"), "visited=yes; Path=/");
+  EXPECT_EQ(web.headers["content-type"], "text/plain");
+  EXPECT_EQ(web.headers["x-runtime"], "kiln-e2e");
+  EXPECT_EQ(web.headers["set-cookie"], "visited=yes; Path=/");
   EXPECT_EQ(web.body, "method=POST rawPath=/web/path rawQueryString=a=1&b=two x-probe=yes body=hello web");
 
   // 5. A timeout: 504, and the next invocation is answered by another instance, restored from
@@ -226,9 +238,13 @@ TEST_F(LambdaE2e, RuntimeApiImagesThroughEveryPath) {
   json crash_error = json::parse(crash.body, nullptr, false);
   EXPECT_EQ(crash_error["errorType"], "Runtime.ExitError") << crash.body;
   EXPECT_NE(crash_error.value("errorMessage", "").find("exited with code 3"), std::string::npos) << crash.body;
-  auto after_crash = lambda("lam", {{"action", "echo"}, {"n", 3}});
+  const std::string trace = "Root=1-5e1b4151-5ac6c58f5d0e4c9e1b2c3d4e;Sampled=0";
+  auto after_crash = call_with("POST", "/2015-03-31/functions/lam/invocations", json({{"action", "echo"}, {"n", 3}}).dump(),
+                               {{"X-Amzn-Trace-Id", trace}});
   ASSERT_EQ(after_crash.status, 200) << after_crash.body;
-  EXPECT_EQ(json::parse(after_crash.body, nullptr, false)["event"]["n"], 3) << after_crash.body;
+  json echo3 = json::parse(after_crash.body, nullptr, false);
+  EXPECT_EQ(echo3["event"]["n"], 3) << after_crash.body;
+  EXPECT_EQ(echo3["trace_id"], trace) << "Lambda-Runtime-Trace-Id: " << after_crash.body;
   EXPECT_TRUE(after_crash.headers.find("x-amz-function-error") == after_crash.headers.end());
 
   // 7. The runtime's stdout and stderr lines are the function's log, with START/END/REPORT.

@@ -3,7 +3,7 @@
 // HTTP/1.1 on one kept TCP connection to $AWS_LAMBDA_RUNTIME_API. Static: it runs in a test image
 // with busybox and nothing else. The handler is the event's "action", else "web" for an API
 // Gateway event (one with "rawPath"), else $_HANDLER, else argv[1]:
-//   echo   the event and the request id, deadline, ARN, trace id it was given, as JSON
+//   echo   the event and the request id, deadline, ARN, trace id, client context it got, as JSON
 //   web    an API Gateway proxy result (status 201, headers, a cookie, a body from the event)
 //   error  Lambda's error shape on invocation/{id}/error
 //   sleep  sleeps "seconds" (default 600), then answers (the timeout case)
@@ -282,6 +282,7 @@ int main(int argc, char** argv) {
                 {"deadline_ms", next.header("lambda-runtime-deadline-ms")},
                 {"function_arn", next.header("lambda-runtime-invoked-function-arn")},
                 {"trace_id", next.header("lambda-runtime-trace-id")},
+                {"client_context", next.header("lambda-runtime-client-context")},
                 {"handler", env_or("_HANDLER", "")},
                 {"function_name", env_or("AWS_LAMBDA_FUNCTION_NAME", "")},
                 {"now_ms", wall_ms()},
