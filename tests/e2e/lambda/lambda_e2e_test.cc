@@ -1,7 +1,7 @@
 // e2e (label e2e; the nested test host here), issue 18: Lambda images run unmodified in real
 // microVMs. Test images are built here (tests/unit/rootfs/support/test_image.h) from the static
 // runtime client runtime_client.cc and busybox-static, detected as Lambda images by their Env
-// (LAMBDA_TASK_ROOT). One kilnd serves two functions:
+// (LAMBDA_TASK_ROOT). One kilnd serves three functions:
 // - `lam` (user 1000): an event invocation (the event, request id, deadline and ARN headers the
 //   runtime got), the Lambda path with Debian's awscli (its --client-context reaching the runtime;
 //   X-Amzn-Trace-Id as Lambda-Runtime-Trace-Id), a web invocation as an API Gateway v2.0
@@ -9,7 +9,8 @@
 //   path), a timeout (the next invocation answered by a recycled instance restored from the
 //   snapshot), a crash, and the runtime's stdout/stderr lines with START/END/REPORT in its logs;
 // - `root` (image user 0): the runtime sees no kiln-init in /proc or `ps`, and its kill(1,
-//   SIGKILL) and `kill -9 1` leave the instance serving.
+//   SIGKILL) and `kill -9 1` leave the instance serving;
+// - `initerr` (handler `initerror`): a runtime that posts init/error; the invocation fails with it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -77,10 +78,12 @@ void write_lambda_image(const std::string& dir, const std::string& user) {
 class LambdaE2e : public kiln::e2e::KilndTest {
  protected:
   // Deploys `name` from a fresh Lambda image layout; the image must get ready.
-  void deploy(const std::string& name, const std::string& user) {
+  // `extra` settings go into the function's config (e.g. args, the handler).
+  void deploy(const std::string& name, const std::string& user, const json& extra = json::object()) {
     const std::string layout = state_ + "/images-" + name;
     ASSERT_NO_THROW(write_lambda_image(layout, user));
     json config = {{"image", "oci:" + layout + ":latest"}, {"timeout_ms", kTimeoutMs}, {"max_instances", 1}};
+    config.update(extra);
     auto deployed = kilnd_->deploy(name, config);
     ASSERT_TRUE(deployed.ok()) << deployed.error().message;
     ASSERT_EQ((*deployed)["image"]["state"], "ready") << deployed->dump();
@@ -141,6 +144,7 @@ TEST_F(LambdaE2e, RuntimeApiImagesThroughEveryPath) {
   start();
   deploy("lam", "1000:1000");
   deploy("root", "0");
+  deploy("initerr", "1000:1000", {{"args", {"initerror"}}});  // the handler: the CMD's first element
 
   // 1. An event invocation: the runtime got the event and Lambda's headers for it.
   const std::int64_t before = wall_ms();
@@ -286,6 +290,18 @@ TEST_F(LambdaE2e, RuntimeApiImagesThroughEveryPath) {
   ASSERT_EQ(still.status, 200) << still.body;
   EXPECT_EQ(instance(still), instance(probe)) << "kill -9 1 ended the instance";
   EXPECT_EQ(json::parse(still.body, nullptr, false)["event"]["n"], 4);
+
+  // 9. A runtime whose init fails (invocation/next never called; init/error instead): the
+  //    invocation fails with the runtime's error, which the function's log keeps too.
+  auto init = lambda("initerr", {{"action", "echo"}});
+  std::printf("Lambda path, init error: %d %s %s\n", init.status, init.headers["x-amzn-errortype"].c_str(),
+              init.body.c_str());
+  EXPECT_EQ(init.status, 502) << init.body;
+  EXPECT_EQ(init.headers["x-amzn-errortype"], "ResourceNotReadyException") << init.body;
+  EXPECT_NE(init.body.find("init failed on purpose"), std::string::npos) << init.body;
+  EXPECT_NE(init.body.find("Runtime.TestInitError"), std::string::npos) << init.body;
+  const std::string init_log = logs("initerr");
+  EXPECT_NE(init_log.find("kiln-init: runtime init error: "), std::string::npos) << init_log;
 }
 
 }  // namespace
