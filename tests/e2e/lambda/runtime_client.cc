@@ -130,9 +130,8 @@ class RuntimeApi {
       if (colon != std::string::npos) {
         std::string name = line.substr(0, colon);
         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = line.substr(line.find_first_not_of(" \t", colon + 1) == std::string::npos
-                                          ? line.size()
-                                          : line.find_first_not_of(" \t", colon + 1));
+        const std::size_t value = line.find_first_not_of(" \t", colon + 1);
+        r.headers[name] = value == std::string::npos ? "" : line.substr(value);
       }
       at = eol + 2;
     }
