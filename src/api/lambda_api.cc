@@ -64,6 +64,11 @@ asio::awaitable<void> LambdaApi::invoke(server::Exchange& ex, const Call& call) 
     co_return co_await ex.respond(service_error(req, invoke::LambdaServiceError::kInvalidParameterValue,
                                                 "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun"));
   }
+  auto context = invoke::lambda_context(sv(req["X-Amz-Client-Context"]), sv(req["X-Amzn-Trace-Id"]));
+  if (!context.ok()) {
+    co_return co_await ex.respond(
+        service_error(req, invoke::LambdaServiceError::kInvalidRequestContent, context.error().message));
+  }
   std::string payload = req.body().empty() ? "{}" : req.body();
   if (nlohmann::json::parse(payload, nullptr, false).is_discarded()) {
     co_return co_await ex.respond(service_error(req, invoke::LambdaServiceError::kInvalidRequestContent,
@@ -76,6 +81,7 @@ asio::awaitable<void> LambdaApi::invoke(server::Exchange& ex, const Call& call) 
   const std::string key = admission.key;
   const std::string request_id = admission.meta.request_id;
   invoke::GuestRequest guest = invoke::make_event_request(admission.meta, std::move(payload), "application/json");
+  invoke::add_lambda_context(guest, *context);
   if (*type == invoke::InvocationType::kEvent) {
     // Asynchronous: accepted now, run in the background (errors land in the logs); it holds
     // its quota slot until it ends.

@@ -126,6 +126,7 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
       if (!conn_slot->value->ok()) {
         out.status = InvokeStatus::kCrash;
         out.detail = "cannot reach the function: " + conn_slot->value->error().message;
+        if (!inst->end_reason.empty()) out.detail += "; " + inst->end_reason;
         outcome = pool::Outcome::kBroken;
         break;
       }
@@ -142,7 +143,12 @@ asio::awaitable<InvokeResult> invoke(std::shared_ptr<pool::FunctionPool> pool, G
     parser.body_limit(options.max_response_bytes);
     ReadInfo read;
     if (!ec) ec = co_await read_response(stream, parser, &read);
-    if (reused && ec && ec != beast::error::timeout && !read.got_bytes) continue;  // closed while idle
+    // Closed while idle: once more on a new stream, unless the instance ended meanwhile (its
+    // function exited with this request in hand: a new stream cannot reach it, and the crash
+    // should say why).
+    if (reused && ec && ec != beast::error::timeout && !read.got_bytes && inst->state != pool::InstanceState::kStopping) {
+      continue;
+    }
     if (!ec) {
       out.response = parser.release();
       if (out.response.keep_alive() && read.unread == 0 && inst->state != pool::InstanceState::kStopping) {

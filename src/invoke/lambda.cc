@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64/base64.h"
 #include "src/invoke/function_error.h"
 
 namespace kiln::kilnd::invoke {
@@ -105,6 +106,31 @@ LambdaReply lambda_from_result(const InvokeResult& res, std::string_view request
   }
   r.headers.emplace_back("X-Amz-Executed-Version", "$LATEST");
   return r;
+}
+
+Result<LambdaContext> lambda_context(std::string_view client_context_header, std::string_view trace_header) {
+  constexpr std::size_t kMaxClientContext = 3583;
+  constexpr std::size_t kMaxTraceId = 256;
+  LambdaContext c;
+  if (!client_context_header.empty()) {
+    const std::string invalid = "Client context must be a valid Base64-encoded JSON object of at most " +
+                                std::to_string(kMaxClientContext) + " bytes.";
+    if (client_context_header.size() > kMaxClientContext) return make_error(invalid);
+    auto decoded = base64::decode(client_context_header);
+    if (!decoded.ok()) return make_error(invalid);
+    auto j = nlohmann::json::parse(*decoded, nullptr, false);
+    if (!j.is_object()) return make_error(invalid);
+    c.client_context = dump(j);  // one line: the runtime's header cannot hold a line break
+  }
+  bool printable = trace_header.size() <= kMaxTraceId;
+  for (char ch : trace_header) printable = printable && ch >= 0x20 && ch < 0x7f;
+  if (printable) c.trace_id = std::string(trace_header);
+  return c;
+}
+
+void add_lambda_context(GuestRequest& req, const LambdaContext& context) {
+  if (!context.client_context.empty()) req.set("X-Amz-Client-Context", context.client_context);
+  if (!context.trace_id.empty()) req.set("X-Amzn-Trace-Id", context.trace_id);
 }
 
 std::optional<InvocationType> parse_invocation_type(std::string_view h) {

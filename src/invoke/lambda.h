@@ -9,6 +9,7 @@
 #include <vector>
 #include <string_view>
 
+#include "common/result.h"
 #include "src/invoke/invoker.h"
 
 namespace kiln::kilnd::invoke {
@@ -36,6 +37,20 @@ LambdaReply lambda_service_error(LambdaServiceError kind, std::string_view messa
 // a runtime's error (X-Kiln-Function-Error, function_error.h) is 200 + X-Amz-Function-Error:
 // Unhandled with the runtime's error body; a guest status >= 500 is an unhandled function error too.
 LambdaReply lambda_from_result(const InvokeResult& r, std::string_view request_id);
+
+// What an Invoke request tells the runtime about its caller (Runtime API headers
+// Lambda-Runtime-Client-Context and Lambda-Runtime-Trace-Id; kiln-init reads them from the guest
+// request's X-Amz-Client-Context and X-Amzn-Trace-Id).
+struct LambdaContext {
+  std::string client_context;  // one line of JSON, or empty
+  std::string trace_id;        // or empty
+};
+// X-Amz-Client-Context is base64 of a JSON object, at most 3,583 bytes of base64 (Invoke API);
+// anything else is an error whose message InvalidRequestContentException carries. The trace id
+// is kept when it is printable ASCII of at most 256 bytes, else dropped.
+Result<LambdaContext> lambda_context(std::string_view client_context_header, std::string_view trace_header);
+// Sets the non-empty parts on the guest request.
+void add_lambda_context(GuestRequest& req, const LambdaContext& context);
 
 enum class InvocationType { kRequestResponse, kEvent, kDryRun };
 // X-Amz-Invocation-Type; empty = RequestResponse. nullopt for anything else.

@@ -1,10 +1,12 @@
 // A lambda-mode runtime's function error (X-Kiln-Function-Error + Lambda's error body): read once
 // (pure), then rendered by each path: Lambda's Invoke (200 + X-Amz-Function-Error: Unhandled and
-// the runtime's body), kiln's event and web invocations (502 function_error), and counted.
+// the runtime's body), kiln's event and web invocations (502 function_error), and counted. And
+// the Lambda path's client context and trace id on their way to the runtime.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64/base64.h"
 #include "src/invoke/function_error.h"
 #include "src/invoke/lambda.h"
 #include "tests/unit/kilnd/support/daemon_harness.h"
@@ -84,7 +86,41 @@ TEST(FunctionError, LambdasDialect) {
   for (const auto& [k, v] : reply.headers) EXPECT_NE(k, "X-Amz-Function-Error");
 }
 
+// The Invoke request's client context (base64 of a JSON object) and trace id, as the runtime
+// gets them (decoded, one line); a client context that is not that is refused.
+TEST(LambdaContext, ClientContextDecodedAndTraceIdKept) {
+  auto c = lambda_context(base64::encode("{\n \"custom\": {\"k\": 1}\n}"), "Root=1-5e1b4151-5ac6c58f5d0e4c9e1b2c3d4e");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->client_context, R"({"custom":{"k":1}})");
+  EXPECT_EQ(c->trace_id, "Root=1-5e1b4151-5ac6c58f5d0e4c9e1b2c3d4e");
+  auto none = lambda_context("", "");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->client_context.empty() && none->trace_id.empty());
+  EXPECT_TRUE(lambda_context("", "bad\ntrace")->trace_id.empty());
+  EXPECT_TRUE(lambda_context("", std::string(300, 'a'))->trace_id.empty());
+  for (const std::string& bad : {std::string("not base64!"), base64::encode("[1,2]"), base64::encode("nope"),
+                                base64::encode("{\"k\":\"" + std::string(3000, 'x') + "\"}")}) {
+    auto r = lambda_context(bad, "");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("Client context must be a valid Base64-encoded JSON object"), std::string::npos);
+  }
+}
+
 using FunctionErrorDaemonTest = test::StateDirTest;
+
+TEST_F(FunctionErrorDaemonTest, TheLambdaPathPassesTheClientContextAndTraceId) {
+  test::DaemonHarness k(dir_);
+  k.deploy("lf", R"({"image":"oci:/img:1","runtime_api":"lambda"})");
+  auto r = k.call("POST", "/2015-03-31/functions/lf/invocations", "{}",
+                  {{"X-Amz-Client-Context", base64::encode(R"({"custom":{"k":1}})")}, {"X-Amzn-Trace-Id", "Root=1-a-b"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  EXPECT_EQ(j["client_context"], R"({"custom":{"k":1}})");
+  EXPECT_EQ(j["trace_id"], "Root=1-a-b");
+  auto bad = k.call("POST", "/2015-03-31/functions/lf/invocations", "{}", {{"X-Amz-Client-Context", "%%%"}});
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.headers["x-amzn-errortype"], "InvalidRequestContentException");
+}
 
 TEST_F(FunctionErrorDaemonTest, EveryPathReportsTheRuntimesError) {
   test::DaemonHarness k(dir_);

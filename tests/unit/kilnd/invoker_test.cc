@@ -202,6 +202,26 @@ TEST(Invoker, KeptStreamClosedAsItIsReusedRetriesOnANewOne) {
   EXPECT_EQ(h.connections, 2);
 }
 
+// The function exits with the request in hand (a Lambda runtime that crashes mid-invocation):
+// the kept stream closes because the instance ended, so there is no retry, and the crash names
+// the reason.
+TEST(Invoker, KeptStreamClosedByTheFunctionsExitIsACrashWithItsReason) {
+  Harness h;
+  h.backend.auto_ready = true;
+  h.serve_kept([&h](int, int n) -> std::string {
+    if (n == 2) {
+      for (const auto& id : h.backend.live()) h.backend.end(id, "the function's process exited with code 3");
+      return "";
+    }
+    return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  });
+  EXPECT_EQ(h.run(2000ms).response.body(), "ok");
+  InvokeResult r = h.run(2000ms);
+  EXPECT_EQ(r.status, InvokeStatus::kCrash);
+  EXPECT_NE(r.detail.find("exited with code 3"), std::string::npos) << r.detail;
+  EXPECT_EQ(h.connections, 1);
+}
+
 TEST(Invoker, NewStreamClosedWithoutAnAnswerIsACrash) {
   Harness h;
   h.backend.auto_ready = true;

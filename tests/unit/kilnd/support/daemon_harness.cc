@@ -40,7 +40,9 @@ asio::awaitable<void> fake_guest(local::socket s) {
             {"function", std::string(req["X-Scf-Name"])},
             {"memory", std::string(req["X-Scf-Memory"])},
             {"timeout", std::string(req["X-Kiln-Timeout-Ms"])},
-            {"custom", std::string(req["X-Custom"])}};
+            {"custom", std::string(req["X-Custom"])},
+            {"client_context", std::string(req["X-Amz-Client-Context"])},
+            {"trace_id", std::string(req["X-Amzn-Trace-Id"])}};
   http::response<http::string_body> res{req.body().find("fail500") != std::string::npos
                                             ? http::status::internal_server_error
                                             : http::status::ok,
