@@ -4,8 +4,5 @@
 #   tests/kvm-host/run --work REPO -- tests/bench/snapshot/snapshot_bench.sh [ROUNDS=10]
 # KILN_BUILD_DIR picks the build (default REPO/build; built with `ninja bench_snapshot guest-kernel`).
 set -euo pipefail
-src=$(cd "$(dirname "$0")/../../.." && pwd)
-build=${KILN_BUILD_DIR:-$src/build}
-export KILN_BUILD_DIR=$build
-[ -n "${KILN_GUEST_KERNEL:-}" ] || export KILN_GUEST_KERNEL=$(readlink -f "$build/guest-kernel/vmlinux")
+source "$(dirname "$0")/../lib/build_env.sh"
 exec "$build/tests/bench/snapshot/bench_snapshot" "$@"

@@ -1,5 +1,5 @@
 // e2e (label e2e; the nested test host here), issue 18: Lambda images run unmodified in real
-// microVMs. Test images are built here (tests/unit/rootfs/support/test_image.h) from the static
+// microVMs. Test images are built here (lambda_image.h) from the static
 // runtime client runtime_client.cc and busybox-static, detected as Lambda images by their Env
 // (LAMBDA_TASK_ROOT). One kilnd serves three functions:
 // - `lam` (user 1000): an event invocation (the event, request id, deadline and ARN headers the
@@ -21,15 +21,14 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/lambda/lambda_image.h"
 #include "tests/e2e/lib/kilnd_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/test_paths.h"
-#include "tests/unit/rootfs/support/test_image.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-namespace img = kiln::rootfs::testing;
 using nlohmann::json;
 using kiln::kilnd::client::HttpResult;
 
@@ -43,37 +42,6 @@ std::int64_t wall_ms() {
       .count();
 }
 
-// An OCI layout at `dir` (tag latest): the runtime client as /var/runtime/bootstrap behind a
-// one-element ENTRYPOINT with the handler `echo` as CMD (Lambda's base image layout), busybox
-// for `ps` and `kill`, Env with LAMBDA_TASK_ROOT (so kilnd detects a Lambda image).
-void write_lambda_image(const std::string& dir, const std::string& user) {
-  std::vector<img::TarEntry> entries = {
-      img::dir("bin"),
-      img::file("bin/busybox", kiln::e2e::slurp("/bin/busybox"), 0755),
-      img::dir("etc"),
-      img::file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nsbx:x:1000:1000::/tmp:/bin/sh\n"),
-      img::file("etc/group", "root:x:0:\nsbx:x:1000:\n"),
-      img::dir("var"),
-      img::dir("var/runtime"),
-      img::file("var/runtime/bootstrap", kiln::e2e::slurp(kiln::testing::build_path("tests/e2e/lambda/kiln-e2e-lambda-runtime")),
-                0755),
-      img::dir("var/task"),
-      img::dir("tmp", 01777),
-      img::dir("proc"),
-      img::dir("sys"),
-      img::dir("dev"),
-      img::dir("root", 0700),
-  };
-  for (const char* applet : {"sh", "ps", "kill", "ls", "cat"}) entries.push_back(img::symlink(std::string("bin/") + applet, "busybox"));
-  img::ImageSpec spec;
-  spec.layers = {img::make_tar(entries)};
-  spec.entrypoint = {"/var/runtime/bootstrap"};
-  spec.cmd = {"echo"};
-  spec.env = {"PATH=/usr/bin:/bin", "LAMBDA_TASK_ROOT=/var/task"};
-  spec.working_dir = "/var/task";
-  spec.user = user;
-  img::write_oci_layout(dir, spec, "latest");
-}
 
 class LambdaE2e : public kiln::e2e::KilndTest {
  protected:
@@ -81,7 +49,7 @@ class LambdaE2e : public kiln::e2e::KilndTest {
   // `extra` settings go into the function's config (e.g. args, the handler).
   void deploy(const std::string& name, const std::string& user, const json& extra = json::object()) {
     const std::string layout = state_ + "/images-" + name;
-    ASSERT_NO_THROW(write_lambda_image(layout, user));
+    ASSERT_NO_THROW(kiln::e2e::write_lambda_image(layout, user));
     json config = {{"image", "oci:" + layout + ":latest"}, {"timeout_ms", kTimeoutMs}, {"max_instances", 1}};
     config.update(extra);
     auto deployed = kilnd_->deploy(name, config);
