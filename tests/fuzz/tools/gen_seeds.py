@@ -430,6 +430,14 @@ def arm64_image():
     seed("tight", arm64_header(0x80000, 120 << 20, 0b0010), 100 << 20, 3 << 20, 128 << 20)
 
 
+def schedule():
+    for name, expr in [("rate", "rate(5 minutes)"), ("rate-one", "rate(1 hour)"), ("daily", "cron(0 12 * * ? *)"),
+                       ("weekdays", "cron(0/15 8-18 ? * MON-FRI *)"), ("last-friday", "cron(15 10 ? DEC 6L 2026-2027)"),
+                       ("nth", "cron(0 9 ? * 2#1 *)"), ("nearest", "cron(30 6 1W * ? 2026)"), ("last-day", "cron(0 0 L * ? *)"),
+                       ("never", "cron(0 0 30 2 ? *)")]:
+        write("schedule", name, expr.encode())
+
+
 def main():
     virtio_queue()
     virtio_blk()
@@ -441,6 +449,7 @@ def main():
     tar_layer()
     vmm_api()
     arm64_image()
+    schedule()
     return 0
 
 
