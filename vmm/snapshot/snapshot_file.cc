@@ -35,6 +35,14 @@ T get(std::string_view in, size_t off) {
 
 }  // namespace
 
+const char* arch_name(Arch arch) {
+  switch (arch) {
+    case Arch::kX86_64: return "x86_64";
+    case Arch::kAarch64: return "aarch64";
+  }
+  return "an unknown architecture";
+}
+
 uint64_t crc64(std::string_view data) {
   static const std::array<uint64_t, 256> table = make_table();
   uint64_t c = ~0ull;
@@ -42,23 +50,30 @@ uint64_t crc64(std::string_view data) {
   return ~c;
 }
 
-std::string encode_container(std::string_view payload) {
+std::string encode_container(std::string_view payload, Arch arch) {
   std::string out(kMagic, sizeof kMagic);
   put<uint32_t>(out, kFormatVersion);
-  put<uint32_t>(out, 0);
+  put<uint32_t>(out, static_cast<uint32_t>(arch));
   put<uint64_t>(out, payload.size());
   put<uint64_t>(out, crc64(payload));
   out.append(payload);
   return out;
 }
 
-Result<std::string> decode_container(std::string_view in) {
+Result<std::string> decode_container(std::string_view in, Arch expected) {
   if (in.size() < kHeaderSize) return make_error("snapshot file is truncated (no complete header)");
   if (std::memcmp(in.data(), kMagic, sizeof kMagic) != 0) return make_error("not a kiln snapshot file (bad magic)");
   uint32_t version = get<uint32_t>(in, 8);
   if (version != kFormatVersion) {
     return make_error("snapshot format version " + std::to_string(version) + " is not supported (this kiln-vmm reads version " +
                       std::to_string(kFormatVersion) + ")");
+  }
+  const uint32_t arch = get<uint32_t>(in, 12);
+  if (arch != static_cast<uint32_t>(expected)) {
+    const bool known = arch == static_cast<uint32_t>(Arch::kX86_64) || arch == static_cast<uint32_t>(Arch::kAarch64);
+    return make_error(std::string("snapshot taken on ") +
+                      (known ? arch_name(static_cast<Arch>(arch)) : "an unknown architecture (" + std::to_string(arch) + ")") +
+                      "; this kiln-vmm runs " + arch_name(expected) + " guests");
   }
   uint64_t len = get<uint64_t>(in, 16);
   if (len > kMaxPayloadBytes) return make_error("snapshot payload length " + std::to_string(len) + " is implausible");

@@ -169,6 +169,31 @@ TEST(Container, RoundTripAndIntegrity) {
   EXPECT_FALSE(decode_container(huge_len).ok());
 }
 
+TEST(Container, ASnapshotOfAnotherArchitectureIsRefused) {
+  const std::string payload = "state";
+  // Files written before the architecture field held 0 there: x86_64.
+  std::string x86 = encode_container(payload, Arch::kX86_64);
+  uint32_t field = 1;
+  std::memcpy(&field, x86.data() + 12, 4);
+  EXPECT_EQ(field, 0u);
+  EXPECT_TRUE(decode_container(x86, Arch::kX86_64).ok());
+  auto arm_on_x86 = decode_container(encode_container(payload, Arch::kAarch64), Arch::kX86_64);
+  ASSERT_FALSE(arm_on_x86.ok());
+  EXPECT_EQ(arm_on_x86.error().message, "snapshot taken on aarch64; this kiln-vmm runs x86_64 guests");
+  auto x86_on_arm = decode_container(x86, Arch::kAarch64);
+  ASSERT_FALSE(x86_on_arm.ok());
+  EXPECT_EQ(x86_on_arm.error().message, "snapshot taken on x86_64; this kiln-vmm runs aarch64 guests");
+  auto arm = decode_container(encode_container(payload, Arch::kAarch64), Arch::kAarch64);
+  ASSERT_TRUE(arm.ok());
+  EXPECT_EQ(*arm, payload);
+  std::string unknown = x86;
+  field = 7;
+  std::memcpy(unknown.data() + 12, &field, 4);
+  auto e = decode_container(unknown, Arch::kX86_64);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("an unknown architecture (7)"), std::string::npos) << e.error().message;
+}
+
 TEST(Container, Crc64MatchesTheXzCheckValue) {
   EXPECT_EQ(crc64("123456789"), 0x995dc9bbdf1939faull);  // CRC-64/XZ check value
 }
