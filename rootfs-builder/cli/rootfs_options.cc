@@ -70,11 +70,13 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
   RootfsCommand c;
   c.request.cache_dir = cache_dir;
   std::vector<std::string> positionals;
+  std::string chunk_flag, image_flag;  // one of each kind seen, to refuse it on the other command
   for (const cli::Arg& a : parsed.args) {
     if (a.is("help")) return RootfsCommand{};
     if (a.flag == nullptr) {
       positionals.push_back(a.value);
     } else {
+      (a.is("chunk-kib") || a.is("zstd-level") ? chunk_flag : image_flag) = "--" + std::string(a.flag->name);
       KILN_TRY(apply(c.request, a));
       KILN_TRY(apply_chunk(c.chunk.options, a));
     }
@@ -87,6 +89,7 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
     c.action = RootfsAction::kInspect;
   } else if (positionals[0] == "chunk") {
     if (positionals.size() != 3) return make_error("chunk needs IMAGE and OUT_DIR");
+    if (!image_flag.empty()) return make_error(image_flag + " does not apply to chunk");
     c.action = RootfsAction::kChunk;
     c.chunk.image_path = positionals[1];
     c.chunk.out_dir = positionals[2];
@@ -94,6 +97,7 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
   } else {
     return make_error("unknown command " + positionals[0] + " (build, inspect or chunk)");
   }
+  if (!chunk_flag.empty()) return make_error(chunk_flag + " applies to chunk only");
   if (positionals.size() < 2) return make_error(positionals[0] + " needs an image REF");
   if (positionals.size() > 2) return make_error("unexpected argument " + positionals[2]);
   c.request.reference = positionals[1];

@@ -83,6 +83,10 @@ TEST(RootfsOptions, Chunk) {
   EXPECT_NE(error_of({"chunk", "a", "b", "--chunk-kib", "32768"}).find("--chunk-kib"), std::string::npos);
   EXPECT_EQ(error_of({"chunk", "a", "b", "--zstd-level", "0"}), "--zstd-level: want 1..19");
   EXPECT_NE(error_of({"chunk", "a", "b", "--zstd-level", "20"}).find("--zstd-level"), std::string::npos);
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--creds", "u:p"}), "--creds does not apply to chunk");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "-o", "x"}), "--output does not apply to chunk");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk only");
+  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk only");
   EXPECT_NE(rootfs_usage().find("kiln-rootfs chunk IMAGE OUT_DIR"), std::string::npos);
 }
 
