@@ -46,7 +46,7 @@ struct ChunkIndex {
   uint64_t data_size = 0;  // bytes of the chunk data blob
   std::vector<ChunkEntry> entries;  // one per chunk, in image order
 
-  // Uncompressed bytes of chunk i: chunk_size, the remainder for the last chunk.
+  // Uncompressed bytes of chunk i < entries.size(): chunk_size, the remainder for the last chunk.
   uint32_t chunk_length(uint64_t i) const;
   bool operator==(const ChunkIndex&) const = default;
 };
