@@ -22,6 +22,8 @@ endmacro()
 kiln_pkg(SECCOMP libseccomp libseccomp-dev)
 kiln_pkg(ARCHIVE libarchive libarchive-dev)
 kiln_pkg(CURL libcurl libcurl4-openssl-dev)
+# chunked block images (rootfs-builder/chunks)
+kiln_pkg(ZSTD libzstd libzstd-dev)
 # kilnd's packet filter (src/net/nftables)
 kiln_pkg(NFTABLES libnftables libnftables-dev)
 # rtnetlink: kilnd's instance networks (src/net, shared libs) and kiln-init's (guest-agent/net,

@@ -1,9 +1,12 @@
-// kiln-rootfs: build an ext4 rootfs image from an OCI image reference, or inspect one.
+// kiln-rootfs: build an ext4 rootfs image from an OCI image reference, inspect one, or cut an
+// image into a chunked block image.
 //   kiln-rootfs build REF -o OUT [--cache-dir D] [--tls-verify=false] [--creds U:P]
 //                                [--authfile F] [--ca-file F] [--platform OS/ARCH]
 //   kiln-rootfs inspect REF [same options]
+//   kiln-rootfs chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -34,6 +37,24 @@ int main(int argc, char** argv) {
                  kiln::rootfs::add_flag_hints(e.message, kiln::rootfs::kRootfsFlagHints).c_str());
     return 1;
   };
+  if (cmd->action == RootfsAction::kChunk) {
+    const kiln::rootfs::ChunkRequest& c = cmd->chunk;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = kiln::rootfs::chunks::chunk_image_file(c.image_path, c.out_dir, c.options);
+    if (!r.ok()) return fail(r.error());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const kiln::rootfs::chunks::ChunkStats& s = r->stats;
+    std::printf("index %s\n", r->index_digest.str().c_str());
+    std::printf("chunks %llu of %u KiB: %llu stored, %llu zero, %llu repeated\n",
+                static_cast<unsigned long long>(s.chunks), c.options.chunk_size / 1024,
+                static_cast<unsigned long long>(s.stored_chunks), static_cast<unsigned long long>(s.zero_chunks),
+                static_cast<unsigned long long>(s.repeated_chunks));
+    std::printf("compressed %llu bytes (%s) of %llu (%s), index %zu bytes, %.2f s\n",
+                static_cast<unsigned long long>(r->index.data_size), human(r->index.data_size).c_str(),
+                static_cast<unsigned long long>(r->index.image_size), human(r->index.image_size).c_str(),
+                r->index_bytes.size(), secs);
+    return 0;
+  }
   if (cmd->action == RootfsAction::kInspect) {
     auto r = kiln::rootfs::inspect(req);
     if (!r.ok()) return fail(r.error());

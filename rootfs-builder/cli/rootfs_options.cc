@@ -19,7 +19,22 @@ constexpr cli::Flag kFlags[] = {
     {"authfile", 0, Value::kRequired},
     {"ca-file", 0, Value::kRequired},
     {"platform", 0, Value::kRequired},
+    {"chunk-kib", 0, Value::kRequired},
+    {"zstd-level", 0, Value::kRequired},
 };
+
+Status apply_chunk(chunks::ChunkOptions& o, const cli::Arg& a) {
+  if (a.is("chunk-kib")) {
+    KILN_ASSIGN_OR_RETURN(uint64_t kib, cli::parse_number("--chunk-kib", a.value, chunks::kMaxChunkSize / 1024));
+    o.chunk_size = static_cast<uint32_t>(kib * 1024);
+    if (!chunks::valid_chunk_size(o.chunk_size)) return make_error("--chunk-kib: want a power of two in [4, 16384]");
+  } else if (a.is("zstd-level")) {
+    KILN_ASSIGN_OR_RETURN(uint64_t level, cli::parse_number("--zstd-level", a.value, 19));
+    if (level == 0) return make_error("--zstd-level: want 1..19");
+    o.zstd_level = static_cast<int>(level);
+  }
+  return ok_status();
+}
 
 Status apply(BuildRequest& req, const cli::Arg& a) {
   if (a.is("output")) {
@@ -55,23 +70,34 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
   RootfsCommand c;
   c.request.cache_dir = cache_dir;
   std::vector<std::string> positionals;
+  std::string chunk_flag, image_flag;  // one of each kind seen, to refuse it on the other command
   for (const cli::Arg& a : parsed.args) {
     if (a.is("help")) return RootfsCommand{};
     if (a.flag == nullptr) {
       positionals.push_back(a.value);
     } else {
+      (a.is("chunk-kib") || a.is("zstd-level") ? chunk_flag : image_flag) = "--" + std::string(a.flag->name);
       KILN_TRY(apply(c.request, a));
+      KILN_TRY(apply_chunk(c.chunk.options, a));
     }
   }
   positionals.insert(positionals.end(), parsed.rest.begin(), parsed.rest.end());
-  if (positionals.empty()) return make_error("missing command (build or inspect)");
+  if (positionals.empty()) return make_error("missing command (build, inspect or chunk)");
   if (positionals[0] == "build") {
     c.action = RootfsAction::kBuild;
   } else if (positionals[0] == "inspect") {
     c.action = RootfsAction::kInspect;
+  } else if (positionals[0] == "chunk") {
+    if (positionals.size() != 3) return make_error("chunk needs IMAGE and OUT_DIR");
+    if (!image_flag.empty()) return make_error(image_flag + " does not apply to chunk");
+    c.action = RootfsAction::kChunk;
+    c.chunk.image_path = positionals[1];
+    c.chunk.out_dir = positionals[2];
+    return c;
   } else {
-    return make_error("unknown command " + positionals[0] + " (build or inspect)");
+    return make_error("unknown command " + positionals[0] + " (build, inspect or chunk)");
   }
+  if (!chunk_flag.empty()) return make_error(chunk_flag + " applies to chunk only");
   if (positionals.size() < 2) return make_error(positionals[0] + " needs an image REF");
   if (positionals.size() > 2) return make_error("unexpected argument " + positionals[2]);
   c.request.reference = positionals[1];
@@ -89,12 +115,15 @@ std::string default_cache_dir() {
 std::string rootfs_usage() {
   return "usage: kiln-rootfs build REF -o OUT [options]\n"
          "       kiln-rootfs inspect REF [options]\n"
+         "       kiln-rootfs chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]\n"
          "REF: [docker://]host[:port]/name[:tag|@sha256:...] | oci:DIR[:TAG] |\n"
          "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
          "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
          "         --tls-verify=false  allow plain HTTP and unverified certificates\n"
          "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n"
          "         --platform OS/ARCH  (default linux/amd64)\n"
+         "         --chunk-kib N     chunk: chunk size in KiB, a power of two (default 512)\n"
+         "         --zstd-level N    chunk: zstd level 1..19 (default 3)\n"
          "         -h, --help        print this text\n";
 }
 

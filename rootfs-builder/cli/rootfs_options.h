@@ -1,5 +1,6 @@
-// kiln-rootfs's command line: `build REF -o OUT [options]` and `inspect REF [options]`, parsed
-// into a BuildRequest with errors as values (each one a usage error: exit 2).
+// kiln-rootfs's command line: `build REF -o OUT [options]`, `inspect REF [options]` and
+// `chunk IMAGE OUT_DIR [options]`, parsed into a BuildRequest or a ChunkRequest with errors as
+// values (each one a usage error: exit 2).
 #pragma once
 
 #include <string>
@@ -7,15 +8,24 @@
 
 #include "common/result.h"
 #include "rootfs-builder/builder/builder.h"
+#include "rootfs-builder/chunks/chunker.h"
 #include "rootfs-builder/registry/error_hints.h"
 
 namespace kiln::rootfs {
 
-enum class RootfsAction { kHelp, kBuild, kInspect };
+enum class RootfsAction { kHelp, kBuild, kInspect, kChunk };
+
+// `chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]`.
+struct ChunkRequest {
+  std::string image_path;
+  std::string out_dir;
+  chunks::ChunkOptions options;
+};
 
 struct RootfsCommand {
   RootfsAction action = RootfsAction::kHelp;
-  BuildRequest request;
+  BuildRequest request;  // build, inspect
+  ChunkRequest chunk;  // chunk
 };
 
 // `args` without argv[0]; `cache_dir` is the default for --cache-dir.

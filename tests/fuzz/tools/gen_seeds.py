@@ -356,6 +356,48 @@ def tar_layer():
                                              {"name": "locked/in", "data": b"1"}]))
 
 
+def chunk_index_bytes(chunk_size, image_size, entries, data_size, magic=b"KILNCHIX", version=1):
+    """A chunk index (rootfs-builder/chunks/chunk_index.cc); entries are (sha256, offset, length)."""
+    out = magic + struct.pack("<IIII", version, 1, chunk_size, 0)
+    out += struct.pack("<QQQ", image_size, len(entries), data_size)
+    for digest, offset, length in entries:
+        out += digest + struct.pack("<QII", offset, length, 0)
+    return out
+
+
+def chunk_index():
+    import hashlib
+    zero = (bytes(32), 0, 0)
+    a, b = hashlib.sha256(b"a").digest(), hashlib.sha256(b"b").digest()
+    # stored a, zero, a again (points at its first copy), stored b as a short last chunk.
+    mixed = [(a, 0, 100), zero, (a, 0, 100), (b, 100, 50)]
+    write("chunk_index", "mixed", b"\x00" + chunk_index_bytes(4096, 3 * 4096 + 10, mixed, data_size=150))
+    write("chunk_index", "all-zero", b"\x00" + chunk_index_bytes(524288, 4 * 524288, [zero] * 4, data_size=0))
+    write("chunk_index", "one-byte", b"\x00" + chunk_index_bytes(4096, 1, [(a, 0, 9)], data_size=9))
+    write("chunk_index", "overlap", b"\x00" + chunk_index_bytes(4096, 8192, [(a, 0, 100), (b, 50, 100)], data_size=150))
+    write("chunk_index", "count-mismatch", b"\x00" + chunk_index_bytes(4096, 9000, [(a, 0, 100)], data_size=100))
+    write("chunk_index", "bad-magic", b"\x00" + chunk_index_bytes(4096, 1, [(a, 0, 9)], data_size=9, magic=b"KILNCHIY"))
+    # Frames for the verifier's one-chunk index of "kiln" * 1024: raw zstd frames by hand
+    # (magic, frame header with a single segment and 2-byte content size, blocks).
+    content = b"kiln" * 1024
+    magic = b"\x28\xb5\x2f\xfd"
+
+    def raw_frame(data, declared):
+        fhd = 0x60  # single segment, 2-byte frame content size (value - 256)
+        header = magic + bytes([fhd]) + struct.pack("<H", declared - 256)
+        block = struct.pack("<I", 1 | (0 << 1) | (len(data) << 3))[:3]  # last block, raw
+        return header + block + data
+
+    def rle_frame(byte, n, declared):
+        header = magic + bytes([0x60]) + struct.pack("<H", declared - 256)
+        return header + struct.pack("<I", 1 | (1 << 1) | (n << 3))[:3] + bytes([byte])
+
+    write("chunk_index", "frame-good", b"\x01" + raw_frame(content, 4096))
+    write("chunk_index", "frame-flipped", b"\x01" + raw_frame(b"K" + content[1:], 4096))
+    write("chunk_index", "frame-short", b"\x01" + raw_frame(content[:4000], 4000))
+    write("chunk_index", "frame-rle-bomb", b"\x01" + rle_frame(0, 60000, 60000))
+
+
 def vmm_api():
     def reqs(*rs):
         return b"\x1e".join(m.encode() + b"\n" + t.encode() + b"\n" + (json.dumps(b).encode() if b is not None else b"")
@@ -447,6 +489,7 @@ def main():
     agent_protocol()
     oci()
     tar_layer()
+    chunk_index()
     vmm_api()
     arm64_image()
     schedule()

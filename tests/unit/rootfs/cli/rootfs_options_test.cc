@@ -52,8 +52,8 @@ TEST(RootfsOptions, HelpEverywhere) {
 }
 
 TEST(RootfsOptions, UsageErrors) {
-  EXPECT_EQ(error_of({}), "missing command (build or inspect)");
-  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build or inspect)");
+  EXPECT_EQ(error_of({}), "missing command (build, inspect or chunk)");
+  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build, inspect or chunk)");
   EXPECT_EQ(error_of({"build"}), "build needs an image REF");
   EXPECT_EQ(error_of({"build", "x"}), "build needs -o OUT");
   EXPECT_EQ(error_of({"build", "x", "-o"}), "-o: missing value");
@@ -62,6 +62,32 @@ TEST(RootfsOptions, UsageErrors) {
   EXPECT_EQ(error_of({"inspect", "x", "--tls-verify=no"}), "--tls-verify: want true or false, got 'no'");
   EXPECT_NE(error_of({"inspect", "x", "--platform", "linux"}).find("OS/ARCH"), std::string::npos);
   EXPECT_NE(error_of({"inspect", "x", "--platform", "/amd64"}).find("OS/ARCH"), std::string::npos);
+}
+
+TEST(RootfsOptions, Chunk) {
+  auto c = parse({"chunk", "/img.ext4", "/out"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->action, RootfsAction::kChunk);
+  EXPECT_EQ(c->chunk.image_path, "/img.ext4");
+  EXPECT_EQ(c->chunk.out_dir, "/out");
+  EXPECT_EQ(c->chunk.options.chunk_size, 512u * 1024);
+  EXPECT_EQ(c->chunk.options.zstd_level, 3);
+  c = parse({"chunk", "--chunk-kib", "128", "/img.ext4", "/out", "--zstd-level=9"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->chunk.options.chunk_size, 128u * 1024);
+  EXPECT_EQ(c->chunk.options.zstd_level, 9);
+  EXPECT_EQ(error_of({"chunk", "/img.ext4"}), "chunk needs IMAGE and OUT_DIR");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "c"}), "chunk needs IMAGE and OUT_DIR");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--chunk-kib", "100"}), "--chunk-kib: want a power of two in [4, 16384]");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--chunk-kib", "2"}), "--chunk-kib: want a power of two in [4, 16384]");
+  EXPECT_NE(error_of({"chunk", "a", "b", "--chunk-kib", "32768"}).find("--chunk-kib"), std::string::npos);
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--zstd-level", "0"}), "--zstd-level: want 1..19");
+  EXPECT_NE(error_of({"chunk", "a", "b", "--zstd-level", "20"}).find("--zstd-level"), std::string::npos);
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--creds", "u:p"}), "--creds does not apply to chunk");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "-o", "x"}), "--output does not apply to chunk");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk only");
+  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk only");
+  EXPECT_NE(rootfs_usage().find("kiln-rootfs chunk IMAGE OUT_DIR"), std::string::npos);
 }
 
 TEST(RootfsOptions, RegistryHintsNameKilnRootfsFlags) {
