@@ -480,6 +480,18 @@ def schedule():
         write("schedule", name, expr.encode())
 
 
+def ttrpc_frame(length, stream, mtype, flags, payload):
+    return struct.pack(">IIBB", length, stream, mtype, flags) + payload
+
+
+def ttrpc_framing():
+    # Byte 0: the feed size - 1; then the stream.
+    req = ttrpc_frame(5, 1, 1, 0, b"hello") + ttrpc_frame(0, 3, 2, 4, b"")
+    write("ttrpc_framing", "two", bytes([6]) + req)
+    write("ttrpc_framing", "oversized", bytes([0]) + ttrpc_frame(5000, 7, 1, 0, b"z" * 5000) + ttrpc_frame(2, 9, 1, 0, b"ok"))
+    write("ttrpc_framing", "huge-announcement", bytes([255]) + b"\xff\xff\xff\xff\x00\x00\x00\x01\x01\x00" + b"q" * 300)
+
+
 def main():
     virtio_queue()
     virtio_blk()
@@ -493,6 +505,7 @@ def main():
     vmm_api()
     arm64_image()
     schedule()
+    ttrpc_framing()
     return 0
 
 
