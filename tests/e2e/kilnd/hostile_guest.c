@@ -1,6 +1,8 @@
 /* A hostile function for kilnd's hostile-guest e2e test (static; runs as the function's command,
  * as root, inside its microVM). It serves HTTP on 127.0.0.1:9000 so kiln-init reports it ready:
- *   GET /attack?victim=ID&seconds=S  starts the attack in the background (answers at once)
+ *   GET /attack?victim=ID&request=RID&seconds=S
+ *                                    starts the attack in the background (answers at once);
+ *                                    ID: another instance, RID: a request kilnd sent it
  *   GET /summary                     what the last attack did ("key=value" lines; "running=1"
  *                                    while it runs)
  *   anything else                    "idle"
@@ -10,7 +12,8 @@
  *   - frames: its own AF_VSOCK connections to the host (CID 2) on kilnd's event port, the one
  *     kiln-init connects to (kiln-init's default events endpoint vsock:2:10001; override with
  *     KILN_HOSTILE_EVENT_PORT): unknown frame types, malformed records, forged events (a hello
- *     carrying the victim's instance id, log lines naming a request kilnd never sent, a dropped
+ *     carrying the victim's instance id, log lines naming the victim's request and a request
+ *     kilnd never sent (with invalid UTF-8, a NUL and a terminal escape in them), a dropped
  *     count of 2^64-1), control frames kilnd never asked for (launch spec, status request,
  *     identity, shutdown) and replies to requests it never sent (ack, status), a maximal
  *     payload, a length over the cap, a bad magic, a bad version, a truncated frame (all in the
@@ -138,6 +141,8 @@ static int send_frame(int* s, unsigned version, unsigned type, uint32_t len, con
 }
 
 /* One round of forged and malformed frames, on fresh connections. */
+static const char* g_victim_request = "";
+
 static void forged_round(const char* victim, struct counters* c) {
   int s = vsock_connect();
   if (s < 0) {
@@ -155,8 +160,12 @@ static void forged_round(const char* victim, struct counters* c) {
   r += entry_s(rec + r, "state", "waiting");
   send_frame(&s, 1, 16, (uint32_t)r, rec, r, c);
   char line[512];
-  int ll = snprintf(line, sizeof line, "HOSTILE forged line for instance %s", victim);
+  int ll = snprintf(line, sizeof line, "HOSTILE forged line for instance %s \xff\xfe\x1b[31m|", victim);
+  line[ll++] = 0; /* a NUL inside the line */
+  line[ll++] = '|';
   r = log_record(rec, line, (size_t)ll, "forged-request-kilnd-never-sent");
+  send_frame(&s, 1, 19, (uint32_t)r, rec, r, c);
+  r = log_record(rec, line, (size_t)ll, g_victim_request);
   send_frame(&s, 1, 19, (uint32_t)r, rec, r, c);
   send_frame(&s, 1, 99, 5, "junk!", 5, c);
   r = 0;
@@ -359,8 +368,11 @@ int main(void) {
     ssize_t n = read(c, req, sizeof req - 1);
     req[n > 0 ? n : 0] = 0;
     if (strncmp(req, "GET /attack", 11) == 0) {
-      char victim[128], secs[16];
+      static char victim[128], request[128];
+      char secs[16];
       query_value(req, "victim=", victim, sizeof victim);
+      query_value(req, "request=", request, sizeof request);
+      g_victim_request = request;
       query_value(req, "seconds=", secs, sizeof secs);
       int seconds = atoi(secs);
       if (seconds <= 0 || seconds > 120) seconds = 10;
