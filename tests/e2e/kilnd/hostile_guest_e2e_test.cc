@@ -10,6 +10,7 @@
 // "[kiln] N log lines dropped" lines agree); kilnd's RSS returns near its level once the hostile
 // function is gone, and kilnd still answers.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,6 +61,20 @@ double metric(const std::string& text, const std::string& name, const std::strin
     return std::stod(line.substr(line.rfind(' ') + 1));
   }
   return 0;
+}
+
+// CPU time (user + system) a process has used so far, in seconds; 0 when it is gone.
+double cpu_seconds(pid_t pid) {
+  const std::string stat = kiln::e2e::slurp("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream in(stat.substr(paren + 1));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);  // utime, stime
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // The JSON lines of a function's log files (<state>/logs/NAME.log and its rotated .1).
@@ -146,7 +161,11 @@ TEST_F(HostileGuestE2e, KilndStaysHealthyAndAttributesOnlyToTheHostileInstance) 
   std::printf("instances: good %s, hostile %s\n", good_instance.c_str(), hostile_instance.c_str());
 
   // Baseline: the hostile function idle, as long as the attack will last (as many samples).
+  const auto base_start = Clock::now();
+  const double kilnd_idle_cpu0 = cpu_seconds(kilnd_->pid());
   Latencies base = measure(Clock::now() + std::chrono::seconds(kAttackSeconds - 1), 40);
+  std::printf("CPU during the baseline: kilnd %.2f s in %.1f s\n", cpu_seconds(kilnd_->pid()) - kilnd_idle_cpu0,
+              ms_since(base_start) / 1000);
   ASSERT_FALSE(HasFailure());
   auto before = kiln::e2e::proc_usage(kilnd_->pid());
   ASSERT_TRUE(before.ok());
@@ -157,6 +176,8 @@ TEST_F(HostileGuestE2e, KilndStaysHealthyAndAttributesOnlyToTheHostileInstance) 
   ASSERT_EQ(a.status, 200) << a.body;
   ASSERT_EQ(a.body, "attacking\n");
   const auto attack_start = Clock::now();
+  const pid_t hostile_vmm = kilnd_->instance_vmm_pid(hostile_instance);
+  const double kilnd_cpu0 = cpu_seconds(kilnd_->pid()), vmm_cpu0 = cpu_seconds(hostile_vmm);
   Latencies during = measure(attack_start + std::chrono::seconds(kAttackSeconds - 1), 20);
   ASSERT_FALSE(HasFailure());
   std::string summary;
@@ -168,6 +189,8 @@ TEST_F(HostileGuestE2e, KilndStaysHealthyAndAttributesOnlyToTheHostileInstance) 
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   const double attack_s = ms_since(attack_start) / 1000;
+  std::printf("CPU during the attack: kilnd %.2f s, the hostile kiln-vmm (its guest included) %.2f s, in %.1f s\n",
+              cpu_seconds(kilnd_->pid()) - kilnd_cpu0, cpu_seconds(hostile_vmm) - vmm_cpu0, attack_s);
   std::printf("hostile guest (%.1f s):\n%s", attack_s, summary.c_str());
   auto guest = kiln::e2e::key_values(summary);
   ASSERT_EQ(guest["running"], "0") << summary;
