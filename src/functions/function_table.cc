@@ -186,6 +186,12 @@ void FunctionTable::guest_log(const std::string& key, const std::string& instanc
   std::string request;
   std::uint64_t ts = e.ts_ns;
   if (Function* f = find(key)) {
+    // Within the instance's budget, or dropped and counted (reported by report_log_drops).
+    const std::uint64_t now = logs::realtime_ns();
+    const bool kept = f->log_budget.admit(instance, e.data.size(), now);
+    metrics_.inc(metrics::kGuestLogLines, {{"function", key}, {"outcome", kept ? "kept" : "dropped"}});
+    report_log_drops(key, *f, now);
+    if (!kept) return;
     ts = f->windows.host_time(instance, e.ts_ns, logs::realtime_ns());  // one clock for every line
     // kiln-init's word when it names a request sent to this instance; else the stamp decides.
     request = f->windows.served(instance, e.request_id) ? e.request_id : f->windows.attribute(instance, ts);
@@ -199,8 +205,19 @@ void FunctionTable::guest_log(const std::string& key, const std::string& instanc
   logs_.append(key, std::move(entry));
 }
 
+void FunctionTable::report_log_drops(const std::string& key, Function& f, std::uint64_t now_ns) {
+  for (const auto& d : f.log_budget.drops(now_ns)) {
+    const auto& o = f.log_budget.options();
+    platform_log(key, d.instance, "",
+                 "[kiln] " + std::to_string(d.lines) + " log lines dropped (over the instance's log budget: " +
+                     std::to_string(o.lines_per_s) + " lines/s, " + std::to_string(o.bytes_per_s / 1024) + " KiB/s)");
+  }
+}
+
 void FunctionTable::tick() {
+  const std::uint64_t now = logs::realtime_ns();
   for (auto& [key, f] : functions_) {
+    report_log_drops(key, f, now);  // the last drops of an output burst that has ended
     if (f.pool) f.pool->tick();
   }
 }
@@ -294,9 +311,14 @@ void FunctionTable::make_pool(Function& f) {
   }
   const std::string key = rec.key();
   pool::PoolHooks hooks;
-  hooks.log = [this, key](const std::string& instance, const protocol::LogEvent& e) { guest_log(key, instance, e); };
-  hooks.event = [this, key](const std::string& instance, const std::string& text) {
-    platform_log(key, instance, "", text);
+  // Lines of a deleted function's instances (still stopping) are dropped: its logs are gone,
+  // and a function made again under its name starts with an empty log.
+  std::weak_ptr<const bool> owner = f.token;
+  hooks.log = [this, key, owner](const std::string& instance, const protocol::LogEvent& e) {
+    if (!owner.expired()) guest_log(key, instance, e);
+  };
+  hooks.event = [this, key, owner](const std::string& instance, const std::string& text) {
+    if (!owner.expired()) platform_log(key, instance, "", text);
   };
   hooks.cold_start = [this, key] { metrics_.inc(metrics::kColdStarts, {{"function", key}}); };
   f.pool = std::make_shared<pool::FunctionPool>(instance_prefix(rec), pool_settings(rec), backend_, factory,

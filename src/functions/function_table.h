@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "src/logs/log_budget.h"
 #include "src/logs/log_store.h"
 #include "src/logs/request_windows.h"
 #include "src/metrics/metrics.h"
@@ -38,6 +39,11 @@ struct Function {
   std::uint64_t build_generation = 0;  // the build whose result counts
   // Per instance, the recent requests' windows (to attribute guest log lines by their stamps).
   logs::RequestWindows windows;
+  // Per instance, how many more guest output lines it may add (over it: dropped and counted).
+  logs::LogBudget log_budget;
+  // Lives as long as this entry: the hooks of its pools hold it weakly (a deleted function's
+  // draining instances, or one made again under the same name, are told apart).
+  std::shared_ptr<const bool> token = std::make_shared<const bool>(true);
 };
 
 struct FunctionTableOptions {
@@ -115,6 +121,9 @@ class FunctionTable {
   pool::PoolSettings pool_settings(const registry::FunctionRecord& r) const;
   // Attributes a guest output line of `instance` to a request and appends it to the log of `key`.
   void guest_log(const std::string& key, const std::string& instance, const protocol::LogEvent& e);
+  // One "[kiln] N log lines dropped" platform line per instance whose budget dropped lines
+  // (at most one per instance per second).
+  void report_log_drops(const std::string& key, Function& f, std::uint64_t now_ns);
   Status prepare_tenant_logs(const std::string& tenant);
   void persist(const Function& f);
 

@@ -129,6 +129,8 @@ void declare_kilnd_metrics(Metrics& m) {
             Metrics::Kind::kGauge);
   m.declare(kLogMemory, "Estimated bytes of recent log lines kilnd keeps in memory (all functions; --log-memory-mib).",
             Metrics::Kind::kGauge);
+  m.declare(kGuestLogLines, "Guest output lines per function: kept, or dropped over their instance's log budget.",
+            Metrics::Kind::kCounter);
 }
 
 }  // namespace kiln::kilnd::metrics

@@ -56,6 +56,7 @@ inline constexpr const char* kInstances = "kiln_instances";
 inline constexpr const char* kSnapshots = "kiln_snapshot_events_total";  // event=created|restored|create_failed|load_failed
 inline constexpr const char* kParkedVmms = "kiln_parked_vmms";  // state=starting|ready
 inline constexpr const char* kLogMemory = "kiln_log_memory_bytes";  // the in-memory log rings
+inline constexpr const char* kGuestLogLines = "kiln_guest_log_lines_total";  // outcome=kept|dropped (budget)
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

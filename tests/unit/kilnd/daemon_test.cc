@@ -310,6 +310,66 @@ TEST_F(DaemonTest, GuestTaggedLinesGoToTheRequestTheyName) {
   EXPECT_EQ(of("not-a-request-of-this-instance").find("stranger"), std::string::npos);
 }
 
+// A guest flooding its output (or writing log frames to kilnd's event port itself) gets its
+// instance's burst of lines and no more; the rest are dropped and counted per function, and
+// another instance's lines are still kept.
+TEST_F(DaemonTest, AGuestLogFloodStaysWithinItsInstancesBudget) {
+  Kilnd k(dir_);
+  k.deploy("flood", R"({"image":"oci:/img:1"})");
+  k.deploy("quiet", R"({"image":"oci:/img:1"})");
+  ASSERT_EQ(k.call("POST", "/v1/functions/flood/invoke", "{}").status, 200);
+  ASSERT_EQ(k.call("POST", "/v1/functions/quiet/invoke", "{}").status, 200);
+  auto live = k.on_loop([&k] { return k.backend_.live(); });
+  ASSERT_EQ(live.size(), 2u);
+  const std::string flood = live[0].rfind("flood", 0) == 0 ? live[0] : live[1];
+  const std::string quiet = flood == live[0] ? live[1] : live[0];
+  k.on_loop([&] {
+    for (int i = 0; i < 3000; ++i) k.backend_.log(flood, "flood line " + std::to_string(i));
+    k.backend_.log(quiet, "the quiet function's line");
+    return 0;
+  });
+  auto metrics = k.call("GET", "/metrics").body;
+  auto value = [&metrics](const std::string& series) {
+    auto at = metrics.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + series.size() + 2));
+  };
+  const double kept = value(R"(kiln_guest_log_lines_total{function="flood",outcome="kept"})");
+  const double dropped = value(R"(kiln_guest_log_lines_total{function="flood",outcome="dropped"})");
+  EXPECT_GE(kept, 2000);  // the burst (plus what the rate refilled meanwhile: 1000 lines/s)
+  EXPECT_LT(kept, 2100);
+  EXPECT_EQ(kept + dropped, 3000) << metrics;
+  EXPECT_EQ(value(R"(kiln_guest_log_lines_total{function="quiet",outcome="kept"})"), 1) << metrics;
+  EXPECT_NE(k.call("GET", "/v1/functions/quiet/logs").body.find("the quiet function's line"), std::string::npos);
+  auto logs = k.call("GET", "/v1/functions/flood/logs?limit=100000").body;
+  EXPECT_NE(logs.find("flood line 1999"), std::string::npos);
+  EXPECT_EQ(logs.find("flood line 2999"), std::string::npos);
+}
+
+// DELETE removes a function's logs for good: what its instances still say while they stop (a
+// guest's last lines, kilnd's "stopped") does not bring them back.
+TEST_F(DaemonTest, ADeletedFunctionsStoppingInstanceWritesNoLogBack) {
+  Kilnd k(dir_);
+  k.deploy("gone", R"({"image":"oci:/img:1"})");
+  ASSERT_EQ(k.call("POST", "/v1/functions/gone/invoke", "{}").status, 200);
+  auto live = k.on_loop([&k] { return k.backend_.live(); });
+  ASSERT_EQ(live.size(), 1u);
+  k.on_loop([&k] { return k.backend_.hold_stops = true; });
+  ASSERT_EQ(k.call("DELETE", "/v1/functions/gone").status, 204);
+  k.on_loop([&] {
+    k.backend_.log(live[0], "a last line while stopping");
+    k.backend_.finish_stop(live[0]);
+    return 0;
+  });
+  k.deploy("gone", R"({"image":"oci:/img:1"})");  // the same name again: a fresh, empty log
+  auto logs = k.call("GET", "/v1/functions/gone/logs").body;
+  EXPECT_EQ(logs.find("a last line while stopping"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find(live[0]), std::string::npos) << logs;
+  k.stop();
+  std::ifstream in(dir_ + "/logs/gone.log");
+  std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(file.find(live[0]), std::string::npos) << file;
+}
+
 // The log file gets a running kilnd's lines shortly after the invocations (a timed batch, not
 // only when kilnd stops), in order, every line whole.
 TEST_F(DaemonTest, LogFilesGetTheLinesWhileKilndRuns) {

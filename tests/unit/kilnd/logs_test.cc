@@ -1,10 +1,12 @@
 // Log formatting (Lambda's START/END/REPORT lines, timestamps) and the log store (queries by
-// since/request id, bounded retention, subscribers, reload after restart). Metrics text too.
+// since/request id, bounded retention, subscribers, reload after restart), the per-instance
+// budget of guest lines. Metrics text too.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "src/logs/log_budget.h"
 #include "src/logs/log_entry.h"
 #include "src/logs/log_store.h"
 #include "src/logs/request_windows.h"
@@ -283,6 +285,63 @@ TEST_F(LogStoreTest, SubscribersSeeNewLinesUntilUnsubscribed) {
 // A guest clock 50 ms behind the host's (as seen in the demo): its stamps are brought onto the
 // host's clock by the smallest arrival-minus-stamp seen, so each line still lands in (or just
 // after) its own request's window, not in the one before; a clock ahead works the same way.
+constexpr std::uint64_t kSec = 1'000'000'000;
+
+TEST(LogBudget, AnInstanceGetsItsBurstThenItsRateAndTheRestIsCounted) {
+  LogBudget b({.lines_per_s = 10, .bytes_per_s = 1000, .burst_lines = 20, .burst_bytes = 100000,
+               .report_interval_ns = kSec});
+  const std::uint64_t t0 = 100 * kSec;
+  int kept = 0;
+  for (int i = 0; i < 50; ++i) kept += b.admit("a", 10, t0) ? 1 : 0;
+  EXPECT_EQ(kept, 20);  // the burst, then nothing at the same instant
+  EXPECT_TRUE(b.admit("other", 10, t0)) << "one instance's flood spends only its own budget";
+  kept = 0;
+  for (int i = 0; i < 50; ++i) kept += b.admit("a", 10, t0 + kSec / 2) ? 1 : 0;
+  EXPECT_EQ(kept, 5);  // half a second at 10 lines/s
+  auto d = b.drops(t0 + kSec);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].instance, "a");
+  EXPECT_EQ(d[0].lines, 30u + 45u);
+  EXPECT_TRUE(b.drops(t0 + 2 * kSec).empty()) << "each drop is reported once";
+}
+
+TEST(LogBudget, BytesBoundTooAndReportsComeAtMostOncePerInterval) {
+  LogBudget b({.lines_per_s = 1000, .bytes_per_s = 100, .burst_lines = 1000, .burst_bytes = 250,
+               .report_interval_ns = kSec});
+  const std::uint64_t t0 = 5 * kSec;
+  EXPECT_TRUE(b.admit("a", 200, t0));
+  EXPECT_FALSE(b.admit("a", 200, t0));  // 50 bytes left
+  EXPECT_TRUE(b.admit("a", 50, t0));
+  EXPECT_TRUE(b.drops(t0 + kSec / 2).empty()) << "within the interval of the first line";
+  auto d = b.drops(t0 + kSec);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].lines, 1u);
+  EXPECT_FALSE(b.admit("a", 200, t0 + kSec + kSec / 2));  // 1.5 s refill: 150 bytes
+  EXPECT_TRUE(b.drops(t0 + kSec + kSec / 2).empty()) << "the last report is half an interval old";
+  EXPECT_EQ(b.drops(t0 + 2 * kSec).at(0).lines, 1u);
+  EXPECT_TRUE(b.admit("a", 200, t0 + 3 * kSec));  // refilled up to the burst, not past it
+  EXPECT_FALSE(b.admit("a", 100, t0 + 3 * kSec));
+}
+
+TEST(LogBudget, InstancesWhoseBucketsRefilledAreForgotten) {
+  LogBudget b({.lines_per_s = 10, .bytes_per_s = 1000, .burst_lines = 20, .burst_bytes = 1000,
+               .report_interval_ns = kSec});
+  const std::uint64_t t0 = 7 * kSec;
+  for (int i = 0; i < 25; ++i) b.admit("a", 1, t0);
+  b.admit("b", 1, t0 + kSec);
+  EXPECT_EQ(b.drops(t0 + kSec).size(), 1u);
+  EXPECT_EQ(b.tracked(), 2u);
+  EXPECT_TRUE(b.drops(t0 + kSec + kSec / 2).empty());
+  EXPECT_EQ(b.tracked(), 2u) << "a's bucket needs 2 s after its last line to fill up";
+  b.drops(t0 + 2 * kSec + kSec / 2);
+  EXPECT_EQ(b.tracked(), 1u) << "a forgotten, b (a line at t0+1s) not yet";
+  b.drops(t0 + 3 * kSec + kSec / 2);
+  EXPECT_EQ(b.tracked(), 0u);
+  int kept = 0;
+  for (int i = 0; i < 25; ++i) kept += b.admit("a", 1, t0 + 4 * kSec) ? 1 : 0;
+  EXPECT_EQ(kept, 20) << "a forgotten instance starts again with a full bucket";
+}
+
 TEST(RequestWindows, GuestStampsAreShiftedOntoTheHostClock) {
   constexpr std::uint64_t ms = 1000000;
   RequestWindows w;

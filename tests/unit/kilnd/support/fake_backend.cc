@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <utility>
+
 namespace kiln::kilnd::test {
 
 class FakeBackend::Fake : public pool::VmInstance {
@@ -23,6 +25,10 @@ class FakeBackend::Fake : public pool::VmInstance {
   void stop(std::function<void()> done) override {
     st_->stopped = true;
     b_.stopped_.push_back(id_);
+    if (b_.hold_stops) {
+      st_->stop_done = std::move(done);
+      return;
+    }
     done();
   }
   std::uint64_t max_memory_mib() const override { return 42; }
@@ -63,7 +69,12 @@ void FakeBackend::log(const std::string& id, const std::string& line, const std:
   e.data = line;
   e.request_id = request_id;
   e.ts_ns = ts_ns;
-  if (!st->destroyed && !st->stopped) st->cb.log(e);
+  if (!st->destroyed && (!st->stopped || st->stop_done)) st->cb.log(e);
+}
+
+void FakeBackend::finish_stop(const std::string& id) {
+  auto st = states_.at(id);
+  if (auto done = std::exchange(st->stop_done, nullptr)) done();
 }
 
 void FakeBackend::answer_checks(const std::string& id, bool healthy) {

@@ -39,6 +39,10 @@ class FakeBackend : public pool::VmBackend, public pool::WarmStarts {
   void log(const std::string& id, const std::string& line, const std::string& request_id = "",
            std::uint64_t ts_ns = 0);
   void answer_checks(const std::string& id, bool healthy);  // completes pending checks
+  // With `hold_stops`, a stop() stays in progress (the instance may still log, as a real one
+  // does while it shuts down) until finish_stop(id).
+  bool hold_stops = false;
+  void finish_stop(const std::string& id);
 
   std::vector<std::string> started() const { return started_; }
   std::vector<std::string> stopped() const { return stopped_; }
@@ -58,6 +62,7 @@ class FakeBackend : public pool::VmBackend, public pool::WarmStarts {
     std::vector<std::function<void(bool)>> checks;
     bool destroyed = false;
     bool stopped = false;
+    std::function<void()> stop_done;  // a held stop (hold_stops)
   };
   asio::io_context* io_;
   std::map<std::string, std::shared_ptr<State>> states_;
