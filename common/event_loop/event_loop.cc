@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <limits>
 
+#include "common/clock.h"
+
 namespace kiln {
 
 namespace {
@@ -19,11 +21,7 @@ constexpr int kMaxEvents = 64;
 constexpr std::uint64_t kMaxTimerWaitMs = 60000;
 }  // namespace
 
-std::uint64_t EventLoop::now_ms() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+std::uint64_t EventLoop::now_ms() { return kiln::monotonic_ns() / 1000000; }
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   auto loop = std::make_unique<EventLoop>();

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/io.h"
 #include "common/protocol/messages.h"
 #include "guest-agent/agent/exec_plan.h"
@@ -33,11 +34,7 @@ constexpr std::size_t kMaxControlOut = 1024 * 1024;
 
 constexpr std::size_t kMaxUserDbBytes = 4 * 1024 * 1024;  // the image's /etc/passwd, /etc/group
 
-std::uint64_t monotonic_us() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1000000ull + static_cast<std::uint64_t>(t.tv_nsec) / 1000;
-}
+std::uint64_t monotonic_us() { return kiln::monotonic_ns() / 1000; }
 
 // "1.25 ms" since `t0_us` (monotonic_us): the identity ack's timings, finer than the event loop's ms.
 std::string ms_since(std::uint64_t t0_us) {
@@ -131,7 +128,7 @@ Status Agent::run() {
   KILN_ASSIGN_OR_RETURN(UniqueFd proxy_listener, listen_on(opt_.proxy));
   proxy_ = std::make_unique<Proxy>(loop_, std::move(proxy_listener), kProxyPort);
   proxy_->set_reporter([this](const std::string& what) {
-    if (events_) events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: proxy: " + what, false);
+    if (events_) events_->log(protocol::LogStream::kStderr, kiln::realtime_ns(), "kiln-init: proxy: " + what, false);
   });
   // Output the command wrote before a request reached it belongs to the requests before: read
   // the pipes before the request's head goes on, then tag what follows with the new request.
@@ -338,7 +335,7 @@ void Agent::handle_request(ControlConn& c, const Frame& f) {
 
 void Agent::launch_failed(const std::string& message, int code) {
   say("launch failed: " + message);
-  events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: " + message, false);
+  events_->log(protocol::LogStream::kStderr, kiln::realtime_ns(), "kiln-init: " + message, false);
   exited_ = true;
   exit_ = ExitInfo{0, false, code};
   state_ = State::kExited;
@@ -424,7 +421,7 @@ Status Agent::start_lambda(protocol::LaunchSpec* spec) {
   cb.answered = [this](std::uint64_t conn) { requests_.answered(conn); };
   cb.closed = [this](std::uint64_t conn) { requests_.closed(conn); };
   cb.report = [this](const std::string& what) {
-    events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: " + what, false);
+    events_->log(protocol::LogStream::kStderr, kiln::realtime_ns(), "kiln-init: " + what, false);
   };
   bridge_ = std::make_unique<LambdaBridge>(loop_, proxy_->release_listener(), std::move(api), *spec, std::move(cb));
   return bridge_->start();
@@ -443,7 +440,7 @@ void Agent::lambda_init_error(const std::string& error_json) {
   // Lambda ends an environment whose init failed: say so in the log and to the host.
   std::string msg = "runtime init error: " + error_json.substr(0, 1024);
   say(msg);
-  events_->log(protocol::LogStream::kStderr, Supervisor::realtime_ns(), "kiln-init: " + msg, false);
+  events_->log(protocol::LogStream::kStderr, kiln::realtime_ns(), "kiln-init: " + msg, false);
   if (!ready_ && !not_ready_sent_) {
     not_ready_sent_ = true;
     if (state_ == State::kStarting) state_ = State::kNotReady;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/clock.h"
 #include "guest-agent/agent/supervisor.h"
 
 namespace kiln::agent {
@@ -188,7 +189,7 @@ void LambdaBridge::host_request(std::uint64_t id, HttpRequest req) {
   Invocation inv;
   auto given = req.header("X-Kiln-Request-Id");
   inv.id = given && usable_id(*given) ? std::string(*given) : "kiln-" + std::to_string(++generated_ids_);
-  std::uint64_t now = Supervisor::realtime_ns() / 1000000;
+  std::uint64_t now = kiln::realtime_ns() / 1000000;
   // kilnd's deadline when it sends one; otherwise the invocation's start plus the timeout.
   std::uint64_t deadline = number_or_zero(req.header("X-Kiln-Deadline-Ms"));
   std::uint64_t timeout = number_or_zero(req.header("X-Kiln-Timeout-Ms"));

@@ -17,6 +17,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/clock.h"
+
 namespace kiln::agent {
 
 struct Supervisor::Pipe {
@@ -26,12 +28,6 @@ struct Supervisor::Pipe {
   bool open = false;
   Pipe(protocol::LogStream s, LineSplitter::Sink sink) : stream(s), splitter(kMaxLogLine, std::move(sink)) {}
 };
-
-std::uint64_t Supervisor::realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 Supervisor::Supervisor(EventLoop& loop, Callbacks cb, std::uint64_t drain_ms)
     : loop_(loop), cb_(std::move(cb)), drain_ms_(drain_ms) {}
@@ -149,7 +145,7 @@ Result<pid_t> Supervisor::start(const ExecPlan& plan) {
 
   auto make = [this](protocol::LogStream s, UniqueFd fd) {
     auto p = std::make_unique<Pipe>(s, [this, s](std::string_view data, bool partial) {
-      if (cb_.line) cb_.line(s, realtime_ns(), data, partial);
+      if (cb_.line) cb_.line(s, kiln::realtime_ns(), data, partial);
     });
     fcntl(fd.get(), F_SETFL, fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
     p->fd = std::move(fd);

@@ -60,8 +60,6 @@ class Supervisor {
   pid_t pid() const { return pid_; }
   const ExitInfo& exit_info() const { return exit_; }
 
-  static std::uint64_t realtime_ns();
-
  private:
   struct Pipe;
   void on_pipe(Pipe& p);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "common/clock.h"
 #include "src/functions/lambda_runtime.h"
 #include "src/net/instance_networks.h"
 #include "src/registry/atomic_file.h"
@@ -15,12 +16,6 @@
 
 namespace kiln::kilnd::functions {
 namespace {
-
-// The log budget's clock: monotonic, so a wall-clock step neither refills nor drains a bucket.
-std::uint64_t budget_clock_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
-}
 
 // The pool's name, which starts its instance ids ("PREFIX-N-RANDOM"): kiln-vmm (like
 // Firecracker) takes 1-64 of [A-Za-z0-9-] as --id, so '_' becomes '-' and the prefix stays
@@ -194,12 +189,12 @@ void FunctionTable::guest_log(const std::string& key, const std::string& instanc
   std::uint64_t ts = e.ts_ns;
   if (Function* f = find(key)) {
     // Within the instance's budget, or dropped and counted (reported by report_log_drops).
-    const std::uint64_t now = budget_clock_ns();
+    const std::uint64_t now = kiln::monotonic_ns();  // a wall-clock step neither refills nor drains a budget
     const bool kept = f->log_budget.admit(instance, e.data.size(), now);
     metrics_.inc(metrics::kGuestLogLines, {{"function", key}, {"outcome", kept ? "kept" : "dropped"}});
     report_log_drops(key, *f, now);
     if (!kept) return;
-    ts = f->windows.host_time(instance, e.ts_ns, logs::realtime_ns());  // one clock for every line
+    ts = f->windows.host_time(instance, e.ts_ns, kiln::realtime_ns());  // one clock for every line
     // kiln-init's word when it names a request sent to this instance; else the stamp decides.
     request = f->windows.served(instance, e.request_id) ? e.request_id : f->windows.attribute(instance, ts);
   }
@@ -222,7 +217,7 @@ void FunctionTable::report_log_drops(const std::string& key, Function& f, std::u
 }
 
 void FunctionTable::tick() {
-  const std::uint64_t now = budget_clock_ns();
+  const std::uint64_t now = kiln::monotonic_ns();  // a wall-clock step neither refills nor drains a budget
   for (auto& [key, f] : functions_) {
     report_log_drops(key, f, now);  // the last drops of an output burst that has ended
     if (f.pool) f.pool->tick();

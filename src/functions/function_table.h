@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "src/logs/log_budget.h"
 #include "src/logs/log_store.h"
@@ -30,7 +31,7 @@
 namespace kiln::kilnd::functions {
 
 // Wall-clock milliseconds since the epoch (records' times, deadlines, uptime).
-inline std::uint64_t wall_ms() { return logs::realtime_ns() / 1000000; }
+inline std::uint64_t wall_ms() { return kiln::realtime_ns() / 1000000; }
 
 struct Function {
   registry::FunctionRecord record;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "common/clock.h"
 #include "src/invoke/function_error.h"
 #include "src/logs/log_entry.h"
 #include "src/registry/runtime_detect.h"
@@ -123,10 +124,10 @@ asio::awaitable<Invocation> InvocationService::run(Admission admission, GuestReq
   hooks.leased = [&table, key, request_id, leased](const std::string& instance) {
     *leased = true;
     table.platform_log(key, instance, request_id, logs::format_start(request_id, "$LATEST"));
-    if (functions::Function* fn = table.find(key)) fn->windows.begin(instance, request_id, logs::realtime_ns());
+    if (functions::Function* fn = table.find(key)) fn->windows.begin(instance, request_id, kiln::realtime_ns());
   };
   hooks.released = [&table, key, request_id](const std::string& instance) {
-    if (functions::Function* fn = table.find(key)) fn->windows.end(instance, request_id, logs::realtime_ns());
+    if (functions::Function* fn = table.find(key)) fn->windows.end(instance, request_id, kiln::realtime_ns());
   };
   metrics_.inc(metrics::kInvocations, {{"function", key}, {"kind", kind}});
   auto t0 = std::chrono::steady_clock::now();

@@ -50,12 +50,6 @@ std::string format_report(const ReportInfo& r) {
   return out;
 }
 
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 std::string format_timestamp(std::uint64_t ts_ns) {
   time_t secs = static_cast<time_t>(ts_ns / 1000000000ull);
   unsigned micros = static_cast<unsigned>((ts_ns % 1000000000ull) / 1000);

@@ -45,8 +45,6 @@ std::string format_report(const ReportInfo& r);
 std::uint64_t billed_duration_ms(double duration_ms);
 
 // RFC 3339 UTC with microseconds: 2026-11-26T15:00:00.123456Z
-// Now, on the host's wall clock (CLOCK_REALTIME), in ns since the Unix epoch: what log lines carry.
-std::uint64_t realtime_ns();
 std::string format_timestamp(std::uint64_t ts_ns);
 // Accepts RFC 3339 UTC ("...Z", optional fraction) or a plain integer of ms since the epoch.
 std::optional<std::uint64_t> parse_timestamp(std::string_view text);

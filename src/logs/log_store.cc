@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "common/clock.h"
 #include "common/io.h"
 #include "common/json/field_reader.h"
 
@@ -160,7 +161,7 @@ void LogStore::flush() {
 
 const LogEntry& LogStore::append(const std::string& function, LogEntry entry) {
   Log& l = log_for(function);
-  if (entry.ts_ns == 0) entry.ts_ns = realtime_ns();
+  if (entry.ts_ns == 0) entry.ts_ns = kiln::realtime_ns();
   if (entry.text.size() > options_.max_line_bytes) {
     entry.text.resize(options_.max_line_bytes);
     entry.text += "...[truncated]";

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/protocol/messages.h"
 #include "src/pool/hybrid_vsock.h"
 
@@ -86,9 +87,7 @@ asio::awaitable<Result<AgentLink::IdentitySent>> AgentLink::send_identity(const 
   protocol::IdentityRequest id;
   id.hostname = hostname;
   id.instance_id = instance_id;
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  id.wall_clock_ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(now.tv_nsec);
+  id.wall_clock_ns = kiln::realtime_ns();
   id.entropy.resize(64);
   if (::getrandom(id.entropy.data(), id.entropy.size(), 0) != static_cast<ssize_t>(id.entropy.size())) {
     co_return errno_error("getrandom");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/clock.h"
 #include "tests/unit/kilnd/support/daemon_harness.h"
 
 namespace kiln::kilnd::daemon {
@@ -293,7 +294,7 @@ TEST_F(DaemonTest, GuestTaggedLinesGoToTheRequestTheyName) {
   ASSERT_EQ(live.size(), 1u);
   const std::string inst = live[0];
   k.on_loop([&] {
-    const std::uint64_t now = logs::realtime_ns();  // after both windows: the stamp says r2
+    const std::uint64_t now = kiln::realtime_ns();  // after both windows: the stamp says r2
     k.backend_.log(inst, "late line of the first call", r1, now);
     k.backend_.log(inst, "line tagged with a stranger", "not-a-request-of-this-instance", now);
     k.backend_.log(inst, "untagged line", "", now);

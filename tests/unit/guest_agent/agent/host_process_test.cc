@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/protocol/frame.h"
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
@@ -314,12 +315,6 @@ class HostProcess : public ::testing::Test {
   }
 };
 
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 // The main path: hello from the agent, spec over the control port, ready, an invocation
 // through the proxy, its timestamped log line, a reconnect of the event stream, status,
 // hostile control frames, then a graceful shutdown with the exit event.
@@ -353,7 +348,7 @@ TEST_F(HostProcess, LaunchReadyInvokeLogsReconnectShutdown) {
 
   LaunchSpec spec = image().spec;
   ASSERT_EQ(spec.user, "app");
-  std::uint64_t before_ns = realtime_ns();
+  std::uint64_t before_ns = kiln::realtime_ns();
   auto ack = host.control_ack(protocol::encode_config_drive(spec));
   ASSERT_TRUE(ack.ok()) << ack.error().message;
   EXPECT_TRUE(ack->ok) << ack->message;
@@ -390,7 +385,7 @@ TEST_F(HostProcess, LaunchReadyInvokeLogsReconnectShutdown) {
   EXPECT_EQ(line->stream, protocol::LogStream::kStdout);
   EXPECT_FALSE(line->partial);
   EXPECT_GE(line->ts_ns, before_ns);
-  EXPECT_LE(line->ts_ns, realtime_ns());
+  EXPECT_LE(line->ts_ns, kiln::realtime_ns());
 
   // GET / through the proxy too.
   auto page = host.proxy_request("GET / HTTP/1.1\r\nHost: x\r\n\r\n");

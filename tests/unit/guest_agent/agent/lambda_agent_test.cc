@@ -17,6 +17,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/protocol/frame.h"
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
@@ -77,11 +78,7 @@ while True:
     if a.status != 202: print("unexpected status %d" % a.status, flush=True)
 )PY";
 
-std::uint64_t wall_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+std::uint64_t wall_ms() { return kiln::realtime_ns() / 1000000; }
 
 class LambdaAgent : public ::testing::Test {
  protected:

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/protocol/frame.h"
 #include "common/protocol/hybrid_vsock.h"
 #include "common/protocol/launch_spec.h"
@@ -267,9 +268,7 @@ TEST_F(AgentInVm, InvokeThroughVsockWithLogLine) {
   ASSERT_TRUE(hello.ok()) << hello.error().message << "\n" << vm.console();
   EXPECT_EQ(hello->state, "waiting");
   LaunchSpec spec = fixture().spec;
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  spec.wall_clock_ns = static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  spec.wall_clock_ns = kiln::realtime_ns();
   auto ack = vm.control(protocol::encode_config_drive(spec));
   ASSERT_TRUE(ack.ok()) << ack.error().message;
   ASSERT_EQ(ack->type, FrameType::kAck);

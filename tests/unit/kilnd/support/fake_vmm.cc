@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/protocol/frame.h"
 #include "common/protocol/launch_spec.h"
 #include "common/protocol/messages.h"
@@ -80,12 +81,6 @@ int unix_connect(const std::string& path) {
   return fd;
 }
 
-std::uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 template <typename E>
 void emit(E e) {
   std::lock_guard<std::mutex> lock(g_events_mu);
@@ -96,7 +91,7 @@ void emit(E e) {
 
 void log_line(const std::string& text) {
   LogEvent e;
-  e.ts_ns = now_ns();
+  e.ts_ns = kiln::realtime_ns();
   e.data = text;
   emit(e);
 }
