@@ -106,7 +106,13 @@ Status Vmm::pause() {
   // The guest's time stands still until the resume.
   if (!time_at_resume_) {
     auto now = capture_time();
-    if (!now.ok()) return now.error().wrap("saving the guest's time at the pause");
+    if (!now.ok()) {
+      // Not paused after all: the vCPUs go on, so the answer (an error) matches the VM's state.
+      for (auto& v : vcpus_) v->run_struct()->immediate_exit = 0;
+      pause_requested_ = false;
+      pause_cv_.notify_all();
+      return now.error().wrap("saving the guest's time at the pause (the VM keeps running)");
+    }
     time_at_resume_ = std::move(*now);
   }
   return ok_status();
