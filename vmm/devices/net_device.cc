@@ -53,7 +53,7 @@ uint32_t NetDevice::device_id() const { return virtio::kDeviceIdNet; }
 
 uint64_t NetDevice::device_features() const {
   uint64_t f = feature_bit(virtio::kFeatureVersion1) | feature_bit(virtio::kFeatureIndirectDesc) |
-               feature_bit(kNetFeatureCsum) | feature_bit(kNetFeatureGuestCsum) |
+               feature_bit(virtio::kFeatureEventIdx) | feature_bit(kNetFeatureCsum) | feature_bit(kNetFeatureGuestCsum) |
                feature_bit(kNetFeatureGuestTso4) | feature_bit(kNetFeatureGuestTso6) |
                feature_bit(kNetFeatureGuestUfo) | feature_bit(kNetFeatureHostTso4) |
                feature_bit(kNetFeatureHostTso6) | feature_bit(kNetFeatureHostUfo) |
@@ -311,7 +311,7 @@ Status NetDevice::process_tx() {
   };
   KILN_TRY(serve(kTxQueue, [this](const virtio::DescriptorChain& c) { return send_tx_chain(c); }, admit));
   // serve() takes at most a queue's worth: more waiting goes next, after other fds had a turn.
-  KILN_ASSIGN_OR_RETURN(bool more, queue(kTxQueue).has_available(mem()));
+  KILN_ASSIGN_OR_RETURN(bool more, queue(kTxQueue).arm_kick(mem()));
   if (more) wakeup_.soon();
   return ok_status();
 }

@@ -325,6 +325,7 @@ void VirtioMmioTransport::write_status(uint32_t v) {
       std::vector<Queue> qs = queues_;
       for (Queue& q : qs) {
         q.indirect_allowed = (acked_features_ & feature_bit(kFeatureIndirectDesc)) != 0;
+        q.event_idx = (acked_features_ & feature_bit(kFeatureEventIdx)) != 0;
       }
       auto st = device_->activate(mem_, std::move(qs), acked_features_, interrupt_);
       if (!st.ok()) {
@@ -402,6 +403,7 @@ Status VirtioMmioTransport::restore_state(const MmioTransportState& s) {
     q.avail_ring = GuestAddress(in.avail_ring);
     q.used_ring = GuestAddress(in.used_ring);
     q.indirect_allowed = (s.acked_features & feature_bit(kFeatureIndirectDesc)) != 0;
+    q.event_idx = (s.acked_features & feature_bit(kFeatureEventIdx)) != 0;
     q.set_positions(in.next_avail, in.next_used);
     if (q.ready) {
       auto valid = q.validate(mem_);

@@ -47,6 +47,30 @@ Result<bool> Queue::has_available(const GuestMemory& mem) const {
   return avail_idx != next_avail_;
 }
 
+Result<uint16_t> Queue::request_kick(const GuestMemory& mem, uint16_t avail_idx) {
+  // avail_event (after the used ring) = the avail index seen: the driver kicks when it
+  // publishes past it. Then look again: a chain published before the driver could see the
+  // request comes with no kick (virtio 1.2 §2.7.10).
+  auto avail_event = used_ring.checked_add(4 + 8 * uint64_t{size});
+  auto idx_addr = avail_ring.checked_add(2);
+  if (!avail_event || !idx_addr) return make_error("queue: ring address overflows");
+  KILN_TRY(mem.write_obj(*avail_event, avail_idx));
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  KILN_ASSIGN_OR_RETURN(uint16_t now, mem.read_obj<uint16_t>(*idx_addr));
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return now;
+}
+
+Result<bool> Queue::arm_kick(const GuestMemory& mem) {
+  if (!event_idx) return has_available(mem);
+  auto idx_addr = avail_ring.checked_add(2);
+  if (!idx_addr) return make_error("queue: avail ring address overflows");
+  KILN_ASSIGN_OR_RETURN(uint16_t avail_idx, mem.read_obj<uint16_t>(*idx_addr));
+  if (avail_idx != next_avail_) return true;
+  KILN_ASSIGN_OR_RETURN(avail_idx, request_kick(mem, avail_idx));
+  return avail_idx != next_avail_;
+}
+
 Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
   if (!size_valid()) return make_error("queue: invalid size");
   auto idx_addr = avail_ring.checked_add(2);
@@ -56,6 +80,10 @@ Result<std::optional<AvailableChain>> Queue::pop(const GuestMemory& mem) {
   std::atomic_thread_fence(std::memory_order_acquire);
 
   uint16_t pending = static_cast<uint16_t>(avail_idx - next_avail_);
+  if (pending == 0 && event_idx) {
+    KILN_ASSIGN_OR_RETURN(avail_idx, request_kick(mem, avail_idx));
+    pending = static_cast<uint16_t>(avail_idx - next_avail_);
+  }
   if (pending == 0) return std::optional<AvailableChain>();
   if (pending > size) {
     return make_error("queue: driver published more chains than the queue holds");
@@ -91,10 +119,23 @@ Status Queue::add_used(const GuestMemory& mem, uint16_t head, uint32_t len) {
 Result<bool> Queue::needs_notification(const GuestMemory& mem) {
   if (!added_since_notify_) return false;
   added_since_notify_ = false;
-  // Order the used index store before reading the driver's flags (virtio 1.2 §2.7.7.2).
+  // Order the used index store before reading the driver's flags or used_event (virtio 1.2
+  // §2.7.7.2).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  KILN_ASSIGN_OR_RETURN(uint16_t flags, mem.read_obj<uint16_t>(avail_ring));
-  return (flags & kAvailFlagNoInterrupt) == 0;
+  if (!event_idx) {
+    KILN_ASSIGN_OR_RETURN(uint16_t flags, mem.read_obj<uint16_t>(avail_ring));
+    return (flags & kAvailFlagNoInterrupt) == 0;
+  }
+  auto used_event_addr = avail_ring.checked_add(4 + 2 * uint64_t{size});
+  if (!used_event_addr) return make_error("queue: avail ring address overflows");
+  KILN_ASSIGN_OR_RETURN(uint16_t used_event, mem.read_obj<uint16_t>(*used_event_addr));
+  const bool was_valid = signalled_used_valid_;
+  const uint16_t old_used = signalled_used_;
+  signalled_used_ = next_used_;
+  signalled_used_valid_ = true;
+  // vring_need_event: the driver wants an interrupt once the used index passes used_event,
+  // i.e. used_event lies in [old_used, next_used_).
+  return !was_valid || static_cast<uint16_t>(next_used_ - used_event - 1) < static_cast<uint16_t>(next_used_ - old_used);
 }
 
 Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,

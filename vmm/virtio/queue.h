@@ -33,6 +33,11 @@ class Queue {
   GuestAddress avail_ring;
   GuestAddress used_ring;
   bool indirect_allowed = false;  // VIRTIO_F_INDIRECT_DESC negotiated
+  // VIRTIO_F_EVENT_IDX negotiated (virtio 1.2 §2.7.7, §2.7.10): interrupts follow the driver's
+  // used_event, and the device asks for kicks through avail_event, which pop() sets to the
+  // avail index each time it finds the ring empty (the driver kicks for the next chain only).
+  // A device offering it must pop until the ring is empty (or wake itself) to see new chains.
+  bool event_idx = false;
 
   uint16_t max_size() const { return max_size_; }
 
@@ -50,11 +55,16 @@ class Queue {
   void undo_pop(uint16_t count = 1) { next_avail_ = static_cast<uint16_t>(next_avail_ - count); }
   // Whether the avail ring holds chains not popped yet.
   Result<bool> has_available(const GuestMemory& mem) const;
+  // has_available() for a device that stops popping before the ring is empty: with event_idx
+  // it first asks for a kick on the next chain (as pop() does when it finds the ring empty),
+  // so a false answer means the driver's next chain comes with a kick.
+  Result<bool> arm_kick(const GuestMemory& mem);
 
   // Publishes a used element (virtio 1.2 §2.7.8): `len` = bytes written into the chain.
   Status add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
-  // True when something was added since the last call and the driver has not set
-  // VIRTQ_AVAIL_F_NO_INTERRUPT (virtio 1.2 §2.7.7).
+  // True when something was added since the last call and the driver wants an interrupt:
+  // VIRTQ_AVAIL_F_NO_INTERRUPT clear, or with event_idx, the used index passed used_event
+  // since the last interrupt (the first call after a restore always says yes).
   Result<bool> needs_notification(const GuestMemory& mem);
 
   uint16_t next_avail() const { return next_avail_; }
@@ -66,10 +76,16 @@ class Queue {
   }
 
  private:
+  // event_idx: writes avail_event = avail_idx, then returns the avail index read again.
+  Result<uint16_t> request_kick(const GuestMemory& mem, uint16_t avail_idx);
+
   uint16_t max_size_;
   uint16_t next_avail_ = 0;
   uint16_t next_used_ = 0;
   bool added_since_notify_ = false;
+  // event_idx: the used index at the last notification decision, once there was one.
+  uint16_t signalled_used_ = 0;
+  bool signalled_used_valid_ = false;
 };
 
 // Serves a queue the common way: pops at most queue.size chains (everything published

@@ -48,15 +48,15 @@ ip link set "$tap" up
 # KVM's counters of a VMM's VM (debugfs /sys/kernel/debug/kvm/<tid>-<fd>, named after the thread
 # that created it; vCPU counters summed): the exits and interrupts a transfer costs the guest.
 [ -d /sys/kernel/debug/kvm ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
-kvm_stats() {  # kvm_stats PID -> "EXITS IRQ_INJECTIONS"
-  local t d e=0 i=0
+kvm_stats() {  # kvm_stats PID -> "EXITS IRQ_INJECTIONS MMIO_EXITS (to user space)"
+  local t d e=0 i=0 u=0
   for t in /proc/$1/task/*; do
     for d in /sys/kernel/debug/kvm/"${t##*/}"-*; do
       [ -r "$d/exits" ] || continue
-      e=$((e + $(cat "$d/exits"))) i=$((i + $(cat "$d/irq_injections")))
+      e=$((e + $(cat "$d/exits"))) i=$((i + $(cat "$d/irq_injections"))) u=$((u + $(cat "$d/mmio_exits")))
     done
   done
-  echo "$e $i"
+  echo "$e $i $u"
 }
 
 wait_console() {  # wait_console PATTERN PID DEADLINE [rss_samples_file]: 0 once PATTERN is on the console
@@ -105,7 +105,7 @@ run_once() {  # run_once kiln|qemu|vhost
     return 1
   fi
   after=$(kvm_stats $pid)
-  echo "$before $after" | awk '{print $3 - $1, $4 - $2}' >>"$tmp/$kind.kvm"
+  echo "$before $after" | awk '{print $4 - $1, $5 - $2, $6 - $3}' >>"$tmp/$kind.kvm"
   # The server ends after its one test.
   while kill -0 $srv 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do sleep 0.1; done
   kill -9 $srv 2>/dev/null || true
@@ -115,7 +115,15 @@ run_once() {  # run_once kiln|qemu|vhost
   sed -n 's/^NETBENCH-SENDER .* \([0-9][0-9]*\) *sender.*/\1/p' "$tmp/console" >>"$tmp/$kind.retr"
   # Request/response: ICMP echo service -> guest (one warm-up first), RTTs as ping prints them.
   busybox ping -c 1 -W 5 $guest_ip >/dev/null || true
+  local n0 n1 pings_before pings_after
+  n0=$(wc -l <"$tmp/$kind.rtt")
+  pings_before=$(kvm_stats $pid)
   busybox ping -c "$pings" -i 0.02 -W 5 -w 120 $guest_ip | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' >>"$tmp/$kind.rtt" || true
+  pings_after=$(kvm_stats $pid)
+  n1=$(wc -l <"$tmp/$kind.rtt")
+  # What one RTT costs the guest: KVM exits, those served in the VMM's user space (MMIO), interrupts.
+  [ "$n1" -le "$n0" ] || echo "$pings_before $pings_after" |
+    awk -v n=$((n1 - n0)) '{print ($4 - $1) / n, ($6 - $3) / n, ($5 - $2) / n}' >>"$tmp/$kind.pkvm"
   [ -z "$rss" ] || vmm_rss_kib $pid $mem_mib >>"$rss" || true
   kill $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
@@ -127,7 +135,7 @@ pct() { sort -g | awk -v q="$1" '{a[NR]=$1} END {i = int(q * NR); if (i < q * NR
 
 kinds="kiln qemu"
 if [ -c /dev/vhost-net ]; then kinds="$kinds vhost"; else echo "no /dev/vhost-net: QEMU with vhost=on not run" >&2; fi
-for k in $kinds; do : >"$tmp/$k.mbps"; : >"$tmp/$k.rtt"; : >"$tmp/$k.retr"; : >"$tmp/$k.kvm"; done
+for k in $kinds; do : >"$tmp/$k.mbps"; : >"$tmp/$k.rtt"; : >"$tmp/$k.retr"; : >"$tmp/$k.kvm"; : >"$tmp/$k.pkvm"; done
 : >"$tmp/kiln.rss"
 for i in $(seq 1 "$runs"); do
   printf 'run %s/%s: ' "$i" "$runs" >&2
@@ -151,6 +159,7 @@ rtt_p99() { pct 0.99 <"$tmp/$1.rtt"; }
 mib=$(numfmt --from=iec "$size" | awk '{print $1 / 1048576}')
 exits_mib() { awk -v m="$mib" '{print $1 / m}' "$tmp/$1.kvm" | median; }
 irqs_mib() { awk -v m="$mib" '{print $2 / m}' "$tmp/$1.kvm" | median; }
+ping_cost() { awk -v c="$1" '{print $c}' "$tmp/$2.pkvm" | median; }  # ping_cost COLUMN KIND
 fmt() { awk '{printf "%s%.0f", (NR > 1 ? " " : ""), $1}' "$tmp/$1.mbps"; }
 
 echo
@@ -166,5 +175,8 @@ row "ping RTT p50 (ms)" 3 '<= 1.0' rtt_p50
 row "ping RTT p99 (ms)" 3 '<= 1.0' rtt_p99
 row "KVM exits per MiB sent, median" 0 '' exits_mib
 row "interrupts injected per MiB sent, median" 0 '' irqs_mib
+row "KVM exits per ping RTT, median of runs" 1 '' ping_cost 1
+row "  of which user-space MMIO exits" 1 '' ping_cost 2
+row "interrupts injected per ping RTT" 1 '' ping_cost 3
 read -r rss_other rss_guest < <(sort -n "$tmp/kiln.rss" | tail -n 1) || rss_other=0 rss_guest=0
 awk -v o="$rss_other" -v g="$rss_guest" -v n="$(wc -l <"$tmp/kiln.rss")" 'BEGIN { printf "kiln-vmm RSS excluding guest RAM, largest of %d samples (each second of the transfers, and after the pings): %.2f MiB (guest RAM resident: %.1f MiB; target <= 5 MiB)\n", n, o / 1024, g / 1024 }'

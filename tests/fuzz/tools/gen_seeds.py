@@ -120,11 +120,11 @@ def net_hdr(flags=0, gso=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0, 
 
 
 def virtio_net():
-    # features byte bits: csum, guest_csum, guest_tso4, host_tso4, host_tso6, host_ufo, mrg_rxbuf, indirect
+    # features (u16) bits: csum, guest_csum, guest_tso4, host_tso4, host_tso6, host_ufo, mrg_rxbuf, indirect, event_idx
     def seed(name, features, pure_hdr, frames, ram):
         pure = pure_hdr + struct.pack("<I", 60) + b"\x01" + struct.pack("<HHHHI", 1526, 1526, 0, 64, 3000)
         host = bytes([len(frames)]) + b"".join(struct.pack("<H", len(f)) + f for f in frames)
-        write("virtio_net", name, bytes([features]) + pure + host + ram)
+        write("virtio_net", name, struct.pack("<H", features) + pure + host + ram)
 
     eth = bytes.fromhex("ffffffffffff060000000001" "0800") + bytes(46)
     # Transmit: header and frame in two readable descriptors.
@@ -135,6 +135,7 @@ def virtio_net():
     r.desc(1, 0x1010, len(eth), 0, 0)
     r.avail([0])
     seed("tx-plain", 0x00, net_hdr(), [], r.b)
+    seed("tx-event-idx", 0x100, net_hdr(), [], r.b)
     # Transmit with TCP segmentation offload negotiated.
     r = Ram(0x1200)
     r.put(0x1000, net_hdr(1, 1, 54, 1448, 34, 16) + eth)
@@ -156,6 +157,7 @@ def virtio_net():
     r.avail([0, 1, 2])
     seed("rx-mergeable", 0x40, net_hdr(), [net_hdr() + eth, net_hdr() + eth * 20, b"runt"], r.b)
     seed("rx-single", 0x00, net_hdr(), [net_hdr() + eth * 30], r.b)
+    seed("rx-event-idx", 0x140, net_hdr(), [net_hdr() + eth, net_hdr() + eth * 20], r.b)
 
 
 def vsock_hdr(src_cid, dst_cid, src_port, dst_port, length, op, flags=0, buf_alloc=65536, fwd_cnt=0, typ=1):

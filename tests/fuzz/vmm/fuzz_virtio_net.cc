@@ -1,12 +1,14 @@
 // Fuzz target: virtio-net frame checks (vmm/devices/net_frame.h) and NetDevice's transmit and
 // receive paths over a datagram socket pair standing in for the TAP, with fuzz bytes as guest
 // RAM holding the queue (both queues use the seed layout) and as frames from the host.
-// Input: features byte, 12 header bytes + u32 frame length (check_tx_frame), mergeable flag +
-// 4 u16 chain lengths + u32 frame length (rx_chains_needed), host frame count (u8 % 4) with a
-// u16-length-prefixed frame each, then the guest RAM image.
+// Input: u16 feature bits (features_from: offloads, mergeable, indirect, event_idx), 12 header
+// bytes + u32 frame length (check_tx_frame), mergeable flag + 4 u16 chain lengths + u32 frame
+// length (rx_chains_needed), host frame count (u8 % 4) with a u16-length-prefixed frame each,
+// then the guest RAM image.
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -26,13 +28,14 @@ namespace dev = vmm::devices;
 using vmm::virtio::feature_bit;
 
 // Fuzz byte -> a subset of the features the device offers (VERSION_1 always).
-uint64_t features_from(uint8_t b) {
+uint64_t features_from(uint16_t b) {
   static constexpr unsigned kBits[] = {dev::kNetFeatureCsum,      dev::kNetFeatureGuestCsum,
                                        dev::kNetFeatureGuestTso4, dev::kNetFeatureHostTso4,
                                        dev::kNetFeatureHostTso6,  dev::kNetFeatureHostUfo,
-                                       dev::kNetFeatureMrgRxbuf,  vmm::virtio::kFeatureIndirectDesc};
+                                       dev::kNetFeatureMrgRxbuf,  vmm::virtio::kFeatureIndirectDesc,
+                                       vmm::virtio::kFeatureEventIdx};
   uint64_t f = feature_bit(vmm::virtio::kFeatureVersion1);
-  for (unsigned i = 0; i < 8; ++i) {
+  for (unsigned i = 0; i < std::size(kBits); ++i) {
     if (b & (1u << i)) f |= feature_bit(kBits[i]);
   }
   return f;
@@ -77,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   quiet_vmm_logs();
   static std::unique_ptr<kiln::EventLoop> loop = std::move(kiln::EventLoop::create().value());
   FuzzInput in(data, size);
-  const uint64_t features = features_from(in.u8());
+  const uint64_t features = features_from(in.u16());
   pure_checks(in, features);
 
   int sv[2];
@@ -103,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   q.avail_ring = kiln::vmm::GuestAddress(kSeedAvailRing);
   q.used_ring = kiln::vmm::GuestAddress(kSeedUsedRing);
   q.indirect_allowed = (features & feature_bit(kiln::vmm::virtio::kFeatureIndirectDesc)) != 0;
+  q.event_idx = (features & feature_bit(kiln::vmm::virtio::kFeatureEventIdx)) != 0;
   q.ready = true;
   KILN_FUZZ_CHECK(q.validate(mem).ok());
 

@@ -20,7 +20,7 @@ using vmm::virtio::DescriptorChain;
 using vmm::virtio::Queue;
 
 struct Registers {
-  uint8_t flags = 0;  // bit0 indirect allowed, bit1 addresses near 2^64, bit2 restore positions
+  uint8_t flags = 0;  // bit0 indirect allowed, bit1 addresses near 2^64, bit2 restore positions, bit3 event_idx
   uint8_t pops = 0;   // how many chains to pop
   uint16_t size = 0;
   uint16_t head = 0;
@@ -125,6 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   q.avail_ring = to_address(regs.avail, high);
   q.used_ring = to_address(regs.used, high);
   q.indirect_allowed = opts.indirect_allowed;
+  q.event_idx = (regs.flags & 8) != 0;  // VIRTIO_F_EVENT_IDX: avail_event writes, used_event reads
   q.ready = true;
   if (!q.validate(mem).ok()) return 0;
   KILN_FUZZ_CHECK(q.size_valid());
@@ -142,6 +143,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!q.add_used(mem, ac.head, len).ok()) break;
   }
   (void)q.has_available(mem);
+  (void)q.arm_kick(mem);
   (void)q.needs_notification(mem);
 
   // 3. serve_queue over the same rings (positions continue where pops left off).

@@ -51,6 +51,7 @@ class NetDeviceTest : public ::testing::Test {
   }
   void activate(uint64_t features = kVersion1 | feature_bit(kNetFeatureMrgRxbuf)) {
     std::vector<virtio::Queue> qs{rx_.queue(256), tx_.queue(256)};
+    for (virtio::Queue& q : qs) q.event_idx = (features & feature_bit(virtio::kFeatureEventIdx)) != 0;  // as the transport does
     ASSERT_TRUE(dev_->activate(mem_, std::move(qs), features, irq_).ok());
     pump();  // the posted offload setting; then the backend is polled
   }
@@ -206,6 +207,35 @@ TEST_F(NetDeviceTest, ReceiveFillsOneBufferWithNumBuffersOne) {
   EXPECT_EQ(dev_->net_counters().rx_packets, 1u);
   EXPECT_EQ(dev_->net_counters().rx_bytes, 1000u);
   EXPECT_EQ(dev_->counters().bytes_to_guest, 1000u);
+}
+
+TEST_F(NetDeviceTest, EventIdxKicksAndInterruptsFollowTheDriversIndexes) {
+  create();
+  ASSERT_TRUE(dev_->device_features() & feature_bit(virtio::kFeatureEventIdx));
+  activate(kVersion1 | feature_bit(kNetFeatureMrgRxbuf) | feature_bit(virtio::kFeatureEventIdx));
+  // Transmit: once the ring is drained the device asks for a kick on the next chain.
+  guest_send(VirtioNetHdr{}, frame_bytes(60, 3));
+  ASSERT_TRUE(host_receive().has_value());
+  EXPECT_EQ(tx_.avail_event(), 1);
+  guest_send(VirtioNetHdr{}, frame_bytes(60, 4));
+  EXPECT_EQ(tx_.avail_event(), 2);
+  // Receive: an interrupt only when the used index passes the driver's used_event.
+  add_rx_buffers(4, 1000);
+  rx_.set_used_event(1);
+  const int before = irqs_;
+  host_send(VirtioNetHdr{}, frame_bytes(100, 1));
+  pump();
+  ASSERT_EQ(rx_.used_idx(), 1);
+  EXPECT_EQ(irqs_, before + 1);  // the queue's first decision interrupts
+  host_send(VirtioNetHdr{}, frame_bytes(100, 2));
+  pump();
+  ASSERT_EQ(rx_.used_idx(), 2);
+  EXPECT_EQ(irqs_, before + 2);  // used index 1 -> 2 passes used_event 1
+  rx_.set_used_event(5);
+  host_send(VirtioNetHdr{}, frame_bytes(100, 3));
+  pump();
+  ASSERT_EQ(rx_.used_idx(), 3);
+  EXPECT_EQ(irqs_, before + 2);  // the driver asked for none yet
 }
 
 TEST_F(NetDeviceTest, ReceiveSpansMergeableBuffers) {

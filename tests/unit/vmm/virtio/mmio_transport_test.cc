@@ -17,11 +17,13 @@ namespace {
 
 using testing::VirtqBuilder;
 
+constexpr uint64_t kUnofferedFeature = feature_bit(34);  // VIRTIO_F_RING_PACKED: kiln offers split rings only
+
 class FakeDevice : public VirtioDevice {
  public:
   uint32_t device_id() const override { return 42; }
   uint64_t device_features() const override {
-    return feature_bit(kFeatureVersion1) | feature_bit(kFeatureIndirectDesc) | 0x5;
+    return feature_bit(kFeatureVersion1) | feature_bit(kFeatureIndirectDesc) | feature_bit(kFeatureEventIdx) | 0x5;
   }
   std::vector<uint16_t> queue_max_sizes() const override { return {256, 16}; }
   void read_config(uint64_t offset, std::span<uint8_t> data) const override {
@@ -126,7 +128,7 @@ TEST_F(MmioTest, IdentityRegisters) {
 
 TEST_F(MmioTest, DeviceFeaturePages) {
   wr(mmio::kDeviceFeaturesSel, 0);
-  EXPECT_EQ(rd(mmio::kDeviceFeatures), (1u << kFeatureIndirectDesc) | 0x5u);
+  EXPECT_EQ(rd(mmio::kDeviceFeatures), (1u << kFeatureIndirectDesc) | (1u << kFeatureEventIdx) | 0x5u);
   wr(mmio::kDeviceFeaturesSel, 1);
   EXPECT_EQ(rd(mmio::kDeviceFeatures), 1u);  // VERSION_1 is bit 32
   wr(mmio::kDeviceFeaturesSel, 7);
@@ -141,7 +143,8 @@ TEST_F(MmioTest, FullHandshakeActivatesDevice) {
   EXPECT_EQ(dev_->queues_[0].size, 256);
   EXPECT_EQ(dev_->queues_[1].desc_table, q1_.desc());
   EXPECT_TRUE(dev_->queues_[1].ready);
-  EXPECT_FALSE(dev_->queues_[0].indirect_allowed);
+  EXPECT_FALSE(dev_->queues_[0].indirect_allowed);  // neither ring feature acked
+  EXPECT_FALSE(dev_->queues_[0].event_idx);
   EXPECT_EQ(rd(mmio::kStatus), 15u);
   EXPECT_EQ(rd(mmio::kQueueNumMax), 16u);  // QueueSel is still 1
 
@@ -157,14 +160,18 @@ TEST_F(MmioTest, FullHandshakeActivatesDevice) {
   EXPECT_EQ(dev_->notified.size(), 2u);
 }
 
-TEST_F(MmioTest, IndirectFeaturePropagatesToQueues) {
-  to_features_ok(feature_bit(kFeatureVersion1) | feature_bit(kFeatureIndirectDesc));
+TEST_F(MmioTest, RingFeaturesPropagateToQueues) {
+  const uint64_t acked = feature_bit(kFeatureVersion1) | feature_bit(kFeatureIndirectDesc) | feature_bit(kFeatureEventIdx);
+  to_features_ok(acked);
   setup_queue(0, q0_);
   setup_queue(1, q1_);
   wr(mmio::kStatus, 15);
   ASSERT_TRUE(t_.activated());
-  EXPECT_TRUE(dev_->queues_[0].indirect_allowed);
-  EXPECT_EQ(dev_->acked_, feature_bit(kFeatureVersion1) | feature_bit(kFeatureIndirectDesc));
+  for (const Queue& q : dev_->queues_) {
+    EXPECT_TRUE(q.indirect_allowed);
+    EXPECT_TRUE(q.event_idx);
+  }
+  EXPECT_EQ(dev_->acked_, acked);
 }
 
 TEST_F(MmioTest, ResetByWritingZero) {
@@ -193,7 +200,7 @@ TEST_F(MmioTest, FeaturesWithoutVersion1AreRefused) {
 TEST_F(MmioTest, UnofferedFeaturesAreRefused) {
   wr(mmio::kStatus, kStatusAcknowledge);
   wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver);
-  features(feature_bit(kFeatureVersion1) | feature_bit(kFeatureEventIdx));
+  features(feature_bit(kFeatureVersion1) | kUnofferedFeature);
   wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
   EXPECT_EQ(rd(mmio::kStatus) & kStatusFeaturesOk, 0u);
 }
@@ -395,7 +402,7 @@ TEST_F(MmioTest, RestoreRejectsInconsistentState) {
   s.queues.pop_back();
   EXPECT_FALSE(try_restore(s));
   s = good;
-  s.acked_features |= feature_bit(kFeatureEventIdx);
+  s.acked_features |= kUnofferedFeature;
   EXPECT_FALSE(try_restore(s));
   s = good;
   s.queues[0].size = 3;

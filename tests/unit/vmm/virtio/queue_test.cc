@@ -135,5 +135,69 @@ TEST(Queue, NotificationFollowsNoInterruptFlag) {
   EXPECT_FALSE(*q.needs_notification(mem));
 }
 
+TEST(Queue, EventIdxInterruptsFollowUsedEvent) {
+  GuestMemory mem = testing::make_memory();
+  VirtqBuilder b(mem, 0x1000, 8);
+  // Publishes `n` used elements, then asks whether the driver wants an interrupt.
+  auto used_then_ask = [&](Queue& q, int n) {
+    for (int i = 0; i < n; ++i) EXPECT_TRUE(q.add_used(mem, 0, 0).ok());
+    return *q.needs_notification(mem);
+  };
+  Queue q = b.queue();
+  q.event_idx = true;
+  b.set_avail_flags(kAvailFlagNoInterrupt);  // ignored under event_idx
+  b.set_used_event(100);
+  EXPECT_TRUE(used_then_ask(q, 1));  // used 0 -> 1: the first decision always interrupts
+  b.set_used_event(1);               // "interrupt once entry 1 is used"
+  EXPECT_TRUE(used_then_ask(q, 1));  // 1 -> 2 passes 1
+  b.set_used_event(4);
+  EXPECT_FALSE(used_then_ask(q, 1));  // 2 -> 3
+  EXPECT_FALSE(used_then_ask(q, 1));  // 3 -> 4
+  EXPECT_TRUE(used_then_ask(q, 1));   // 4 -> 5 passes 4
+  EXPECT_FALSE(*q.needs_notification(mem));  // nothing added since
+  b.set_used_event(6);
+  EXPECT_TRUE(used_then_ask(q, 3));  // 5 -> 8, used_event among them: one interrupt
+  // Across the 16-bit wrap.
+  Queue w = b.queue();
+  w.event_idx = true;
+  w.set_positions(0, 65534);
+  b.set_used_event(65535);
+  EXPECT_TRUE(used_then_ask(w, 1));  // 65534 -> 65535: the first decision
+  EXPECT_TRUE(used_then_ask(w, 1));  // 65535 -> 0 passes 65535
+  b.set_used_event(3);
+  EXPECT_FALSE(used_then_ask(w, 1));  // 0 -> 1
+}
+
+TEST(Queue, EventIdxAsksForAKickOnlyWhenTheRingIsEmpty) {
+  GuestMemory mem = testing::make_memory();
+  VirtqBuilder b(mem, 0x1000, 8);
+  Queue q = b.queue();
+  q.event_idx = true;
+  auto none = q.pop(mem);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(b.avail_event(), 0);  // kick for the chain after index 0
+  b.add_chain({{0x12000, 4, true}});
+  b.add_chain({{0x12000, 4, true}});
+  b.add_chain({{0x12000, 4, true}});
+  ASSERT_TRUE(q.pop(mem)->has_value());
+  EXPECT_EQ(b.avail_event(), 0);      // chains left: no new request
+  EXPECT_TRUE(*q.arm_kick(mem));      // chains waiting: the device goes on by itself
+  EXPECT_EQ(b.avail_event(), 0);
+  ASSERT_TRUE(q.pop(mem)->has_value());
+  ASSERT_TRUE(q.pop(mem)->has_value());
+  EXPECT_FALSE(*q.arm_kick(mem));     // stopped at the end without an empty pop
+  EXPECT_EQ(b.avail_event(), 3);
+  EXPECT_FALSE(q.pop(mem)->has_value());
+  EXPECT_EQ(b.avail_event(), 3);
+  // Without event_idx the device never writes avail_event.
+  Queue plain = b.queue();
+  b.add_chain({{0x12000, 4, true}});
+  while (plain.pop(mem)->has_value()) {
+  }
+  EXPECT_FALSE(*plain.arm_kick(mem));
+  EXPECT_EQ(b.avail_event(), 3);
+}
+
 }  // namespace
 }  // namespace kiln::vmm::virtio

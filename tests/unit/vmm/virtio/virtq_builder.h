@@ -91,6 +91,13 @@ class VirtqBuilder {
     ASSERT_TRUE(mem_.write_obj<uint16_t>(GuestAddress(avail_), flags).ok());
   }
 
+  // VIRTIO_F_EVENT_IDX fields: used_event (the driver's, after the avail ring) and avail_event
+  // (the device's, after the used ring).
+  void set_used_event(uint16_t v) {
+    ASSERT_TRUE(mem_.write_obj<uint16_t>(GuestAddress(avail_ + 4 + 2 * uint64_t{size_}), v).ok());
+  }
+  uint16_t avail_event() const { return *mem_.read_obj<uint16_t>(GuestAddress(used_ + 4 + 8 * uint64_t{size_})); }
+
   uint16_t used_idx() const { return *mem_.read_obj<uint16_t>(GuestAddress(used_ + 2)); }
   // Used element i: (id, len).
   std::pair<uint32_t, uint32_t> used_elem(uint16_t i) const {
