@@ -132,13 +132,23 @@ asio::awaitable<void> Vm::snapshot_then_ready(std::shared_ptr<Vm> self, Snapshot
   if (paused) st = co_await self->api_->create_snapshot(*target, deadline);
   Status resumed = ok_status();
   if (paused && !self->gone()) resumed = co_await self->api_->resume(Clock::now() + self->o_.api_timeout);
+  // kiln-vmm kept the guest's time still while paused (so a restore starts where the snapshot
+  // stopped): its wall clock is behind by the pause until the identity sets it again.
+  std::string clock_note;
+  if (paused && resumed.ok() && !self->gone()) {
+    const auto sync_t0 = Clock::now();
+    const std::function<bool()> give_up = [self] { return self->gone(); };
+    auto synced = co_await self->link_->send_identity(self->spec_.launch.hostname, self->spec_.instance_id, give_up);
+    if (!synced.ok()) resumed = synced.error().wrap("setting the guest's clock");
+    clock_note = " (guest clock set again in " + std::to_string(ms_since(sync_t0)) + " ms)";
+  }
   Status collected = self->vmm_->collect_snapshot(tmp, st.ok());
   if (st.ok()) st = collected;
   SnapshotStore& store = *self->shared_->store;
   if (st.ok()) st = store.commit(self->key_, tmp);
   else store.abandon(self->key_, tmp);
   if (st.ok() && self->snapshot_taken_) self->snapshot_taken_(self->key_);
-  self->notice(st.ok() ? "snapshot " + self->key_.substr(0, 12) + " taken in " + std::to_string(ms_since(t0)) + " ms"
+  self->notice(st.ok() ? "snapshot " + self->key_.substr(0, 12) + " taken in " + std::to_string(ms_since(t0)) + " ms" + clock_note
                        : "no snapshot: " + st.error().message);
   if (!resumed.ok()) {
     self->fail("resuming after the snapshot: " + resumed.error().message);

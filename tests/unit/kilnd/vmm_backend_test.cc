@@ -565,6 +565,11 @@ TEST_F(BackendTest, FirstInstanceIsSnapshottedAndTheNextRestored) {
   EXPECT_EQ(backend.snapshot_stats().created, 1u);
   ASSERT_FALSE(snapshot_dir().empty());
   EXPECT_EQ(invoke_argv0(*vm1), "/hello");  // resumed after the snapshot: it serves
+  // Its clock, kept still during the pause, was set again before it served.
+  EXPECT_TRUE(first.noticed("guest clock set again in"));
+  const std::string id_line = "fake: identity fn-s-1 entropy 64";
+  auto has_id = [&] { return std::find(first.logs.begin(), first.logs.end(), id_line) != first.logs.end(); };
+  EXPECT_TRUE(run_until(has_id)) << (first.logs.empty() ? "" : first.logs.back());
 
   Events second;
   std::unique_ptr<VmInstance> vm2;
