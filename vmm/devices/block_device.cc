@@ -9,6 +9,7 @@
 #include <array>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/io.h"
 #include "vmm/devices/block_request.h"
 #include "vmm/logging/logger.h"
@@ -29,7 +30,7 @@ Result<std::shared_ptr<BlockDevice>> BlockDevice::open(const BlockDeviceConfig& 
                   config.path.c_str());
   }
   uint64_t capacity = static_cast<uint64_t>(size) / kSectorSize;
-  auto clock = config.clock ? config.clock : monotonic_ns;
+  auto clock = config.clock ? config.clock : std::function<rate_limiter::Nanos()>(kiln::monotonic_ns);
   KILN_ASSIGN_OR_RETURN(auto limiter, rate_limiter::RateLimiter::make(config.limit, clock()));
   if (limiter.limited() && !loop) return make_error("virtio-blk: a rate-limited drive needs the event loop");
   BlockDeviceConfig c = config;

@@ -22,7 +22,7 @@ struct BlockDeviceConfig {
   // Firecracker's drive rate limiter: bandwidth in data bytes, ops in requests. Needs the
   // event loop (waits for tokens on its timers); none = unlimited.
   rate_limiter::RateLimiterConfig limit;
-  std::function<rate_limiter::Nanos()> clock;  // tests inject one; default monotonic_ns
+  std::function<rate_limiter::Nanos()> clock;  // tests inject one; default kiln::monotonic_ns
 };
 
 class BlockDevice : public virtio::ActivatedDevice {

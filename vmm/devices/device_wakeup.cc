@@ -1,7 +1,6 @@
 // DeviceWakeup implementation.
 #include "vmm/devices/device_wakeup.h"
 
-#include <chrono>
 
 namespace kiln::vmm::devices {
 
@@ -32,12 +31,6 @@ void DeviceWakeup::after(rate_limiter::Nanos delay) {
       if (s->alive) s->fn();
     });
   });
-}
-
-rate_limiter::Nanos monotonic_ns() {
-  return static_cast<rate_limiter::Nanos>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
 }
 
 }  // namespace kiln::vmm::devices

@@ -36,7 +36,4 @@ class DeviceWakeup {
   std::shared_ptr<State> state_;
 };
 
-// The monotonic clock in the rate limiters' unit.
-rate_limiter::Nanos monotonic_ns();
-
 }  // namespace kiln::vmm::devices

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/clock.h"
 #include "vmm/logging/logger.h"
 #include "vmm/virtio/virtio_constants.h"
 
@@ -23,7 +24,7 @@ using virtio::feature_bit;
 
 Result<std::shared_ptr<NetDevice>> NetDevice::create(const NetDeviceConfig& config,
                                                      std::unique_ptr<NetBackend> backend, EventLoop& loop) {
-  auto clock = config.clock ? config.clock : monotonic_ns;
+  auto clock = config.clock ? config.clock : std::function<rate_limiter::Nanos()>(kiln::monotonic_ns);
   KILN_ASSIGN_OR_RETURN(auto rx, rate_limiter::RateLimiter::make(config.rx_limit, clock()));
   KILN_ASSIGN_OR_RETURN(auto tx, rate_limiter::RateLimiter::make(config.tx_limit, clock()));
   NetDeviceConfig c = config;
