@@ -69,7 +69,7 @@ asio::awaitable<Status> Vm::restore_steps(const SnapshotPaths& snap, bool* refus
                       std::to_string(warm_ms);
     restore_t0_ = phase_start_ = Clock::now();
     deadline = restore_t0_ + o_.api_timeout;
-    Status resumed = co_await api_->resume_loaded(deadline);
+    Status resumed = co_await api_->resume(deadline);
     if (!resumed.ok() || gone()) co_return resumed;
     restore_phase("resume");
   }
@@ -86,7 +86,7 @@ asio::awaitable<Status> Vm::restore_steps(const SnapshotPaths& snap, bool* refus
 
 asio::awaitable<Status> Vm::warm_parked(Clock::time_point deadline) {
   phase_start_ = Clock::now();
-  Status resumed = co_await api_->resume_loaded(deadline);
+  Status resumed = co_await api_->resume(deadline);
   if (!resumed.ok() || gone()) co_return resumed;
   const std::function<bool()> give_up = [this] { return gone(); };
   auto sent = co_await link_->send_identity("", "", give_up);

@@ -111,7 +111,12 @@ asio::awaitable<Status> VmmApi::pause(Clock::time_point deadline) {
 }
 
 asio::awaitable<Status> VmmApi::resume(Clock::time_point deadline) {
-  co_return co_await vmm_api_send(sock_, http::verb::patch, "/vm", R"({"state": "Resumed"})", deadline);
+  auto resumed = co_await vmm_api_call(sock_, http::verb::patch, "/vm", R"({"state": "Resumed"})", deadline);
+  if (!resumed.ok() || give_up_()) co_return resumed.ok() ? ok_status() : Status(resumed.error());
+  if (resumed->status < 200 || resumed->status >= 300) {
+    co_return make_error("PATCH /vm Resumed: " + std::to_string(resumed->status) + ": " + fault_message(resumed->body));
+  }
+  co_return ok_status();
 }
 
 asio::awaitable<Status> VmmApi::create_snapshot(const VmmSnapshotFiles& out, Clock::time_point deadline) {
@@ -130,15 +135,6 @@ asio::awaitable<Status> VmmApi::load_snapshot(const VmmSnapshotFiles& files, con
   if (loaded->status < 200 || loaded->status >= 300) {
     *refused = true;
     co_return make_error("PUT /snapshot/load: " + std::to_string(loaded->status) + ": " + fault_message(loaded->body));
-  }
-  co_return ok_status();
-}
-
-asio::awaitable<Status> VmmApi::resume_loaded(Clock::time_point deadline) {
-  auto resumed = co_await vmm_api_call(sock_, http::verb::patch, "/vm", R"({"state":"Resumed"})", deadline);
-  if (!resumed.ok() || give_up_()) co_return resumed.ok() ? ok_status() : Status(resumed.error());
-  if (resumed->status < 200 || resumed->status >= 300) {
-    co_return make_error("PATCH /vm Resumed: " + std::to_string(resumed->status) + ": " + fault_message(resumed->body));
   }
   co_return ok_status();
 }

@@ -73,14 +73,14 @@ class VmmApi {
   // see ARCHITECTURE.md "kilnd -> kiln-vmm").
   asio::awaitable<Status> configure_and_start(const BootConfig& config, Clock::time_point deadline);
   asio::awaitable<Status> pause(Clock::time_point deadline);
+  // PATCH /vm Resumed: after a pause, or a snapshot loaded paused (its error names the step;
+  // a VMM that went away meanwhile, as the owner's give-up says, is not an error here).
   asio::awaitable<Status> resume(Clock::time_point deadline);
   asio::awaitable<Status> create_snapshot(const VmmSnapshotFiles& out, Clock::time_point deadline);
   // PUT /snapshot/load with its own vsock socket; `resume` false leaves the guest paused. A
   // non-2xx answer (the VMM refused the files: corrupt, truncated, wrong version) sets *refused.
   asio::awaitable<Status> load_snapshot(const VmmSnapshotFiles& files, const std::string& vsock, bool resume,
                                         Clock::time_point deadline, bool* refused);
-  // PATCH /vm Resumed for a snapshot loaded paused (its error names the step).
-  asio::awaitable<Status> resume_loaded(Clock::time_point deadline);
 
  private:
   std::string sock_;

@@ -628,7 +628,7 @@ TEST_F(BackendTest, ParkedVmmIsAdoptedByItsInstance) {
   const std::string parked_api = slurp(opts_.run_dir + "/fn-p-2/api.log");
   EXPECT_NE(parked_api.find("\"resume_vm\":false"), std::string::npos) << parked_api;
   // Warmed ahead: resumed, its identity taken (the fake agent acks it), paused again.
-  const auto warm_resume = parked_api.find("PATCH /vm HTTP/1.1 {\"state\":\"Resumed\"}");
+  const auto warm_resume = parked_api.find("PATCH /vm HTTP/1.1 {\"state\": \"Resumed\"}");
   ASSERT_NE(warm_resume, std::string::npos) << parked_api;
   EXPECT_NE(parked_api.find("\"Paused\"", warm_resume), std::string::npos) << parked_api;
 
@@ -642,7 +642,7 @@ TEST_F(BackendTest, ParkedVmmIsAdoptedByItsInstance) {
   const std::string adopted_api = slurp(opts_.run_dir + "/fn-p-2/api.log");
   const auto paused_at = adopted_api.find("\"Paused\"");
   ASSERT_NE(paused_at, std::string::npos) << adopted_api;
-  EXPECT_NE(adopted_api.find("PATCH /vm HTTP/1.1 {\"state\":\"Resumed\"}", paused_at), std::string::npos) << adopted_api;
+  EXPECT_NE(adopted_api.find("PATCH /vm HTTP/1.1 {\"state\": \"Resumed\"}", paused_at), std::string::npos) << adopted_api;
   EXPECT_EQ(invoke_argv0(*vm2), "/hello");
   EXPECT_EQ(backend.snapshot_stats().parked_ready + backend.snapshot_stats().parked_starting, 0u);
 
