@@ -59,7 +59,11 @@ void VirtioMmioTransport::mmio_read(uint64_t offset, std::span<uint8_t> data) {
     return;
   }
   uint32_t v;
-  {
+  if (offset == mmio::kInterruptStatus) {
+    // Lock-free (Interrupt is atomic): a vCPU taking the device's interrupt does not wait for
+    // the event loop, which holds mu_ while it serves a queue notification.
+    v = interrupt_.status();
+  } else {
     std::lock_guard lock(mu_);
     v = read_register(offset);
   }
@@ -71,6 +75,12 @@ void VirtioMmioTransport::mmio_write(uint64_t offset, std::span<const uint8_t> d
     std::lock_guard lock(mu_);
     // Any width is allowed here; the device ignores writes to read-only fields.
     device_->write_config(offset - mmio::kConfig, data);
+    return;
+  }
+  if (offset == mmio::kInterruptAck && data.size() == 4) {
+    uint32_t v;
+    std::memcpy(&v, data.data(), 4);
+    interrupt_.ack(v);  // lock-free, as the InterruptStatus read
     return;
   }
   std::lock_guard lock(mu_);
@@ -174,9 +184,6 @@ void VirtioMmioTransport::write_register(uint64_t offset, uint32_t v) {
         return refuse("queue notify before DRIVER_OK");
       }
       notify_locked(v);
-      return;
-    case mmio::kInterruptAck:
-      interrupt_.ack(v);
       return;
     case mmio::kStatus:
       write_status(v);

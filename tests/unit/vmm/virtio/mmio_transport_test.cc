@@ -3,11 +3,13 @@
 #include "vmm/virtio/mmio_transport.h"
 
 #include <gtest/gtest.h>
-
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <functional>
+#include <future>
 
 #include "tests/unit/vmm/virtio/virtq_builder.h"
 #include "vmm/virtio/queue_notifiers.h"
@@ -46,6 +48,7 @@ class FakeDevice : public VirtioDevice {
     notified.push_back(index);
     if (fail_process) return make_error("broken ring");
     irq_->signal_used_queue();
+    if (while_serving) while_serving();
     return ok_status();
   }
   void reset() override { ++resets; }
@@ -59,6 +62,7 @@ class FakeDevice : public VirtioDevice {
   int resets = 0;
   bool fail_activate = false;
   bool fail_process = false;
+  std::function<void()> while_serving;  // runs inside process_queue (the transport's lock held)
   std::vector<uint16_t> notified;
   std::vector<Queue> queues_;
   uint64_t acked_ = 0;
@@ -158,6 +162,27 @@ TEST_F(MmioTest, FullHandshakeActivatesDevice) {
 
   t_.notify_queue(0);  // ioeventfd path
   EXPECT_EQ(dev_->notified.size(), 2u);
+}
+
+// A vCPU taking the interrupt reads InterruptStatus and writes InterruptACK while the event
+// loop still serves the queue notification (holding the transport's lock): neither waits.
+TEST_F(MmioTest, InterruptStatusAndAckDoNotWaitForAQueueBeingServed) {
+  activate();
+  std::future<uint32_t> vcpu;  // outlives the serving call: it may only finish after it
+  bool answered_while_serving = false;
+  dev_->while_serving = [&] {
+    vcpu = std::async(std::launch::async, [&] {
+      uint32_t status = rd(mmio::kInterruptStatus);
+      wr(mmio::kInterruptAck, kInterruptUsedBuffer);
+      return status;
+    });
+    // Bounded: with the lock in its way the "vCPU" waits until this returns.
+    answered_while_serving = vcpu.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  };
+  t_.notify_queue(0);
+  EXPECT_TRUE(answered_while_serving);
+  EXPECT_EQ(vcpu.get(), kInterruptUsedBuffer);
+  EXPECT_EQ(rd(mmio::kInterruptStatus), 0u);  // acknowledged
 }
 
 TEST_F(MmioTest, RingFeaturesPropagateToQueues) {
