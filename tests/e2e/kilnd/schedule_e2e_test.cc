@@ -4,6 +4,8 @@
 // scheduled time) and the guest receives EventBridge's Scheduled Event (hello logs the body's
 // size, which only that body has); after DELETE no more firings happen, while another
 // function's schedule (whose image fails: each firing refused and counted) keeps its pace.
+// A restarted kilnd takes its schedules back from the state files and replays none it missed.
+#include <signal.h>
 #include <time.h>
 
 #include <gtest/gtest.h>
@@ -14,6 +16,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/lib/kilnd_fixture.h"
@@ -127,6 +130,55 @@ TEST_F(ScheduleE2e, FiresOnTimeWithTheScheduledEventAndStopsOnDelete) {
   EXPECT_EQ(metric(m, "kiln_schedule_fires_total", "tick"), fires_at_delete) << m;
   auto tock_logs = call("GET", "/v1/functions/tock/logs").body;
   EXPECT_NE(tock_logs.find("not invoked: image failed"), std::string::npos) << tock_logs;
+}
+
+// The scheduled times of `fn`'s firings that were refused, from its log (oldest first).
+std::vector<double> refused_times(kiln::e2e::KilndProcess& k, const std::string& fn) {
+  static const std::regex refused(R"(^schedule rate\(3 seconds\) fired for (\S+): not invoked: image failed.*)");
+  std::vector<double> out;
+  auto r = k.call("GET", "/v1/functions/" + fn + "/logs?format=json&limit=100000");
+  if (!r.ok()) return out;
+  std::istringstream in(r->body);
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line, nullptr, false);
+    std::smatch m;
+    const std::string msg = e.is_object() ? e.value("message", "") : "";
+    if (std::regex_match(msg, m, refused)) out.push_back(unix_time(m[1]));
+  }
+  return out;
+}
+
+double wall_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+TEST_F(ScheduleE2e, ARestartTakesSchedulesBackAndReplaysNoMissedFiring) {
+  // No VM needed: the image fails, so every firing is refused and logged (with its time).
+  start({"--allow-second-schedules"});
+  auto put = call("PUT", "/v1/functions/tock",
+                  json({{"image", "oci:/nonexistent/oci"}, {"schedule", {"rate(3 seconds)"}}}).dump());
+  ASSERT_EQ(put.status, 201) << put.body;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (refused_times(*kilnd_, "tock").empty() && Clock::now() < deadline) {
+  }
+  ASSERT_FALSE(refused_times(*kilnd_, "tock").empty());
+  ASSERT_EQ(kilnd_->stop(SIGTERM), 0);
+  const double down_at = wall_now();
+  std::this_thread::sleep_for(std::chrono::seconds(7));  // kilnd is down across two firings
+  const double up_at = wall_now();
+  start({"--allow-second-schedules"});
+  std::vector<double> times;
+  deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    times = refused_times(*kilnd_, "tock");
+    if (!times.empty() && times.back() > up_at) break;
+  }
+  ASSERT_FALSE(times.empty());
+  ASSERT_GT(times.back(), up_at) << "no firing after the restart";
+  for (double t : times) {
+    EXPECT_TRUE(t <= down_at || t > up_at) << "a firing missed while kilnd was down was replayed: " << t;
+    EXPECT_EQ(static_cast<long long>(t - times.front()) % 3, 0) << "off the rate's grid: " << t;
+  }
 }
 
 }  // namespace
