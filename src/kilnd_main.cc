@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   if (flags->park_vmms) vmm.park_vmms = *flags->park_vmms;
   if (flags->drain_timeout) o.drain_timeout = *flags->drain_timeout;
   if (flags->log_memory_bytes) o.logs.max_memory_bytes = *flags->log_memory_bytes;
+  o.allow_second_schedules = flags->allow_second_schedules;
   if (!tenants_file.empty()) {
     auto t = load_tenants(tenants_file);
     if (!t.ok()) {

@@ -34,6 +34,7 @@ constexpr kiln::cli::Flag kFlags[] = {
     {"tenants", 0, Value::kRequired},
     {"network", 0, Value::kRequired},
     {"network-config", 0, Value::kRequired},
+    {"allow-second-schedules", 0},
 };
 
 // Timeouts in ms: at most 12 digits, as kilnd has always taken them.
@@ -111,6 +112,7 @@ Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
   else if (a.is("vmm-arg")) o.vmm_args.push_back(v);
   else if (a.is("tenants")) o.tenants_file = v;
   else if (a.is("network-config")) o.network_config_file = v;
+  else if (a.is("allow-second-schedules")) o.allow_second_schedules = true;
   else if (a.is("jail")) { KILN_ASSIGN_OR_RETURN(o.jail, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("snapshots")) { KILN_ASSIGN_OR_RETURN(o.snapshots, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("park-vmms")) { KILN_ASSIGN_OR_RETURN(o.park_vmms, kiln::cli::parse_on_off(flag, v)); }
@@ -192,6 +194,7 @@ std::string kilnd_usage() {
          "                        have loopback only and deploys naming `network` are refused\n"
          "  --network-config FILE the operator's network defaults (JSON: mode, allow_private, deny, dns,\n"
          "                        instance_range, link_prefix: one per kilnd on a host; see src/README.md)\n"
+         "  --allow-second-schedules  tests only: deploys may schedule rate(N seconds)\n"
          "  -h, --help            print this text\n";
 }
 

@@ -38,6 +38,7 @@ struct KilndOptions {
   bool network = false;
   std::optional<net::NetworkDefaults> network_defaults;
   std::string network_config_file;  // as given; empty: none
+  bool allow_second_schedules = false;  // tests only: rate(N seconds) timer triggers
 };
 
 struct KilndDefaults {

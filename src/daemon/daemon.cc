@@ -1,4 +1,5 @@
-// kilnd's wiring: stores, function table, invocation service, API routes, ticks and shutdown.
+// kilnd's wiring: stores, function table, invocation service, timer triggers, API routes, ticks
+// and shutdown.
 #include "src/daemon/daemon.h"
 
 #include <cstdio>
@@ -46,13 +47,18 @@ Status Daemon::start() {
   fo.heartbeat_interval = options_.heartbeat_interval;
   fo.logs_dir = lo.dir;
   fo.network = options_.network;
+  fo.allow_second_schedules = options_.allow_second_schedules;
   table_ = std::make_unique<functions::FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
+  invocations_ = std::make_unique<invoke::InvocationService>(*table_, metrics_);
+  triggers_ = std::make_unique<TimerTriggers>(io_, *table_, *invocations_, metrics_);
+  table_->set_change_listener([this](const std::string& key, const registry::FunctionRecord* record) {
+    if (triggers_) triggers_->update(key, record);
+  });
   std::vector<std::string> problems;
   KILN_ASSIGN_OR_RETURN(auto records, store_->load_all(&problems));
   for (const auto& p : problems) std::fprintf(stderr, "kilnd: skipping a function record: %s\n", p.c_str());
   KILN_TRY(table_->load(std::move(records)));
 
-  invocations_ = std::make_unique<invoke::InvocationService>(*table_, metrics_);
   api::FunctionsApi functions(*table_, *invocations_, auth_,
                               api::DaemonInfo{options_.version, options_.state_dir, started_ms});
   handlers_ = std::make_unique<Handlers>(Handlers{
@@ -137,6 +143,7 @@ void Daemon::shutdown(std::function<void()> done) {
   if (stopping_) return;
   stopping_ = true;
   if (table_) table_->begin_stopping();
+  if (triggers_) triggers_->stop();
   tick_timer_.cancel();
   // 1. Stop accepting; in-flight requests finish (bounded by drain_timeout), then 2. stop VMs.
   auto drained = std::make_shared<bool>(false);

@@ -1,6 +1,6 @@
 // Daemon: kilnd itself, the wiring only. Owns the state directory's stores, the function table,
-// the invocation service and the API handlers, adds each route to the dispatcher, serves HTTP,
-// ticks the pools, and shuts down gracefully (stop accepting, drain, stop VMs).
+// the invocation service, the timer triggers and the API handlers, adds each route to the
+// dispatcher, serves HTTP, ticks the pools, and shuts down gracefully (stop accepting, drain, stop VMs).
 #pragma once
 
 #include <chrono>
@@ -17,6 +17,7 @@
 #include "src/api/lambda_api.h"
 #include "src/api/lambda_functions_api.h"
 #include "src/api/logs_api.h"
+#include "src/daemon/timer_triggers.h"
 #include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
 #include "src/logs/log_store.h"
@@ -50,6 +51,8 @@ struct DaemonOptions {
   // Instance networks with the operator's defaults (--network on, --network-config); nullopt:
   // none (--network off). See FunctionTableOptions::network.
   std::optional<net::NetworkDefaults> network;
+  // --allow-second-schedules (tests only): deploys may schedule rate(N seconds).
+  bool allow_second_schedules = false;
   std::string version = "0.1.0";
 };
 
@@ -95,6 +98,7 @@ class Daemon {
   std::unique_ptr<logs::LogStore> logs_;
   std::unique_ptr<functions::FunctionTable> table_;
   std::unique_ptr<invoke::InvocationService> invocations_;
+  std::unique_ptr<TimerTriggers> triggers_;
   std::unique_ptr<Handlers> handlers_;
   api::Dispatcher dispatcher_{auth_};
   std::unique_ptr<server::HttpServer> server_;

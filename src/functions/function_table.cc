@@ -13,6 +13,7 @@
 #include "src/net/instance_networks.h"
 #include "src/registry/atomic_file.h"
 #include "src/registry/launch_spec.h"
+#include "src/schedule/schedule.h"
 
 namespace kiln::kilnd::functions {
 namespace {
@@ -72,6 +73,16 @@ std::optional<registry::FieldError> network_refusal(const registry::FunctionConf
   return registry::FieldError{"network", "network: kilnd runs without instance networks (--network off)"};
 }
 
+std::optional<registry::FieldError> schedule_refusal(const registry::FunctionConfig& config, bool allow_seconds) {
+  if (allow_seconds) return std::nullopt;
+  for (std::size_t i = 0; i < config.schedules.size(); ++i) {
+    if (schedule::parse(config.schedules[i]).ok()) continue;
+    std::string field = "schedule[" + std::to_string(i) + "]";
+    return registry::FieldError{field, field + ": rate(N seconds) is for tests only (kilnd --allow-second-schedules)"};
+  }
+  return std::nullopt;
+}
+
 FunctionTable::FunctionTable(asio::io_context& io, FunctionTableOptions options, pool::VmBackend& backend,
                              registry::ImageBuilder builder, registry::FunctionStore& store, logs::LogStore& logs,
                              metrics::Metrics& metrics, const tenants::Authenticator& auth)
@@ -104,6 +115,7 @@ Status FunctionTable::load(std::vector<registry::FunctionRecord> records) {
     } else if (im.state != registry::ImageState::kFailed) {
       start_build(key);  // interrupted, or the image vanished from the cache
     }
+    if (on_change_) on_change_(key, &f.record);
   }
   return ok_status();
 }
@@ -136,6 +148,7 @@ Result<const Function*> FunctionTable::deploy(const std::string& tenant, registr
     persist(f);
     if (f.record.image.state == registry::ImageState::kReady) make_pool(f);
   }
+  if (on_change_) on_change_(key, &f.record);
   return &f;
 }
 
@@ -156,6 +169,7 @@ Status FunctionTable::remove(const std::string& key) {
   }
   functions_.erase(it);
   logs_.remove(key);
+  if (on_change_) on_change_(key, nullptr);
   return ok_status();
 }
 
@@ -298,7 +312,7 @@ pool::PoolSettings FunctionTable::pool_settings(const registry::FunctionRecord& 
 
 void FunctionTable::make_pool(Function& f) {
   registry::FunctionRecord rec = f.record;
-  if (auto problem = deploy_problem(rec.config)) {
+  if (auto problem = network_refusal(rec.config, options_.network)) {
     // A record from a run with instance networks: it stays stored, but never runs without them.
     platform_log(rec.key(), "", "", "not started: " + problem->message);
     return;

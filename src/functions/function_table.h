@@ -55,12 +55,17 @@ struct FunctionTableOptions {
   // instance networks (--network off): no instance gets an interface, and a function whose
   // config names `network` is refused (it must never run without the network it asked for).
   std::optional<net::NetworkDefaults> network;
+  // kilnd --allow-second-schedules (tests only): deploys may schedule rate(N seconds).
+  bool allow_second_schedules = false;
 };
 
 // The network of `config`'s instances: its `network` over the operator's `defaults`; nullopt
 // (loopback only) when kilnd runs without instance networks or the policy reaches nothing.
 std::optional<net::EgressPolicy> instance_network(const registry::FunctionConfig& config,
                                                   const std::optional<net::NetworkDefaults>& defaults);
+// "schedule[I]: rate(N seconds) is for tests only (kilnd --allow-second-schedules)" for the
+// first such schedule of `config` unless `allow_seconds`, else nullopt.
+std::optional<registry::FieldError> schedule_refusal(const registry::FunctionConfig& config, bool allow_seconds);
 // What instance `id` of `record` runs with (the pool's instance factory).
 pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, const std::string& id,
                                       const std::optional<net::NetworkDefaults>& network_defaults);
@@ -94,8 +99,14 @@ class FunctionTable {
 
   // Why this kilnd cannot run `config` as asked (a 400 naming the field), or nullopt.
   std::optional<registry::FieldError> deploy_problem(const registry::FunctionConfig& config) const {
-    return network_refusal(config, options_.network);
+    if (auto n = network_refusal(config, options_.network)) return n;
+    return schedule_refusal(config, options_.allow_second_schedules);
   }
+
+  // Told of every record loaded or deployed, and of every removal (record nullptr): kilnd's
+  // timer triggers follow the functions' schedules through it.
+  using ChangeListener = std::function<void(const std::string& key, const registry::FunctionRecord* record)>;
+  void set_change_listener(ChangeListener listener) { on_change_ = std::move(listener); }
 
   // Quotas of the tenant that owns a namespace (nullptr: none, e.g. the admin namespace).
   const tenants::Quotas* quotas_of(const std::string& tenant) const;
@@ -140,6 +151,7 @@ class FunctionTable {
   std::set<std::shared_ptr<pool::FunctionPool>> draining_;  // deleted functions' pools stopping
   std::unique_ptr<asio::thread_pool> workers_ = std::make_unique<asio::thread_pool>(1);  // image builds
   std::uint64_t next_generation_ = 1;
+  ChangeListener on_change_;
   bool stopping_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

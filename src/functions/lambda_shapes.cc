@@ -361,4 +361,28 @@ std::string lambda_timestamp(std::uint64_t wall_ms) {
   return logs::format_timestamp(wall_ms * 1000000ull).substr(0, 23) + "+0000";
 }
 
+std::string lambda_event_time(std::int64_t unix_s) {
+  const std::uint64_t ns = unix_s > 0 ? static_cast<std::uint64_t>(unix_s) * 1000000000ull : 0;
+  return logs::format_timestamp(ns).substr(0, 19) + "Z";
+}
+
+std::string lambda_schedule_rule_arn(std::string_view tenant, std::string_view name, std::size_t index) {
+  return std::string("arn:aws:events:") + kLambdaRegion + ":" + lambda_account(tenant) + ":rule/" +
+         std::string(name) + "-schedule-" + std::to_string(index);
+}
+
+std::string lambda_scheduled_event(std::string_view tenant, std::string_view name, std::size_t index,
+                                   std::string_view id, std::int64_t scheduled_s) {
+  nlohmann::json j = {{"version", "0"},
+                      {"id", id},
+                      {"detail-type", "Scheduled Event"},
+                      {"source", "aws.events"},
+                      {"account", lambda_account(tenant)},
+                      {"time", lambda_event_time(scheduled_s)},
+                      {"region", kLambdaRegion},
+                      {"resources", nlohmann::json::array({lambda_schedule_rule_arn(tenant, name, index)})},
+                      {"detail", nlohmann::json::object()}};
+  return j.dump();
+}
+
 }  // namespace kiln::kilnd::functions

@@ -80,4 +80,16 @@ nlohmann::json lambda_get_function(const registry::FunctionRecord& r);
 // "2026-12-07T14:34:25.123+0000" (LastModified's format).
 std::string lambda_timestamp(std::uint64_t wall_ms);
 
+// "2026-12-07T20:41:00Z" (an EventBridge event's time; whole seconds, UTC).
+std::string lambda_event_time(std::int64_t unix_s);
+// The EventBridge rule behind schedule `index` of function `name`:
+// arn:aws:events:REGION:ACCOUNT:rule/NAME-schedule-INDEX.
+std::string lambda_schedule_rule_arn(std::string_view tenant, std::string_view name, std::size_t index);
+// What a timer trigger sends (EventBridge's Scheduled Event, as Lambda receives it), JSON text:
+// {"version":"0","id":ID,"detail-type":"Scheduled Event","source":"aws.events","account",
+// "time" (the scheduled time, "YYYY-MM-DDTHH:MM:SSZ"),"region","resources":[the rule's ARN],
+// "detail":{}}.
+std::string lambda_scheduled_event(std::string_view tenant, std::string_view name, std::size_t index,
+                                   std::string_view id, std::int64_t scheduled_s);
+
 }  // namespace kiln::kilnd::functions

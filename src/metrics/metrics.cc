@@ -131,6 +131,9 @@ void declare_kilnd_metrics(Metrics& m) {
             Metrics::Kind::kGauge);
   m.declare(kGuestLogLines, "Guest output lines per function: kept, or dropped over their instance's log budget.",
             Metrics::Kind::kCounter);
+  m.declare(kScheduleFires, "Timer-trigger firings that started an invocation, by function.", Metrics::Kind::kCounter);
+  m.declare(kScheduleRefused, "Timer-trigger firings whose invocation was refused (not ready, quota, stopping).",
+            Metrics::Kind::kCounter);
 }
 
 }  // namespace kiln::kilnd::metrics

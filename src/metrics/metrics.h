@@ -57,6 +57,8 @@ inline constexpr const char* kSnapshots = "kiln_snapshot_events_total";  // even
 inline constexpr const char* kParkedVmms = "kiln_parked_vmms";  // state=starting|ready
 inline constexpr const char* kLogMemory = "kiln_log_memory_bytes";  // the in-memory log rings
 inline constexpr const char* kGuestLogLines = "kiln_guest_log_lines_total";  // outcome=kept|dropped (budget)
+inline constexpr const char* kScheduleFires = "kiln_schedule_fires_total";  // timer triggers invoked
+inline constexpr const char* kScheduleRefused = "kiln_schedule_refused_total";  // ... or refused admission
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

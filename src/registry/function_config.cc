@@ -5,6 +5,7 @@
 
 #include "common/json/field_reader.h"
 #include "rootfs-builder/reference/image_reference.h"
+#include "src/schedule/schedule.h"
 
 namespace kiln::kilnd::registry {
 namespace {
@@ -37,7 +38,7 @@ constexpr std::size_t kMaxListEntries = 4096;
 const std::vector<std::string> kConfigFields = {
     "name", "image", "command", "args", "env", "working_dir", "user", "memory_mib", "vcpus", "timeout_ms",
     "concurrency", "min_instances", "max_instances", "max_queue", "idle_timeout_s", "tls_verify",
-    "registry_credentials", "network", "runtime_api"};
+    "registry_credentials", "network", "runtime_api", "schedule"};
 
 template <typename T>
 FieldStatus read_uint(const ObjectReader& r, std::string_view key, std::uint64_t lo, std::uint64_t hi, T& out) {
@@ -66,6 +67,17 @@ FieldStatus read_credentials(const ObjectReader& r, RegistryCredentials& out) {
   out.username = username.value_or("");
   out.password = password.value_or("");
   if (out.username.find(':') != std::string::npos) return creds->error("username", "must not contain ':'");
+  return {};
+}
+
+FieldStatus read_schedules(const ObjectReader& r, std::vector<std::string>& out) {
+  KILN_ASSIGN_OR_RETURN(auto list, r.opt_strings("schedule", kMaxSchedules, {.max_bytes = 256, .allow_nul = false}));
+  if (!list) return {};
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    auto s = schedule::parse((*list)[i], {.allow_seconds = true});
+    if (!s.ok()) return kiln::json::field_error(kiln::json::element_path(r.field("schedule"), i), s.error().message);
+    out.push_back(s->expression);
+  }
   return {};
 }
 
@@ -117,6 +129,7 @@ FieldResult<FunctionConfig> read_config(std::string_view name, std::string_view 
     c.runtime_api = parse_runtime_api(*runtime_api);
     if (!c.runtime_api) return r.error("runtime_api", "must be \"http9000\" or \"lambda\" (omit it to detect from the image)");
   }
+  KILN_TRY(read_schedules(r, c.schedules));
   if (c.min_instances > c.max_instances) {
     return r.error("min_instances", "must not exceed max_instances (" + std::to_string(c.max_instances) + ")");
   }
@@ -204,6 +217,7 @@ json config_json(const FunctionConfig& c, bool with_secrets) {
   j["tls_verify"] = c.tls_verify;
   if (c.network) j["network"] = net::network_settings_json(*c.network);
   if (c.runtime_api) j["runtime_api"] = runtime_api_name(*c.runtime_api);
+  if (!c.schedules.empty()) j["schedule"] = c.schedules;
   if (!c.credentials.empty()) {
     j["registry_credentials"] = {{"username", c.credentials.username},
                                  {"password", with_secrets ? c.credentials.password : "********"}};

@@ -20,6 +20,7 @@ namespace kiln::kilnd::registry {
 inline constexpr std::size_t kMaxNameLength = 64;
 inline constexpr std::size_t kMaxTenantNameLength = 32;
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+inline constexpr std::size_t kMaxSchedules = 16;
 
 struct RegistryCredentials {
   std::string username;
@@ -49,6 +50,10 @@ struct FunctionConfig {
   std::optional<net::NetworkSettings> network;
   // `"runtime_api"`: "http9000" or "lambda"; nullopt: detected from the image (runtime_detect.h).
   std::optional<RuntimeApi> runtime_api;
+  // `"schedule"`: timer triggers, rate(...) / cron(...) in UTC (src/schedule/schedule.h), at most
+  // kMaxSchedules. Parsed allowing rate(N seconds) (a state file may hold one); a deploy of one is
+  // refused unless kilnd allows it (functions::schedule_refusal).
+  std::vector<std::string> schedules;
 };
 
 // Where validation failed: the JSON field name (dotted for nested: "env.FOO") and why.

@@ -37,6 +37,7 @@ TEST(KilndOptions, Defaults) {
   EXPECT_FALSE(o->drain_timeout.has_value());
   EXPECT_FALSE(o->log_memory_bytes.has_value());
   EXPECT_TRUE(o->tenants_file.empty());
+  EXPECT_FALSE(o->allow_second_schedules);
 }
 
 TEST(KilndOptions, EveryFlag) {
@@ -44,7 +45,7 @@ TEST(KilndOptions, EveryFlag) {
                              "--initrd", kFile, "--boot-args", "console=ttyS0 quiet", "--boot-timeout-ms", "5000",
                              "--drain-timeout-ms", "0", "--vmm-arg", "--no-seccomp", "--vmm-arg=--seccomp-audit",
                              "--jail", "off", "--snapshots", "off", "--park-vmms", "on", "--log-memory-mib", "16",
-                             "--tenants", "/t.json"},
+                             "--tenants", "/t.json", "--allow-second-schedules"},
                             kDefaults);
   ASSERT_TRUE(o.ok()) << o.error().message;
   EXPECT_EQ(o->tcp_host, "::1");
@@ -63,6 +64,7 @@ TEST(KilndOptions, EveryFlag) {
   EXPECT_TRUE(o->park_vmms.value());
   EXPECT_EQ(o->log_memory_bytes.value(), std::size_t{16} << 20);
   EXPECT_EQ(o->tenants_file, "/t.json");
+  EXPECT_TRUE(o->allow_second_schedules);
   auto none = parse_kilnd_args({"--listen", "none"}, kDefaults);
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->tcp);
@@ -79,6 +81,7 @@ TEST(KilndOptions, UsageErrors) {
   EXPECT_EQ(error_of({"--state"}), "unknown flag --state");  // no abbreviations
   EXPECT_EQ(error_of({"serve"}), "unexpected argument serve");
   EXPECT_EQ(error_of({"--kernel"}), "--kernel: missing value");
+  EXPECT_FALSE(parse_kilnd_args({"--allow-second-schedules=yes"}, kDefaults).ok());  // a switch, no value
   EXPECT_EQ(error_of({"--listen", "8900"}), "--listen must be HOST:PORT (got 8900)");
   EXPECT_EQ(error_of({"--listen", "h:65536"}), "--listen must be HOST:PORT (got h:65536)");
   EXPECT_EQ(error_of({"--listen", "h:http"}), "--listen must be HOST:PORT (got h:http)");
