@@ -24,6 +24,8 @@ kiln_pkg(ARCHIVE libarchive libarchive-dev)
 kiln_pkg(CURL libcurl libcurl4-openssl-dev)
 # chunked block images (rootfs-builder/chunks)
 kiln_pkg(ZSTD libzstd libzstd-dev)
+# NBD: kiln-vmm's client for lazy root disks, and the tests of kilnd's NBD server
+kiln_pkg(NBD libnbd libnbd-dev)
 # kilnd's packet filter (src/net/nftables)
 kiln_pkg(NFTABLES libnftables libnftables-dev)
 # rtnetlink: kilnd's instance networks (src/net, shared libs) and kiln-init's (guest-agent/net,

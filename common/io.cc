@@ -2,6 +2,7 @@
 #include "common/io.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,32 @@ Status write_all(int fd, const void* data, std::size_t len, std::string_view wha
 
 Status write_all(int fd, std::string_view data, std::string_view what) {
   return write_all(fd, data.data(), data.size(), what);
+}
+
+Status send_all(int fd, std::string_view data, std::string_view what) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_error(named("send", what), n == 0 ? EIO : errno);
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return ok_status();
+}
+
+Status read_exact(int fd, void* buf, std::size_t len, std::string_view what) {
+  char* p = static_cast<char*>(buf);
+  std::size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::read(fd, p + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error(named("read", what));
+    if (n == 0) {
+      return make_error((what.empty() ? std::string("stream") : std::string(what)) + ": closed after " +
+                        std::to_string(got) + " of " + std::to_string(len) + " bytes");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return ok_status();
 }
 
 Status pwrite_all(int fd, const void* data, std::size_t len, std::uint64_t offset, std::string_view what) {

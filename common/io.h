@@ -24,6 +24,9 @@ namespace kiln::io {
 // Writes all of `data`, retrying after EINTR and short writes.
 Status write_all(int fd, const void* data, std::size_t len, std::string_view what = {});
 Status write_all(int fd, std::string_view data, std::string_view what = {});
+// The same over a socket with send(2) and MSG_NOSIGNAL: a peer that went away is an error
+// (EPIPE), never a SIGPIPE for the process.
+Status send_all(int fd, std::string_view data, std::string_view what = {});
 // pwrite(2) of all of `data` at `offset` (the file position is not used or moved).
 Status pwrite_all(int fd, const void* data, std::size_t len, std::uint64_t offset, std::string_view what = {});
 
@@ -32,6 +35,10 @@ Status pwrite_all(int fd, const void* data, std::size_t len, std::uint64_t offse
 Status pread_all(int fd, void* buf, std::size_t len, std::uint64_t offset, std::string_view what = {});
 // The same for a scatter list: fills every buffer of `iov` in order, from `offset`.
 Status preadv_all(int fd, std::span<const iovec> iov, std::uint64_t offset, std::string_view what = {});
+
+// Reads exactly `len` bytes from a stream (a socket, a pipe), retrying after EINTR and short
+// reads. A peer that closes first is an error: "WHAT: closed after N of M bytes".
+Status read_exact(int fd, void* buf, std::size_t len, std::string_view what = {});
 
 // Reads from the fd's position to end of file; more than `max_bytes` is refused
 // ("WHAT: larger than N bytes") before it is all read.

@@ -4,15 +4,9 @@
 #include <algorithm>
 #include <string>
 
-namespace kiln::vmm {
+#include "common/hex.h"
 
-namespace {
-std::string hex(uint64_t v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-}  // namespace
+namespace kiln::vmm {
 
 Result<GuestMemory> GuestMemory::build(std::vector<Region> regions) {
   std::sort(regions.begin(), regions.end(),
