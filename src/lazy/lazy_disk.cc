@@ -29,6 +29,10 @@ Result<std::string> LazyDisk::get(uint32_t i, bool* fetched) {
   Result<std::string> bytes = cache_->get_or_fetch(entry.sha256, [&]() -> Result<std::string> {
     *fetched = true;
     KILN_ASSIGN_OR_RETURN(std::string frame, source_->fetch_frame(entry));
+    {
+      std::lock_guard lock(mu_);
+      stats_.fetched_bytes += frame.size();
+    }
     return chunks::verify_chunk(index_, i, frame);
   });
   if (!bytes.ok()) {

@@ -22,12 +22,13 @@
 namespace kiln::kilnd::lazy {
 
 struct LazyDiskStats {
-  uint64_t reads = 0;         // read() calls
-  uint64_t bytes_read = 0;    // bytes served
-  uint64_t chunk_misses = 0;  // chunks not in the cache when read (fetched, or waited for)
-  uint64_t fetch_errors = 0;  // reads that failed for a chunk that could not be had
-  uint64_t wait_ns = 0;       // time reads spent waiting for missing chunks
-  uint64_t prefetched = 0;    // chunks prefetch() put into the cache
+  uint64_t reads = 0;          // read() calls
+  uint64_t bytes_read = 0;     // bytes served
+  uint64_t chunk_misses = 0;   // chunks this disk fetched for a read
+  uint64_t fetched_bytes = 0;  // compressed bytes those fetches (and prefetches) moved
+  uint64_t fetch_errors = 0;   // reads that failed for a chunk that could not be had
+  uint64_t wait_ns = 0;        // time reads spent waiting for missing chunks
+  uint64_t prefetched = 0;     // chunks prefetch() put into the cache
 };
 
 class LazyDisk : public NbdExport {

@@ -30,6 +30,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::start(const std::string& socket_pa
   const int bind_errno = errno;
   ::umask(old_mask);
   if (bound != 0) return errno_error("nbd bind " + socket_path, bind_errno);
+  if (::chmod(socket_path.c_str(), options.socket_mode) != 0) return errno_error("nbd chmod " + socket_path);
   if (::listen(fd.get(), 16) != 0) return errno_error("nbd listen " + socket_path);
   std::unique_ptr<NbdServer> server(new NbdServer(socket_path, std::move(fd), std::move(exp), std::move(options)));
   server->acceptor_ = std::thread([s = server.get()] { s->accept_loop(); });

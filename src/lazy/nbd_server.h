@@ -3,6 +3,8 @@
 // boot from it; kiln-vmm is the client.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <list>
@@ -20,12 +22,13 @@ namespace kiln::kilnd::lazy {
 struct NbdServerOptions {
   std::string export_name = "rootfs";
   uint32_t max_connections = 16;  // more are closed at once
+  mode_t socket_mode = 0600;      // of the socket file (connecting needs write permission)
   NbdSessionLimits session;
 };
 
 class NbdServer {
  public:
-  // Listens on `socket_path` (a stale socket file there is replaced; mode 0600).
+  // Listens on `socket_path` (a stale socket file there is replaced; options.socket_mode).
   static Result<std::unique_ptr<NbdServer>> start(const std::string& socket_path, std::shared_ptr<NbdExport> exp,
                                                   NbdServerOptions options = {});
   // Stops accepting, shuts every connection down and joins their threads.

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/unit/kilnd/lazy/memory_source.h"
 #include "tests/unit/rootfs/chunks/chunk_test_image.h"
 #include "tests/unit/rootfs/support/test_image.h"
 
@@ -18,23 +19,7 @@ namespace chunks = rootfs::chunks;
 using chunks::testing::kSmallChunk;
 using rootfs::testing::TempDir;
 
-// The data blob in memory, counting fetches; `flip` corrupts the byte at that blob offset.
-class MemorySource : public chunks::ChunkSource {
- public:
-  explicit MemorySource(std::string data) : data_(std::move(data)) {}
-  Result<std::string> fetch_frame(const chunks::ChunkEntry& e) override {
-    fetches++;
-    if (fail) return make_error("registry unreachable");
-    std::string frame = data_.substr(e.offset, e.length);
-    if (flip >= e.offset && flip < e.offset + e.length) frame[flip - e.offset] ^= 1;
-    return frame;
-  }
-  std::string describe() const override { return "memory"; }
-  std::string data_;
-  uint64_t flip = ~0ull;
-  bool fail = false;
-  std::atomic<int> fetches{0};
-};
+using testing::MemorySource;
 
 struct Disk {
   chunks::testing::Chunked chunked;
