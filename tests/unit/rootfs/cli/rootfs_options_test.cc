@@ -52,8 +52,8 @@ TEST(RootfsOptions, HelpEverywhere) {
 }
 
 TEST(RootfsOptions, UsageErrors) {
-  EXPECT_EQ(error_of({}), "missing command (build, inspect or chunk)");
-  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build, inspect or chunk)");
+  EXPECT_EQ(error_of({}), "missing command (build, inspect, chunk, convert or lazy-info)");
+  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build, inspect, chunk, convert or lazy-info)");
   EXPECT_EQ(error_of({"build"}), "build needs an image REF");
   EXPECT_EQ(error_of({"build", "x"}), "build needs -o OUT");
   EXPECT_EQ(error_of({"build", "x", "-o"}), "-o: missing value");
@@ -85,8 +85,8 @@ TEST(RootfsOptions, Chunk) {
   EXPECT_NE(error_of({"chunk", "a", "b", "--zstd-level", "20"}).find("--zstd-level"), std::string::npos);
   EXPECT_EQ(error_of({"chunk", "a", "b", "--creds", "u:p"}), "--creds does not apply to chunk");
   EXPECT_EQ(error_of({"chunk", "a", "b", "-o", "x"}), "--output does not apply to chunk");
-  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk only");
-  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk only");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk and convert only");
+  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk and convert only");
   EXPECT_NE(rootfs_usage().find("kiln-rootfs chunk IMAGE OUT_DIR"), std::string::npos);
 }
 
