@@ -80,7 +80,7 @@ class HttpClient {
                                const std::function<bool(const char*, size_t)>& sink = {},
                                std::string* sink_error = nullptr);
   // The general form: errors are transport failures ("HTTP request to URL failed: ...", with
-  // "Timeout was reached" when `timeout` ran out), an aborted sink, a body over max_body or a
+  // "Operation timed out after N milliseconds ..." when `timeout` ran out), an aborted sink, a body over max_body or a
   // request body whose file ended early; any HTTP status is a response.
   Result<HttpResponse> perform(const HttpRequest& req);
 
