@@ -16,10 +16,10 @@
 namespace kiln::rootfs::artifact {
 
 struct DiscoveredArtifact {
-  Digest artifact;  // the artifact manifest
-  Digest index_digest;  // the chunk index's: what a function pins
-  chunks::ChunkIndex index;  // parsed (chunks::parse), and consistent with the manifest
-  Descriptor data;  // the chunk data blob (RegistryChunkSource reads ranges of it)
+  Digest artifact;                 // the artifact manifest
+  Digest index_digest;             // the chunk index's: what a function pins
+  chunks::ChunkIndex index;        // parsed (chunks::parse), and consistent with the manifest
+  Descriptor data;                 // the chunk data blob (RegistryChunkSource reads ranges of it)
   bool via_referrers_api = false;  // false: found through the fallback tag
 };
 

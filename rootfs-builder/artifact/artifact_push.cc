@@ -60,13 +60,15 @@ Result<PushedArtifact> push_artifact(RegistryPusher& pusher, const Digest& subje
 
   const std::string manifest = artifact_manifest_json(out.subject, layers);
   out.artifact = sha256_of(manifest);
-  KILN_ASSIGN_OR_RETURN(PushedManifest pushed, pusher.push_manifest(out.artifact.str(), media_type::kOciManifest, manifest));
+  KILN_ASSIGN_OR_RETURN(PushedManifest pushed,
+                        pusher.push_manifest(out.artifact.str(), media_type::kOciManifest, manifest));
   if (pushed.subject_indexed) return out;
 
   // Tag-schema fallback: read, add, write back. Two pushers racing here can lose an entry
   // (the spec's known limit of the fallback); pushing again repairs it.
   const std::string tag = referrers_tag(subject);
-  KILN_ASSIGN_OR_RETURN(std::optional<ManifestDoc> current, get_manifest(client, tag, kNoDeadline, media_type::kOciIndex));
+  KILN_ASSIGN_OR_RETURN(std::optional<ManifestDoc> current,
+                        get_manifest(client, tag, kNoDeadline, media_type::kOciIndex));
   std::optional<std::string> body;
   if (current) body = std::move(current->body);
   auto updated = add_referrer(body, current ? current->media_type : std::string(),

@@ -13,10 +13,10 @@
 namespace kiln::rootfs::artifact {
 
 struct PushedArtifact {
-  Digest artifact;  // the artifact manifest
-  Digest index;  // the chunk index (the pinned digest)
-  Descriptor subject;  // the image manifest it refers to
-  uint64_t uploaded_bytes = 0;  // blobs the registry did not have yet
+  Digest artifact;                    // the artifact manifest
+  Digest index;                       // the chunk index (the pinned digest)
+  Descriptor subject;                 // the image manifest it refers to
+  uint64_t uploaded_bytes = 0;        // blobs the registry did not have yet
   bool fallback_tag_updated = false;  // the sha256-<hex> index was written (false: already listed,
                                       // or the registry indexes referrers itself: OCI-Subject)
 };

@@ -110,7 +110,8 @@ Result<ArtifactLayers> check_artifact_manifest(std::string_view body, const Dige
   if (m.subject->digest != subject) {
     return make_error("subject " + m.subject->digest.str() + " is not the image " + subject.str());
   }
-  KILN_ASSIGN_OR_RETURN(out.image_size, annotation_number(m.annotations, kImageSizeAnnotation, 1, chunks::kMaxImageSize));
+  KILN_ASSIGN_OR_RETURN(out.image_size,
+                        annotation_number(m.annotations, kImageSizeAnnotation, 1, chunks::kMaxImageSize));
   KILN_ASSIGN_OR_RETURN(uint64_t cs, annotation_number(m.annotations, kChunkSizeAnnotation, chunks::kMinChunkSize,
                                                        chunks::kMaxChunkSize));
   out.chunk_size = static_cast<uint32_t>(cs);

@@ -25,8 +25,8 @@ Descriptor empty_descriptor();
 
 // What the artifact manifest says about the chunked image.
 struct ArtifactLayers {
-  Descriptor index;  // layers[0]: the chunk index; its digest is the one a function pins
-  Descriptor data;   // layers[1]: the chunk data (zstd frames at the index's offsets)
+  Descriptor index;         // layers[0]: the chunk index; its digest is the one a function pins
+  Descriptor data;          // layers[1]: the chunk data (zstd frames at the index's offsets)
   uint64_t image_size = 0;  // annotation dev.kiln.image.size
   uint32_t chunk_size = 0;  // annotation dev.kiln.chunk.size
 };

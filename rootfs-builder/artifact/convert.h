@@ -13,7 +13,7 @@
 namespace kiln::rootfs::artifact {
 
 struct ConvertRequest {
-  BuildRequest build;  // reference, cache and registry options (output_path unused)
+  BuildRequest build;   // reference, cache and registry options (output_path unused)
   std::string out_dir;  // chunk-index + chunk-data; empty: a scratch dir under CACHE/tmp, removed
   chunks::ChunkOptions chunking;
   bool push = false;  // needs a registry reference (docker transport)

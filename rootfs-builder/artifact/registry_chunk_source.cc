@@ -28,7 +28,8 @@ Result<std::unique_ptr<RegistryClient>> RegistryChunkSource::take_client(Deadlin
     // Pinged and authenticated once: later connections start from its origin and token.
     if (template_) return template_->clone();
   }
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryClient> c, RegistryClient::open(ref_, opts_, RegistryAccess::kPull, deadline));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<RegistryClient> c,
+                        RegistryClient::open(ref_, opts_, RegistryAccess::kPull, deadline));
   std::lock_guard<std::mutex> l(mu_);
   if (!template_) template_ = c->clone();
   return c;
@@ -67,7 +68,8 @@ Result<std::string> RegistryChunkSource::fetch(RegistryClient& client, const chu
   if (r.status == 200) return make_error(what + ": HTTP 200 (whole blob): the registry ignored Range");
   if (r.status != 206) return make_error(what + ": registry answered " + registry_error_message(r));
   if (frame.size() != entry.length) {
-    return make_error(what + ": got " + std::to_string(frame.size()) + " of " + std::to_string(entry.length) + " bytes");
+    return make_error(what + ": got " + std::to_string(frame.size()) + " of " + std::to_string(entry.length) +
+                      " bytes");
   }
   if (auto cr = r.headers.find("content-range"); cr != r.headers.end()) {
     const std::string want = "bytes " + std::string(range + 6) + "/";
@@ -99,7 +101,8 @@ Result<std::string> RegistryChunkSource::fetch_frame(const chunks::ChunkEntry& e
     return frame;
   }();
   counters_.wait_ns.fetch_add(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()),
+      static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()),
       std::memory_order_relaxed);
   if (!out.ok()) {
     counters_.errors.fetch_add(1, std::memory_order_relaxed);

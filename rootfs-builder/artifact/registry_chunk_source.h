@@ -32,8 +32,8 @@ struct RegistryChunkSourceOptions {
 // Monotonic counters, readable at any time from any thread.
 struct ChunkFetchCounters {
   std::atomic<uint64_t> fetches{0};  // fetch_frame calls that sent a request
-  std::atomic<uint64_t> bytes{0};  // frame bytes received by successful fetches
-  std::atomic<uint64_t> errors{0};  // fetches that failed (any reason below)
+  std::atomic<uint64_t> bytes{0};    // frame bytes received by successful fetches
+  std::atomic<uint64_t> errors{0};   // fetches that failed (any reason below)
   std::atomic<uint64_t> wait_ns{0};  // time spent in fetches, successful or not
 };
 
@@ -67,7 +67,7 @@ class RegistryChunkSource : public chunks::ChunkSource {
   ChunkFetchCounters counters_;
   std::mutex mu_;
   std::vector<std::unique_ptr<RegistryClient>> idle_;  // guarded by mu_
-  std::unique_ptr<RegistryClient> template_;  // guarded by mu_: the first opened, for clone()
+  std::unique_ptr<RegistryClient> template_;           // guarded by mu_: the first opened, for clone()
 };
 
 }  // namespace kiln::rootfs::artifact

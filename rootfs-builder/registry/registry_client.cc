@@ -66,7 +66,8 @@ Result<std::unique_ptr<RegistryClient>> RegistryClient::open(const ImageReferenc
     } else {
       // The defaults podman/skopeo and docker read; each is optional.
       std::vector<std::string> defaults;
-      if (const char* run = std::getenv("XDG_RUNTIME_DIR")) defaults.push_back(std::string(run) + "/containers/auth.json");
+      if (const char* run = std::getenv("XDG_RUNTIME_DIR"))
+        defaults.push_back(std::string(run) + "/containers/auth.json");
       if (const char* home = std::getenv("HOME")) defaults.push_back(std::string(home) + "/.docker/config.json");
       for (const auto& f : defaults) {
         auto c = credentials_from_auth_file(f, ref.registry);
@@ -95,7 +96,8 @@ Result<std::unique_ptr<RegistryClient>> RegistryClient::open(const ImageReferenc
 }
 
 std::unique_ptr<RegistryClient> RegistryClient::clone() const {
-  std::unique_ptr<RegistryClient> c(new RegistryClient(ref_, SourceOptions{http_opts_.tls_verify, {}, {}, http_opts_.ca_file, {}}, access_));
+  std::unique_ptr<RegistryClient> c(
+      new RegistryClient(ref_, SourceOptions{http_opts_.tls_verify, {}, {}, http_opts_.ca_file, {}}, access_));
   c->creds_ = creds_;
   c->base_ = base_;
   c->origin_ = origin_;
@@ -144,8 +146,8 @@ Status RegistryClient::authenticate(const HttpResponse& resp, Deadline deadline)
   if (!creds_.empty()) tq.headers.push_back("Authorization: Basic " + base64::encode(creds_));
   KILN_ASSIGN_OR_RETURN(HttpResponse tr, send(tq, deadline));
   if (tr.status == 401 || tr.status == 403) {
-    return make_error("authentication to " + ref_.registry + " failed (wrong credentials?): " +
-                      registry_error_message(tr));
+    return make_error("authentication to " + ref_.registry +
+                      " failed (wrong credentials?): " + registry_error_message(tr));
   }
   if (tr.status != 200) return make_error("token endpoint answered " + registry_error_message(tr));
   // Token endpoints differ in which member they fill (Docker's token spec: "token"; OAuth2:
@@ -204,16 +206,16 @@ Result<HttpResponse> RegistryClient::call(const RegistryCall& c) {
       continue;
     }
     if (resp.status == 401) {
-      return make_error("authentication to " + ref_.registry + " failed (wrong credentials?): " +
-                        registry_error_message(resp));
+      return make_error("authentication to " + ref_.registry +
+                        " failed (wrong credentials?): " + registry_error_message(resp));
     }
     return resp;
   }
   return make_error("unreachable");
 }
 
-Result<std::optional<ManifestDoc>> get_manifest(RegistryClient& client, const std::string& reference,
-                                                Deadline deadline, std::string_view accept) {
+Result<std::optional<ManifestDoc>> get_manifest(RegistryClient& client, const std::string& reference, Deadline deadline,
+                                                std::string_view accept) {
   RegistryCall c;
   c.target = client.repo_path() + "/manifests/" + reference;
   c.headers = {"Accept: " + std::string(accept)};
@@ -228,14 +230,12 @@ Result<std::optional<ManifestDoc>> get_manifest(RegistryClient& client, const st
   if (auto ct = r.headers.find("content-type"); ct != r.headers.end()) doc.media_type = ct->second;
   auto dcd = r.headers.find("docker-content-digest");
   if (dcd != r.headers.end() && dcd->second != doc.digest.str()) {
-    return make_error("manifest digest mismatch: registry says " + dcd->second + ", content is " +
-                      doc.digest.str());
+    return make_error("manifest digest mismatch: registry says " + dcd->second + ", content is " + doc.digest.str());
   }
   return std::optional<ManifestDoc>(std::move(doc));
 }
 
-Result<std::string> get_small_blob(RegistryClient& client, const Descriptor& d, uint64_t max_bytes,
-                                   Deadline deadline) {
+Result<std::string> get_small_blob(RegistryClient& client, const Descriptor& d, uint64_t max_bytes, Deadline deadline) {
   const std::string what = "blob " + d.digest.str();
   if (d.size > max_bytes) {
     return make_error(what + ": " + std::to_string(d.size) + " bytes (limit " + std::to_string(max_bytes) + ")");

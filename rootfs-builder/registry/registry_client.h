@@ -6,8 +6,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"

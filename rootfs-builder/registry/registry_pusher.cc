@@ -64,7 +64,8 @@ Result<PushedManifest> RegistryPusher::push_manifest(const std::string& referenc
   if (r.status != 201) return make_error("pushing manifest " + reference + ": " + registry_error_message(r));
   auto dcd = r.headers.find("docker-content-digest");
   if (dcd != r.headers.end() && dcd->second != out.digest.str()) {
-    return make_error("pushing manifest " + reference + ": registry stored " + dcd->second + ", sent " + out.digest.str());
+    return make_error("pushing manifest " + reference + ": registry stored " + dcd->second + ", sent " +
+                      out.digest.str());
   }
   out.subject_indexed = r.headers.contains("oci-subject");
   return out;

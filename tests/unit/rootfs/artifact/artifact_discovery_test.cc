@@ -61,10 +61,11 @@ TEST(ArtifactDiscovery, NoArtifactIsNotFoundNotAnError) {
   reg.remove(reg.referrers_target());  // 404 and no fallback tag
   EXPECT_EQ(error_of(reg), "not found");
   // A referrers API answer that lists only other artifacts.
-  reg.route(reg.referrers_target(),
-            R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-                reg.manifest_digest.str() + R"(","size":10,"artifactType":"application/vnd.example.sbom"}]})",
-            std::string(media_type::kOciIndex));
+  reg.route(
+      reg.referrers_target(),
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+          reg.manifest_digest.str() + R"(","size":10,"artifactType":"application/vnd.example.sbom"}]})",
+      std::string(media_type::kOciIndex));
   EXPECT_EQ(error_of(reg), "not found");
 }
 
@@ -86,7 +87,9 @@ TEST(ArtifactDiscovery, HostileReferrersIndexes) {
   EXPECT_NE(error_of(reg).find("not valid JSON"), std::string::npos) << error_of(reg);
   reg.route(t, R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{}})");
   EXPECT_NE(error_of(reg).find("is not an OCI image index"), std::string::npos) << error_of(reg);
-  reg.route(t, R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"x","digest":"sha256:12","size":1}]})");
+  reg.route(
+      t,
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"x","digest":"sha256:12","size":1}]})");
   EXPECT_NE(error_of(reg).find("manifests[0].digest"), std::string::npos) << error_of(reg);
   reg.route(t, std::string(5 << 20, ' '));  // over kMaxDocumentSize
   EXPECT_NE(error_of(reg).find("is larger than"), std::string::npos) << error_of(reg);
@@ -109,14 +112,17 @@ TEST(ArtifactDiscovery, HostileArtifactManifests) {
       {"artifactType", [](Json& j) { j["artifactType"] = "application/x"; }, "is not kiln's"},
       {"manifest type", [](Json& j) { j["mediaType"] = media_type::kDockerManifest; }, "mediaType: is not"},
       {"config", [](Json& j) { j["config"]["mediaType"] = media_type::kOciConfig; }, "not the empty descriptor"},
-      {"index type", [](Json& j) { j["layers"][0]["mediaType"] = "application/octet-stream"; }, "not the chunk index's"},
+      {"index type", [](Json& j) { j["layers"][0]["mediaType"] = "application/octet-stream"; },
+       "not the chunk index's"},
       {"data type", [](Json& j) { j["layers"][1]["mediaType"] = "application/octet-stream"; }, "not the chunk data's"},
       {"layers", [](Json& j) { j["layers"].erase(1); }, "want 2 layers, got 1"},
       {"index size", [](Json& j) { j["layers"][0]["size"] = 65ull << 20; }, "chunk index of 68157440 bytes (limit"},
       {"bad digest", [](Json& j) { j["layers"][0]["digest"] = "sha256:zz"; }, "layers[0].digest"},
-      {"size annotation", [](Json& j) { j["annotations"][std::string(kImageSizeAnnotation)] = "12x"; }, "is not a number"},
+      {"size annotation", [](Json& j) { j["annotations"][std::string(kImageSizeAnnotation)] = "12x"; },
+       "is not a number"},
       {"data size", [](Json& j) { j["layers"][1]["size"] = 5; }, "chunk index says data size"},
-      {"image size", [](Json& j) { j["annotations"][std::string(kImageSizeAnnotation)] = "4096"; }, "chunk index says image size"},
+      {"image size", [](Json& j) { j["annotations"][std::string(kImageSizeAnnotation)] = "4096"; },
+       "chunk index says image size"},
   };
   for (const Case& c : cases) {
     FakeArtifactRegistry reg;
