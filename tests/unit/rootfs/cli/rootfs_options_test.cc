@@ -1,4 +1,4 @@
-// kiln-rootfs's command line: both commands, every flag, --help, and usage errors; and the
+// kiln-rootfs's command line: every command, every flag, --help, and usage errors; and the
 // flags it names in the registry hints.
 #include "rootfs-builder/cli/rootfs_options.h"
 
@@ -41,6 +41,37 @@ TEST(RootfsOptions, InspectWithDefaults) {
   EXPECT_TRUE(parse({"inspect", "oci:/l", "--tls-verify=false", "--tls-verify"})->request.tls_verify);
   EXPECT_TRUE(parse({"inspect", "oci:/l", "--tls-verify=true"})->request.tls_verify);
   EXPECT_EQ(parse({"build", "oci:/l", "--output=/o"})->request.output_path, "/o");
+}
+
+TEST(RootfsOptions, ConvertAndLazyInfo) {
+  auto c = parse({"convert", "r:5000/a:v1", "--push", "-o", "/chunks", "--chunk-kib", "64", "--zstd-level", "5",
+                  "--tls-verify=false", "--creds", "u:p", "--platform", "linux/arm64"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->action, RootfsAction::kConvert);
+  const artifact::ConvertRequest& r = c->convert;
+  EXPECT_TRUE(r.push);
+  EXPECT_EQ(r.out_dir, "/chunks");
+  EXPECT_EQ(r.build.reference, "r:5000/a:v1");
+  EXPECT_TRUE(r.build.output_path.empty());
+  EXPECT_FALSE(r.build.tls_verify);
+  EXPECT_EQ(r.build.credentials, "u:p");
+  EXPECT_EQ(r.build.architecture, "arm64");
+  EXPECT_EQ(r.chunking.chunk_size, 64u * 1024);
+  EXPECT_EQ(r.chunking.zstd_level, 5);
+  auto local = parse({"convert", "oci:/l", "-o", "/chunks"});
+  ASSERT_TRUE(local.ok()) << local.error().message;
+  EXPECT_FALSE(local->convert.push);
+  EXPECT_EQ(error_of({"convert", "oci:/l"}), "convert needs -o OUT_DIR or --push");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--push"}), "--push applies to convert only");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--push"}), "--push applies to convert only");
+
+  auto info = parse({"lazy-info", "r:5000/a:v1", "--ca-file", "/ca.pem"});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->action, RootfsAction::kLazyInfo);
+  EXPECT_EQ(info->request.ca_file, "/ca.pem");
+  EXPECT_EQ(error_of({"lazy-info"}), "lazy-info needs an image REF");
+  EXPECT_EQ(error_of({"lazy-info", "x", "-o", "y"}), "-o does not apply to lazy-info");
+  EXPECT_EQ(error_of({"lazy-info", "x", "--zstd-level", "3"}), "--zstd-level applies to chunk and convert only");
 }
 
 TEST(RootfsOptions, HelpEverywhere) {
