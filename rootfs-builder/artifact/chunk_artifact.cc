@@ -154,6 +154,7 @@ Result<std::optional<std::string>> add_referrer(const std::optional<std::string>
       if (d.digest == entry.digest) return std::optional<std::string>();
     }
     KILN_ASSIGN_OR_RETURN(j, kiln::json::parse(*existing));  // valid: read_referrers_index parsed it
+    j["mediaType"] = media_type::kOciIndex;  // it may have come from the transport only
   } else {
     j = Json::object();
     j["schemaVersion"] = 2;
