@@ -46,6 +46,22 @@ class ArtifactRegistryTest : public ::testing::Test {
     digest_ = img.manifest_digest;
     ASSERT_EQ(registry_->push(*tmp_ / "layout", "v1", "kiln/app", &err), digest_) << err;
     ASSERT_EQ(registry_->push(*tmp_ / "layout", "v1", "kiln/bare", &err), digest_) << err;
+    // The same image behind a multi-platform index (linux/amd64 only), pushed with --all.
+    const std::string layout = *tmp_ / "layout";
+    nlohmann::json top = nlohmann::json::parse(read_file(layout + "/index.json"));
+    nlohmann::json entry = top["manifests"][0];
+    entry.erase("annotations");
+    entry["platform"] = {{"os", "linux"}, {"architecture", "amd64"}};
+    nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", media_type::kOciIndex}, {"manifests", {entry}}};
+    const std::string body = index.dump();
+    write_file(layout + "/blobs/sha256/" + sha256_of(body).hex, body);
+    top["manifests"].push_back({{"mediaType", media_type::kOciIndex},
+                                {"digest", sha256_of(body).str()},
+                                {"size", body.size()},
+                                {"annotations", {{"org.opencontainers.image.ref.name", "multi"}}}});
+    write_file(layout + "/index.json", top.dump());
+    index_digest_ = registry_->push(layout, "multi", "kiln/multi", &err, {"--all"});
+    ASSERT_EQ(index_digest_, sha256_of(body).str()) << err;
   }
 
   static void TearDownTestSuite() {
@@ -90,7 +106,7 @@ class ArtifactRegistryTest : public ::testing::Test {
   static inline std::string skip_;
   static inline TempDir* tmp_ = nullptr;
   static inline LocalRegistry* registry_ = nullptr;
-  static inline std::string digest_;
+  static inline std::string digest_, index_digest_;
   TempDir cache_;
 };
 
@@ -143,6 +159,25 @@ TEST_F(ArtifactRegistryTest, ConvertPushDiscoverAndReadEveryChunk) {
   EXPECT_EQ(again->pushed->uploaded_bytes, 0u);
   EXPECT_FALSE(again->pushed->fallback_tag_updated);
   EXPECT_EQ(fallback_entries("kiln/app", r->image.manifest_digest), 1u);
+}
+
+TEST_F(ArtifactRegistryTest, MultiPlatformIndexPushesForThePlatformManifest) {
+  ConvertRequest req;
+  req.build = request("kiln/multi:multi");
+  req.push = true;  // no -o: chunks go to a scratch dir under the cache, removed afterwards
+  auto r = convert(req);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->image.manifest_digest.str(), digest_);  // the platform manifest, not the index
+  EXPECT_EQ(r->pushed->subject.digest.str(), digest_);
+  EXPECT_TRUE(std::filesystem::is_empty(req.build.cache_dir + "/tmp"));
+  auto found = discover_artifact(ref("kiln/multi"), r->image.manifest_digest, source_options(req.build));
+  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->index_digest, r->chunked.index_digest);
+  // Nothing refers to the index itself.
+  auto none = discover_artifact(ref("kiln/multi"), *Digest::parse(index_digest_), source_options(req.build));
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_FALSE(none->has_value());
 }
 
 TEST_F(ArtifactRegistryTest, ImageWithoutArtifactIsNotFound) {
