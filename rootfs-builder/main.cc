@@ -5,17 +5,20 @@
 //   kiln-rootfs inspect REF [same options]
 //   kiln-rootfs chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]
 //   kiln-rootfs convert REF [--push] [-o OUT_DIR] [chunk and registry options]
-//   kiln-rootfs lazy-info REF [registry options]
+//   kiln-rootfs lazy-info REF [--verify-chunks] [registry options]
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/cli/option_parser.h"
 #include "rootfs-builder/artifact/artifact_discovery.h"
 #include "rootfs-builder/artifact/convert.h"
+#include "rootfs-builder/artifact/registry_chunk_source.h"
+#include "rootfs-builder/chunks/chunk_verifier.h"
 #include "rootfs-builder/builder/builder.h"
 #include "rootfs-builder/cli/rootfs_options.h"
 
@@ -43,7 +46,33 @@ void print_chunked(const kiln::rootfs::chunks::ChunkedImage& r, double secs) {
 }
 
 // lazy-info: exit 0 and the artifact's lines, 1 and "no chunked artifact ..." or an error.
-int lazy_info(const kiln::rootfs::BuildRequest& req, const std::function<int(const kiln::Error&)>& fail) {
+// Reads every stored chunk of `a` once, in index order, and verifies it.
+int verify_chunks(const kiln::rootfs::ImageReference& ref, const kiln::rootfs::SourceOptions& opts,
+                  const kiln::rootfs::artifact::DiscoveredArtifact& a,
+                  const std::function<int(const kiln::Error&)>& fail) {
+  namespace rootfs = kiln::rootfs;
+  rootfs::artifact::RegistryChunkSource src(ref, opts, a.data);
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t chunks = 0;
+  for (uint64_t i = 0; i < a.index.entries.size(); ++i) {
+    const auto& e = a.index.entries[i];
+    if (e.zero()) continue;
+    auto frame = src.fetch_frame(e);
+    if (!frame.ok()) return fail(frame.error().wrap("chunk " + std::to_string(i)));
+    auto chunk = rootfs::chunks::verify_chunk(a.index, i, *frame);
+    if (!chunk.ok()) return fail(chunk.error());
+    ++chunks;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto& c = src.counters();
+  std::printf("verified %llu chunks: %llu fetches, %llu bytes (%s) in %.2f s, %.2f ms per fetch\n", ull(chunks),
+              ull(c.fetches.load()), ull(c.bytes.load()), human(c.bytes.load()).c_str(), secs,
+              c.fetches.load() ? c.wait_ns.load() / 1e6 / c.fetches.load() : 0.0);
+  return 0;
+}
+
+int lazy_info(const kiln::rootfs::BuildRequest& req, bool verify,
+              const std::function<int(const kiln::Error&)>& fail) {
   namespace rootfs = kiln::rootfs;
   auto ref = rootfs::parse_reference(req.reference);
   if (!ref.ok()) return fail(ref.error());
@@ -67,6 +96,7 @@ int lazy_info(const kiln::rootfs::BuildRequest& req, const std::function<int(con
               human(a.index.image_size).c_str(), a.index.entries.size(), a.index.chunk_size / 1024, ull(stored),
               ull(zero));
   std::printf("data %s, %llu bytes (%s)\n", a.data.digest.str().c_str(), ull(a.data.size), human(a.data.size).c_str());
+  if (verify) return verify_chunks(*ref, rootfs::source_options(req), a, fail);
   return 0;
 }
 
@@ -91,7 +121,7 @@ int main(int argc, char** argv) {
     print_chunked(*r, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return 0;
   }
-  if (cmd->action == RootfsAction::kLazyInfo) return lazy_info(req, fail);
+  if (cmd->action == RootfsAction::kLazyInfo) return lazy_info(req, cmd->verify_chunks, fail);
   if (cmd->action == RootfsAction::kInspect) {
     auto r = kiln::rootfs::inspect(req);
     if (!r.ok()) return fail(r.error());

@@ -23,6 +23,7 @@ constexpr cli::Flag kFlags[] = {
     {"chunk-kib", 0, Value::kRequired},
     {"zstd-level", 0, Value::kRequired},
     {"push", 0},
+    {"verify-chunks", 0},
 };
 
 Status apply_chunk(chunks::ChunkOptions& o, const cli::Arg& a) {
@@ -83,6 +84,10 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
         push = true;
         continue;
       }
+      if (a.is("verify-chunks")) {
+        c.verify_chunks = true;
+        continue;
+      }
       (a.is("chunk-kib") || a.is("zstd-level") ? chunk_flag : image_flag) = "--" + std::string(a.flag->name);
       KILN_TRY(apply(c.request, a));
       KILN_TRY(apply_chunk(c.chunk.options, a));
@@ -103,6 +108,7 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
     if (positionals.size() != 3) return make_error("chunk needs IMAGE and OUT_DIR");
     if (!image_flag.empty()) return make_error(image_flag + " does not apply to chunk");
     if (push) return make_error("--push applies to convert only");
+    if (c.verify_chunks) return make_error("--verify-chunks applies to lazy-info only");
     c.action = RootfsAction::kChunk;
     c.chunk.image_path = positionals[1];
     c.chunk.out_dir = positionals[2];
@@ -114,6 +120,9 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
     return make_error(chunk_flag + " applies to chunk and convert only");
   }
   if (push && c.action != RootfsAction::kConvert) return make_error("--push applies to convert only");
+  if (c.verify_chunks && c.action != RootfsAction::kLazyInfo) {
+    return make_error("--verify-chunks applies to lazy-info only");
+  }
   if (positionals.size() < 2) return make_error(command + " needs an image REF");
   if (positionals.size() > 2) return make_error("unexpected argument " + positionals[2]);
   c.request.reference = positionals[1];
@@ -143,7 +152,7 @@ std::string rootfs_usage() {
          "       kiln-rootfs inspect REF [options]\n"
          "       kiln-rootfs chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]\n"
          "       kiln-rootfs convert REF [--push] [-o OUT_DIR] [--chunk-kib N] [--zstd-level N] [options]\n"
-         "       kiln-rootfs lazy-info REF [options]   (exit 1: no chunked artifact)\n"
+         "       kiln-rootfs lazy-info REF [--verify-chunks] [options]   (exit 1: no chunked artifact)\n"
          "REF: [docker://]host[:port]/name[:tag|@sha256:...] | oci:DIR[:TAG] |\n"
          "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
          "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
@@ -153,6 +162,7 @@ std::string rootfs_usage() {
          "         --chunk-kib N     chunk, convert: chunk size in KiB, a power of two (default 512)\n"
          "         --zstd-level N    chunk, convert: zstd level 1..19 (default 3)\n"
          "         --push            convert: publish the chunks as the image's artifact in REF's repository\n"
+         "         --verify-chunks   lazy-info: read every stored chunk with Range requests and verify it\n"
          "         -h, --help        print this text\n";
 }
 

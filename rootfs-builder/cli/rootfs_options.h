@@ -29,6 +29,7 @@ struct RootfsCommand {
   BuildRequest request;  // build, inspect, lazy-info
   ChunkRequest chunk;  // chunk
   artifact::ConvertRequest convert;  // convert (its build: the registry options)
+  bool verify_chunks = false;  // lazy-info --verify-chunks: fetch and verify every stored chunk
 };
 
 // `args` without argv[0]; `cache_dir` is the default for --cache-dir.
