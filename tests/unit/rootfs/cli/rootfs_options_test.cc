@@ -69,6 +69,9 @@ TEST(RootfsOptions, ConvertAndLazyInfo) {
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->action, RootfsAction::kLazyInfo);
   EXPECT_EQ(info->request.ca_file, "/ca.pem");
+  EXPECT_FALSE(info->verify_chunks);
+  EXPECT_TRUE(parse({"lazy-info", "r/a", "--verify-chunks"})->verify_chunks);
+  EXPECT_EQ(error_of({"convert", "r/a", "--push", "--verify-chunks"}), "--verify-chunks applies to lazy-info only");
   EXPECT_EQ(error_of({"lazy-info"}), "lazy-info needs an image REF");
   EXPECT_EQ(error_of({"lazy-info", "x", "-o", "y"}), "-o does not apply to lazy-info");
   EXPECT_EQ(error_of({"lazy-info", "x", "--zstd-level", "3"}), "--zstd-level applies to chunk and convert only");
