@@ -19,8 +19,8 @@
 namespace kiln::rootfs::artifact {
 
 struct RegistryChunkSourceOptions {
-  // For one fetch_frame: connecting (and, for the first read of a connection, the /v2/ ping and
-  // authentication), redirects and the transfer.
+  // For one fetch_frame: connecting (and, until one connection has been set up, the /v2/ ping and
+  // authentication; later connections reuse that origin and token), redirects and the transfer.
   std::chrono::milliseconds timeout{10000};
   // The largest frame fetched (a parsed index already bounds frames by its chunk size).
   uint64_t max_frame_bytes = 32ull << 20;
@@ -31,7 +31,7 @@ struct RegistryChunkSourceOptions {
 
 // Monotonic counters, readable at any time from any thread.
 struct ChunkFetchCounters {
-  std::atomic<uint64_t> fetches{0};  // fetch_frame calls that sent a request
+  std::atomic<uint64_t> fetches{0};  // fetch_frame calls past the local checks (a request was tried)
   std::atomic<uint64_t> bytes{0};    // frame bytes received by successful fetches
   std::atomic<uint64_t> errors{0};   // fetches that failed (any reason below)
   std::atomic<uint64_t> wait_ns{0};  // time spent in fetches, successful or not
