@@ -32,33 +32,6 @@ namespace kiln::rootfs {
 
 namespace {
 
-// A scratch directory removed (safely, without following symlinks) on destruction.
-class ScratchDir {
- public:
-  static Result<ScratchDir> create(const std::string& parent) {
-    static std::atomic<uint64_t> n{0};
-    std::string name = "build-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
-    std::string path = parent + "/" + name;
-    if (::mkdir(path.c_str(), 0700) != 0) return errno_error("mkdir " + path);
-    ScratchDir s;
-    s.parent_ = parent;
-    s.name_ = name;
-    return s;
-  }
-  ScratchDir() = default;
-  ScratchDir(ScratchDir&& o) noexcept : parent_(std::move(o.parent_)), name_(std::exchange(o.name_, {})) {}
-  ScratchDir& operator=(ScratchDir&&) = delete;
-  ~ScratchDir() {
-    if (name_.empty()) return;
-    UniqueFd p(::open(parent_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (p) (void)remove_tree_at(p.get(), name_);
-  }
-  std::string path() const { return parent_ + "/" + name_; }
-
- private:
-  std::string parent_, name_;
-};
-
 // Removes scratch entries ("build-PID-N", "PID-N.partial") left by builders that died.
 void reap_stale(const std::string& dir, const std::string& prefix) {
   UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -121,11 +94,7 @@ std::optional<BuiltImage> cached_by_reference_digest(const BuildRequest& req) {
 
 Result<Resolved> resolve(const BuildRequest& req, const std::string& work_dir) {
   KILN_ASSIGN_OR_RETURN(ImageReference ref, parse_reference(req.reference));
-  SourceOptions so;
-  so.tls_verify = req.tls_verify;
-  so.credentials = req.credentials;
-  so.auth_file = req.auth_file;
-  so.ca_file = req.ca_file;
+  SourceOptions so = source_options(req);
   so.work_dir = work_dir;
   Resolved r;
   KILN_ASSIGN_OR_RETURN(r.source, open_source(ref, so));
@@ -351,6 +320,32 @@ Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progre
   }
   KILN_TRY(deliver(out));
   return out;
+}
+
+SourceOptions source_options(const BuildRequest& req) {
+  SourceOptions so;
+  so.tls_verify = req.tls_verify;
+  so.credentials = req.credentials;
+  so.auth_file = req.auth_file;
+  so.ca_file = req.ca_file;
+  return so;
+}
+
+Result<ScratchDir> ScratchDir::create(const std::string& parent) {
+  static std::atomic<uint64_t> n{0};
+  std::string name = "build-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+  std::string path = parent + "/" + name;
+  if (::mkdir(path.c_str(), 0700) != 0) return errno_error("mkdir " + path);
+  ScratchDir s;
+  s.parent_ = parent;
+  s.name_ = name;
+  return s;
+}
+
+ScratchDir::~ScratchDir() {
+  if (name_.empty()) return;
+  UniqueFd p(::open(parent_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (p) (void)remove_tree_at(p.get(), name_);
 }
 
 Result<BuiltImage> find_cached(const std::string& cache_dir, const Digest& manifest_digest) {

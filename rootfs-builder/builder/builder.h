@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "common/result.h"
 #include "rootfs-builder/digest/digest.h"
 #include "rootfs-builder/oci/image_documents.h"
+#include "rootfs-builder/source/image_source.h"
 #include "rootfs-builder/unpack/tree_builder.h"
 
 namespace kiln::rootfs {
@@ -41,6 +43,24 @@ struct Progress {
   uint64_t total = 0;  // 0 when unknown
 };
 using ProgressCallback = std::function<void(const Progress&)>;
+
+// The registry/source options of a request (tls_verify, credentials, auth_file, ca_file).
+SourceOptions source_options(const BuildRequest& req);
+
+// A scratch directory PARENT/build-PID-N removed (safely, without following symlinks) on
+// destruction; build() reaps those of dead processes under CACHE/tmp.
+class ScratchDir {
+ public:
+  static Result<ScratchDir> create(const std::string& parent);
+  ScratchDir() = default;
+  ScratchDir(ScratchDir&& o) noexcept : parent_(std::move(o.parent_)), name_(std::exchange(o.name_, {})) {}
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir();
+  std::string path() const { return parent_ + "/" + name_; }
+
+ private:
+  std::string parent_, name_;
+};
 
 Result<BuiltImage> build(const BuildRequest& req, const ProgressCallback& progress = {});
 

@@ -2,6 +2,7 @@
 #include "rootfs-builder/cli/rootfs_options.h"
 
 #include <cstdlib>
+#include <utility>
 
 #include "common/cli/option_parser.h"
 
@@ -21,6 +22,8 @@ constexpr cli::Flag kFlags[] = {
     {"platform", 0, Value::kRequired},
     {"chunk-kib", 0, Value::kRequired},
     {"zstd-level", 0, Value::kRequired},
+    {"push", 0},
+    {"verify-chunks", 0},
 };
 
 Status apply_chunk(chunks::ChunkOptions& o, const cli::Arg& a) {
@@ -71,37 +74,69 @@ Result<RootfsCommand> parse_rootfs_args(const std::vector<std::string>& args, co
   c.request.cache_dir = cache_dir;
   std::vector<std::string> positionals;
   std::string chunk_flag, image_flag;  // one of each kind seen, to refuse it on the other command
+  bool push = false;
   for (const cli::Arg& a : parsed.args) {
     if (a.is("help")) return RootfsCommand{};
     if (a.flag == nullptr) {
       positionals.push_back(a.value);
     } else {
+      if (a.is("push")) {
+        push = true;
+        continue;
+      }
+      if (a.is("verify-chunks")) {
+        c.verify_chunks = true;
+        continue;
+      }
       (a.is("chunk-kib") || a.is("zstd-level") ? chunk_flag : image_flag) = "--" + std::string(a.flag->name);
       KILN_TRY(apply(c.request, a));
       KILN_TRY(apply_chunk(c.chunk.options, a));
     }
   }
   positionals.insert(positionals.end(), parsed.rest.begin(), parsed.rest.end());
-  if (positionals.empty()) return make_error("missing command (build, inspect or chunk)");
-  if (positionals[0] == "build") {
+  if (positionals.empty()) return make_error("missing command (build, inspect, chunk, convert or lazy-info)");
+  const std::string& command = positionals[0];
+  if (command == "build") {
     c.action = RootfsAction::kBuild;
-  } else if (positionals[0] == "inspect") {
+  } else if (command == "inspect") {
     c.action = RootfsAction::kInspect;
-  } else if (positionals[0] == "chunk") {
+  } else if (command == "convert") {
+    c.action = RootfsAction::kConvert;
+  } else if (command == "lazy-info") {
+    c.action = RootfsAction::kLazyInfo;
+  } else if (command == "chunk") {
     if (positionals.size() != 3) return make_error("chunk needs IMAGE and OUT_DIR");
     if (!image_flag.empty()) return make_error(image_flag + " does not apply to chunk");
+    if (push) return make_error("--push applies to convert only");
+    if (c.verify_chunks) return make_error("--verify-chunks applies to lazy-info only");
     c.action = RootfsAction::kChunk;
     c.chunk.image_path = positionals[1];
     c.chunk.out_dir = positionals[2];
     return c;
   } else {
-    return make_error("unknown command " + positionals[0] + " (build, inspect or chunk)");
+    return make_error("unknown command " + command + " (build, inspect, chunk, convert or lazy-info)");
   }
-  if (!chunk_flag.empty()) return make_error(chunk_flag + " applies to chunk only");
-  if (positionals.size() < 2) return make_error(positionals[0] + " needs an image REF");
+  if (!chunk_flag.empty() && c.action != RootfsAction::kConvert) {
+    return make_error(chunk_flag + " applies to chunk and convert only");
+  }
+  if (push && c.action != RootfsAction::kConvert) return make_error("--push applies to convert only");
+  if (c.verify_chunks && c.action != RootfsAction::kLazyInfo) {
+    return make_error("--verify-chunks applies to lazy-info only");
+  }
+  if (positionals.size() < 2) return make_error(command + " needs an image REF");
   if (positionals.size() > 2) return make_error("unexpected argument " + positionals[2]);
   c.request.reference = positionals[1];
   if (c.action == RootfsAction::kBuild && c.request.output_path.empty()) return make_error("build needs -o OUT");
+  if (c.action == RootfsAction::kConvert) {
+    if (c.request.output_path.empty() && !push) return make_error("convert needs -o OUT_DIR or --push");
+    c.convert.out_dir = std::exchange(c.request.output_path, {});
+    c.convert.build = c.request;
+    c.convert.chunking = c.chunk.options;
+    c.convert.push = push;
+  }
+  if (c.action == RootfsAction::kLazyInfo && !c.request.output_path.empty()) {
+    return make_error("-o does not apply to lazy-info");
+  }
   return c;
 }
 
@@ -116,14 +151,18 @@ std::string rootfs_usage() {
   return "usage: kiln-rootfs build REF -o OUT [options]\n"
          "       kiln-rootfs inspect REF [options]\n"
          "       kiln-rootfs chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]\n"
+         "       kiln-rootfs convert REF [--push] [-o OUT_DIR] [--chunk-kib N] [--zstd-level N] [options]\n"
+         "       kiln-rootfs lazy-info REF [--verify-chunks] [options]   (exit 1: no chunked artifact)\n"
          "REF: [docker://]host[:port]/name[:tag|@sha256:...] | oci:DIR[:TAG] |\n"
          "     oci-archive:FILE[:TAG] | docker-archive:FILE[:TAG]\n"
          "options: --cache-dir DIR   (default $KILN_CACHE_DIR or ~/.cache/kiln/rootfs)\n"
          "         --tls-verify=false  allow plain HTTP and unverified certificates\n"
          "         --creds USER:PASS | --authfile FILE | --ca-file PEM\n"
          "         --platform OS/ARCH  (default linux/amd64)\n"
-         "         --chunk-kib N     chunk: chunk size in KiB, a power of two (default 512)\n"
-         "         --zstd-level N    chunk: zstd level 1..19 (default 3)\n"
+         "         --chunk-kib N     chunk, convert: chunk size in KiB, a power of two (default 512)\n"
+         "         --zstd-level N    chunk, convert: zstd level 1..19 (default 3)\n"
+         "         --push            convert: publish the chunks as the image's artifact in REF's repository\n"
+         "         --verify-chunks   lazy-info: read every stored chunk with Range requests and verify it\n"
          "         -h, --help        print this text\n";
 }
 

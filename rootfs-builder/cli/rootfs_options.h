@@ -1,19 +1,21 @@
-// kiln-rootfs's command line: `build REF -o OUT [options]`, `inspect REF [options]` and
-// `chunk IMAGE OUT_DIR [options]`, parsed into a BuildRequest or a ChunkRequest with errors as
-// values (each one a usage error: exit 2).
+// kiln-rootfs's command line: `build REF -o OUT [options]`, `inspect REF [options]`,
+// `chunk IMAGE OUT_DIR [options]`, `convert REF [--push] [-o OUT_DIR] [options]` and
+// `lazy-info REF [options]`, parsed into requests with errors as values (each one a usage
+// error: exit 2).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "rootfs-builder/artifact/convert.h"
 #include "rootfs-builder/builder/builder.h"
 #include "rootfs-builder/chunks/chunker.h"
 #include "rootfs-builder/registry/error_hints.h"
 
 namespace kiln::rootfs {
 
-enum class RootfsAction { kHelp, kBuild, kInspect, kChunk };
+enum class RootfsAction { kHelp, kBuild, kInspect, kChunk, kConvert, kLazyInfo };
 
 // `chunk IMAGE OUT_DIR [--chunk-kib N] [--zstd-level N]`.
 struct ChunkRequest {
@@ -24,8 +26,10 @@ struct ChunkRequest {
 
 struct RootfsCommand {
   RootfsAction action = RootfsAction::kHelp;
-  BuildRequest request;  // build, inspect
+  BuildRequest request;  // build, inspect, lazy-info
   ChunkRequest chunk;  // chunk
+  artifact::ConvertRequest convert;  // convert (its build: the registry options)
+  bool verify_chunks = false;  // lazy-info --verify-chunks: fetch and verify every stored chunk
 };
 
 // `args` without argv[0]; `cache_dir` is the default for --cache-dir.

@@ -61,6 +61,8 @@ FieldResult<Descriptor> parse_descriptor(const json& j, const std::string& path,
   if (!parsed.ok()) return r.error("digest", parsed.error().message);
   d.digest = std::move(parsed).value();
   KILN_ASSIGN_OR_RETURN(d.size, r.req_u64("size"));
+  KILN_ASSIGN_OR_RETURN(d.artifact_type, opt_text(r, "artifactType"));
+  KILN_ASSIGN_OR_RETURN(d.annotations, opt_labels(r, "annotations"));
   if (with_platform) {
     if (j.contains("platform")) {  // present (even null) it must be an object
       KILN_ASSIGN_OR_RETURN(ObjectReader p, ObjectReader::make(j["platform"], r.field("platform")));
@@ -176,7 +178,39 @@ FieldResult<Index> read_index(const json& j, std::string_view media_type) {
   return idx;
 }
 
+FieldResult<ArtifactManifest> read_artifact_manifest(const json& j) {
+  KILN_ASSIGN_OR_RETURN(ObjectReader r, ObjectReader::make(j, ""));
+  KILN_TRY(check_schema_version(r));
+  ArtifactManifest m;
+  KILN_ASSIGN_OR_RETURN(m.media_type, r.req_string("mediaType"));
+  if (m.media_type != media_type::kOciManifest) return r.error("mediaType", "is not '" + std::string(media_type::kOciManifest) + "'");
+  KILN_ASSIGN_OR_RETURN(m.artifact_type, opt_text(r, "artifactType"));
+  const json* cfg = r.opt_value("config");
+  if (cfg == nullptr) return r.error("config", "missing required field (the config descriptor)");
+  KILN_ASSIGN_OR_RETURN(m.config, parse_descriptor(*cfg, "config", false));
+  KILN_ASSIGN_OR_RETURN(const json* layers, r.opt_array("layers"));
+  if (layers == nullptr) return r.error("layers", "missing required field");
+  if (layers->size() > 1000) return r.error("layers", "more than 1000 layers");
+  for (std::size_t i = 0; i < layers->size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor((*layers)[i], kiln::json::element_path("layers", i), false));
+    m.layers.push_back(std::move(d));
+  }
+  if (const json* subject = r.opt_value("subject")) {
+    KILN_ASSIGN_OR_RETURN(Descriptor d, parse_descriptor(*subject, "subject", false));
+    m.subject = std::move(d);
+  }
+  KILN_ASSIGN_OR_RETURN(m.annotations, opt_labels(r, "annotations"));
+  return m;
+}
+
 }  // namespace
+
+Result<ArtifactManifest> parse_artifact_manifest(std::string_view body) {
+  KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "manifest"));
+  auto m = read_artifact_manifest(j);
+  if (!m.ok()) return m.error().wrap("manifest");
+  return std::move(m).value();
+}
 
 Result<Manifest> parse_manifest(std::string_view body, std::string_view media_type) {
   KILN_ASSIGN_OR_RETURN(json j, parse_json(body, "manifest"));

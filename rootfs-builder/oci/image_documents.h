@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,7 @@ inline constexpr std::string_view kDockerConfig = "application/vnd.docker.contai
 inline constexpr std::string_view kOciLayerTar = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr std::string_view kOciLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view kOciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+inline constexpr std::string_view kOciEmpty = "application/vnd.oci.empty.v1+json";  // "{}"
 inline constexpr std::string_view kDockerLayerGzip =
     "application/vnd.docker.image.rootfs.diff.tar.gzip";
 // The Accept header for manifest requests (distribution-spec "Pulling manifests").
@@ -44,12 +46,25 @@ struct Descriptor {
   uint64_t size = 0;
   std::string os, architecture, variant;  // from "platform" (index entries only)
   std::string ref_name;  // annotation org.opencontainers.image.ref.name (index entries only)
+  std::string artifact_type;  // "artifactType" (image-spec 1.1; referrers index entries)
+  std::map<std::string, std::string> annotations;  // string values only (others are skipped)
 };
 
 struct Manifest {
   std::string media_type;
   Descriptor config;
   std::vector<Descriptor> layers;
+};
+
+// An image manifest used as an artifact (image-spec 1.1 manifest.md "Guidelines for Artifact
+// Usage"): any config and layer media types, an optional subject, annotations.
+struct ArtifactManifest {
+  std::string media_type;  // always kOciManifest
+  std::string artifact_type;
+  Descriptor config;
+  std::vector<Descriptor> layers;
+  std::optional<Descriptor> subject;
+  std::map<std::string, std::string> annotations;
 };
 
 struct Index {
@@ -78,6 +93,9 @@ Result<DocumentKind> classify_document(std::string_view body, std::string_view t
 
 Result<Manifest> parse_manifest(std::string_view body, std::string_view media_type);
 Result<Index> parse_index(std::string_view body, std::string_view media_type);
+// An OCI image manifest (mediaType must be kOciManifest, schemaVersion 2) read as an artifact.
+// Errors name the field ("manifest: layers[1].digest: ...").
+Result<ArtifactManifest> parse_artifact_manifest(std::string_view body);
 Result<ImageConfig> parse_config(std::string_view body);
 
 // The manifest for os/arch from an index (image-spec image-index.md "platform").

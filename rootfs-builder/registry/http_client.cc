@@ -3,8 +3,12 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 
 #include "rootfs-builder/registry/error_hints.h"
@@ -23,9 +27,11 @@ struct Transfer {
   size_t max_body;
   const std::function<bool(const char*, size_t)>* sink;
   std::string* sink_error;
+  const RequestBody* upload = nullptr;
+  uint64_t sent = 0;
+  std::string upload_error = {};
   bool overflow = false;
   bool aborted = false;
-  bool in_headers_done = false;
 
   bool status_ok() const { return resp->status >= 200 && resp->status < 300; }
 };
@@ -70,6 +76,30 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+size_t on_read(char* buf, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const RequestBody& b = *t->upload;
+  const uint64_t left = b.size - t->sent;
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(left, size * n));
+  if (want == 0) return 0;
+  if (b.fd < 0) {
+    std::memcpy(buf, b.data.data() + t->sent, want);
+    t->sent += want;
+    return want;
+  }
+  for (;;) {
+    ssize_t got = ::pread(b.fd, buf, want, static_cast<off_t>(t->sent));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      t->upload_error = got == 0 ? "request body file ended before " + std::to_string(b.size) + " bytes"
+                                 : std::string("reading request body: ") + std::strerror(errno);
+      return CURL_READFUNC_ABORT;
+    }
+    t->sent += static_cast<uint64_t>(got);
+    return static_cast<size_t>(got);
+  }
+}
+
 }  // namespace
 
 HttpClient::HttpClient(HttpOptions opts) : opts_(std::move(opts)) {
@@ -84,13 +114,29 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
                                          const std::vector<std::string>& headers, size_t max_body,
                                          const std::function<bool(const char*, size_t)>& sink,
                                          std::string* sink_error) {
+  HttpRequest req;
+  req.method = method;
+  req.url = url;
+  req.headers = headers;
+  req.max_body = max_body;
+  req.sink = sink;
+  req.sink_error = sink_error;
+  return perform(req);
+}
+
+Result<HttpResponse> HttpClient::perform(const HttpRequest& req) {
+  const std::string& url = req.url;
+  const std::string& method = req.method;
+  std::string* sink_error = req.sink_error;
   CURL* c = static_cast<CURL*>(curl_);
   if (c == nullptr) return make_error("curl_easy_init failed");
   curl_easy_reset(c);
   HttpResponse resp;
-  Transfer t{&resp, max_body, &sink, sink_error};
+  Transfer t{.resp = &resp, .max_body = req.max_body, .sink = &req.sink, .sink_error = sink_error};
   CurlSlist hl;
-  for (const auto& h : headers) hl.list = curl_slist_append(hl.list, h.c_str());
+  for (const auto& h : req.headers) hl.list = curl_slist_append(hl.list, h.c_str());
+  // No "Expect: 100-continue" round trip before an upload.
+  if (req.body != nullptr) hl.list = curl_slist_append(hl.list, "Expect:");
   char errbuf[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -99,6 +145,7 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  if (req.timeout.count() > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // abort a transfer stalled for 60 s
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kiln-rootfs/0.1");
@@ -106,7 +153,18 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  if (method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (method != "GET") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+  if (req.body != nullptr) {
+    t.upload = req.body;
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);  // with CUSTOMREQUEST: POST or PUT with this body
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body->size));
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &t);
+  }
   if (!opts_.tls_verify) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -116,7 +174,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   if (t.aborted) {
     return make_error(sink_error && !sink_error->empty() ? *sink_error : "transfer aborted");
   }
-  if (t.overflow) return make_error("response from " + url + " is larger than " + std::to_string(max_body) + " bytes");
+  if (!t.upload_error.empty()) return make_error("HTTP request to " + url + " failed: " + t.upload_error);
+  if (t.overflow) return make_error("response from " + url + " is larger than " + std::to_string(req.max_body) + " bytes");
   if (rc != CURLE_OK) {
     std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     // A plain-HTTP server's answer to a TLS ClientHello reads to OpenSSL as a bad record

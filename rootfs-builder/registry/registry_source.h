@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "rootfs-builder/registry/http_client.h"
+#include "rootfs-builder/registry/registry_client.h"
 #include "rootfs-builder/source/image_source.h"
 
 namespace kiln::rootfs {
@@ -19,26 +19,13 @@ class RegistrySource : public ImageSource {
   std::unique_ptr<ImageSource> clone_for_download() override;
 
  private:
-  RegistrySource(ImageReference ref, SourceOptions opts);
+  explicit RegistrySource(std::unique_ptr<RegistryClient> client) : client_(std::move(client)) {}
 
-  // GET base_+path: answers one 401 by authenticating and retrying, follows up to 5 redirects
-  // and sends credentials only to the registry's own origin.
-  Result<HttpResponse> get(const std::string& path, const std::vector<std::string>& headers,
-                           size_t max_body, const std::function<bool(const char*, size_t)>& sink = {},
-                           std::string* sink_error = nullptr);
-  Status authenticate(const HttpResponse& challenge);
+  Result<HttpResponse> get(const std::string& path, const std::vector<std::string>& headers, size_t max_body,
+                           const BodySink& sink = {}, std::string* sink_error = nullptr);
   Result<ManifestDoc> fetch_manifest(const std::string& ref, const std::string& expected_type);
 
-  ImageReference ref_;
-  SourceOptions opts_;
-  std::string creds_;
-  std::string base_;    // "https://host:port"
-  std::string origin_;  // url_origin(base_)
-  std::string auth_header_;
-  HttpClient http_;
+  std::unique_ptr<RegistryClient> client_;
 };
-
-// A readable message from a registry error response (distribution-spec "Error Codes").
-std::string registry_error_message(const HttpResponse& r);
 
 }  // namespace kiln::rootfs

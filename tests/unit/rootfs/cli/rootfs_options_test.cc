@@ -1,4 +1,4 @@
-// kiln-rootfs's command line: both commands, every flag, --help, and usage errors; and the
+// kiln-rootfs's command line: every command, every flag, --help, and usage errors; and the
 // flags it names in the registry hints.
 #include "rootfs-builder/cli/rootfs_options.h"
 
@@ -43,6 +43,40 @@ TEST(RootfsOptions, InspectWithDefaults) {
   EXPECT_EQ(parse({"build", "oci:/l", "--output=/o"})->request.output_path, "/o");
 }
 
+TEST(RootfsOptions, ConvertAndLazyInfo) {
+  auto c = parse({"convert", "r:5000/a:v1", "--push", "-o", "/chunks", "--chunk-kib", "64", "--zstd-level", "5",
+                  "--tls-verify=false", "--creds", "u:p", "--platform", "linux/arm64"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->action, RootfsAction::kConvert);
+  const artifact::ConvertRequest& r = c->convert;
+  EXPECT_TRUE(r.push);
+  EXPECT_EQ(r.out_dir, "/chunks");
+  EXPECT_EQ(r.build.reference, "r:5000/a:v1");
+  EXPECT_TRUE(r.build.output_path.empty());
+  EXPECT_FALSE(r.build.tls_verify);
+  EXPECT_EQ(r.build.credentials, "u:p");
+  EXPECT_EQ(r.build.architecture, "arm64");
+  EXPECT_EQ(r.chunking.chunk_size, 64u * 1024);
+  EXPECT_EQ(r.chunking.zstd_level, 5);
+  auto local = parse({"convert", "oci:/l", "-o", "/chunks"});
+  ASSERT_TRUE(local.ok()) << local.error().message;
+  EXPECT_FALSE(local->convert.push);
+  EXPECT_EQ(error_of({"convert", "oci:/l"}), "convert needs -o OUT_DIR or --push");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--push"}), "--push applies to convert only");
+  EXPECT_EQ(error_of({"chunk", "a", "b", "--push"}), "--push applies to convert only");
+
+  auto info = parse({"lazy-info", "r:5000/a:v1", "--ca-file", "/ca.pem"});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->action, RootfsAction::kLazyInfo);
+  EXPECT_EQ(info->request.ca_file, "/ca.pem");
+  EXPECT_FALSE(info->verify_chunks);
+  EXPECT_TRUE(parse({"lazy-info", "r/a", "--verify-chunks"})->verify_chunks);
+  EXPECT_EQ(error_of({"convert", "r/a", "--push", "--verify-chunks"}), "--verify-chunks applies to lazy-info only");
+  EXPECT_EQ(error_of({"lazy-info"}), "lazy-info needs an image REF");
+  EXPECT_EQ(error_of({"lazy-info", "x", "-o", "y"}), "-o does not apply to lazy-info");
+  EXPECT_EQ(error_of({"lazy-info", "x", "--zstd-level", "3"}), "--zstd-level applies to chunk and convert only");
+}
+
 TEST(RootfsOptions, HelpEverywhere) {
   EXPECT_EQ(parse({"--help"})->action, RootfsAction::kHelp);
   EXPECT_EQ(parse({"-h"})->action, RootfsAction::kHelp);
@@ -52,8 +86,8 @@ TEST(RootfsOptions, HelpEverywhere) {
 }
 
 TEST(RootfsOptions, UsageErrors) {
-  EXPECT_EQ(error_of({}), "missing command (build, inspect or chunk)");
-  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build, inspect or chunk)");
+  EXPECT_EQ(error_of({}), "missing command (build, inspect, chunk, convert or lazy-info)");
+  EXPECT_EQ(error_of({"pull", "x"}), "unknown command pull (build, inspect, chunk, convert or lazy-info)");
   EXPECT_EQ(error_of({"build"}), "build needs an image REF");
   EXPECT_EQ(error_of({"build", "x"}), "build needs -o OUT");
   EXPECT_EQ(error_of({"build", "x", "-o"}), "-o: missing value");
@@ -85,8 +119,8 @@ TEST(RootfsOptions, Chunk) {
   EXPECT_NE(error_of({"chunk", "a", "b", "--zstd-level", "20"}).find("--zstd-level"), std::string::npos);
   EXPECT_EQ(error_of({"chunk", "a", "b", "--creds", "u:p"}), "--creds does not apply to chunk");
   EXPECT_EQ(error_of({"chunk", "a", "b", "-o", "x"}), "--output does not apply to chunk");
-  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk only");
-  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk only");
+  EXPECT_EQ(error_of({"build", "x", "-o", "y", "--zstd-level", "3"}), "--zstd-level applies to chunk and convert only");
+  EXPECT_EQ(error_of({"inspect", "x", "--chunk-kib", "64"}), "--chunk-kib applies to chunk and convert only");
   EXPECT_NE(rootfs_usage().find("kiln-rootfs chunk IMAGE OUT_DIR"), std::string::npos);
 }
 
