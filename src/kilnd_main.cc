@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   if (flags->drain_timeout) o.drain_timeout = *flags->drain_timeout;
   if (flags->log_memory_bytes) o.logs.max_memory_bytes = *flags->log_memory_bytes;
   o.allow_second_schedules = flags->allow_second_schedules;
+  if (flags->lazy_images) o.lazy_cache_bytes = flags->chunk_cache_gib << 30;
   if (!tenants_file.empty()) {
     auto t = load_tenants(tenants_file);
     if (!t.ok()) {
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   pool::VmmBackend backend(io, vmm);
-  daemon::Daemon d(io, o, backend, daemon::rootfs_image_builder(o.state_dir + "/images"));
+  daemon::Daemon d(io, o, backend, daemon::rootfs_image_builder(o.state_dir + "/images", flags->lazy_images));
   if (auto st = d.start(); !st.ok()) {
     std::fprintf(stderr, "kilnd: %s\n", st.error().message.c_str());
     return 1;

@@ -35,11 +35,14 @@ constexpr kiln::cli::Flag kFlags[] = {
     {"network", 0, Value::kRequired},
     {"network-config", 0, Value::kRequired},
     {"allow-second-schedules", 0},
+    {"lazy-images", 0, Value::kRequired},
+    {"chunk-cache-gib", 0, Value::kRequired},
 };
 
 // Timeouts in ms: at most 12 digits, as kilnd has always taken them.
 constexpr std::uint64_t kMaxMs = 999'999'999'999;
 constexpr std::uint64_t kMaxLogMemoryMib = 65536;
+constexpr std::uint64_t kMaxChunkCacheGib = 1 << 20;
 constexpr std::size_t kMaxNetworkConfigBytes = 1 << 20;
 
 Status set_listen(KilndOptions& o, const std::string& v) {
@@ -116,6 +119,11 @@ Status apply(KilndOptions& o, const kiln::cli::Arg& a) {
   else if (a.is("jail")) { KILN_ASSIGN_OR_RETURN(o.jail, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("snapshots")) { KILN_ASSIGN_OR_RETURN(o.snapshots, kiln::cli::parse_on_off(flag, v)); }
   else if (a.is("park-vmms")) { KILN_ASSIGN_OR_RETURN(o.park_vmms, kiln::cli::parse_on_off(flag, v)); }
+  else if (a.is("lazy-images")) { KILN_ASSIGN_OR_RETURN(o.lazy_images, kiln::cli::parse_on_off(flag, v)); }
+  else if (a.is("chunk-cache-gib")) {
+    KILN_ASSIGN_OR_RETURN(o.chunk_cache_gib, kiln::cli::parse_number(flag, v, kMaxChunkCacheGib));
+    if (o.chunk_cache_gib == 0) return make_error(flag + ": must be at least 1");
+  }
   else if (a.is("boot-timeout-ms")) {
     KILN_ASSIGN_OR_RETURN(auto ms, kiln::cli::parse_number(flag, v, kMaxMs));
     if (ms == 0) return make_error(flag + ": must be at least 1");
@@ -194,6 +202,11 @@ std::string kilnd_usage() {
          "                        have loopback only and deploys naming `network` are refused\n"
          "  --network-config FILE the operator's network defaults (JSON: mode, allow_private, deny, dns,\n"
          "                        instance_range, link_prefix: one per kilnd on a host; see src/README.md)\n"
+         "  --lazy-images on|off  start a function whose registry holds kiln's chunked-rootfs artifact for\n"
+         "                        its image (kiln-rootfs convert --push) from chunks fetched on demand\n"
+         "                        instead of pulling the image first (default off; docs/lazy-images.md)\n"
+         "  --chunk-cache-gib N   the host's cache of lazy images' chunks (default 10;\n"
+         "                        <state-dir>/lazy/chunks; least recently used chunks of idle images go)\n"
          "  --allow-second-schedules  tests only: deploys may schedule rate(N seconds)\n"
          "  -h, --help            print this text\n";
 }

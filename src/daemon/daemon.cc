@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/io.h"
 #include "src/registry/atomic_file.h"
 
 namespace kiln::kilnd::daemon {
@@ -48,6 +49,18 @@ Status Daemon::start() {
   fo.logs_dir = lo.dir;
   fo.network = options_.network;
   fo.allow_second_schedules = options_.allow_second_schedules;
+  if (options_.lazy_cache_bytes) {
+    KILN_ASSIGN_OR_RETURN(lazy_, lazy::LazyImages::open(options_.state_dir + "/lazy", *options_.lazy_cache_bytes));
+    fo.serve_lazy = [this](const std::string& key, const registry::FunctionRecord& r) -> Result<std::string> {
+      const registry::ImageStatus::Lazy& l = *r.image.lazy;
+      KILN_ASSIGN_OR_RETURN(std::string index, io::read_file(l.index_path, rootfs::chunks::kMaxIndexBytes));
+      KILN_ASSIGN_OR_RETURN(auto source, registry::lazy_chunk_source(r.config, l));
+      KILN_ASSIGN_OR_RETURN(std::string socket, lazy_->serve(l.index_digest, index, std::move(source)));
+      lazy_->pin(key, l.index_digest);  // every chunk of a function's image stays while it exists
+      return socket;
+    };
+    fo.release_lazy = [this](const std::string& key) { lazy_->unpin(key); };
+  }
   table_ = std::make_unique<functions::FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
   invocations_ = std::make_unique<invoke::InvocationService>(*table_, metrics_);
   triggers_ = std::make_unique<TimerTriggers>(io_, *table_, *invocations_, metrics_);
@@ -129,10 +142,40 @@ void Daemon::set_tenants(std::optional<tenants::TenantsConfig> tenants) {
   if (table_) table_->apply_quotas();
 }
 
+void Daemon::publish_lazy_metrics() {
+  if (!lazy_) return;
+  for (const lazy::LazyImageStats& s : lazy_->image_stats()) {
+    const metrics::Labels image{{"image", s.index_digest.substr(s.index_digest.find(':') + 1, 12)}};
+    auto with = [&image](const char* k, const char* v) {
+      metrics::Labels l = image;
+      l.emplace_back(k, v);
+      return l;
+    };
+    metrics_.set(metrics::kLazyReadBytes, image, static_cast<double>(s.disk.bytes_read));
+    metrics_.set(metrics::kLazyFetchedBytes, image, static_cast<double>(s.disk.fetched_bytes));
+    metrics_.set(metrics::kLazyChunkFetches, with("kind", "demand"), static_cast<double>(s.disk.chunk_misses));
+    metrics_.set(metrics::kLazyChunkFetches, with("kind", "prefetch"), static_cast<double>(s.disk.prefetched));
+    metrics_.set(metrics::kLazyFetchErrors, image, static_cast<double>(s.disk.fetch_errors));
+    metrics_.set(metrics::kLazyWait, image, static_cast<double>(s.disk.wait_ns) / 1e9);
+    metrics_.set(metrics::kLazyImageBytes, image, static_cast<double>(s.image_size));
+  }
+  const lazy::LazyCacheStats c = lazy_->cache_stats();
+  metrics_.set(metrics::kChunkCacheBytes, {{"kind", "stored"}}, static_cast<double>(c.cache.bytes));
+  metrics_.set(metrics::kChunkCacheBytes, {{"kind", "max"}}, static_cast<double>(c.max_bytes));
+  const std::pair<const char*, std::uint64_t> events[] = {
+      {"hit", c.cache.hits},         {"miss", c.cache.misses},     {"coalesced", c.cache.coalesced},
+      {"corrupt", c.cache.corrupt},  {"refused", c.cache.refused}, {"evicted", c.cache.evicted},
+      {"not_stored", c.cache.not_stored}};
+  for (const auto& [event, n] : events) {
+    metrics_.set(metrics::kChunkCacheEvents, {{"event", event}}, static_cast<double>(n));
+  }
+}
+
 void Daemon::tick() {
   if (stopping_) return;
   table_->tick();
   table_->publish_gauges();
+  publish_lazy_metrics();
   tick_timer_.expires_after(options_.tick_interval);
   tick_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const beast::error_code& ec) {
     if (!ec && !alive.expired()) tick();

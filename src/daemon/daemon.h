@@ -20,6 +20,7 @@
 #include "src/daemon/timer_triggers.h"
 #include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
+#include "src/lazy/lazy_images.h"
 #include "src/logs/log_store.h"
 #include "src/metrics/metrics.h"
 #include "src/pool/vm_backend.h"
@@ -53,6 +54,8 @@ struct DaemonOptions {
   std::optional<net::NetworkDefaults> network;
   // --allow-second-schedules (tests only): deploys may schedule rate(N seconds).
   bool allow_second_schedules = false;
+  // --lazy-images on: the host's chunk cache of this many bytes (<state_dir>/lazy); nullopt: off.
+  std::optional<std::uint64_t> lazy_cache_bytes;
   std::string version = "0.1.0";
 };
 
@@ -87,6 +90,7 @@ class Daemon {
   void add_routes();
   void add_lambda_control_plane_routes();  // Lambda's CreateFunction ... DeleteFunction
   void tick();
+  void publish_lazy_metrics();
 
   asio::io_context& io_;
   DaemonOptions options_;
@@ -96,6 +100,7 @@ class Daemon {
   tenants::Authenticator auth_;
   std::unique_ptr<registry::FunctionStore> store_;
   std::unique_ptr<logs::LogStore> logs_;
+  std::unique_ptr<lazy::LazyImages> lazy_;  // before table_: its servers outlive the instances
   std::unique_ptr<functions::FunctionTable> table_;
   std::unique_ptr<invoke::InvocationService> invocations_;
   std::unique_ptr<TimerTriggers> triggers_;

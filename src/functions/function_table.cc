@@ -48,7 +48,8 @@ std::optional<net::EgressPolicy> instance_network(const registry::FunctionConfig
 }
 
 pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, const std::string& id,
-                                      const std::optional<net::NetworkDefaults>& network_defaults) {
+                                      const std::optional<net::NetworkDefaults>& network_defaults,
+                                      const std::string& lazy_socket) {
   pool::InstanceSpec spec;
   spec.instance_id = id;
   spec.function = record.config.name;
@@ -58,6 +59,10 @@ pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, co
   // kiln-init): part of the launch spec, so of the snapshot key.
   functions::apply_runtime_api(spec.launch, record);
   spec.rootfs_path = record.image.rootfs_path;
+  if (record.image.lazy) {
+    spec.rootfs_nbd_socket = lazy_socket;
+    spec.rootfs_index_digest = record.image.lazy->index_digest;
+  }
   spec.memory_mib = record.config.memory_mib;
   spec.vcpus = record.config.vcpus;
   spec.network = instance_network(record.config, network_defaults);
@@ -108,8 +113,9 @@ Status FunctionTable::load(std::vector<registry::FunctionRecord> records) {
     f.record = std::move(rec);
     logs_.load(key);
     const registry::ImageStatus& im = f.record.image;
-    bool usable = im.state == registry::ImageState::kReady && !im.rootfs_path.empty() &&
-                  ::access(im.rootfs_path.c_str(), R_OK) == 0;
+    // A lazy image needs its stored index; a built one its ext4 file.
+    const std::string& needed = im.lazy ? im.lazy->index_path : im.rootfs_path;
+    bool usable = im.state == registry::ImageState::kReady && !needed.empty() && ::access(needed.c_str(), R_OK) == 0;
     if (usable) {
       make_pool(f);
     } else if (im.state != registry::ImageState::kFailed) {
@@ -167,6 +173,7 @@ Status FunctionTable::remove(const std::string& key) {
       });
     });
   }
+  if (it->second.record.image.lazy && options_.release_lazy) options_.release_lazy(key);
   functions_.erase(it);
   logs_.remove(key);
   if (on_change_) on_change_(key, nullptr);
@@ -317,8 +324,18 @@ void FunctionTable::make_pool(Function& f) {
     platform_log(rec.key(), "", "", "not started: " + problem->message);
     return;
   }
-  auto factory = [rec, network = options_.network](const std::string& id) {
-    return make_instance_spec(rec, id, network);
+  std::string lazy_socket;
+  if (rec.image.lazy) {
+    Result<std::string> served = options_.serve_lazy ? options_.serve_lazy(rec.key(), rec)
+                                                     : Result<std::string>(make_error("kilnd runs without lazy images"));
+    if (!served.ok()) {
+      platform_log(rec.key(), "", "", "not started: its lazy root disk: " + served.error().message);
+      return;
+    }
+    lazy_socket = *served;
+  }
+  auto factory = [rec, network = options_.network, lazy_socket](const std::string& id) {
+    return make_instance_spec(rec, id, network, lazy_socket);
   };
   f.pool_version = rec.version;
   if (f.pool) {

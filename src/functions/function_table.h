@@ -57,6 +57,13 @@ struct FunctionTableOptions {
   std::optional<net::NetworkDefaults> network;
   // kilnd --allow-second-schedules (tests only): deploys may schedule rate(N seconds).
   bool allow_second_schedules = false;
+  // Lazy root disks (docs/lazy-images.md): serves the disk of a record whose image is lazy,
+  // keeping its chunks in the host's cache for function `key`, and returns the socket of its NBD
+  // server; release_lazy(key) lets them go when the function goes. Unset: kilnd runs without
+  // lazy images (its image builder then makes none; a lazy record left by another run is not
+  // started).
+  std::function<Result<std::string>(const std::string& key, const registry::FunctionRecord&)> serve_lazy;
+  std::function<void(const std::string& key)> release_lazy;
 };
 
 // The network of `config`'s instances: its `network` over the operator's `defaults`; nullopt
@@ -66,9 +73,11 @@ std::optional<net::EgressPolicy> instance_network(const registry::FunctionConfig
 // "schedule[I]: rate(N seconds) is for tests only (kilnd --allow-second-schedules)" for the
 // first such schedule of `config` unless `allow_seconds`, else nullopt.
 std::optional<registry::FieldError> schedule_refusal(const registry::FunctionConfig& config, bool allow_seconds);
-// What instance `id` of `record` runs with (the pool's instance factory).
+// What instance `id` of `record` runs with (the pool's instance factory); `lazy_socket` is the
+// NBD server of its lazy root disk (a lazy image only).
 pool::InstanceSpec make_instance_spec(const registry::FunctionRecord& record, const std::string& id,
-                                      const std::optional<net::NetworkDefaults>& network_defaults);
+                                      const std::optional<net::NetworkDefaults>& network_defaults,
+                                      const std::string& lazy_socket = {});
 // "network: kilnd runs without instance networks (--network off)" for a config that names
 // `network` when there are no `defaults`, else nullopt.
 std::optional<registry::FieldError> network_refusal(const registry::FunctionConfig& config,

@@ -117,8 +117,9 @@ Status validate_spec(const JailSpec& spec) {
     KILN_TRY(validate_path_string("jail file (host side)", f.host_path));
     struct stat st {};
     if (::stat(f.host_path.c_str(), &st) != 0) return errno_error("jail file: " + f.host_path);
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-      return make_error("jail file: " + f.host_path + " is not a regular file or block device");
+    // A socket: a lazy root disk's NBD server, which the VMM connects to where it is bound.
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISSOCK(st.st_mode))
+      return make_error("jail file: " + f.host_path + " is not a regular file, block device or socket");
     KILN_TRY(validate_path_string("jail file (jail side)", f.jail_path));
     if (f.jail_path == "/" || f.jail_path == "/dev" || f.jail_path.rfind("/dev/", 0) == 0)
       return make_error("jail file: " + f.jail_path + " is reserved (the jail's root and /dev)");

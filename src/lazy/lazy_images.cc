@@ -9,8 +9,6 @@ namespace kiln::kilnd::lazy {
 
 namespace chunks = rootfs::chunks;
 
-std::string nbd_drive_uri(const std::string& socket) { return "nbd+unix:///rootfs?socket=" + socket; }
-
 Result<std::unique_ptr<LazyImages>> LazyImages::open(const std::string& dir, uint64_t cache_bytes) {
   KILN_TRY(io::make_dirs(dir + "/sockets", 0700));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<chunks::ChunkCache> cache,

@@ -19,11 +19,9 @@
 #include "rootfs-builder/chunks/chunk_source.h"
 #include "src/lazy/lazy_disk.h"
 #include "src/lazy/nbd_server.h"
+#include "src/lazy/nbd_uri.h"
 
 namespace kiln::kilnd::lazy {
-
-// The NBD URI of a lazy root disk for kiln-vmm's drive (`path_on_host`), the socket at `socket`.
-std::string nbd_drive_uri(const std::string& socket);
 
 struct LazyImageStats {
   std::string index_digest;

@@ -134,6 +134,20 @@ void declare_kilnd_metrics(Metrics& m) {
   m.declare(kScheduleFires, "Timer-trigger firings that started an invocation, by function.", Metrics::Kind::kCounter);
   m.declare(kScheduleRefused, "Timer-trigger firings whose invocation was refused (not ready, quota, stopping).",
             Metrics::Kind::kCounter);
+  m.declare(kLazyReadBytes, "Bytes lazy root disks served to guests, by image.", Metrics::Kind::kCounter);
+  m.declare(kLazyFetchedBytes, "Compressed chunk bytes fetched from registries, by image.", Metrics::Kind::kCounter);
+  m.declare(kLazyChunkFetches, "Chunks fetched from registries, by image: on demand or prefetched.",
+            Metrics::Kind::kCounter);
+  m.declare(kLazyFetchErrors, "Guest reads failed because a chunk could not be fetched or verified, by image.",
+            Metrics::Kind::kCounter);
+  m.declare(kLazyWait, "Seconds guest reads waited for chunks being fetched, by image.", Metrics::Kind::kCounter);
+  m.declare(kLazyImageBytes, "Size of each lazy image's ext4.", Metrics::Kind::kGauge);
+  m.declare(kChunkCacheBytes, "The host's chunk cache: bytes stored, and its bound (--chunk-cache-gib).",
+            Metrics::Kind::kGauge);
+  m.declare(kChunkCacheEvents,
+            "Chunk cache events: hit, miss, coalesced (a miss served by another's fetch), corrupt (found "
+            "changed on read, fetched again), refused (bytes not matching their digest), evicted, not_stored.",
+            Metrics::Kind::kCounter);
 }
 
 }  // namespace kiln::kilnd::metrics

@@ -59,6 +59,16 @@ inline constexpr const char* kLogMemory = "kiln_log_memory_bytes";  // the in-me
 inline constexpr const char* kGuestLogLines = "kiln_guest_log_lines_total";  // outcome=kept|dropped (budget)
 inline constexpr const char* kScheduleFires = "kiln_schedule_fires_total";  // timer triggers invoked
 inline constexpr const char* kScheduleRefused = "kiln_schedule_refused_total";  // ... or refused admission
+// Lazy root disks (--lazy-images), per image (label image: its index digest's first 12 hex digits).
+inline constexpr const char* kLazyReadBytes = "kiln_lazy_read_bytes_total";  // served to guests
+inline constexpr const char* kLazyFetchedBytes = "kiln_lazy_fetched_bytes_total";  // from the registry
+inline constexpr const char* kLazyChunkFetches = "kiln_lazy_chunk_fetches_total";  // kind=demand|prefetch
+inline constexpr const char* kLazyFetchErrors = "kiln_lazy_fetch_errors_total";  // reads failed (EIO to the guest)
+inline constexpr const char* kLazyWait = "kiln_lazy_wait_seconds_total";  // reads waiting for chunks
+inline constexpr const char* kLazyImageBytes = "kiln_lazy_image_bytes";  // the ext4's size
+// The host's chunk cache: bytes stored and its bound, and its events.
+inline constexpr const char* kChunkCacheBytes = "kiln_chunk_cache_bytes";  // kind=stored|max
+inline constexpr const char* kChunkCacheEvents = "kiln_chunk_cache_events_total";  // event=hit|miss|...
 void declare_kilnd_metrics(Metrics& m);
 
 }  // namespace kiln::kilnd::metrics

@@ -16,6 +16,7 @@
 
 #include "common/unique_fd.h"
 #include "src/jail/jail.h"
+#include "src/lazy/nbd_uri.h"
 #include "src/net/instance_networks.h"
 
 namespace kiln::kilnd::pool {
@@ -30,6 +31,7 @@ constexpr const char* kJailVsock = "/vsock.sock";
 constexpr const char* kJailKernel = "/vmlinux";
 constexpr const char* kJailInitrd = "/initrd";
 constexpr const char* kJailRootfs = "/rootfs.img";
+constexpr const char* kJailRootfsSocket = "/rootfs.sock";  // a lazy root disk's NBD server
 constexpr const char* kJailSnapState = "/snapshot/state";  // a snapshot to load, bound read-only
 constexpr const char* kJailSnapMem = "/snapshot/mem";
 constexpr const char* kJailSnapOutDir = "/snapshot-out";  // where PUT /snapshot/create writes
@@ -104,7 +106,7 @@ class JailedVmmProcess : public VmmProcess {
     paths_.vmm_vsock = kJailVsock;
     paths_.kernel = kJailKernel;
     paths_.initrd = o.initrd_path.empty() ? "" : kJailInitrd;
-    paths_.rootfs = kJailRootfs;
+    paths_.rootfs = spec.rootfs_nbd_socket.empty() ? std::string(kJailRootfs) : lazy::nbd_drive_uri(kJailRootfsSocket);
     if (policy_) paths_.tap = net::kTapName;  // in the instance's own network namespace
   }
   ~JailedVmmProcess() override {
@@ -284,7 +286,11 @@ jail::JailSpec vmm_jail_spec(const VmmBackendOptions& options, const InstanceSpe
   j.rlimit_fsize = bytes;  // the largest file it writes is a snapshot's memory file
   j.files.push_back({options.kernel_path, kJailKernel, true});
   if (!options.initrd_path.empty()) j.files.push_back({options.initrd_path, kJailInitrd, true});
-  j.files.push_back({spec.rootfs_path, kJailRootfs, true});
+  if (spec.rootfs_nbd_socket.empty()) {
+    j.files.push_back({spec.rootfs_path, kJailRootfs, true});
+  } else {
+    j.files.push_back({spec.rootfs_nbd_socket, kJailRootfsSocket, true});
+  }
   j.daemonize = true;  // own session: a ^C at kilnd's terminal is kilnd's to handle
   return j;
 }

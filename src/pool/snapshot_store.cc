@@ -55,8 +55,12 @@ Result<std::string> SnapshotStore::key_for(const InstanceSpec& spec, const Snaps
     text.append(name).append(" ").append(std::to_string(value.size())).append(" ").append(value).append("\n");
   };
   field("launch", launch_record);
-  KILN_ASSIGN_OR_RETURN(std::string rootfs, file_identity(spec.rootfs_path));
-  field("rootfs", rootfs);
+  if (spec.rootfs_index_digest.empty()) {
+    KILN_ASSIGN_OR_RETURN(std::string rootfs, file_identity(spec.rootfs_path));
+    field("rootfs", rootfs);
+  } else {
+    field("rootfs", "lazy " + spec.rootfs_index_digest);  // the pinned index names every byte
+  }
   field("memory_mib", std::to_string(spec.memory_mib));
   field("vcpus", std::to_string(spec.vcpus));
   field("boot_args", inputs.boot_args);

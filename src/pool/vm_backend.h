@@ -23,6 +23,10 @@ struct InstanceSpec {
   std::uint64_t function_version = 0;
   protocol::LaunchSpec launch;  // the image config with the function's overrides applied
   std::string rootfs_path;  // ext4 image, attached read-only as the first drive (/dev/vda)
+  // A lazy root disk instead (docs/lazy-images.md): the socket of kilnd's NBD server for the
+  // image (host path), and the image's pinned chunk index digest (the disk in the snapshot key).
+  std::string rootfs_nbd_socket;
+  std::string rootfs_index_digest;
   std::uint32_t memory_mib = 128;
   std::uint32_t vcpus = 1;
   std::optional<net::EgressPolicy> network;  // nullopt: no interface (loopback only)

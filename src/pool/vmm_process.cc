@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/spawn.h"
+#include "src/lazy/nbd_uri.h"
 #include "src/pool/jailed_vmm.h"
 #include "src/pool/small_files.h"
 
@@ -112,7 +113,7 @@ class PlainVmmProcess : public VmmProcess {
     p.vsock = p.vmm_vsock = run_dir + "/vsock.sock";
     p.kernel = o.kernel_path;
     p.initrd = o.initrd_path;
-    p.rootfs = spec.rootfs_path;
+    p.rootfs = spec.rootfs_nbd_socket.empty() ? spec.rootfs_path : lazy::nbd_drive_uri(spec.rootfs_nbd_socket);
     return p;
   }
   VmmBackendOptions o_;

@@ -232,6 +232,11 @@ json image_json(const ImageStatus& s) {
   j["progress"] = {{"stage", s.stage}, {"detail", s.detail}, {"done", s.done}, {"total", s.total}};
   j["manifest_digest"] = s.manifest_digest;
   j["rootfs_path"] = s.rootfs_path;
+  if (s.lazy) {
+    j["lazy"] = {{"index_digest", s.lazy->index_digest}, {"index_path", s.lazy->index_path},
+                 {"image_size", s.lazy->image_size}, {"data_digest", s.lazy->data_digest},
+                 {"data_size", s.lazy->data_size}};
+  }
   j["config"] = {{"entrypoint", s.entrypoint}, {"cmd", s.cmd}, {"env", s.env},
                  {"working_dir", s.working_dir}, {"user", s.user}, {"labels", s.labels}};
   return j;
@@ -288,6 +293,18 @@ FieldStatus read_image_status(const ObjectReader& doc, ImageStatus& s) {
   }
   KILN_TRY(text(r, "manifest_digest", s.manifest_digest));
   KILN_TRY(text(r, "rootfs_path", s.rootfs_path));
+  KILN_ASSIGN_OR_RETURN(auto lazy, r.opt_object("lazy"));
+  if (lazy) {
+    ImageStatus::Lazy l;
+    KILN_TRY(text(*lazy, "index_digest", l.index_digest));
+    KILN_TRY(text(*lazy, "index_path", l.index_path));
+    KILN_TRY(text(*lazy, "data_digest", l.data_digest));
+    KILN_ASSIGN_OR_RETURN(auto image_size, lazy->opt_u64("image_size"));
+    KILN_ASSIGN_OR_RETURN(auto data_size, lazy->opt_u64("data_size"));
+    l.image_size = image_size.value_or(0);
+    l.data_size = data_size.value_or(0);
+    s.lazy = std::move(l);
+  }
   KILN_ASSIGN_OR_RETURN(auto config, r.opt_object("config"));
   if (config) {
     KILN_TRY(list(*config, "entrypoint", s.entrypoint));

@@ -91,6 +91,18 @@ struct ImageStatus {
   std::uint64_t total = 0;
   std::string manifest_digest;
   std::string rootfs_path;
+  // A lazy image (docs/lazy-images.md; rootfs_path empty): its chunk index's pinned digest,
+  // where kilnd keeps the verified index, the ext4's size, and the chunk data blob of its
+  // artifact in the image's repository.
+  struct Lazy {
+    std::string index_digest;
+    std::string index_path;
+    std::uint64_t image_size = 0;
+    std::string data_digest;
+    std::uint64_t data_size = 0;
+    bool operator==(const Lazy&) const = default;
+  };
+  std::optional<Lazy> lazy;
   // The image config, resolved when ready.
   std::vector<std::string> entrypoint, cmd, env;
   std::string working_dir, user;

@@ -1,10 +1,13 @@
 // JailSpec validation: ids and paths are refused before anything is created (the per-VM
 // directory never appears), with messages naming the field.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "src/jail/exec_libraries.h"
@@ -138,6 +141,15 @@ TEST_F(JailSpecTest, BadJailFilesRefused) {
   expect_refused(with_file({data_, "/", true}), "reserved");
   expect_refused(with_file({data_, "/dev/kvm", true}), "reserved");
   expect_refused(with_file({data_, "/vmm", true}), "exec file");
+  expect_refused(with_file({"/dev/null", "/x.img", true}), "not a regular file, block device or socket");
+  // A socket (a lazy root disk's NBD server) may be bound.
+  const std::string sock = base_ + "/nbd.sock";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, sock.c_str());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_TRUE(validate_spec(with_file({sock, "/rootfs.sock", true})).ok());
   expect_refused(with_file({data_, "/data.img", true}), "twice");
   expect_refused(with_file({data_, "/data.img/inner", true}), "directory");
   expect_refused(with_file({data_, "/" + std::string(5000, 'a'), true}), "PATH_MAX");

@@ -140,9 +140,18 @@ TEST(FunctionRecord, StateJsonRoundTripAndApiRedaction) {
   EXPECT_EQ(back->image.state, ImageState::kReady);
   EXPECT_EQ(back->image.entrypoint, std::vector<std::string>{"/hello"});
   EXPECT_EQ(back->version, 3u);
+  EXPECT_FALSE(back->image.lazy.has_value());
   auto api = record_to_api_json(r);
   EXPECT_EQ(api.dump().find("secret"), std::string::npos);
   EXPECT_EQ(api["image"]["state"], "ready");
+
+  r.image.rootfs_path.clear();
+  r.image.lazy = ImageStatus::Lazy{"sha256:" + std::string(64, 'c'), "/state/images/lazy/c.index", 1ull << 30,
+                                   "sha256:" + std::string(64, 'd'), 123456789};
+  auto lazy = record_from_state_json(record_to_state_json(r));
+  ASSERT_TRUE(lazy.ok()) << lazy.error().message;
+  EXPECT_EQ(lazy->image.lazy, r.image.lazy);
+  EXPECT_EQ(record_to_api_json(r)["image"]["lazy"]["image_size"], 1ull << 30);
 }
 
 class StoreTest : public ::testing::Test {

@@ -67,12 +67,23 @@ TEST_F(SnapshotStoreTest, KeyFollowsWhatShapesTheVmAndIgnoresPerInstanceFields) 
       // The interface's rate limiters live in the VMM's state.
       [&] { spec_.network = net::EgressPolicy{}; spec_.network->bandwidth.rx = 1 << 20; },
       [&] { spec_.network->bandwidth.tx = 1 << 20; },
+      // A lazy root disk is named by its pinned chunk index (no file to identify), and its socket
+      // (the same for every instance of the image) is not part of the key.
+      [&] {
+        spec_.rootfs_path.clear();
+        spec_.rootfs_index_digest = "sha256:" + std::string(64, 'a');
+        spec_.rootfs_nbd_socket = "/state/lazy/sockets/aaaa.sock";
+      },
+      [&] { spec_.rootfs_index_digest = "sha256:" + std::string(64, 'b'); },
   };
   std::set<std::string> seen = {base};
   for (auto& change : changes) {
     change();
     EXPECT_TRUE(seen.insert(key()).second) << "a change did not move the key";
   }
+  const std::string lazy = key();
+  spec_.rootfs_nbd_socket = "/elsewhere.sock";
+  EXPECT_EQ(key(), lazy);
   inputs_.kernel_path = bin("missing");
   EXPECT_FALSE(SnapshotStore::key_for(spec_, inputs_).ok());
 }

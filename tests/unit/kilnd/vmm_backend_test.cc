@@ -492,6 +492,14 @@ TEST_F(BackendTest, JailSpecFollowsTheInstance) {
   EXPECT_EQ(jail_base_dir(opts_), dir_ + "/jail");
   opts_.jail_base = "/srv/kiln-jail";
   EXPECT_EQ(vmm_jail_spec(opts_, s, 0).chroot_base_dir, "/srv/kiln-jail");
+
+  // A lazy root disk: its NBD server's socket is bound instead of an image file.
+  s.rootfs_path.clear();
+  s.rootfs_nbd_socket = dir_ + "/lazy.sock";
+  j = vmm_jail_spec(opts_, s, 0);
+  ASSERT_EQ(j.files.size(), 3u);
+  EXPECT_EQ(j.files[2].host_path, dir_ + "/lazy.sock");
+  EXPECT_EQ(j.files[2].jail_path, "/rootfs.sock");
 }
 
 TEST_F(BackendTest, JailRefusalIsReportedAndLeavesNothing) {
