@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/unit/vmm/devices/nbdkit_server.h"
+#include "tests/support/nbdkit_server.h"
 #include "tests/unit/vmm/virtio/virtq_builder.h"
 #include "vmm/devices/block_device.h"
 #include "vmm/devices/block_nbd_backend.h"
@@ -22,7 +22,7 @@
 namespace kiln::vmm::devices {
 namespace {
 
-using testing::NbdkitServer;
+using kiln::testing::NbdkitServer;
 using virtio::testing::Buf;
 using virtio::testing::VirtqBuilder;
 
@@ -35,7 +35,7 @@ uint64_t status_at(int i) { return 0x40000 + static_cast<uint64_t>(i); }
 class BlockNbdTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!testing::nbdkit_available())
+    if (!kiln::testing::nbdkit_available())
       GTEST_SKIP() << "nbdkit is not installed (Debian package nbdkit)";
     char tmpl[] = "/tmp/kiln-nbd-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

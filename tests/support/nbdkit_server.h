@@ -20,7 +20,7 @@
 #include "common/spawn.h"
 #include "common/unique_fd.h"
 
-namespace kiln::vmm::devices::testing {
+namespace kiln::testing {
 
 inline constexpr const char *kNbdkit = "/usr/bin/nbdkit";
 
