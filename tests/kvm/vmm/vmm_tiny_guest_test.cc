@@ -37,6 +37,7 @@ class TinyGuest : public ::testing::Test {
     int fd = ::mkstemp(disk);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);
+    ASSERT_EQ(::pwrite(fd, "KILNDISK", 8, 0), 8);  // what the guest's block read checks
     ::close(fd);
     disk_ = disk;
   }
@@ -71,6 +72,7 @@ TEST_F(TinyGuest, SerialVirtioHandshakeAndResetThroughTheVmm) {
   EXPECT_NE(serial.find("kiln-tiny-guest: serial ok"), std::string::npos) << serial;
   EXPECT_NE(serial.find("kiln-tiny-guest: zero page ok"), std::string::npos) << serial;
   EXPECT_NE(serial.find("kiln-tiny-guest: virtio-mmio handshake ok"), std::string::npos) << serial;
+  EXPECT_NE(serial.find("kiln-tiny-guest: block read ok"), std::string::npos) << serial;
   EXPECT_NE(serial.find("kiln-tiny-guest: done"), std::string::npos) << serial;
   EXPECT_EQ(serial.find("FAIL"), std::string::npos) << serial;
   EXPECT_EQ(code, static_cast<int>(VmExit::kGuestShutdown));
@@ -124,6 +126,7 @@ TEST_F(TinyGuestOnNbd, KilnVmmBinaryUnderSeccompDrivesAnNbdRootDrive) {
   int code = kiln::testing::run({kiln::testing::build_path("vmm/kiln-vmm"), "--no-api", "--config-file", dir_ + "/vm.json"},
                                 dir_ + "/out", 120000);
   std::string out = kiln::testing::slurp(dir_ + "/out");
+  EXPECT_NE(out.find("kiln-tiny-guest: block read ok"), std::string::npos) << out;
   EXPECT_NE(out.find("kiln-tiny-guest: virtio-mmio handshake ok"), std::string::npos) << out;
   EXPECT_EQ(code, 0) << out;
 }
