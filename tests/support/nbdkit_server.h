@@ -35,6 +35,7 @@ public:
         bool read_only = false) {
     auto s = std::unique_ptr<NbdkitServer>(new NbdkitServer(dir));
     ::unlink(s->pidfile_.c_str());
+    ::unlink(s->socket_.c_str());  // a previous server's, in this test's own directory
     UniqueFd in(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
     if (!in)
       return errno_error("inotify_init1");

@@ -162,6 +162,34 @@ TEST_F(TinyGuestOnNbd, SnapshotKeepsTheUriAndRestoreReconnects) {
   EXPECT_NE(failed.error().message.find("drive rootfs"), std::string::npos) << failed.error().message;
 }
 
+TEST_F(TinyGuestOnNbd, SnapshotThatCannotDrainFailsAndTheVmRunsOn) {
+  server_.reset();
+  auto slow = kiln::testing::NbdkitServer::start(dir_, {"--filter=delay", "file", disk_, "rdelay=60"});
+  ASSERT_TRUE(slow.ok()) << slow.error().message;
+  server_ = std::move(*slow);
+  UniqueFd out(::memfd_create("serial", MFD_CLOEXEC));
+  config::VmConfig c = make_config(1);
+  c.drives[0].path_on_host = server_->uri();
+  auto vmm = Vmm::build_for_boot(c, Vmm::Options{out.get()});
+  ASSERT_TRUE(vmm.ok()) << vmm.error().message;
+  ASSERT_TRUE((*vmm)->start().ok());
+  // The guest's read of sector 0 waits at the server.
+  auto in_flight = [&] { return (*vmm)->metrics()["block_rootfs"]["in_flight"].get<uint64_t>(); };
+  for (int i = 0; i < 20000 && in_flight() == 0; ++i) ::usleep(1000);
+  ASSERT_EQ(in_flight(), 1u) << read_all(out.get());
+  ASSERT_TRUE((*vmm)->pause().ok());
+  config::SnapshotCreate sc{config::SnapshotType::kFull, dir_ + "/state", dir_ + "/mem"};
+  auto st = (*vmm)->create_snapshot(sc);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("drive rootfs did not drain"), std::string::npos) << st.error().message;
+  EXPECT_FALSE((*vmm)->paused());
+  EXPECT_TRUE((*vmm)->running());
+  EXPECT_NE(::access((dir_ + "/state").c_str(), F_OK), 0);
+  server_->kill();  // the read fails (IOERR): the guest reports FAIL and resets
+  EXPECT_EQ((*vmm)->wait(), static_cast<int>(VmExit::kGuestShutdown));
+  EXPECT_NE(read_all(out.get()).find("kiln-tiny-guest: FAIL"), std::string::npos);
+}
+
 TEST(VmmBuild, BadConfigsAreErrors) {
   config::VmConfig c;
   EXPECT_FALSE(Vmm::build_for_boot(c, {}).ok());  // no boot source
