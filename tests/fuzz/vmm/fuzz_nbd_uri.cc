@@ -1,6 +1,6 @@
-// Fuzz target: NBD drive URI parsing (vmm/config/nbd_uri.h), a pure function over text. A URI
-// that parses names a non-empty socket path that fits a sockaddr_un and has no NUL byte, and
-// an export name of at most 4096 bytes without NUL.
+// Fuzz target: NBD drive URI parsing (vmm/config/nbd_uri.h), a pure function over text. A URI that
+// parses names a non-empty socket path that fits a sockaddr_un and has no NUL byte, and an export
+// name of at most 4096 bytes without NUL.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>

@@ -1,5 +1,4 @@
-// NBD drive URIs: the nbd+unix form accepted, every other scheme and hostile
-// text refused.
+// NBD drive URIs: the nbd+unix form accepted, every other scheme and hostile text refused.
 #include "vmm/config/nbd_uri.h"
 
 #include <gtest/gtest.h>
@@ -12,12 +11,10 @@ namespace kiln::vmm::config {
 namespace {
 
 TEST(NbdUri, RecognisesNbdSchemesOnly) {
-  for (const char *s : {"nbd+unix:///?socket=/s", "nbd://h/x", "nbds://h",
-                        "nbds+unix:///", "nbd+vsock:///1"}) {
+  for (const char* s : {"nbd+unix:///?socket=/s", "nbd://h/x", "nbds://h", "nbds+unix:///", "nbd+vsock:///1"}) {
     EXPECT_TRUE(is_nbd_uri(s)) << s;
   }
-  for (const char *s : {"/img.ext4", "nbd.img", "./nbd://x", "nbd", "http://x",
-                        "NBD://x", "nbd:x", "nbd1://x"}) {
+  for (const char* s : {"/img.ext4", "nbd.img", "./nbd://x", "nbd", "http://x", "NBD://x", "nbd:x", "nbd1://x"}) {
     EXPECT_FALSE(is_nbd_uri(s)) << s;
   }
 }
@@ -46,7 +43,7 @@ TEST(NbdUri, RefusesNetworkTlsAndHostileText) {
   };
   const std::string long_socket(108, 'a');
   const std::string long_name(4097, 'n');
-  for (const Case &c : std::vector<Case>{
+  for (const Case& c : std::vector<Case>{
            {"nbd://example.com:10809/disk", "no network"},
            {"nbd+tcp://h/x", "no network"},
            {"nbd+vsock:///x?socket=/s", "no network"},
@@ -58,10 +55,8 @@ TEST(NbdUri, RefusesNetworkTlsAndHostileText) {
            {"nbd+unix:///x", "missing ?socket"},
            {"nbd+unix:///x?socket=", "empty"},
            {"nbd+unix:///x?socket=/a&socket=/b", "twice"},
-           {"nbd+unix:///x?socket=/a&tls=require",
-            "unsupported query parameter 'tls'"},
-           {"nbd+unix:///x?tls-certificates=/etc",
-            "unsupported query parameter"},
+           {"nbd+unix:///x?socket=/a&tls=require", "unsupported query parameter 'tls'"},
+           {"nbd+unix:///x?tls-certificates=/etc", "unsupported query parameter"},
            {"nbd+unix:///x?socket", "unsupported query parameter"},
            {"nbd+unix:///x?socket=/a#frag", "fragment"},
            {"nbd+unix:///x?socket=/a%00b", "NUL"},
@@ -74,8 +69,7 @@ TEST(NbdUri, RefusesNetworkTlsAndHostileText) {
        }) {
     auto r = parse_nbd_uri(c.uri);
     ASSERT_FALSE(r.ok()) << c.uri;
-    EXPECT_NE(r.error().message.find(c.why), std::string::npos)
-        << c.uri << ": " << r.error().message;
+    EXPECT_NE(r.error().message.find(c.why), std::string::npos) << c.uri << ": " << r.error().message;
   }
 }
 
@@ -90,5 +84,5 @@ TEST(NbdUri, DriveChecksParseTheUriInsteadOfTouchingFiles) {
   EXPECT_NE(st.error().message.find("no network"), std::string::npos);
 }
 
-} // namespace
-} // namespace kiln::vmm::config
+}  // namespace
+}  // namespace kiln::vmm::config
