@@ -257,6 +257,22 @@ TEST_F(BlockNbdTest, SlowReadLeavesTheLoopToOtherDevices) {
   loop_->remove_if_present(rd.get());
 }
 
+TEST_F(BlockNbdTest, ResetWhileInFlightDropsTheResult) {
+  serve_file({"--filter=delay", "rdelay=200ms"});
+  open_device();
+  virtio::testing::write_bytes(mem_, data_at(0), std::vector<uint8_t>(512, 0xee));
+  add(0, kBlkTypeIn, 2, 512);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  EXPECT_EQ(dev_->in_flight(), 1u);
+  dev_->reset();  // the driver may reuse the buffers from now on
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (dev_->in_flight() != 0 && std::chrono::steady_clock::now() < deadline) ASSERT_TRUE(loop_->run_once(100).ok());
+  EXPECT_EQ(dev_->in_flight(), 0u);
+  EXPECT_EQ(vq_.used_idx(), 0);
+  EXPECT_EQ(status(0), 0xff);
+  EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(data_at(0))), 0xee);
+}
+
 TEST_F(BlockNbdTest, QuiesceWaitsForInFlightRequestsWithADeadline) {
   serve_file({"--filter=delay", "rdelay=30"});
   open_device();
