@@ -36,7 +36,7 @@ class BlockBackend {
   // Whether submit() always completes inline: bufs may then point into guest memory (zero copy);
   // otherwise they must stay valid until the completion arrives (bounce buffers).
   virtual bool synchronous() const = 0;
-  // Largest data length one request may carry (0: no limit); longer requests fail.
+  // Largest data length of one submit() (0: no limit); the device splits longer requests.
   virtual uint64_t max_request_bytes() const { return 0; }
 
   // Starts `io`. Returns the result when it completed (or failed) inline; nullopt when it is in

@@ -129,12 +129,14 @@ void BlockDevice::complete_finished_locked() {
   for (const BlockCompletion& c : backend_->take_completions()) {
     auto it = in_flight_.find(c.tag);
     if (it == in_flight_.end()) continue;
+    if (!c.ok) it->second.failed = true;
+    if (--it->second.parts > 0) continue;
     InFlight r = std::move(it->second);
     in_flight_.erase(it);
     bounce_bytes_ -= r.bounce.size();
     if (r.orphaned || !active_locked()) continue;
     uint32_t used = 0;
-    if (!c.ok) {
+    if (r.failed) {
       used = finish(r.chain, kBlkStatusIoErr, 0, "NBD request failed");
     } else if (r.op == BlockOp::kRead) {
       // The chain's writable buffers were checked against guest memory when it was walked.
@@ -222,10 +224,7 @@ std::optional<uint32_t> BlockDevice::start_io(const virtio::DescriptorChain& cha
   }
 
   if (len == 0 && op != BlockOp::kFlush) return finish(chain, kBlkStatusOk, 0, "");  // nothing to move
-  const uint64_t limit = backend_->max_request_bytes();
-  if ((limit != 0 && len > limit) || len > kMaxBounceBytes) {
-    return finish(chain, kBlkStatusIoErr, 0, "request larger than the backend takes");
-  }
+  if (len > kMaxBounceBytes) return finish(chain, kBlkStatusIoErr, 0, "request larger than the bounce budget");
   const uint64_t tag = next_tag_++;
   InFlight& r = in_flight_[tag];
   r.chain = chain;
@@ -237,13 +236,28 @@ std::optional<uint32_t> BlockDevice::start_io(const virtio::DescriptorChain& cha
     (void)reader.read(r.bounce);
   }
   bounce_bytes_ += len;
-  BlockIo io{tag, op, offset, {}};
-  if (op != BlockOp::kFlush) io.bufs.push_back(std::span<uint8_t>(r.bounce));
-  std::optional<bool> done = backend_->submit(std::move(io));
-  if (!done) return std::nullopt;  // completes through complete_finished_locked()
+  // One backend command per max_request_bytes() of data (a flush is one command); the request
+  // completes when its last part does.
+  const uint64_t part = backend_->max_request_bytes() != 0 ? backend_->max_request_bytes() : std::max<uint64_t>(len, 1);
+  uint64_t done_at = 0;
+  do {
+    const uint64_t n = std::min(part, len - done_at);
+    BlockIo io{tag, op, offset + done_at, {}};
+    if (op != BlockOp::kFlush) io.bufs.push_back(std::span<uint8_t>(r.bounce.data() + done_at, n));
+    std::optional<bool> result = backend_->submit(std::move(io));
+    if (!result) {
+      ++r.parts;
+    } else if (!*result) {
+      r.failed = true;
+      break;  // later parts are not sent; those in flight finish first
+    }
+    done_at += n;
+  } while (done_at < len);
+  if (r.parts > 0) return std::nullopt;  // completes through complete_finished_locked()
+  const bool ok = !r.failed;
   bounce_bytes_ -= len;
   in_flight_.erase(tag);
-  if (!*done) return finish(chain, kBlkStatusIoErr, 0, "NBD request failed");
+  if (!ok) return finish(chain, kBlkStatusIoErr, 0, "NBD request failed");
   return finish(chain, kBlkStatusOk, 0, "");  // only a flush the server needs no call for
 }
 

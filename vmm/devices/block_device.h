@@ -37,7 +37,8 @@ class BlockDevice : public virtio::ActivatedDevice {
   // Data segments per request: header + status must still fit a chain of kQueueSize.
   static inline constexpr uint32_t kSegMax = kQueueSize - 2;
   // Bounce-buffer bytes an asynchronous backend may hold for requests in flight; past it the
-  // queue waits for completions (a request larger than it alone fails).
+  // queue waits for completions (a request larger than it alone fails). A request larger than the
+  // backend's max_request_bytes() goes out as several commands.
   static inline constexpr uint64_t kMaxBounceBytes = 64ull << 20;
 
   // `loop` may be null only for an unlimited file drive; it must outlive the device. An NBD
@@ -71,6 +72,8 @@ class BlockDevice : public virtio::ActivatedDevice {
     virtio::DescriptorChain chain;  // its guest buffers, written only at completion
     BlockOp op = BlockOp::kRead;
     std::vector<uint8_t> bounce;
+    uint32_t parts = 0;     // backend commands not completed yet
+    bool failed = false;    // some part failed
     bool orphaned = false;  // the device was reset meanwhile: the result goes nowhere
   };
 

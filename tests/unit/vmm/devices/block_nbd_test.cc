@@ -257,6 +257,31 @@ TEST_F(BlockNbdTest, SlowReadLeavesTheLoopToOtherDevices) {
   loop_->remove_if_present(rd.get());
 }
 
+TEST_F(BlockNbdTest, RequestsAboveTheServersMaximumAreSplit) {
+  // The server advertises 4 KiB at most and refuses anything larger.
+  serve_file({"--filter=blocksize-policy", "blocksize-maximum=4096", "blocksize-error-policy=error"});
+  open_device();
+  add(0, kBlkTypeIn, 0, 8192);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  ASSERT_TRUE(run_until_used(1));
+  EXPECT_EQ(status(0), kBlkStatusOk);
+  EXPECT_EQ(vq_.used_elem(0).second, 8193u);
+  auto data = virtio::testing::read_bytes(mem_, data_at(0), 8192);
+  EXPECT_EQ(data[0], 1);
+  EXPECT_EQ(data[4096], 9);
+  EXPECT_EQ(data[8191], 16);
+  virtio::testing::write_bytes(mem_, data_at(1), std::vector<uint8_t>(12288, 0x77));
+  add(1, kBlkTypeOut, 20, 12288);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  ASSERT_TRUE(run_until_used(2));
+  EXPECT_EQ(status(1), kBlkStatusOk);
+  auto f = file_bytes();
+  EXPECT_EQ(f[20 * 512], 0x77);
+  EXPECT_EQ(f[44 * 512 - 1], 0x77);
+  EXPECT_EQ(f[44 * 512], 45);
+  EXPECT_EQ(counter("nbd_errors"), 0u);
+}
+
 TEST_F(BlockNbdTest, ResetWhileInFlightDropsTheResult) {
   serve_file({"--filter=delay", "rdelay=200ms"});
   open_device();
