@@ -87,6 +87,16 @@ class BlockNbdTest : public ::testing::Test {
     bufs.push_back({status_at(i), 1, true});
     heads_.push_back(vq_.add_chain(bufs));
   }
+  // Request i reads `len` bytes at `sector`; returns them once it completed with status OK.
+  std::vector<uint8_t> read_ok(int i, uint64_t sector, uint32_t len) {
+    add(i, kBlkTypeIn, sector, len);
+    const uint16_t want = static_cast<uint16_t>(vq_.used_idx() + 1);
+    EXPECT_TRUE(dev_->process_queue(0).ok());
+    EXPECT_TRUE(run_until_used(want));
+    EXPECT_EQ(status(i), kBlkStatusOk);
+    EXPECT_EQ(vq_.used_elem(static_cast<uint16_t>(want - 1)).second, len + 1);
+    return virtio::testing::read_bytes(mem_, data_at(i), len);
+  }
   uint8_t status(int i) { return *mem_.read_obj<uint8_t>(GuestAddress(status_at(i))); }
   // Runs the loop until `n` used entries are there or 10 s passed.
   bool run_until_used(uint16_t n) {
@@ -128,12 +138,7 @@ TEST_F(BlockNbdTest, ReadsAndWritesLandAsInTheFile) {
   EXPECT_EQ(dev_->capacity_sectors(), kSectors);
   EXPECT_FALSE(dev_->device_features() & virtio::feature_bit(kBlkFeatureRo));
 
-  add(0, kBlkTypeIn, 2, 1024);
-  ASSERT_TRUE(dev_->process_queue(0).ok());
-  ASSERT_TRUE(run_until_used(1));
-  EXPECT_EQ(status(0), kBlkStatusOk);
-  EXPECT_EQ(vq_.used_elem(0).second, 1025u);
-  auto data = virtio::testing::read_bytes(mem_, data_at(0), 1024);
+  auto data = read_ok(0, 2, 1024);
   EXPECT_EQ(data[0], 3);
   EXPECT_EQ(data[1023], 4);
 
@@ -261,12 +266,7 @@ TEST_F(BlockNbdTest, RequestsAboveTheServersMaximumAreSplit) {
   // The server advertises 4 KiB at most and refuses anything larger.
   serve_file({"--filter=blocksize-policy", "blocksize-maximum=4096", "blocksize-error-policy=error"});
   open_device();
-  add(0, kBlkTypeIn, 0, 8192);
-  ASSERT_TRUE(dev_->process_queue(0).ok());
-  ASSERT_TRUE(run_until_used(1));
-  EXPECT_EQ(status(0), kBlkStatusOk);
-  EXPECT_EQ(vq_.used_elem(0).second, 8193u);
-  auto data = virtio::testing::read_bytes(mem_, data_at(0), 8192);
+  auto data = read_ok(0, 0, 8192);
   EXPECT_EQ(data[0], 1);
   EXPECT_EQ(data[4096], 9);
   EXPECT_EQ(data[8191], 16);
