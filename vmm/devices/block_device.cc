@@ -56,6 +56,11 @@ BlockDevice::BlockDevice(std::unique_ptr<BlockBackend> backend, const BlockDevic
   if (loop) wakeup_ = std::make_unique<DeviceWakeup>(*loop, [this] { on_wakeup(); });
 }
 
+BlockDevice::~BlockDevice() {
+  // The backend's commands in flight point into in_flight_'s bounce buffers: end them first.
+  backend_.reset();
+}
+
 Status BlockDevice::update_rate_limiter(const rate_limiter::RateLimiterConfig& limit) {
   if (!wakeup_) return make_error("virtio-blk: this drive cannot be rate-limited (no event loop)");
   KILN_ASSIGN_OR_RETURN(auto limiter, rate_limiter::RateLimiter::make(limit, clock_()));

@@ -47,6 +47,8 @@ class BlockDevice : public virtio::ActivatedDevice {
   // A device over a given backend (tests).
   static Result<std::shared_ptr<BlockDevice>> create(const BlockDeviceConfig& config,
                                                      std::unique_ptr<BlockBackend> backend, EventLoop* loop);
+  ~BlockDevice() override;
+
   // PATCH /drives: replaces the limiter (full buckets); refused for a drive built without a loop.
   Status update_rate_limiter(const rate_limiter::RateLimiterConfig& limit);
 
@@ -96,7 +98,7 @@ class BlockDevice : public virtio::ActivatedDevice {
   // Status into the chain's last writable byte after `data_written` bytes; returns the used length.
   uint32_t finish(const virtio::DescriptorChain& chain, uint8_t status, uint64_t data_written, const char* why);
 
-  const std::unique_ptr<BlockBackend> backend_;
+  std::unique_ptr<BlockBackend> backend_;  // closed first (~BlockDevice): it may hold bounce buffers
   const uint64_t capacity_;  // in 512-byte sectors
   const bool read_only_;
   const std::string id_;
