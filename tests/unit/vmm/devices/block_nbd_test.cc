@@ -282,6 +282,27 @@ TEST_F(BlockNbdTest, RequestsAboveTheServersMaximumAreSplit) {
   EXPECT_EQ(counter("nbd_errors"), 0u);
 }
 
+TEST_F(BlockNbdTest, RateLimiterHoldsRequestsForTokens) {
+  serve_file();
+  rate_limiter::Nanos now = 1'000'000'000;
+  BlockDeviceConfig config{server_->uri(), true, "lazy", {}, [&now] { return now; }};
+  config.limit.ops = rate_limiter::TokenBucketConfig{1, 0, 100};  // one request per 100 ms
+  auto d = BlockDevice::open(config, loop_.get());
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  dev_ = *d;
+  ASSERT_TRUE(dev_->activate(mem_, {vq_.queue(BlockDevice::kQueueSize)}, 0, irq_).ok());
+  add(0, kBlkTypeIn, 1, 512);
+  add(1, kBlkTypeIn, 2, 512);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  ASSERT_TRUE(run_until_used(1));
+  EXPECT_EQ(dev_->in_flight(), 0u);  // the second waits in the ring, not at the server
+  EXPECT_EQ(status(1), 0xff);
+  now += 200'000'000;  // the bucket refills; the device's wakeup timer serves the ring again
+  ASSERT_TRUE(run_until_used(2));
+  EXPECT_EQ(status(1), kBlkStatusOk);
+  EXPECT_EQ(*mem_.read_obj<uint8_t>(GuestAddress(data_at(1))), 3);
+}
+
 TEST_F(BlockNbdTest, ResetWhileInFlightDropsTheResult) {
   serve_file({"--filter=delay", "rdelay=200ms"});
   open_device();
