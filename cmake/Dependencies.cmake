@@ -22,10 +22,10 @@ endmacro()
 kiln_pkg(SECCOMP libseccomp libseccomp-dev)
 kiln_pkg(ARCHIVE libarchive libarchive-dev)
 kiln_pkg(CURL libcurl libcurl4-openssl-dev)
+# kiln-vmm's NBD drives (vmm/devices/block_nbd_backend); kilnd's NBD server is tested with it
+kiln_pkg(NBD libnbd libnbd-dev)
 # chunked block images (rootfs-builder/chunks)
 kiln_pkg(ZSTD libzstd libzstd-dev)
-# NBD: kiln-vmm's client for lazy root disks, and the tests of kilnd's NBD server
-kiln_pkg(NBD libnbd libnbd-dev)
 # kilnd's packet filter (src/net/nftables)
 kiln_pkg(NFTABLES libnftables libnftables-dev)
 # rtnetlink: kilnd's instance networks (src/net, shared libs) and kiln-init's (guest-agent/net,

@@ -12,6 +12,7 @@
 
 #include "common/io.h"
 #include "common/json/field_reader.h"
+#include "vmm/config/nbd_uri.h"
 #include "vmm/logging/logger.h"
 
 namespace kiln::vmm::config {
@@ -449,6 +450,12 @@ Status check_boot_source_files(const BootSource& bs) {
 }
 
 Status check_drive_file(const Drive& d) {
+  // An NBD drive is checked when it connects (the server may not be up yet); its URI now.
+  if (is_nbd_uri(d.path_on_host)) {
+    auto uri = parse_nbd_uri(d.path_on_host);
+    if (!uri.ok()) return uri.error();
+    return ok_status();
+  }
   const int mode = d.is_read_only ? R_OK : (R_OK | W_OK);
   return check_access("drive " + d.drive_id + ": path_on_host:", d.path_on_host, mode);
 }

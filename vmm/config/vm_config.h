@@ -164,7 +164,8 @@ Result<VmConfig> load_vm_config_file(const std::string& file);
 Status upsert_drive(VmConfig& vm, Drive drive);
 // Host file checks, made by PUT /boot-source and PUT /drives (Firecracker answers 400 with the
 // OS error there) and again at start: the kernel and initrd readable, a drive's file readable
-// and writable unless read-only. Errors name the field and carry the OS error
+// and writable unless read-only; an NBD URI (nbd_uri.h) well-formed (its server is reached when
+// the drive connects). Errors name the field and carry the OS error
 // ("kernel_image_path: /x: No such file or directory"). Touch the filesystem (access(2), stat(2)).
 Status check_boot_source_files(const BootSource& bs);
 Status check_drive_file(const Drive& d);

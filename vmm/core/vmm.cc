@@ -15,7 +15,6 @@
 #include "vmm/arch/layout.h"
 #include "vmm/arch/mptable/mptable.h"
 #include "vmm/arch/vcpu_setup.h"
-#include "vmm/devices/block_device.h"
 #include "vmm/devices/tap.h"
 #include "vmm/devices/rng_device.h"
 #include "vmm/devices/vsock_device.h"
@@ -82,8 +81,10 @@ Result<std::unique_ptr<Vmm>> Vmm::assemble(const config::VmConfig& config, Optio
   }
   for (const config::Drive* d : drives) {
     devices::BlockDeviceConfig bc{d->path_on_host, d->is_read_only, d->drive_id, d->rate_limiter.value_or(config::RateLimiterConfig{}), {}};
-    KILN_ASSIGN_OR_RETURN(auto blk, devices::BlockDevice::open(bc, vmm->loop_.get()));
-    KILN_TRY(vmm->attach_virtio("block_" + d->drive_id, std::move(blk)));
+    auto blk = devices::BlockDevice::open(bc, vmm->loop_.get());
+    if (!blk.ok()) return blk.error().wrap("drive " + d->drive_id);
+    vmm->blocks_.emplace_back(d->drive_id, blk->get());
+    KILN_TRY(vmm->attach_virtio("block_" + d->drive_id, std::move(*blk)));
   }
   if (config.vsock) {
     devices::VsockDeviceConfig vc;

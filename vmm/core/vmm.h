@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "vmm/config/snapshot_config.h"
 #include "vmm/config/vm_config.h"
+#include "vmm/devices/block_device.h"
 #include "vmm/devices/net_device.h"
 #include "vmm/devices/vsock_device.h"
 #include "common/event_loop/event_loop.h"
@@ -80,6 +81,8 @@ class Vmm {
   // "vCPU exits N M ..." (exits to user space per vCPU so far), for diagnostics.
   std::string vcpu_exit_text() const;
   // Full snapshot of a paused VM: state file (magic, format version, checksum) + memory file.
+  // Drive requests still at an NBD server are completed first (within 10 s); if they are not,
+  // no snapshot is written, the VM resumes and the error says which drive.
   Status create_snapshot(const config::SnapshotCreate& params);
   const config::VmConfig& config() const { return config_; }
   // PATCH /network-interfaces: new limiters for the interface's directions given (a limiter
@@ -118,6 +121,7 @@ class Vmm {
   CpuidTable supported_cpuid_{1};
   devices::VsockDevice* vsock_ = nullptr;  // owned by its VirtioSlot
   std::vector<std::pair<std::string, devices::NetDevice*>> nets_;  // by iface_id; owned by VirtioSlots
+  std::vector<std::pair<std::string, devices::BlockDevice*>> blocks_;  // by drive_id; owned by VirtioSlots
   KvmSystem kvm_;
   Vm vm_;
   GuestMemory mem_;

@@ -22,6 +22,7 @@ namespace kiln::vmm {
 namespace {
 
 constexpr auto kPauseDeadline = std::chrono::seconds(10);
+constexpr auto kDrainDeadline = std::chrono::milliseconds(10000);  // drive requests at NBD servers
 constexpr uint32_t kMsrTsc = 0x10;           // IA32_TIME_STAMP_COUNTER (SDM vol. 4, table 2-2)
 constexpr uint32_t kMsrTscDeadline = 0x6e0;  // IA32_TSC_DEADLINE: absolute, so after the TSC
 constexpr size_t kPage = 4096;
@@ -196,6 +197,20 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
   state.serial = serial_->save();
   state.i8042 = i8042_->save();
 
+  // A drive request popped from its queue but still at an NBD server would be in neither the
+  // saved rings nor the guest's memory: the drives stop taking requests and drain first.
+  auto resume_drives = [this] {
+    for (auto& [id, blk] : blocks_) blk->resume_requests();
+  };
+  for (auto& [id, blk] : blocks_) {
+    if (auto st = blk->quiesce(kDrainDeadline); !st.ok()) {
+      resume_drives();
+      Status resumed = resume();
+      return st.error().wrap("snapshot not taken: drive " + id + " did not drain" +
+                             (resumed.ok() ? " (the VM runs on)" : " (and resuming failed: " + resumed.error().message + ")"));
+    }
+  }
+
   // Device state and guest memory are captured on the event-loop thread, so no device work
   // (e.g. vsock data arriving from the host) changes either halfway through.
   std::promise<Status> done;
@@ -203,7 +218,9 @@ Status Vmm::create_snapshot(const config::SnapshotCreate& params) {
     for (const VirtioSlot& s : virtio_) state.devices.push_back({s.name, s.transport->save_state()});
     done.set_value(write_memory_file(mem_, params.mem_file_path));
   });
-  KILN_TRY(done.get_future().get());
+  Status saved = done.get_future().get();
+  resume_drives();
+  KILN_TRY(saved);
   KILN_TRY(io::sync_parent_dir(params.mem_file_path));
   return snapshot::write_state_file(params.snapshot_path, snapshot::encode_vm_state(state));
 }

@@ -73,7 +73,7 @@ void answer_read_only_opens(AllowList& l) {
 }
 
 // The device event loop and the main thread once the VM is built: epoll, eventfds, timers,
-// virtio-blk file I/O, hybrid vsock over AF_UNIX, entropy, snapshot memory file writing
+// virtio-blk file I/O and NBD sockets, hybrid vsock over AF_UNIX, entropy, snapshot memory file writing
 // (posted to the loop), teardown.
 void add_vmm(AllowList& l) {
   allow(l, {SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_ctl,
@@ -112,6 +112,9 @@ void add_api(AllowList& l) {
   // Threads only (pthread_create); never a new process.
   allow_if(l, SYS_clone, {bits_set(0, CLONE_THREAD)});
   l.errno_rules.push_back({SYS_clone3, ENOSYS, {}});
+  // NBD drives (libnbd): the connect and handshake, bounded by a deadline, wait in poll(2) on
+  // the one socket; afterwards the event loop serves it (recvfrom/sendto, already allowed).
+  allow_if(l, SYS_poll, {eq32(1, 1)});
   allow_if(l, SYS_prctl, {eq32(0, PR_SET_NAME)});
   allow_if(l, SYS_prctl, {eq32(0, PR_SET_NO_NEW_PRIVS)});  // libseccomp, before loading a filter
   allow_if(l, SYS_prctl, {eq32(0, PR_GET_SECCOMP)});

@@ -59,4 +59,11 @@ Status ActivatedDevice::serve(uint16_t index, const ChainHandler& handler, const
   return ok_status();
 }
 
+Status ActivatedDevice::complete_deferred(uint16_t index, uint16_t head, uint32_t used_len) {
+  KILN_TRY(queues_[index].add_used(*mem_, head, used_len));
+  KILN_ASSIGN_OR_RETURN(bool notify, queues_[index].needs_notification(*mem_));
+  if (notify) interrupt_->signal_used_queue();
+  return ok_status();
+}
+
 }  // namespace kiln::vmm::virtio

@@ -64,6 +64,9 @@ class ActivatedDevice : public VirtioDevice {
   // Serves queue `index` the common way (serve_queue) and raises the used-buffer interrupt
   // when the driver wants one. mu_ held, device active.
   Status serve(uint16_t index, const ChainHandler& handler, const ChainAdmit& admit = {});
+  // Completes a chain the handler deferred (returned nullopt for) and raises the used-buffer
+  // interrupt when the driver wants one. mu_ held, device active.
+  Status complete_deferred(uint16_t index, uint16_t head, uint32_t used_len);
 
   // Guards the activation and whatever state the device adds; hooks run with it held.
   mutable std::mutex mu_;

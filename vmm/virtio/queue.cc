@@ -148,7 +148,7 @@ Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCount
       break;
     }
     counters.add_request();
-    uint32_t used_len = 0;
+    std::optional<uint32_t> used_len = 0;
     if (next->chain.ok()) {
       used_len = handler(next->chain.value());
     } else {
@@ -156,7 +156,7 @@ Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCount
       KILN_LOG_GUEST(logging::LogLevel::kWarning, "virtio: malformed descriptor chain: %s",
                      next->chain.error().message.c_str());
     }
-    KILN_TRY(queue.add_used(mem, next->head, used_len));
+    if (used_len) KILN_TRY(queue.add_used(mem, next->head, *used_len));
   }
   return queue.needs_notification(mem);
 }

@@ -90,12 +90,13 @@ class Queue {
 
 // Serves a queue the common way: pops at most queue.size chains (everything published
 // before this call; later chains come with their own notification), hands each valid chain
-// to `handler`, which returns the used length (bytes written), and completes malformed
-// chains with length 0 as errors. Returns whether the driver wants an interrupt; an error
+// to `handler`, which returns the used length (bytes written) or nullopt when the device
+// completes the chain later itself (add_used; virtio 1.2 §2.7: used entries need not follow
+// the avail order), and completes malformed chains with length 0 as errors. Returns whether the driver wants an interrupt; an error
 // means the ring is corrupt (NEEDS_RESET). With `admit`, each valid chain is offered to it
 // first; when it refuses (a rate limiter out of tokens), the chain is put back and serving
 // stops until the device calls again.
-using ChainHandler = std::function<uint32_t(const DescriptorChain&)>;
+using ChainHandler = std::function<std::optional<uint32_t>(const DescriptorChain&)>;
 using ChainAdmit = std::function<bool(const DescriptorChain&)>;
 Result<bool> serve_queue(const GuestMemory& mem, Queue& queue, AtomicDeviceCounters& counters,
                          const ChainHandler& handler, const ChainAdmit& admit = {});

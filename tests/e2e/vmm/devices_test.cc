@@ -1,7 +1,8 @@
 // e2e (real guest kernel under KVM): kiln-vmm boots with an initramfs and an ext4 drive; the
 // guest reads a file from the drive, reads virtio-rng, and exchanges bytes over vsock in both
 // directions (host-initiated via `CONNECT 5000`, guest-initiated to `<uds_path>_6000`), then
-// reboots and kiln-vmm exits 0. Once from --config-file, once through the API socket.
+// reboots and kiln-vmm exits 0. Once from --config-file, once through the API socket, once with
+// the drive served by nbdkit over a Unix socket (an NBD URI as path_on_host), seccomp on.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "common/unique_fd.h"
+#include "tests/support/nbdkit_server.h"
 #include "tests/support/process.h"
 #include "tests/support/test_paths.h"
 
@@ -105,6 +107,7 @@ class VmmDevices : public ::testing::Test {
     std::ofstream(dir_ + "/tree/hello.txt") << nonce_;
     ASSERT_EQ(run({"/sbin/mkfs.ext4", "-q", "-F", "-d", dir_ + "/tree", dir_ + "/disk.ext4", "8M"}), 0);
     uds_ = dir_ + "/v.sock";
+    drive_path_ = dir_ + "/disk.ext4";
   }
   void TearDown() override { run({"/bin/rm", "-rf", dir_}); }
 
@@ -112,7 +115,7 @@ class VmmDevices : public ::testing::Test {
     return R"({"boot-source": {"kernel_image_path": ")" + kernel_ + R"(", "initrd_path": ")" + initrd_ +
            R"(", "boot_args": "console=ttyS0 reboot=k panic=1 quiet"},
   "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
-  "drives": [{"drive_id": "data", "path_on_host": ")" + dir_ + R"(/disk.ext4", "is_root_device": false, "is_read_only": true}],
+  "drives": [{"drive_id": "data", "path_on_host": ")" + drive_path_ + R"(", "is_root_device": false, "is_read_only": true}],
   "vsock": {"guest_cid": 3, "uds_path": ")" + uds_ + R"("},
   "entropy": {}})";
   }
@@ -168,10 +171,27 @@ class VmmDevices : public ::testing::Test {
   }
 
   std::function<void()> started_ = [] {};
-  std::string build_, kernel_, initrd_, dir_, uds_, nonce_, reply_, ping_;
+  std::string build_, kernel_, initrd_, dir_, uds_, nonce_, reply_, ping_, drive_path_;
 };
 
 TEST_F(VmmDevices, BlockRngAndVsockBothWaysFromConfigFile) {
+  std::ofstream(dir_ + "/vm.json") << vm_json();
+  auto deadline = Clock::now() + kBootDeadline;
+  pid_t pid = -1;
+  started_ = [&] {
+    pid = spawn({build_ + "/vmm/kiln-vmm", "--no-api", "--config-file", dir_ + "/vm.json"}, dir_ + "/console");
+  };
+  exchange(deadline);
+  ASSERT_GT(pid, 0);
+  int code = wait_exit(pid, deadline);
+  check_console(slurp(dir_ + "/console"), code);
+}
+
+TEST_F(VmmDevices, DriveServedByAnNbdServer) {
+  ASSERT_TRUE(kiln::testing::nbdkit_available()) << "nbdkit is missing (scripts/setup installs it)";
+  auto server = kiln::testing::NbdkitServer::start(dir_, {"file", dir_ + "/disk.ext4"}, /*read_only=*/true);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  drive_path_ = (*server)->uri();
   std::ofstream(dir_ + "/vm.json") << vm_json();
   auto deadline = Clock::now() + kBootDeadline;
   pid_t pid = -1;

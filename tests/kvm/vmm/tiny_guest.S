@@ -1,6 +1,7 @@
 /* A tiny "kernel" for kvm-tier tests of the Vmm: booted like vmlinux (64-bit entry, CPL0,
  * RSI = zero page). It prints over the 8250 UART (port I/O exits), performs the virtio-mmio
- * handshake on device 0 (MMIO exits; the test attaches a virtio-blk drive there), reports each
+ * handshake on device 0 (MMIO exits; the test attaches a virtio-blk drive there), reads its first
+ * sector through the queue (an ioeventfd kick, served by the device event loop), reports each
  * result on the serial line and resets the machine through the i8042 (exit code 0). */
     .code64
     .text
@@ -54,6 +55,60 @@ _start:
     movl $0, 0x030(%rbx)            /* QueueSel 0 */
     cmpl $0, 0x034(%rbx)            /* QueueNumMax > 0 */
     je fail
+    /* One virtio-blk IN request for sector 0 on a 4-entry queue (rings at 2 MiB), polled (no
+     * interrupt): the drive's first 8 bytes must be "KILNDISK" (the test writes them). */
+    movl $4, 0x038(%rbx)            /* QueueNum 4 */
+    movl $0x200000, 0x080(%rbx)     /* QueueDesc */
+    movl $0, 0x084(%rbx)
+    movl $0x201000, 0x090(%rbx)     /* QueueDriver (avail ring) */
+    movl $0, 0x094(%rbx)
+    movl $0x202000, 0x0a0(%rbx)     /* QueueDevice (used ring) */
+    movl $0, 0x0a4(%rbx)
+    movl $1, 0x044(%rbx)            /* QueueReady */
+    movl $15, 0x070(%rbx)           /* | DRIVER_OK */
+    mov $0x200000, %rdi             /* descriptors: header (16), data (512, write), status (1, write) */
+    movq $0x203000, 0(%rdi)
+    movl $16, 8(%rdi)
+    movw $1, 12(%rdi)               /* NEXT */
+    movw $1, 14(%rdi)
+    movq $0x204000, 16(%rdi)
+    movl $512, 24(%rdi)
+    movw $3, 28(%rdi)               /* NEXT | WRITE */
+    movw $2, 30(%rdi)
+    movq $0x205000, 32(%rdi)
+    movl $1, 40(%rdi)
+    movw $2, 44(%rdi)               /* WRITE */
+    movw $0, 46(%rdi)
+    movq $0, 0x203000               /* header: type IN, sector 0 */
+    movq $0, 0x203008
+    movb $0xff, 0x205000            /* status: not yet written */
+    movw $0, 0x201004               /* avail ring[0] = descriptor 0 */
+    movw $1, 0x201000               /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+    movw $1, 0x201002               /* avail idx 1 */
+    movl $0, 0x050(%rbx)            /* QueueNotify 0 */
+    mov $0x10000000, %ecx           /* bounded wait: a lost request is a FAIL, not a hang */
+7:  pause
+    cmpw $1, 0x202002               /* used idx */
+    je 8f
+    loop 7b
+    jmp fail
+8:
+    cmpb $0, 0x205000               /* VIRTIO_BLK_S_OK */
+    jne fail
+    mov $0x4b5349444e4c494b, %rax   /* "KILNDISK" */
+    cmpq %rax, 0x204000
+    jne fail
+    lea msg_block(%rip), %rsi
+    call puts
+    movl $0, 0x070(%rbx)            /* reset, then the handshake again up to FEATURES_OK */
+    movl $1, 0x070(%rbx)
+    movl $3, 0x070(%rbx)
+    movl $1, 0x024(%rbx)
+    movl $1, 0x020(%rbx)
+    movl $0, 0x024(%rbx)
+    movl $0, 0x020(%rbx)
+    movl $11, 0x070(%rbx)
+    movl $0, 0x030(%rbx)            /* QueueSel 0 */
     movl $3, 0x038(%rbx)            /* QueueNum 3: not a power of two -> must be refused */
     movl $0, 0x070(%rbx)            /* reset the device again */
     cmpl $0, 0x070(%rbx)
@@ -101,6 +156,7 @@ puts:
 msg_hello:    .asciz "kiln-tiny-guest: serial ok\n"
 msg_zeropage: .asciz "kiln-tiny-guest: zero page ok\n"
 msg_virtio:   .asciz "kiln-tiny-guest: virtio-mmio handshake ok\n"
+msg_block:    .asciz "kiln-tiny-guest: block read ok\n"
 msg_done:     .asciz "kiln-tiny-guest: done\n"
 msg_fail:     .asciz "kiln-tiny-guest: FAIL\n"
     .section .note.GNU-stack, "", @progbits

@@ -103,6 +103,10 @@ TEST(SeccompFilter, ThreadCreatorsAllowWhatTheirThreadsNeed) {
   // vCPU threads never open files, make sockets or threads.
   AllowList vcpu = allow_list(ThreadKind::kVcpu);
   for (int nr : {SYS_openat, SYS_socket, SYS_clone, SYS_execve, SYS_connect}) EXPECT_FALSE(vcpu.mentions(nr)) << nr;
+  // Only the thread that connects NBD drives (building the VM) waits in poll(2).
+  EXPECT_TRUE(api.mentions(SYS_poll));
+  EXPECT_FALSE(allow_list(ThreadKind::kVmm).mentions(SYS_poll));
+  EXPECT_FALSE(vcpu.mentions(SYS_poll));
 }
 
 TEST(SeccompFilter, AllowedSyscallsWorkUnderEachFilter) {
