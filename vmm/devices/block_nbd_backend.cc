@@ -4,6 +4,7 @@
 
 #include <libnbd.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -15,6 +16,7 @@ namespace kiln::vmm::devices {
 struct NbdBlockBackend::Pending {
   NbdBlockBackend* self;
   uint64_t tag;
+  uint64_t started_ms;  // EventLoop::now_ms() at submit
 };
 
 namespace {
@@ -62,7 +64,8 @@ Status finish_handshake(nbd_handle* h, const std::string& socket, std::chrono::m
 }  // namespace
 
 Result<std::unique_ptr<NbdBlockBackend>> NbdBlockBackend::connect(const config::NbdUri& uri, bool read_only,
-                                                                  EventLoop& loop, std::chrono::milliseconds timeout) {
+                                                                  EventLoop& loop, std::chrono::milliseconds timeout,
+                                                                  std::chrono::milliseconds command_deadline) {
   HandlePtr h(nbd_create());
   if (!h) return make_error("virtio-blk: nbd_create: " + nbd_error_text());
   const std::string where = "virtio-blk: NBD export '" + uri.export_name + "' at " + uri.socket;
@@ -83,7 +86,8 @@ Result<std::unique_ptr<NbdBlockBackend>> NbdBlockBackend::connect(const config::
   if (server_ro && !read_only) KILN_LOG_WARN("%s: the server is read-only; so is the drive", where.c_str());
 
   auto b = std::unique_ptr<NbdBlockBackend>(new NbdBlockBackend(h.release(), loop, static_cast<uint64_t>(size),
-                                                                read_only || server_ro, can_flush, max_request));
+                                                                read_only || server_ro, can_flush, max_request,
+                                                                command_deadline));
   {
     std::lock_guard lock(b->events_mu_);
     b->events_ = EPOLLIN;
@@ -94,16 +98,19 @@ Result<std::unique_ptr<NbdBlockBackend>> NbdBlockBackend::connect(const config::
 }
 
 NbdBlockBackend::NbdBlockBackend(nbd_handle* h, EventLoop& loop, uint64_t size, bool read_only, bool can_flush,
-                                 uint64_t max_request)
+                                 uint64_t max_request, std::chrono::milliseconds command_deadline)
     : h_(h),
       loop_(loop),
       fd_(nbd_aio_get_fd(h)),
       size_(size),
       read_only_(read_only),
       can_flush_(can_flush),
-      max_request_(max_request) {}
+      max_request_(max_request),
+      command_deadline_(command_deadline),
+      deadline_check_(std::make_unique<DeviceWakeup>(loop, [this] { check_deadlines(); })) {}
 
 NbdBlockBackend::~NbdBlockBackend() {
+  deadline_check_.reset();
   loop_.remove_if_present(fd_);
   nbd_close(h_);  // closes the socket; commands still in flight are dropped
                   // (their free() runs)
@@ -119,7 +126,32 @@ int NbdBlockBackend::on_command_done(void* user_data, int* error) {
   return 1;  // retire the command: its result is handed over
 }
 
-void NbdBlockBackend::free_pending(void* user_data) { delete static_cast<Pending*>(user_data); }
+void NbdBlockBackend::free_pending(void* user_data) {
+  auto* p = static_cast<Pending*>(user_data);
+  {
+    std::lock_guard lock(p->self->done_mu_);
+    p->self->live_.erase(p);
+  }
+  delete p;
+}
+
+void NbdBlockBackend::check_deadlines() {
+  uint64_t oldest = UINT64_MAX;
+  {
+    std::lock_guard lock(done_mu_);
+    for (const Pending* p : live_) oldest = std::min(oldest, p->started_ms);
+  }
+  if (oldest == UINT64_MAX || dead_.load()) return;  // the next submit arms the check again
+  const uint64_t deadline_ms = static_cast<uint64_t>(command_deadline_.count());
+  if (EventLoop::now_ms() - oldest < deadline_ms) {
+    deadline_check_->after(std::max<rate_limiter::Nanos>(deadline_ms * 1'000'000 / 4, 1'000'000));
+    return;
+  }
+  KILN_LOG_ERROR("virtio-blk: an NBD command got no answer within %llu ms; dropping the connection",
+                 static_cast<unsigned long long>(deadline_ms));
+  ::shutdown(fd_, SHUT_RDWR);  // libnbd then reads end-of-file: the connection is dead
+  on_socket(EPOLLIN);
+}
 
 void NbdBlockBackend::add_completion(uint64_t tag, bool ok) {
   if (!ok) errors_.fetch_add(1, std::memory_order_relaxed);
@@ -141,7 +173,12 @@ std::optional<bool> NbdBlockBackend::submit(BlockIo io) {
     return false;  // fail fast while disconnected
   }
   if (io.op != BlockOp::kFlush && io.bufs.size() != 1) return false;  // the device bounces: one buffer
-  nbd_completion_callback cb{on_command_done, new Pending{this, io.tag}, free_pending};
+  auto* pending = new Pending{this, io.tag, EventLoop::now_ms()};
+  {
+    std::lock_guard lock(done_mu_);
+    live_.insert(pending);
+  }
+  nbd_completion_callback cb{on_command_done, pending, free_pending};
   int64_t cookie = -1;
   switch (io.op) {
     case BlockOp::kRead:
@@ -163,6 +200,7 @@ std::optional<bool> NbdBlockBackend::submit(BlockIo io) {
     return false;
   }
   check_connection("sending a request");
+  deadline_check_->after(std::max<rate_limiter::Nanos>(command_deadline_.count() * 1'000'000 / 4, 1'000'000));
   return std::nullopt;
 }
 

@@ -1,17 +1,20 @@
 // NbdBlockBackend: a drive served by an NBD server on a Unix socket (libnbd). Connected at drive
 // setup with a deadline; then every request is an asynchronous NBD command whose socket is served
 // by the device event loop, so a slow server stalls no other device. A dead connection fails its
-// requests and every later one at once (EIO to the guest, never a hang).
+// requests and every later one at once (EIO to the guest, never a hang); so does a server that
+// leaves a command unanswered past the command deadline (the VMM then drops the connection).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 
 #include "common/event_loop/event_loop.h"
 #include "vmm/config/nbd_uri.h"
 #include "vmm/devices/block_backend.h"
+#include "vmm/devices/device_wakeup.h"
 
 struct nbd_handle;
 
@@ -22,11 +25,17 @@ class NbdBlockBackend : public BlockBackend {
   // Largest NBD command kiln-vmm sends (servers commonly accept 32 MiB; libnbd refuses 64 MiB).
   static inline constexpr uint64_t kMaxRequestBytes = 32ull << 20;
 
+  // A command the server leaves unanswered this long ends the connection (a backstop: kilnd's
+  // lazy-disk server answers EIO well before).
+  static inline constexpr std::chrono::milliseconds kCommandDeadline{120000};
+
   // Connects and completes the NBD handshake within `timeout` (poll on the calling thread), then
   // serves the socket on `loop`, which must outlive the backend. The drive is read-only when
   // `read_only` or when the server says so.
-  static Result<std::unique_ptr<NbdBlockBackend>> connect(const config::NbdUri& uri, bool read_only, EventLoop& loop,
-                                                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  static Result<std::unique_ptr<NbdBlockBackend>> connect(
+      const config::NbdUri& uri, bool read_only, EventLoop& loop,
+      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      std::chrono::milliseconds command_deadline = kCommandDeadline);
   ~NbdBlockBackend() override;
   NbdBlockBackend(const NbdBlockBackend&) = delete;
   NbdBlockBackend& operator=(const NbdBlockBackend&) = delete;
@@ -47,7 +56,8 @@ class NbdBlockBackend : public BlockBackend {
 
  private:
   struct Pending;
-  NbdBlockBackend(nbd_handle* h, EventLoop& loop, uint64_t size, bool read_only, bool can_flush, uint64_t max_request);
+  NbdBlockBackend(nbd_handle* h, EventLoop& loop, uint64_t size, bool read_only, bool can_flush, uint64_t max_request,
+                  std::chrono::milliseconds command_deadline);
   static int on_command_done(void* user_data, int* error);
   static void free_pending(void* user_data);
 
@@ -59,6 +69,8 @@ class NbdBlockBackend : public BlockBackend {
   // loop and logs once.
   void check_connection(const char* during);
   void add_completion(uint64_t tag, bool ok);
+  // Loop thread, while commands are in flight: drops the connection when one is overdue.
+  void check_deadlines();
 
   nbd_handle* const h_;
   EventLoop& loop_;
@@ -73,8 +85,11 @@ class NbdBlockBackend : public BlockBackend {
   std::atomic<uint64_t> errors_{0};
   std::mutex events_mu_;  // after libnbd's own lock; serialises epoll updates
   uint32_t events_ = 0;
+  const std::chrono::milliseconds command_deadline_;
+  std::unique_ptr<DeviceWakeup> deadline_check_;
   std::mutex done_mu_;  // innermost: taken inside libnbd's completion callbacks
   std::vector<BlockCompletion> done_;
+  std::unordered_set<Pending*> live_;  // commands libnbd holds
 };
 
 }  // namespace kiln::vmm::devices

@@ -243,6 +243,24 @@ TEST_F(BlockNbdTest, KilledServerFailsInFlightAndLaterRequests) {
   EXPECT_EQ(dev_->counters().errors, 3u);
 }
 
+TEST_F(BlockNbdTest, UnansweredCommandEndsTheConnectionAtItsDeadline) {
+  serve_file({"--filter=delay", "rdelay=60"});
+  auto uri = config::parse_nbd_uri(server_->uri());
+  ASSERT_TRUE(uri.ok());
+  auto backend = NbdBlockBackend::connect(*uri, true, *loop_, std::chrono::seconds(10), std::chrono::milliseconds(300));
+  ASSERT_TRUE(backend.ok()) << backend.error().message;
+  auto d = BlockDevice::create({server_->uri(), true, "lazy", {}, {}}, std::move(*backend), loop_.get());
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  dev_ = *d;
+  ASSERT_TRUE(dev_->activate(mem_, {vq_.queue(BlockDevice::kQueueSize)}, 0, irq_).ok());
+  add(0, kBlkTypeIn, 0, 512);
+  ASSERT_TRUE(dev_->process_queue(0).ok());
+  ASSERT_TRUE(run_until_used(1));  // well before the server's 60 s
+  EXPECT_EQ(status(0), kBlkStatusIoErr);
+  EXPECT_EQ(counter("nbd_disconnected"), 1u);
+  EXPECT_EQ(dev_->in_flight(), 0u);
+}
+
 TEST_F(BlockNbdTest, SlowReadLeavesTheLoopToOtherDevices) {
   serve_file({"--filter=delay", "rdelay=30"});
   open_device();
