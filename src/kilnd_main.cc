@@ -14,6 +14,7 @@
 #include "common/cli/option_parser.h"
 #include "src/cli/kilnd_options.h"
 #include "src/daemon/daemon.h"
+#include "src/lazy/lazy_images.h"
 #include "src/net/instance_networks.h"
 #include "src/pool/vmm_backend.h"
 
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   if (flags->drain_timeout) o.drain_timeout = *flags->drain_timeout;
   if (flags->log_memory_bytes) o.logs.max_memory_bytes = *flags->log_memory_bytes;
   o.allow_second_schedules = flags->allow_second_schedules;
-  if (flags->lazy_images) o.lazy_cache_bytes = flags->chunk_cache_gib << 30;
+
   if (!tenants_file.empty()) {
     auto t = load_tenants(tenants_file);
     if (!t.ok()) {
@@ -125,6 +126,23 @@ int main(int argc, char** argv) {
       return 1;
     }
     vmm.networks = *nets;
+  }
+
+  // Lazy root disks: the host's chunk cache and one NBD server per lazy image; snapshots of their
+  // instances keep the chunks read so far, fetched ahead before such a snapshot is restored.
+  std::unique_ptr<lazy::LazyImages> lazy_images;
+  if (flags->lazy_images) {
+    auto opened = lazy::LazyImages::open(o.state_dir + "/lazy", flags->chunk_cache_gib << 30);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "kilnd: lazy images: %s\n", opened.error().message.c_str());
+      return 1;
+    }
+    lazy_images = std::move(*opened);
+    o.lazy_images = lazy_images.get();
+    vmm.lazy_read_order = [l = lazy_images.get()](const std::string& digest) { return l->read_order(digest); };
+    vmm.lazy_prefetch = [l = lazy_images.get()](const std::string& digest, std::vector<std::uint32_t> chunks) {
+      l->prefetch(digest, std::move(chunks));
+    };
   }
 
   asio::io_context io;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/io.h"
+#include "src/lazy/lazy_images.h"
 #include "src/registry/atomic_file.h"
 
 namespace kiln::kilnd::daemon {
@@ -49,17 +50,22 @@ Status Daemon::start() {
   fo.logs_dir = lo.dir;
   fo.network = options_.network;
   fo.allow_second_schedules = options_.allow_second_schedules;
-  if (options_.lazy_cache_bytes) {
-    KILN_ASSIGN_OR_RETURN(lazy_, lazy::LazyImages::open(options_.state_dir + "/lazy", *options_.lazy_cache_bytes));
-    fo.serve_lazy = [this](const std::string& key, const registry::FunctionRecord& r) -> Result<std::string> {
+  if (lazy::LazyImages* lazy = options_.lazy_images) {
+    fo.serve_lazy = [this, lazy](const std::string& key, const registry::FunctionRecord& r) -> Result<std::string> {
       const registry::ImageStatus::Lazy& l = *r.image.lazy;
       KILN_ASSIGN_OR_RETURN(std::string index, io::read_file(l.index_path, rootfs::chunks::kMaxIndexBytes));
       KILN_ASSIGN_OR_RETURN(auto source, registry::lazy_chunk_source(r.config, l));
-      KILN_ASSIGN_OR_RETURN(std::string socket, lazy_->serve(l.index_digest, index, std::move(source)));
-      lazy_->pin(key, l.index_digest);  // every chunk of a function's image stays while it exists
+      // A failed read reaches the function's log (from an NBD session's thread: through the loop).
+      auto report = [this, key, alive = std::weak_ptr<bool>(alive_)](const std::string& text) {
+        asio::post(io_, [this, key, alive, text] {
+          if (!alive.expired() && table_) table_->platform_log(key, "", "", "lazy root disk: " + text);
+        });
+      };
+      KILN_ASSIGN_OR_RETURN(std::string socket, lazy->serve(l.index_digest, index, std::move(source), report));
+      lazy->pin(key, l.index_digest);  // every chunk of a function's image stays while it exists
       return socket;
     };
-    fo.release_lazy = [this](const std::string& key) { lazy_->unpin(key); };
+    fo.release_lazy = [lazy](const std::string& key) { lazy->unpin(key); };
   }
   table_ = std::make_unique<functions::FunctionTable>(io_, fo, backend_, builder_, *store_, *logs_, metrics_, auth_);
   invocations_ = std::make_unique<invoke::InvocationService>(*table_, metrics_);
@@ -143,8 +149,8 @@ void Daemon::set_tenants(std::optional<tenants::TenantsConfig> tenants) {
 }
 
 void Daemon::publish_lazy_metrics() {
-  if (!lazy_) return;
-  for (const lazy::LazyImageStats& s : lazy_->image_stats()) {
+  if (options_.lazy_images == nullptr) return;
+  for (const lazy::LazyImageStats& s : options_.lazy_images->image_stats()) {
     const metrics::Labels image{{"image", s.index_digest.substr(s.index_digest.find(':') + 1, 12)}};
     auto with = [&image](const char* k, const char* v) {
       metrics::Labels l = image;
@@ -159,7 +165,7 @@ void Daemon::publish_lazy_metrics() {
     metrics_.set(metrics::kLazyWait, image, static_cast<double>(s.disk.wait_ns) / 1e9);
     metrics_.set(metrics::kLazyImageBytes, image, static_cast<double>(s.image_size));
   }
-  const lazy::LazyCacheStats c = lazy_->cache_stats();
+  const lazy::LazyCacheStats c = options_.lazy_images->cache_stats();
   metrics_.set(metrics::kChunkCacheBytes, {{"kind", "stored"}}, static_cast<double>(c.cache.bytes));
   metrics_.set(metrics::kChunkCacheBytes, {{"kind", "max"}}, static_cast<double>(c.max_bytes));
   const std::pair<const char*, std::uint64_t> events[] = {

@@ -20,7 +20,6 @@
 #include "src/daemon/timer_triggers.h"
 #include "src/functions/function_table.h"
 #include "src/invoke/invocation_service.h"
-#include "src/lazy/lazy_images.h"
 #include "src/logs/log_store.h"
 #include "src/metrics/metrics.h"
 #include "src/pool/vm_backend.h"
@@ -28,6 +27,10 @@
 #include "src/registry/image_builder.h"
 #include "src/server/http_server.h"
 #include "src/tenants/authenticator.h"
+
+namespace kiln::kilnd::lazy {
+class LazyImages;
+}
 
 namespace kiln::kilnd::daemon {
 
@@ -54,8 +57,9 @@ struct DaemonOptions {
   std::optional<net::NetworkDefaults> network;
   // --allow-second-schedules (tests only): deploys may schedule rate(N seconds).
   bool allow_second_schedules = false;
-  // --lazy-images on: the host's chunk cache of this many bytes (<state_dir>/lazy); nullopt: off.
-  std::optional<std::uint64_t> lazy_cache_bytes;
+  // --lazy-images on: the host's lazy root disks (owned by the caller, outliving the daemon and
+  // the backend, whose snapshots record and prefetch their read lists); null: off.
+  lazy::LazyImages* lazy_images = nullptr;
   std::string version = "0.1.0";
 };
 
@@ -100,7 +104,6 @@ class Daemon {
   tenants::Authenticator auth_;
   std::unique_ptr<registry::FunctionStore> store_;
   std::unique_ptr<logs::LogStore> logs_;
-  std::unique_ptr<lazy::LazyImages> lazy_;  // before table_: its servers outlive the instances
   std::unique_ptr<functions::FunctionTable> table_;
   std::unique_ptr<invoke::InvocationService> invocations_;
   std::unique_ptr<TimerTriggers> triggers_;

@@ -84,8 +84,22 @@ Status LazyDisk::read(uint64_t offset, std::span<char> out) {
     } else {
       Result<Chunk> c = chunk(i);
       if (!c.ok()) {
-        std::lock_guard lock(mu_);
-        stats_.fetch_errors++;
+        std::string report;
+        {
+          std::lock_guard lock(mu_);
+          stats_.fetch_errors++;
+          const auto now = std::chrono::steady_clock::now();
+          if (on_error_ && now - last_report_ >= std::chrono::seconds(1)) {
+            last_report_ = now;
+            report = "read of " + std::to_string(out.size()) + " bytes at " + std::to_string(offset) +
+                     " failed (the guest gets an I/O error): " + c.error().message;
+            if (unreported_ > 0) report += " (" + std::to_string(unreported_) + " more failed reads since the last report)";
+            unreported_ = 0;
+          } else {
+            unreported_++;
+          }
+        }
+        if (!report.empty()) on_error_(report);
         return c.error();
       }
       std::memcpy(out.data() + done, (*c)->data() + within, n);

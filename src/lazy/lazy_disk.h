@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -43,6 +44,11 @@ class LazyDisk : public NbdExport {
   uint64_t size() const override { return index_.image_size; }
   // Errors: "chunk N (sha256:...) from SOURCE: ..." (fetch or verification failed).
   Status read(uint64_t offset, std::span<char> out) override;
+  // Told of failed reads (what the guest got EIO for), at most once a second: the text names
+  // the chunk, the source and why, and how many failures went unreported since the last call.
+  // Set before the disk is served.
+  using ErrorListener = std::function<void(const std::string& text)>;
+  void set_error_listener(ErrorListener listener) { on_error_ = std::move(listener); }
 
   // Stored chunks in the order they were first read.
   std::vector<uint32_t> read_order() const;
@@ -71,6 +77,9 @@ class LazyDisk : public NbdExport {
   std::vector<bool> seen_;
   std::vector<uint32_t> order_;
   LazyDiskStats stats_;
+  ErrorListener on_error_;
+  std::chrono::steady_clock::time_point last_report_{};
+  uint64_t unreported_ = 0;
 };
 
 }  // namespace kiln::kilnd::lazy

@@ -34,7 +34,8 @@ std::string LazyImages::socket_path(const std::string& index_digest) const {
 }
 
 Result<std::string> LazyImages::serve(const std::string& index_digest, std::string_view index_bytes,
-                                      std::shared_ptr<chunks::ChunkSource> source) {
+                                      std::shared_ptr<chunks::ChunkSource> source,
+                                      LazyDisk::ErrorListener on_error) {
   std::lock_guard lock(mu_);
   if (auto it = images_.find(index_digest); it != images_.end()) return it->second.server->socket_path();
   const std::string actual = chunks::index_digest(index_bytes).str();
@@ -43,6 +44,7 @@ Result<std::string> LazyImages::serve(const std::string& index_digest, std::stri
   }
   KILN_ASSIGN_OR_RETURN(chunks::ChunkIndex index, chunks::parse(index_bytes));
   auto disk = std::make_shared<LazyDisk>(std::move(index), cache_, std::move(source));
+  disk->set_error_listener(std::move(on_error));
   NbdServerOptions options;
   options.socket_mode = 0666;  // the directory is kilnd's alone; jails see only their own image's
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<NbdServer> server, NbdServer::start(socket_path(index_digest), disk, options));

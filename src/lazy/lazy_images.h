@@ -46,8 +46,10 @@ class LazyImages {
   // Serves the image whose chunk index is `index_bytes` (checked against `index_digest`, then
   // parsed strictly) with chunks from `source`; returns the socket path. Serving an image
   // already served returns its socket.
+  // `on_error` hears of its failed reads (LazyDisk::set_error_listener; the first serve's).
   Result<std::string> serve(const std::string& index_digest, std::string_view index_bytes,
-                            std::shared_ptr<rootfs::chunks::ChunkSource> source);
+                            std::shared_ptr<rootfs::chunks::ChunkSource> source,
+                            LazyDisk::ErrorListener on_error = {});
   // Stops serving it (its function is gone); connected VMMs see their reads fail.
   void stop(const std::string& index_digest);
 

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 
+#include "common/io.h"
 #include "common/protocol/launch_spec.h"
 #include "rootfs-builder/digest/digest.h"
 
@@ -43,6 +45,34 @@ Result<SnapshotStore> SnapshotStore::open(std::string dir) {
     if (e.path().filename().string().find(kTmpMarker) != std::string::npos) fs::remove_all(e.path(), ec);
   }
   return SnapshotStore(std::move(dir));
+}
+
+Status write_prefetch_list(const SnapshotPaths& snapshot, const std::vector<std::uint32_t>& chunks) {
+  std::string text;
+  for (std::uint32_t c : chunks) text.append(std::to_string(c)).push_back('\n');
+  return io::write_file_atomic(snapshot.dir + "/prefetch", text);
+}
+
+Result<std::vector<std::uint32_t>> read_prefetch_list(const SnapshotPaths& snapshot) {
+  const std::string path = snapshot.dir + "/prefetch";
+  std::vector<std::uint32_t> out;
+  if (::access(path.c_str(), F_OK) != 0) return out;
+  KILN_ASSIGN_OR_RETURN(std::string text, io::read_file(path, 16u << 20));
+  std::size_t line = 0;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t end = text.find('\n', at);
+    const std::string_view l(text.data() + at, (end == std::string::npos ? text.size() : end) - at);
+    ++line;
+    std::uint32_t v = 0;
+    auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
+    if (ec != std::errc() || p != l.data() + l.size() || l.empty()) {
+      return make_error("prefetch line " + std::to_string(line) + ": not a chunk number");
+    }
+    out.push_back(v);
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return out;
 }
 
 Result<std::string> SnapshotStore::key_for(const InstanceSpec& spec, const SnapshotInputs& inputs) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "src/pool/vm_backend.h"
@@ -32,6 +33,13 @@ struct SnapshotPaths {
   std::string state;  // PUT /snapshot/create snapshot_path
   std::string mem;  // mem_file_path
 };
+
+// A lazy root disk's prefetch list, kept with its snapshot (SNAPSHOT/prefetch: the chunk numbers
+// the snapshotted instance read, in first-read order, one per line).
+Status write_prefetch_list(const SnapshotPaths& snapshot, const std::vector<std::uint32_t>& chunks);
+// The list; empty when the snapshot has none. Errors: unreadable, over 16 MiB, or a line that is
+// not a chunk number ("prefetch line N: ...").
+Result<std::vector<std::uint32_t>> read_prefetch_list(const SnapshotPaths& snapshot);
 
 class SnapshotStore {
  public:

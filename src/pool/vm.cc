@@ -170,6 +170,15 @@ asio::awaitable<Status> Vm::boot_steps() {
   if (!key_.empty()) {
     if (auto snap = store->find(key_)) {
       if (!parked_start_) life_.to(Phase::kRestoring);
+      if (!spec_.rootfs_index_digest.empty() && o_.lazy_prefetch) {
+        // A lazy root disk: the chunks the snapshotted instance had read, fetched ahead.
+        auto list = read_prefetch_list(*snap);
+        if (list.ok()) {
+          o_.lazy_prefetch(spec_.rootfs_index_digest, std::move(*list));
+        } else {
+          notice("no prefetch for the snapshot's lazy root disk: " + list.error().message);
+        }
+      }
       bool refused = false;  // the VMM refused the snapshot's files (not a transient failure)
       Status restored = co_await restore_steps(*snap, &refused);
       if (gone()) co_return ok_status();

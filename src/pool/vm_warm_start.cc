@@ -144,6 +144,9 @@ asio::awaitable<void> Vm::snapshot_then_ready(std::shared_ptr<Vm> self, Snapshot
   }
   Status collected = self->vmm_->collect_snapshot(tmp, st.ok());
   if (st.ok()) st = collected;
+  if (st.ok() && !self->spec_.rootfs_index_digest.empty() && self->o_.lazy_read_order) {
+    st = write_prefetch_list(tmp, self->o_.lazy_read_order(self->spec_.rootfs_index_digest));
+  }
   SnapshotStore& store = *self->shared_->store;
   if (st.ok()) st = store.commit(self->key_, tmp);
   else store.abandon(self->key_, tmp);

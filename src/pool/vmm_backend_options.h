@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,11 @@ struct VmmBackendOptions {
   // Instance networks (jailed only): each instance with InstanceSpec::network gets its own
   // namespace, TAP and egress rules. Null: instances have loopback only.
   std::shared_ptr<net::InstanceNetworks> networks;
+  // Lazy root disks (InstanceSpec::rootfs_index_digest): the chunks the image's instances read
+  // so far, recorded with a snapshot of one of them (SNAPSHOT/prefetch), and fetching such a
+  // list ahead when a snapshot is about to be restored (its chunks may not be on this host).
+  std::function<std::vector<std::uint32_t>(const std::string& index_digest)> lazy_read_order;
+  std::function<void(const std::string& index_digest, std::vector<std::uint32_t> chunks)> lazy_prefetch;
 };
 
 }  // namespace kiln::kilnd::pool

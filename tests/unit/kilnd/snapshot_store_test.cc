@@ -144,5 +144,25 @@ TEST_F(SnapshotStoreTest, OpenRemovesTemporaryLeftovers) {
   EXPECT_TRUE(fs::exists(dir_ / "snaps" / "kept"));
 }
 
+TEST_F(SnapshotStoreTest, APrefetchListTravelsWithTheSnapshot) {
+  fs::create_directories(dir_ / "snap");
+  const SnapshotPaths snap{(dir_ / "snap").string(), "", ""};
+  auto none = read_prefetch_list(snap);  // a snapshot of a built image has none
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(write_prefetch_list(snap, {7, 0, 4294967295u, 3}).ok());
+  auto list = read_prefetch_list(snap);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(*list, (std::vector<std::uint32_t>{7, 0, 4294967295u, 3}));
+  write(dir_ / "snap" / "prefetch", "1\n2\nx3\n");
+  auto bad = read_prefetch_list(snap);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "prefetch line 3: not a chunk number");
+  write(dir_ / "snap" / "prefetch", "1\n\n");
+  EXPECT_FALSE(read_prefetch_list(snap).ok());
+  write(dir_ / "snap" / "prefetch", "4294967296\n");
+  EXPECT_FALSE(read_prefetch_list(snap).ok());
+}
+
 }  // namespace
 }  // namespace kiln::kilnd::pool

@@ -29,9 +29,9 @@ class RegistryTest : public ::testing::Test {
     }
     tmp_ = new TempDir();
     std::string err;
-    secure_ = LocalRegistry::start(*tmp_ / "secure", {true, kUser, kPassword}, &err).release();
+    secure_ = LocalRegistry::start(*tmp_ / "secure", secure_registry(kUser, kPassword), &err).release();
     ASSERT_NE(secure_, nullptr) << err;
-    plain_ = LocalRegistry::start(*tmp_ / "plain", {false, "", ""}, &err).release();
+    plain_ = LocalRegistry::start(*tmp_ / "plain", {}, &err).release();
     ASSERT_NE(plain_, nullptr) << err;
 
     ImageSpec spec;

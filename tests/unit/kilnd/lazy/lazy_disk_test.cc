@@ -79,6 +79,8 @@ TEST(LazyDisk, AChunkThatFailsVerificationFailsTheRead) {
   TempDir dir;
   const std::string image = chunks::testing::mixed_image();
   Disk d = make_disk(image, open_cache(dir));
+  std::vector<std::string> reports;
+  d.disk->set_error_listener([&](const std::string& text) { reports.push_back(text); });
   const chunks::ChunkEntry& e3 = d.chunked.image.index.entries[3];
   d.source->flip = e3.offset + e3.length / 2;
   std::string out(100, 'q');
@@ -87,6 +89,10 @@ TEST(LazyDisk, AChunkThatFailsVerificationFailsTheRead) {
   EXPECT_NE(st.error().message.find("chunk 3 (sha256:"), std::string::npos) << st.error().message;
   EXPECT_NE(st.error().message.find("from memory"), std::string::npos);
   EXPECT_EQ(d.disk->stats().fetch_errors, 1u);
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_NE(reports[0].find("the guest gets an I/O error): chunk 3 (sha256:"), std::string::npos) << reports[0];
+  EXPECT_FALSE(d.disk->read(3 * kSmallChunk, std::span<char>(out.data(), out.size())).ok());
+  EXPECT_EQ(reports.size(), 1u);  // at most one report a second
   // A later read fetches again and, the registry mended, succeeds.
   d.source->flip = ~0ull;
   EXPECT_EQ(read(*d.disk, 3 * kSmallChunk, 100), image.substr(3 * kSmallChunk, 100));

@@ -36,7 +36,7 @@ class ArtifactRegistryTest : public ::testing::Test {
     }
     tmp_ = new TempDir();
     std::string err;
-    registry_ = LocalRegistry::start(*tmp_ / "registry", {true, kUser, kPassword}, &err).release();
+    registry_ = LocalRegistry::start(*tmp_ / "registry", secure_registry(kUser, kPassword), &err).release();
     ASSERT_NE(registry_, nullptr) << err;
     ImageSpec spec;
     spec.layers.push_back(make_tar({dir("bin"), file("bin/server", "#!/bin/sh\n", 0755), dir("srv"),

@@ -45,6 +45,14 @@ std::string htpasswd_line(const std::string& user, const std::string& password) 
   return user + ":" + h + "\n";
 }
 
+LocalRegistryOptions secure_registry(const std::string& user, const std::string& password) {
+  LocalRegistryOptions o;
+  o.tls = true;
+  o.user = user;
+  o.password = password;
+  return o;
+}
+
 std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, const LocalRegistryOptions& opts,
                                                     std::string* error) {
   std::unique_ptr<LocalRegistry> r(new LocalRegistry());
@@ -86,7 +94,7 @@ std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, cons
   // should another process grab it meanwhile, the registry exits and we try another.
   std::string log = dir + "/registry.log";
   for (int attempt = 0; attempt < 3; ++attempt) {
-    r->host_ = "127.0.0.1:" + std::to_string(free_port());
+    r->host_ = opts.address.empty() ? "127.0.0.1:" + std::to_string(free_port()) : opts.address;
     std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
                       r->storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: " + r->host_ + "\n";
     // tls: belongs under http:, auth: is top level.
@@ -101,9 +109,12 @@ std::unique_ptr<LocalRegistry> LocalRegistry::start(const std::string& dir, cons
     posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     std::string cfg_path = dir + "/config.yml";
-    std::vector<char*> argv = {const_cast<char*>("docker-registry"), const_cast<char*>("serve"),
-                               cfg_path.data(), nullptr};
-    int rc = ::posix_spawnp(&r->pid_, "docker-registry", &fa, nullptr, argv.data(), environ);
+    std::vector<std::string> args = {"docker-registry", "serve", cfg_path};
+    if (!opts.netns.empty()) args.insert(args.begin(), {"ip", "netns", "exec", opts.netns});
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = ::posix_spawnp(&r->pid_, argv[0], &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
       r->pid_ = -1;
@@ -142,6 +153,14 @@ LocalRegistry::~LocalRegistry() {
     int st;
     ::waitpid(pid_, &st, 0);
   }
+}
+
+void LocalRegistry::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int st;
+  ::waitpid(pid_, &st, 0);
+  pid_ = -1;
 }
 
 std::string LocalRegistry::blob_data_path(const std::string& digest) const {

@@ -14,7 +14,14 @@ struct LocalRegistryOptions {
   bool tls = false;
   std::string user;  // with password: enables htpasswd auth
   std::string password;
+  // Run it in this network namespace (`ip netns exec NETNS`), listening on `address` (HOST:PORT
+  // in that namespace, reachable from the caller's); empty: loopback, a free port.
+  std::string netns;
+  std::string address;
 };
+
+// TLS (a throwaway CA) and htpasswd auth for `user`.
+LocalRegistryOptions secure_registry(const std::string& user, const std::string& password);
 
 class LocalRegistry {
  public:
@@ -25,6 +32,8 @@ class LocalRegistry {
 
   const std::string& host() const { return host_; }        // 127.0.0.1:PORT
   const std::string& ca_file() const { return ca_file_; }  // empty without TLS
+  // Stops the registry process (SIGKILL, reaped); later requests find nobody listening.
+  void kill();
   // Where the registry keeps a blob's bytes (filesystem driver layout).
   std::string blob_data_path(const std::string& digest) const;
 
