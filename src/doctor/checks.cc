@@ -151,11 +151,14 @@ CheckResult check_cgroup_v2(const HostView& host) {
     if (!enabled.ok() || !contains(words(*enabled), c)) off.push_back(c);
   }
   if (off.empty()) return ok(name, root + ": cpu, memory, pids available and delegated (cgroup.subtree_control)");
-  if (host.writable(root + "/cgroup.subtree_control")) {
+  auto w = host.writable(root + "/cgroup.subtree_control");
+  if (w.ok()) {
     return ok(name, root + ": cpu, memory, pids available; kilnd enables " + join(off) + " in cgroup.subtree_control");
   }
-  return fail(name, root + ": " + join(off) + " not delegated and cgroup.subtree_control is not writable",
-              host.root() ? "give kilnd a delegated cgroup (systemd: Delegate=yes)" : kNotRootFix);
+  return fail(
+      name,
+      root + ": " + join(off) + " not delegated and cgroup.subtree_control is not writable (" + w.error().message + ")",
+      host.root() ? "give kilnd a delegated cgroup (systemd: Delegate=yes)" : kNotRootFix);
 }
 
 CheckResult check_namespaces(const HostView& host) {
@@ -245,8 +248,9 @@ CheckResult check_state_dir(const HostView& host, const std::string& state_dir) 
   if (info.exists) {
     if (!info.directory)
       return fail(name, state_dir + " is not a directory", "remove it or choose another --state-dir");
-    if (!host.writable(state_dir)) {
-      return fail(name, state_dir + " is not writable", host.root() ? "chown it to kilnd's user" : kNotRootFix);
+    if (auto w = host.writable(state_dir); !w.ok()) {
+      return fail(name, state_dir + " is not writable (" + w.error().message + ")",
+                  host.root() ? "choose a --state-dir on a writable filesystem" : kNotRootFix);
     }
     finding = state_dir + " exists";
   } else {
@@ -255,9 +259,10 @@ CheckResult check_state_dir(const HostView& host, const std::string& state_dir) 
       const auto slash = at.find_last_of('/');
       at = slash == 0 || slash == std::string::npos ? "/" : at.substr(0, slash);
     }
-    if (!host.writable(at)) {
-      return fail(name, state_dir + " is missing and " + at + " is not writable",
-                  "mkdir -p " + state_dir + " and chown it to kilnd's user (or run kilnd as root)");
+    if (auto w = host.writable(at); !w.ok()) {
+      return fail(name, state_dir + " is missing and " + at + " is not writable (" + w.error().message + ")",
+                  host.root() ? "choose a --state-dir on a writable filesystem (or create " + state_dir + " there)"
+                              : kNotRootFix);
     }
     finding = state_dir + " is missing; kilnd creates it (" + at + " is writable)";
   }

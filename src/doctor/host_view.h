@@ -41,8 +41,8 @@ class HostView {
   virtual FileInfo stat(const std::string& path) const = 0;
   // Opens `path` read-write and closes it again: the error says why not (EACCES, ENODEV, ...).
   virtual Status open_read_write(const std::string& path) const = 0;
-  // access(W_OK) for this process.
-  virtual bool writable(const std::string& path) const = 0;
+  // access(W_OK) for this process; the error says why not (EACCES, EROFS).
+  virtual Status writable(const std::string& path) const = 0;
   virtual Result<FsInfo> filesystem(const std::string& path) const = 0;
   virtual NofileLimit nofile() const = 0;
   virtual bool root() const = 0;
@@ -63,7 +63,7 @@ class SystemHost : public HostView {
   Result<std::string> read_file(const std::string& path) const override;
   FileInfo stat(const std::string& path) const override;
   Status open_read_write(const std::string& path) const override;
-  bool writable(const std::string& path) const override;
+  Status writable(const std::string& path) const override;
   Result<FsInfo> filesystem(const std::string& path) const override;
   NofileLimit nofile() const override;
   bool root() const override;

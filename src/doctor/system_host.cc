@@ -100,7 +100,10 @@ Status SystemHost::open_read_write(const std::string& path) const {
   return ok_status();
 }
 
-bool SystemHost::writable(const std::string& path) const { return ::access(path.c_str(), W_OK) == 0; }
+Status SystemHost::writable(const std::string& path) const {
+  if (::access(path.c_str(), W_OK) != 0) return errno_error("access " + path);
+  return ok_status();
+}
 
 Result<FsInfo> SystemHost::filesystem(const std::string& path) const {
   struct statfs st {};

@@ -47,7 +47,9 @@ class FakeHost : public HostView {
     if (auto it = open_errors.find(path); it != open_errors.end()) return make_error(it->second);
     return ok_status();
   }
-  bool writable(const std::string& path) const override { return !unwritable.count(path); }
+  Status writable(const std::string& path) const override {
+    return unwritable.count(path) ? make_error("access " + path + ": Read-only file system") : ok_status();
+  }
   Result<FsInfo> filesystem(const std::string& path) const override {
     if (auto it = filesystems.find(path); it != filesystems.end()) return it->second;
     return make_error("statfs " + path + ": No such file or directory");
@@ -133,7 +135,9 @@ TEST_F(DoctorChecks, CgroupV2) {
   host_.unwritable.insert("/sys/fs/cgroup/cgroup.subtree_control");
   r = check_cgroup_v2(host_);
   EXPECT_EQ(r.verdict, Verdict::kFail);
-  EXPECT_EQ(r.finding, "/sys/fs/cgroup: cpu, pids not delegated and cgroup.subtree_control is not writable");
+  EXPECT_EQ(r.finding,
+            "/sys/fs/cgroup: cpu, pids not delegated and cgroup.subtree_control is not writable (access "
+            "/sys/fs/cgroup/cgroup.subtree_control: Read-only file system)");
   host_.file("/sys/fs/cgroup/cgroup.controllers", "cpu io\n");
   r = check_cgroup_v2(host_);
   EXPECT_EQ(r.verdict, Verdict::kFail);
@@ -225,7 +229,7 @@ TEST_F(DoctorChecks, StateDir) {
   host_.unwritable.insert("/srv");
   r = check_state_dir(host_, "/srv/kiln/state");
   EXPECT_EQ(r.verdict, Verdict::kFail);
-  EXPECT_EQ(r.finding, "/srv/kiln/state is missing and /srv is not writable");
+  EXPECT_EQ(r.finding, "/srv/kiln/state is missing and /srv is not writable (access /srv: Read-only file system)");
   host_.file("/srv/file", "");
   EXPECT_EQ(check_state_dir(host_, "/srv/file").finding, "/srv/file is not a directory");
   host_.unwritable.insert("/var/lib/kiln");
