@@ -262,7 +262,9 @@ int doctor(const KilnGlobals& g, const DoctorArgs& d) {
   if (g.json) {
     json out = json::array();
     for (const auto& r : results) {
-      const char* verdict = r.verdict == doctor::Verdict::kOk ? "ok" : r.verdict == doctor::Verdict::kWarn ? "warn" : "fail";
+      const char* verdict = r.verdict == doctor::Verdict::kOk     ? "ok"
+                            : r.verdict == doctor::Verdict::kWarn ? "warn"
+                                                                  : "fail";
       out.push_back({{"check", r.check}, {"verdict", verdict}, {"finding", r.finding}, {"fix", r.fix}});
     }
     std::printf("%s\n", out.dump(2).c_str());

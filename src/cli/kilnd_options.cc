@@ -197,7 +197,8 @@ std::string key_label(const std::string& file, std::string_view key) {
   return file + ": key \"" + std::string(key) + "\"";
 }
 
-// The config file's keys as the arguments they stand for (in key order: nlohmann sorts them). Unknown keys and values of the wrong type are refused, naming the key.
+// The config file's keys as the arguments they stand for (in key order: nlohmann sorts them).
+// Unknown keys and values of the wrong type are refused, naming the key.
 Result<std::vector<FileArg>> read_config_file(const std::string& path) {
   auto text = io::read_file(path, kMaxConfigBytes);
   if (!text.ok()) return text.error().wrap("--config");
