@@ -4,7 +4,23 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 namespace kiln {
+
+std::string find_in_path(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  const std::string dirs = env && *env ? env : "/usr/bin:/bin";
+  for (std::size_t pos = 0; pos <= dirs.size();) {
+    std::size_t next = dirs.find(':', pos);
+    if (next == std::string::npos) next = dirs.size();
+    const std::string dir = dirs.substr(pos, next - pos);
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    pos = next + 1;
+  }
+  return "";
+}
 
 SpawnPlan::SpawnPlan() {
   note(posix_spawn_file_actions_init(&actions_));

@@ -13,6 +13,10 @@
 
 namespace kiln {
 
+// posix_spawn does not search $PATH: the first executable `name` in $PATH's directories (else
+// /usr/bin:/bin), or "" when there is none.
+std::string find_in_path(const std::string& name);
+
 class SpawnPlan {
  public:
   SpawnPlan();

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/cli/option_parser.h"
+#include "common/spawn.h"
 #include "src/cli/kilnd_options.h"
 #include "src/daemon/daemon.h"
 #include "src/lazy/lazy_images.h"
@@ -84,20 +85,7 @@ int main(int argc, char** argv) {
     std::string next_to_us = self_dir() + "/kiln-vmm";
     vmm.vmm_path = ::access(next_to_us.c_str(), X_OK) == 0 ? next_to_us : "kiln-vmm";
     if (vmm.vmm_path == "kiln-vmm") {
-      // posix_spawn does not search $PATH: resolve it here.
-      const char* path = std::getenv("PATH");
-      std::string p = path ? path : "/usr/bin:/bin";
-      std::size_t pos = 0;
-      while (pos <= p.size()) {
-        auto next = p.find(':', pos);
-        std::string cand = p.substr(pos, next == std::string::npos ? std::string::npos : next - pos) + "/kiln-vmm";
-        if (::access(cand.c_str(), X_OK) == 0) {
-          vmm.vmm_path = cand;
-          break;
-        }
-        if (next == std::string::npos) break;
-        pos = next + 1;
-      }
+      if (std::string found = kiln::find_in_path("kiln-vmm"); !found.empty()) vmm.vmm_path = found;
     }
   }
   vmm.run_dir = o.state_dir + "/run";

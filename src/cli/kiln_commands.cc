@@ -12,7 +12,9 @@
 
 #include "common/percent_encode.h"
 #include "src/cli/kiln_output.h"
+#include "src/cli/kilnd_options.h"
 #include "src/client/http_client.h"
+#include "src/doctor/checks.h"
 
 namespace kiln::kilnd::cli {
 namespace {
@@ -232,6 +234,46 @@ int status(const Api& api, const KilnGlobals& g, const std::string& name) {
   return 0;
 }
 
+// kiln doctor: kilnd's config file (checked as kilnd checks it at start, and where the state dir
+// and kiln-vmm come from), then the host checks of src/doctor.
+int doctor(const KilnGlobals& g, const DoctorArgs& d) {
+  std::vector<std::string> kilnd_args;
+  if (!d.config.empty()) kilnd_args = {"--config", d.config};
+  const KilndDefaults defaults = kilnd_defaults();
+  auto kilnd = parse_kilnd_args(kilnd_args, defaults);
+  doctor::CheckResult config{"config", doctor::Verdict::kOk, "", ""};
+  std::string state_dir = defaults.state_dir, vmm;
+  if (!kilnd.ok()) {
+    config.verdict = doctor::Verdict::kFail;
+    config.finding = kilnd.error().message;
+    config.fix = "correct the file (keys and types: packaging/kilnd.example.json, src/README.md)";
+  } else {
+    config.finding = kilnd->config_file.empty() ? "no config file (" + std::string(kDefaultConfigFile) +
+                                                      " absent): kilnd runs on its flags and defaults"
+                                                : kilnd->config_file + " is valid";
+    state_dir = kilnd->state_dir;
+    vmm = kilnd->vmm_path;
+  }
+  if (!d.state_dir.empty()) state_dir = d.state_dir;
+  if (!d.vmm.empty()) vmm = d.vmm;
+  const doctor::SystemHost host(vmm);
+  std::vector<doctor::CheckResult> results = doctor::run_checks(host, state_dir);
+  results.insert(results.begin(), config);
+  if (g.json) {
+    json out = json::array();
+    for (const auto& r : results) {
+      const char* verdict = r.verdict == doctor::Verdict::kOk     ? "ok"
+                            : r.verdict == doctor::Verdict::kWarn ? "warn"
+                                                                  : "fail";
+      out.push_back({{"check", r.check}, {"verdict", verdict}, {"finding", r.finding}, {"fix", r.fix}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::fputs(doctor::format_report(results).c_str(), stdout);
+  }
+  return doctor::exit_status(results);
+}
+
 }  // namespace
 
 int run_kiln(const KilnCommand& c) {
@@ -239,6 +281,7 @@ int run_kiln(const KilnCommand& c) {
     std::fputs(c.help.c_str(), stdout);
     return 0;
   }
+  if (c.action == KilnAction::kDoctor) return doctor(c.globals, c.doctor);
   auto ep = Endpoint::parse(c.globals.endpoint);
   if (!ep.ok()) {
     std::fprintf(stderr, "kiln: %s\n", ep.error().message.c_str());
@@ -252,7 +295,8 @@ int run_kiln(const KilnCommand& c) {
     case KilnAction::kLs: return ls(api, c.globals);
     case KilnAction::kRm: return rm(api, c.globals, c.name);
     case KilnAction::kStatus: return status(api, c.globals, c.name);
-    case KilnAction::kHelp: break;
+    case KilnAction::kHelp:
+    case KilnAction::kDoctor: break;
   }
   return 0;
 }

@@ -41,6 +41,7 @@ constexpr const char* kLogsLine = "  logs NAME [-f] [--since TIME] [--request-id
 constexpr const char* kLsLine = "  ls\n";
 constexpr const char* kRmLine = "  rm NAME\n";
 constexpr const char* kStatusLine = "  status [NAME]\n";
+constexpr const char* kDoctorLine = "  doctor [--config FILE] [--state-dir DIR] [--vmm PATH]\n";
 
 constexpr const char* kDeployDetails =
     "Creates or updates function NAME and waits until its image is built (or failed).\n"
@@ -63,6 +64,15 @@ constexpr const char* kInvokeDetails =
     "  --web PATH            an HTTP request to the function (method GET, POST with data)\n"
     "  -X, --method M        the web request's method\n"
     "  --lambda              the Lambda Invoke API (POST /2015-03-31/functions/NAME/invocations)\n";
+constexpr const char* kDoctorDetails =
+    "Checks this host for kilnd (run it as root, as kilnd runs): KVM (kiln-vmm's self-test), cgroup v2\n"
+    "controllers, namespaces, /dev/net/tun, veth, TAP and nftables, the state dir, open-file limits,\n"
+    "and kilnd's config file. One line per check (ok, warn or FAIL), a fix under each warning and\n"
+    "failure; exit status 0 when no check failed.\n"
+    "  --config FILE         kilnd's config file (default $KILN_CONFIG, else /etc/kiln/kilnd.json)\n"
+    "  --state-dir DIR       the state dir to check (default: the config file's, else kilnd's default)\n"
+    "  --vmm PATH            the kiln-vmm for the KVM self-test (default: the config file's, else next\n"
+    "                        to kiln, /usr/lib/kiln, $PATH)\n";
 constexpr const char* kLogsDetails =
     "Prints function NAME's newest log lines (1000 unless --limit).\n"
     "  -f, --follow          keep printing new lines\n"
@@ -140,6 +150,14 @@ constexpr Flag kLogsFlags[] = {
     {"since", 0, Value::kRequired},
     {"request-id", 0, Value::kRequired},
     {"limit", 0, Value::kRequired},
+};
+
+constexpr Flag kDoctorFlags[] = {
+    {"help", 'h'},
+    {"json"},
+    {"config", 0, Value::kRequired},
+    {"state-dir", 0, Value::kRequired},
+    {"vmm", 0, Value::kRequired},
 };
 
 // Every command takes --help and --json besides its own flags.
@@ -256,6 +274,7 @@ const CommandSpec kCommands[] = {
     {"ls", KilnAction::kLs, kPlainFlags, kLsLine, "Lists the functions.\n", 0, 0},
     {"rm", KilnAction::kRm, kPlainFlags, kRmLine, "Removes function NAME (its instances stop).\n", 1, 1},
     {"status", KilnAction::kStatus, kPlainFlags, kStatusLine, "kilnd's status, or function NAME's.\n", 0, 1},
+    {"doctor", KilnAction::kDoctor, kDoctorFlags, kDoctorLine, kDoctorDetails, 0, 0},
 };
 
 Status parse_command(KilnCommand& c, const CommandSpec& spec, const std::vector<std::string>& args,
@@ -286,6 +305,12 @@ Status parse_command(KilnCommand& c, const CommandSpec& spec, const std::vector<
       apply_invoke(c.invoke, a);
     } else if (spec.action == KilnAction::kLogs) {
       if (auto st = apply_logs(c.logs, a); !st.ok()) return make_error(where + st.error().message);
+    } else if (a.is("config")) {
+      c.doctor.config = a.value;
+    } else if (a.is("state-dir")) {
+      c.doctor.state_dir = a.value;
+    } else if (a.is("vmm")) {
+      c.doctor.vmm = a.value;
     }
   }
   positionals.insert(positionals.end(), parsed.rest.begin(), parsed.rest.end());

@@ -1,4 +1,5 @@
-// The `kiln` command line: global flags, then a command (deploy, invoke, logs, ls, rm, status)
+// The `kiln` command line: global flags, then a command (deploy, invoke, logs, ls, rm, status,
+// doctor)
 // with its own flags; every command answers --help. Errors are values; each is a usage error
 // (exit 2) except an unreadable file (exit 1, see exit_code_of).
 #pragma once
@@ -15,7 +16,7 @@
 
 namespace kiln::kilnd::cli {
 
-enum class KilnAction { kHelp, kDeploy, kInvoke, kLogs, kLs, kRm, kStatus };
+enum class KilnAction { kHelp, kDeploy, kInvoke, kLogs, kLs, kRm, kStatus, kDoctor };
 
 struct KilnGlobals {
   std::string endpoint;  // host:port or a Unix socket path
@@ -46,6 +47,13 @@ struct LogsArgs {
   std::optional<std::uint64_t> limit;
 };
 
+// kiln doctor: checks this host, not a kilnd.
+struct DoctorArgs {
+  std::string config;  // --config FILE: kilnd's config file to check and take state-dir and vmm from
+  std::string state_dir;  // --state-dir DIR (empty: kilnd's, from its config file or defaults)
+  std::string vmm;  // --vmm PATH: the kiln-vmm whose self-test runs (empty: kilnd's, else found)
+};
+
 struct KilnCommand {
   KilnGlobals globals;
   KilnAction action = KilnAction::kHelp;
@@ -54,6 +62,7 @@ struct KilnCommand {
   DeployArgs deploy;
   InvokeArgs invoke;
   LogsArgs logs;
+  DoctorArgs doctor;
 };
 
 struct KilnEnvironment {

@@ -41,18 +41,33 @@ struct KilndOptions {
   bool allow_second_schedules = false;  // tests only: rate(N seconds) timer triggers
   bool lazy_images = false;             // --lazy-images on|off
   std::uint64_t chunk_cache_gib = 10;   // --chunk-cache-gib N
+  std::string config_file;  // the config file read; empty: none
+
+  bool operator==(const KilndOptions&) const = default;
 };
+
+// Read when it exists and neither --config nor $KILN_CONFIG names another file.
+inline constexpr const char* kDefaultConfigFile = "/etc/kiln/kilnd.json";
 
 struct KilndDefaults {
   std::string state_dir;  // $KILN_STATE_DIR or /var/lib/kiln
   bool jail = false;  // on when kilnd runs as root
   bool network = false;  // on when kilnd runs as root, if the jail stays on
+  // The config file without --config: $KILN_CONFIG (which must exist: config_required) or
+  // kDefaultConfigFile (skipped when absent). Empty: none.
+  std::string config_file{};
+  bool config_required = false;
 };
 
-// `args` without argv[0].
+// `args` without argv[0]. The config file's keys are applied first, then the command line's
+// flags, each of which replaces the file's value (every value of a repeatable flag). Errors name
+// the file's key: "kilnd.json: key \"boot-timeout-ms\": must be at least 1".
 Result<KilndOptions> parse_kilnd_args(const std::vector<std::string>& args, const KilndDefaults& defaults);
-// $KILN_STATE_DIR (else /var/lib/kiln), and the jail and instance networks on for root.
+// $KILN_STATE_DIR (else /var/lib/kiln), $KILN_CONFIG (else /etc/kiln/kilnd.json), and the jail
+// and instance networks on for root.
 KilndDefaults kilnd_defaults();
 std::string kilnd_usage();
+// The keys a config file may hold: every flag but --help and --config.
+std::vector<std::string> kilnd_config_keys();
 
 }  // namespace kiln::kilnd::cli

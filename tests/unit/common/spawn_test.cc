@@ -3,6 +3,7 @@
 #include "common/spawn.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 
 #include "common/io.h"
 #include "common/unique_fd.h"
+#include "tests/support/temp_dir.h"
 
 namespace kiln {
 namespace {
@@ -133,6 +135,20 @@ TEST(Spawn, AProgramThatCannotStartIsAnErrorWithErrno) {
   auto dup = bad_fd.dup2(-1, 1).spawn("/bin/true", {"true"});
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.error().sys_errno, EBADF);
+}
+
+TEST(FindInPath, FirstExecutableInPathOrder) {
+  kiln::testing::TempDir dir("kiln-path");
+  ASSERT_FALSE(dir.path().empty());
+  dir.write("a/tool", "");  // not executable: skipped
+  const std::string exe = dir.write("b/tool", "#!/bin/sh\n");
+  ASSERT_EQ(::chmod(exe.c_str(), 0755), 0);
+  const char* old = std::getenv("PATH");
+  const std::string saved = old ? old : "";
+  ::setenv("PATH", (dir / "a" + ":" + dir / "b").c_str(), 1);
+  EXPECT_EQ(kiln::find_in_path("tool"), exe);
+  EXPECT_EQ(kiln::find_in_path("missing"), "");
+  ::setenv("PATH", saved.c_str(), 1);
 }
 
 }  // namespace

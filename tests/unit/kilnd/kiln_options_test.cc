@@ -174,8 +174,24 @@ TEST(KilnOptions, InvokeAndLogs) {
   EXPECT_EQ(parse({"rm", "f"})->name, "f");
 }
 
+TEST(KilnOptions, Doctor) {
+  auto plain = parse({"doctor"});
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->action, KilnAction::kDoctor);
+  EXPECT_TRUE(plain->doctor.config.empty());
+  EXPECT_TRUE(plain->doctor.state_dir.empty());
+  auto c = parse({"doctor", "--config", "/etc/k.json", "--state-dir=/srv/kiln", "--vmm", "/opt/kiln-vmm", "--json"});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->doctor.config, "/etc/k.json");
+  EXPECT_EQ(c->doctor.state_dir, "/srv/kiln");
+  EXPECT_EQ(c->doctor.vmm, "/opt/kiln-vmm");
+  EXPECT_TRUE(c->globals.json);
+  EXPECT_EQ(error_of({"doctor", "now"}), "doctor: unexpected argument now");
+  EXPECT_EQ(error_of({"doctor", "--image", "x"}), "doctor: unknown flag --image");
+}
+
 TEST(KilnOptions, HelpOnEveryCommand) {
-  for (const char* command : {"deploy", "invoke", "logs", "ls", "rm", "status"}) {
+  for (const char* command : {"deploy", "invoke", "logs", "ls", "rm", "status", "doctor"}) {
     for (const char* flag : {"--help", "-h"}) {
       auto c = parse({command, flag});
       ASSERT_TRUE(c.ok()) << command << " " << flag << ": " << c.error().message;

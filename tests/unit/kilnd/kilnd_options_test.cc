@@ -86,9 +86,9 @@ TEST(KilndOptions, UsageErrors) {
   EXPECT_EQ(error_of({"serve"}), "unexpected argument serve");
   EXPECT_EQ(error_of({"--kernel"}), "--kernel: missing value");
   EXPECT_FALSE(parse_kilnd_args({"--allow-second-schedules=yes"}, kDefaults).ok());  // a switch, no value
-  EXPECT_EQ(error_of({"--listen", "8900"}), "--listen must be HOST:PORT (got 8900)");
-  EXPECT_EQ(error_of({"--listen", "h:65536"}), "--listen must be HOST:PORT (got h:65536)");
-  EXPECT_EQ(error_of({"--listen", "h:http"}), "--listen must be HOST:PORT (got h:http)");
+  EXPECT_EQ(error_of({"--listen", "8900"}), "--listen: must be HOST:PORT (got 8900)");
+  EXPECT_EQ(error_of({"--listen", "h:65536"}), "--listen: must be HOST:PORT (got h:65536)");
+  EXPECT_EQ(error_of({"--listen", "h:http"}), "--listen: must be HOST:PORT (got h:http)");
   EXPECT_EQ(error_of({"--boot-timeout-ms", "0"}), "--boot-timeout-ms: must be at least 1");
   EXPECT_EQ(error_of({"--boot-timeout-ms", "1s"}), "--boot-timeout-ms: want a number, got '1s'");
   EXPECT_EQ(error_of({"--drain-timeout-ms", "-1"}), "--drain-timeout-ms: want a number, got '-1'");
