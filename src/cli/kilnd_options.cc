@@ -362,7 +362,7 @@ std::string kilnd_usage() {
          "                        instance_range, link_prefix: one per kilnd on a host; see src/README.md)\n"
          "  --lazy-images on|off  start a function whose registry holds kiln's chunked-rootfs artifact for\n"
          "                        its image (kiln-rootfs convert --push) from chunks fetched on demand\n"
-         "                        instead of pulling the image first (default off; docs/lazy-images.md)\n"
+         "                        instead of pulling the image first (default on; docs/lazy-images.md)\n"
          "  --chunk-cache-gib N   the host's cache of lazy images' chunks (default 10;\n"
          "                        <state-dir>/lazy/chunks; least recently used chunks of idle images go)\n"
          "  --allow-second-schedules  tests only: deploys may schedule rate(N seconds)\n"

@@ -39,7 +39,7 @@ struct KilndOptions {
   std::optional<net::NetworkDefaults> network_defaults;
   std::string network_config_file;  // as given; empty: none
   bool allow_second_schedules = false;  // tests only: rate(N seconds) timer triggers
-  bool lazy_images = false;             // --lazy-images on|off
+  bool lazy_images = true;              // --lazy-images on|off
   std::uint64_t chunk_cache_gib = 10;   // --chunk-cache-gib N
   std::string config_file;  // the config file read; empty: none
 

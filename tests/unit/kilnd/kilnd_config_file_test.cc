@@ -47,7 +47,7 @@ TEST_F(KilndConfigFile, EveryKeyFromTheFileOnly) {
     "boot-args": "console=ttyS0 quiet", "boot-timeout-ms": 5000, "drain-timeout-ms": 0,
     "vmm-arg": ["--no-seccomp", "--seccomp-audit"], "jail": true, "snapshots": false, "park-vmms": true,
     "log-memory-mib": 16, "tenants": "/t.json", "network": false, "network-config": "",
-    "allow-second-schedules": true, "lazy-images": true, "chunk-cache-gib": 3})");
+    "allow-second-schedules": true, "lazy-images": false, "chunk-cache-gib": 3})");
   auto from_file = parse_kilnd_args({"--config", path}, defaults());
   ASSERT_TRUE(from_file.ok()) << from_file.error().message;
   EXPECT_EQ(from_file->config_file, path);
@@ -89,7 +89,7 @@ TEST_F(KilndConfigFile, EveryKeyFromTheFileOnly) {
                                       "",
                                       "--allow-second-schedules",
                                       "--lazy-images",
-                                      "on",
+                                      "off",
                                       "--chunk-cache-gib",
                                       "3"},
                                      defaults());
@@ -213,7 +213,7 @@ TEST_F(KilndConfigFile, TheExampleHoldsEveryKeyAtItsDefault) {
   EXPECT_TRUE(o->snapshots);
   EXPECT_TRUE(o->tenants_file.empty());
   EXPECT_TRUE(o->network_config_file.empty());
-  EXPECT_FALSE(o->lazy_images);
+  EXPECT_TRUE(o->lazy_images);
   EXPECT_EQ(o->chunk_cache_gib, 10u);
 }
 

@@ -45,7 +45,7 @@ TEST(KilndOptions, EveryFlag) {
                              "--initrd", kFile, "--boot-args", "console=ttyS0 quiet", "--boot-timeout-ms", "5000",
                              "--drain-timeout-ms", "0", "--vmm-arg", "--no-seccomp", "--vmm-arg=--seccomp-audit",
                              "--jail", "off", "--snapshots", "off", "--park-vmms", "on", "--log-memory-mib", "16",
-                             "--tenants", "/t.json", "--allow-second-schedules", "--lazy-images", "on",
+                             "--tenants", "/t.json", "--allow-second-schedules", "--lazy-images", "off",
                              "--chunk-cache-gib", "3"},
                             kDefaults);
   ASSERT_TRUE(o.ok()) << o.error().message;
@@ -66,7 +66,7 @@ TEST(KilndOptions, EveryFlag) {
   EXPECT_EQ(o->log_memory_bytes.value(), std::size_t{16} << 20);
   EXPECT_EQ(o->tenants_file, "/t.json");
   EXPECT_TRUE(o->allow_second_schedules);
-  EXPECT_TRUE(o->lazy_images);
+  EXPECT_FALSE(o->lazy_images);
   EXPECT_EQ(o->chunk_cache_gib, 3u);
   EXPECT_FALSE(parse_kilnd_args({"--chunk-cache-gib", "0"}, kDefaults).ok());
   auto none = parse_kilnd_args({"--listen", "none"}, kDefaults);
