@@ -66,6 +66,9 @@ void LazyImages::pin(const std::string& instance, const std::string& index_diges
   std::lock_guard lock(mu_);
   auto it = images_.find(index_digest);
   if (it == images_.end()) return;
+  auto pinned = pins_.find(instance);
+  if (pinned != pins_.end() && pinned->second == index_digest) return;
+  if (pinned != pins_.end()) cache_->unpin(instance);  // it moved to another image
   pins_[instance] = index_digest;
   cache_->pin(instance, it->second.disk->digests());
 }

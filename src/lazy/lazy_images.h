@@ -53,7 +53,8 @@ class LazyImages {
   // Stops serving it (its function is gone); connected VMMs see their reads fail.
   void stop(const std::string& index_digest);
 
-  // Keeps the image's chunks in the cache while `instance` runs.
+  // Keeps the image's chunks in the cache while `instance` runs (an owner pins one image: pinning
+  // another lets the first one's chunks go).
   void pin(const std::string& instance, const std::string& index_digest);
   void unpin(const std::string& instance);
 
