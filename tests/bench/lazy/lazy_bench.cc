@@ -32,23 +32,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using e2e::metric_sum;
 
 constexpr const char* kRef = "192.0.2.2:5000/bench/big:latest";
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// The sum of a metric's series in a /metrics text (`name` may carry a label regex).
-double metric_sum(const std::string& text, const std::string& name) {
-  const bool labelled = name.find('{') != std::string::npos;
-  const std::regex line("^" + name + (labelled ? "" : "(\\{[^}]*\\})?") + " ([0-9.e+]+)$");
-  double sum = 0;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) {
-    std::smatch m;
-    if (std::regex_match(l, m, line)) sum += std::stod(m[m.size() - 1]);
-  }
-  return sum;
-}
 
 // MIB MiB of xorshift64 bytes (incompressible, as model weights or media would be).
 Status write_random_file(const std::string& path, uint64_t mib) {

@@ -23,25 +23,12 @@
 
 namespace {
 
+using kiln::e2e::metric_sum;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr const char* kNs = "kelazy";
 constexpr const char* kImage = "192.0.2.2:5000/fn/hello:latest";
-
-// The sum of every series of `name` in a /metrics text.
-double metric_sum(const std::string& text, const std::string& name) {
-  double sum = 0;
-  // `name` may carry its own label pattern (a regex); else any labels match.
-  const bool labelled = name.find('{') != std::string::npos;
-  std::regex line("^" + name + (labelled ? "" : "(\\{[^}]*\\})?") + " ([0-9.e+]+)$");
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) {
-    std::smatch m;
-    if (std::regex_match(l, m, line)) sum += std::stod(m[m.size() - 1]);
-  }
-  return sum;
-}
 
 class LazyE2e : public kiln::e2e::KilndTest {
  protected:

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -112,6 +113,18 @@ std::map<std::string, std::string> key_values(const std::string& text) {
     if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
   }
   return out;
+}
+
+double metric_sum(const std::string& text, const std::string& name) {
+  const bool labelled = name.find('{') != std::string::npos;
+  const std::regex line("^" + name + (labelled ? "" : "(\\{[^}]*\\})?") + " ([0-9.e+]+)$");
+  double sum = 0;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_match(l, m, line)) sum += std::stod(m[m.size() - 1]);
+  }
+  return sum;
 }
 
 std::vector<pid_t> vmm_pids(const std::string& state_dir) {

@@ -35,6 +35,9 @@ struct KilndPaths {
 using kiln::testing::slurp;  // the whole file, "" when unreadable
 // "key=value" lines of a text (e.g. a CGI probe's answer) as a map; other lines are ignored.
 std::map<std::string, std::string> key_values(const std::string& text);
+// The sum of every series of metric `name` in a /metrics text; `name` may end in a label
+// pattern (a regex such as `NAME\\{[^}]*kind="prefetch"[^}]*\\}`), else any labels match.
+double metric_sum(const std::string& text, const std::string& name);
 // A fresh directory under /tmp (mkdtemp) named after `prefix`.
 Result<std::string> make_temp_dir(const std::string& prefix);
 // Empty when this machine's KVM runs Linux guests, else kiln-vmm's self-test sentence plus a
