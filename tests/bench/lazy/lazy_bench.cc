@@ -128,6 +128,7 @@ int bench_main(int argc, char** argv) {
   if (Status st = (*registry)->push(*layout, "latest", "bench/big"); !st.ok()) return fail(st.error().message);
   std::printf("lazy-bench: pushed over the shaped link (%s, %s) in %.1f s\n", link.delay.c_str(), link.rate.c_str(),
               seconds_since(t0));
+  fs::remove_all(*layout);  // the test host's /tmp is memory
   auto converted = (*registry)->convert(kRef);
   if (!converted.ok()) return fail(converted.error().message);
   std::printf(

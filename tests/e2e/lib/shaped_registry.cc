@@ -3,6 +3,7 @@
 #include "tests/e2e/lib/shaped_registry.h"
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,8 @@ Result<Converted> ShapedRegistry::convert(const std::string& ref) {
     return make_error("unexpected artifact manifest: " + m.dump());
   }
   out.data_blob = registry_->blob_data_path(m["layers"][1].value("digest", ""));
+  std::error_code ec;
+  std::filesystem::remove_all(req.build.cache_dir, ec);  // scratch: a large image's copies are big
   return out;
 }
 
